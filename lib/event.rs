@@ -1,0 +1,128 @@
+//! The pieces of an event loop: signals as a descriptor (signalfd), one-shot
+//! timers as descriptors (timerfd), and poll(2) with EINTR handled.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+
+/// Block `signals` and return a signalfd that delivers them. Children get
+/// an empty mask back (spawn resets it).
+pub fn signal_fd(signals: &[Signal]) -> Result<SignalFd, Errno> {
+    let mut set = SigSet::empty();
+    for s in signals {
+        set.add(*s);
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+}
+
+/// Every signal waiting on `fd`, drained.
+pub fn pending_signals(fd: &SignalFd) -> Vec<i32> {
+    let mut out = Vec::new();
+    loop {
+        match fd.read_signal() {
+            Ok(Some(info)) => out.push(info.ssi_signo as i32),
+            Ok(None) => break,
+            Err(Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// A one-shot monotonic timer whose expiry makes its descriptor readable.
+pub struct Timer {
+    fd: TimerFd,
+    deadline: Option<Instant>,
+}
+
+impl Timer {
+    pub fn new() -> Result<Timer, Errno> {
+        let fd = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )?;
+        Ok(Timer { fd, deadline: None })
+    }
+
+    /// Fire once after `d` (replacing any earlier setting).
+    pub fn arm(&mut self, d: Duration) {
+        // A zero it_value would disarm the timer: fire after 1ns instead.
+        let d = d.max(Duration::from_nanos(1));
+        let _ = self.fd.set(
+            Expiration::OneShot(TimeSpec::from_duration(d)),
+            TimerSetTimeFlags::empty(),
+        );
+        self.deadline = Some(Instant::now() + d);
+    }
+
+    pub fn cancel(&mut self) {
+        let _ = self.fd.unset();
+        self.drain();
+        self.deadline = None;
+    }
+
+    pub fn is_armed(&self) -> bool {
+        self.deadline.is_some()
+    }
+
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Call when the descriptor polled readable: true if the timer expired
+    /// (and is now disarmed).
+    pub fn take_expiry(&mut self) -> bool {
+        if self.drain() {
+            self.deadline = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn drain(&self) -> bool {
+        let mut buf = [0u8; 8];
+        matches!(nix::unistd::read(&self.fd, &mut buf), Ok(8))
+    }
+}
+
+impl AsFd for Timer {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// poll(2) the given descriptors for input, retrying on EINTR. Returns the
+/// readiness (any of IN, HUP, ERR) of each, in order. `None` waits forever.
+pub fn wait_readable(
+    fds: &[BorrowedFd<'_>],
+    timeout: Option<Duration>,
+) -> Result<Vec<bool>, Errno> {
+    let mut pfds: Vec<PollFd> = fds
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
+    let timeout = match timeout {
+        None => PollTimeout::NONE,
+        Some(d) => PollTimeout::try_from(d.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX),
+    };
+    loop {
+        match nix::poll::poll(&mut pfds, timeout) {
+            Ok(_) => break,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(pfds
+        .iter()
+        .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+        .collect())
+}

@@ -1,0 +1,93 @@
+//! flock(2)-based locks: a lock is held for as long as its file stays open,
+//! and vanishes with the process that holds it, so it is the one reliable
+//! proof that a program is alive.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+
+/// A held lock; dropping it releases the lock.
+pub struct Lock {
+    file: Flock<File>,
+}
+
+impl Lock {
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+/// Open (creating, never truncating) a lock file, close-on-exec.
+pub fn open_lock_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Take an exclusive lock without waiting. `Err(EAGAIN)` (EWOULDBLOCK) when
+/// another process holds it.
+pub fn try_exclusive(file: File) -> Result<Lock, Errno> {
+    lock_with(file, FlockArg::LockExclusiveNonblock)
+}
+
+/// Take an exclusive lock, waiting for it.
+pub fn exclusive(file: File) -> Result<Lock, Errno> {
+    lock_with(file, FlockArg::LockExclusive)
+}
+
+fn lock_with(file: File, arg: FlockArg) -> Result<Lock, Errno> {
+    let mut file = file;
+    loop {
+        match Flock::lock(file, arg) {
+            Ok(file) => return Ok(Lock { file }),
+            Err((f, Errno::EINTR)) => file = f,
+            Err((_, e)) => return Err(e),
+        }
+    }
+}
+
+/// Is the lock at `path` held by someone (open, try, release)? `Ok(false)`
+/// when the file does not exist.
+pub fn is_held(path: &Path) -> io::Result<bool> {
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    match try_exclusive(file) {
+        Ok(_) => Ok(false),
+        Err(Errno::EAGAIN) => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_fails_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("lock");
+        let held = try_exclusive(open_lock_file(&p).unwrap()).unwrap();
+        assert!(matches!(
+            try_exclusive(open_lock_file(&p).unwrap()),
+            Err(Errno::EAGAIN)
+        ));
+        assert!(is_held(&p).unwrap());
+        drop(held);
+        assert!(!is_held(&p).unwrap());
+    }
+}

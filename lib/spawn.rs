@@ -1,0 +1,248 @@
+//! The one way upkeep starts a child: fork, reset the signal mask and every
+//! disposition, own session, fds, cwd, exec (sys::fork_exec). Also the one
+//! way a chain-loader replaces itself with its child (`exec_or_die`).
+
+use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::unistd::{pipe2, Pid};
+
+use crate::errors::{self, EXIT_TEMPORARY};
+use crate::sys;
+
+/// A started child. `exec_status` becomes readable when the exec happened
+/// (EOF) or failed (4 bytes of errno); poll it, or call `wait_exec`.
+pub struct Child {
+    pub pid: Pid,
+    pub exec_status: OwnedFd,
+}
+
+impl Child {
+    /// Block until the child has exec'd (Ok) or failed to (Err(errno)).
+    pub fn wait_exec(&self) -> Result<(), Errno> {
+        read_exec_status(&self.exec_status)
+    }
+}
+
+/// Read the exec status pipe: EOF means the exec succeeded.
+pub fn read_exec_status(fd: &OwnedFd) -> Result<(), Errno> {
+    let mut buf = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match nix::unistd::read(fd, &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    if got == 4 {
+        Err(Errno::from_raw(i32::from_ne_bytes(buf)))
+    } else {
+        Ok(())
+    }
+}
+
+pub struct Spawn {
+    argv: Vec<CString>,
+    env: Option<Vec<CString>>,
+    cwd: Option<CString>,
+    fds: Vec<(RawFd, RawFd)>,
+    new_session: bool,
+    new_process_group: bool,
+    parent_death_signal: Option<i32>,
+}
+
+fn cstring(s: &OsStr) -> CString {
+    // An argument with a NUL byte cannot be passed to exec; truncating at the
+    // NUL is what a C caller would see.
+    let bytes = s.as_bytes();
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    CString::new(&bytes[..end]).unwrap_or_default()
+}
+
+impl Spawn {
+    /// `program` is both the path (or name to look up in PATH) and argv[0].
+    pub fn new(program: impl AsRef<OsStr>) -> Spawn {
+        Spawn {
+            argv: vec![cstring(program.as_ref())],
+            env: None,
+            cwd: None,
+            fds: Vec::new(),
+            new_session: false,
+            new_process_group: false,
+            parent_death_signal: None,
+        }
+    }
+
+    pub fn arg(mut self, a: impl AsRef<OsStr>) -> Spawn {
+        self.argv.push(cstring(a.as_ref()));
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Spawn {
+        self.argv
+            .extend(args.into_iter().map(|a| cstring(a.as_ref())));
+        self
+    }
+
+    /// Replace the environment (`KEY=VALUE` entries).
+    pub fn env(mut self, env: Vec<OsString>) -> Spawn {
+        self.env = Some(env.iter().map(|e| cstring(e)).collect());
+        self
+    }
+
+    pub fn cwd(mut self, dir: impl AsRef<OsStr>) -> Spawn {
+        self.cwd = Some(cstring(dir.as_ref()));
+        self
+    }
+
+    /// Give the child `src` as its fd number `dst`.
+    pub fn fd(mut self, src: &impl AsFd, dst: RawFd) -> Spawn {
+        self.fds.retain(|&(_, d)| d != dst);
+        self.fds.push((src.as_fd().as_raw_fd(), dst));
+        self
+    }
+
+    /// Keep the parent's fd `n` as the child's fd `n` (stdio pass-through).
+    pub fn inherit(mut self, n: RawFd) -> Spawn {
+        self.fds.retain(|&(_, d)| d != n);
+        self.fds.push((n, n));
+        self
+    }
+
+    /// setsid: own session and process group, so the whole group can be
+    /// signalled and a terminal's Ctrl-C does not reach it.
+    pub fn new_session(mut self) -> Spawn {
+        self.new_session = true;
+        self
+    }
+
+    /// setpgid(0, 0) without a new session.
+    pub fn new_process_group(mut self) -> Spawn {
+        self.new_process_group = true;
+        self
+    }
+
+    pub fn parent_death_signal(mut self, sig: i32) -> Spawn {
+        self.parent_death_signal = Some(sig);
+        self
+    }
+
+    pub fn spawn(&self) -> Result<Child, Errno> {
+        let paths = search_path(&self.argv[0]);
+        let argv_ptrs = pointer_array(&self.argv);
+        let env = self.env.clone().unwrap_or_else(current_env);
+        let env_ptrs = pointer_array(&env);
+        // A source fd that is also a target of another mapping would be
+        // clobbered by the child's dup2 sequence: move it out of the way.
+        let highest = self.fds.iter().map(|&(_, d)| d).max().unwrap_or(2);
+        let mut moved: Vec<OwnedFd> = Vec::new();
+        let mut fds = Vec::with_capacity(self.fds.len());
+        for &(src, dst) in &self.fds {
+            if src != dst && src <= highest {
+                let high = sys::dup_above(src, highest + 1)?;
+                fds.push((high.as_raw_fd(), dst));
+                moved.push(high);
+            } else {
+                fds.push((src, dst));
+            }
+        }
+        let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC)?;
+        let plan = sys::ChildPlan {
+            paths: &paths,
+            argv: &argv_ptrs,
+            envp: &env_ptrs,
+            fds: &fds,
+            cwd: self.cwd.as_deref(),
+            new_session: self.new_session,
+            new_process_group: self.new_process_group,
+            parent_death_signal: self.parent_death_signal,
+            error_pipe: err_write.as_raw_fd(),
+        };
+        let pid = sys::fork_exec(&plan)?;
+        drop(err_write);
+        drop(moved);
+        Ok(Child {
+            pid,
+            exec_status: err_read,
+        })
+    }
+}
+
+fn pointer_array(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// The environment of this process as `KEY=VALUE` C strings.
+pub fn current_env() -> Vec<CString> {
+    std::env::vars_os()
+        .map(|(k, v)| {
+            let mut e = k;
+            e.push("=");
+            e.push(v);
+            cstring(&e)
+        })
+        .collect()
+}
+
+/// Candidate paths for a program name, as execvp and daemontools' pathexec
+/// search: a name with a `/` is used as is, otherwise each PATH entry.
+pub fn search_path(program: &CString) -> Vec<CString> {
+    let bytes = program.as_bytes();
+    if bytes.contains(&b'/') || bytes.is_empty() {
+        return vec![program.clone()];
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/bin:/usr/bin"));
+    path.as_bytes()
+        .split(|&b| b == b':')
+        .map(|dir| {
+            let mut full = if dir.is_empty() {
+                b".".to_vec()
+            } else {
+                dir.to_vec()
+            };
+            full.push(b'/');
+            full.extend_from_slice(bytes);
+            cstring(&OsString::from_vec(full))
+        })
+        .collect()
+}
+
+/// Replace this process with `argv` (PATH searched), with `env` or the
+/// current environment. Returns only on failure, with the errno.
+pub fn exec(argv: &[OsString], env: Option<Vec<OsString>>) -> Errno {
+    if argv.is_empty() {
+        return Errno::ENOENT;
+    }
+    let args: Vec<CString> = argv.iter().map(|a| cstring(a)).collect();
+    let paths = search_path(&args[0]);
+    let env: Vec<CString> = match env {
+        Some(e) => e.iter().map(|x| cstring(x)).collect(),
+        None => current_env(),
+    };
+    sys::exec_paths(&paths, &pointer_array(&args), &pointer_array(&env))
+}
+
+/// Chain-load `argv` or die as daemontools does:
+/// `PROG: fatal: unable to run ARGV0: PHRASE`, exit 111.
+pub fn exec_or_die(prog: &str, argv: &[OsString], env: Option<Vec<OsString>>) -> ! {
+    let err = exec(argv, env);
+    let name = argv
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    errors::die(
+        prog,
+        EXIT_TEMPORARY,
+        format_args!("unable to run {name}: {}", errors::phrase(err as i32)),
+    )
+}

@@ -1,0 +1,196 @@
+//! Every `unsafe` block of upkeep lives here, each with the reason it is sound.
+//! The rest of the crate (and every program) is `unsafe`-free.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// What a freshly forked child must do before it becomes the new program.
+/// Everything is prepared (allocated) before the fork: after it the child
+/// only makes async-signal-safe system calls.
+pub struct ChildPlan<'a> {
+    /// Candidate paths to execve, in order (one, or the PATH search).
+    pub paths: &'a [CString],
+    pub argv: &'a [*const libc::c_char],
+    pub envp: &'a [*const libc::c_char],
+    /// (source fd, fd number in the child). Sources above every target are
+    /// expected; `plan_fds` in spawn.rs arranges that.
+    pub fds: &'a [(RawFd, RawFd)],
+    pub cwd: Option<&'a CStr>,
+    pub new_session: bool,
+    pub new_process_group: bool,
+    pub parent_death_signal: Option<libc::c_int>,
+    /// Written with the errno of a failed step, then the child exits 127.
+    pub error_pipe: RawFd,
+}
+
+fn child_fail(error_pipe: RawFd, err: libc::c_int) -> ! {
+    let bytes = err.to_ne_bytes();
+    // SAFETY: write(2) and _exit(2) are async-signal-safe; `bytes` is a
+    // valid local buffer of the given length.
+    unsafe {
+        libc::write(error_pipe, bytes.as_ptr().cast(), bytes.len());
+        libc::_exit(127);
+    }
+}
+
+fn errno() -> libc::c_int {
+    Errno::last_raw()
+}
+
+/// fork(2), then in the child: reset signal mask and dispositions, set up
+/// session, fds and cwd, exec. Returns the child's pid to the parent.
+pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
+    let parent = nix::unistd::getpid().as_raw();
+    // SAFETY: upkeep's programs are single-threaded when they fork, and the
+    // child below only calls async-signal-safe functions on memory that was
+    // fully prepared before the fork (no allocation, no locks).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Errno::last());
+    }
+    if pid > 0 {
+        return Ok(Pid::from_raw(pid));
+    }
+    // Child.
+    // SAFETY: all calls are async-signal-safe system calls on valid pointers
+    // (sigset on the stack, C strings owned by the caller and alive across
+    // fork), as POSIX allows after fork in a single-threaded parent.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        for sig in 1..libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        if plan.new_session && libc::setsid() < 0 {
+            child_fail(plan.error_pipe, errno());
+        }
+        if !plan.new_session && plan.new_process_group && libc::setpgid(0, 0) < 0 {
+            child_fail(plan.error_pipe, errno());
+        }
+        if let Some(sig) = plan.parent_death_signal {
+            libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0);
+            // The parent may have died between fork and prctl.
+            if libc::getppid() != parent {
+                libc::_exit(111);
+            }
+        }
+        for &(src, dst) in plan.fds {
+            if src == dst {
+                let flags = libc::fcntl(src, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(src, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    child_fail(plan.error_pipe, errno());
+                }
+            } else if libc::dup2(src, dst) < 0 {
+                child_fail(plan.error_pipe, errno());
+            }
+        }
+        if let Some(cwd) = plan.cwd {
+            if libc::chdir(cwd.as_ptr()) < 0 {
+                child_fail(plan.error_pipe, errno());
+            }
+        }
+        let mut saved = libc::ENOENT;
+        for path in plan.paths {
+            libc::execve(path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
+            let e = errno();
+            // Like execvp: a later PATH entry may still work, but a
+            // non-ENOENT error is the one worth reporting.
+            if e != libc::ENOENT {
+                saved = e;
+            }
+        }
+        child_fail(plan.error_pipe, saved)
+    }
+}
+
+/// execve(2) in the current process, trying each candidate path; returns the
+/// most informative error if none could be executed.
+pub fn exec_paths(
+    paths: &[CString],
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> Errno {
+    let mut saved = Errno::ENOENT;
+    for path in paths {
+        // SAFETY: argv and envp are NULL-terminated arrays of pointers to
+        // NUL-terminated strings owned by the caller; execve only returns on
+        // failure.
+        unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        let e = Errno::last();
+        if e != Errno::ENOENT {
+            saved = e;
+        }
+    }
+    saved
+}
+
+/// pidfd_open(2): a descriptor that refers to exactly this process, immune
+/// to pid reuse.
+pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain system call with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0 as libc::c_uint) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this new descriptor and nothing else
+    // owns it; pidfds are close-on-exec by default.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// pidfd_send_signal(2): signal the process behind `pidfd`, never a pid reuser.
+pub fn pidfd_send_signal(pidfd: &impl AsRawFd, signal: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: plain system call; a NULL siginfo is allowed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0 as libc::c_uint,
+        )
+    };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// Ignore SIGPIPE so a write to a closed pipe is an EPIPE error, not death.
+/// Children get the default back (see `fork_exec`).
+pub fn ignore_sigpipe() {
+    // SAFETY: installing SIG_IGN involves no handler code at all.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
+/// Set a signal's disposition back to the default.
+pub fn default_signal(sig: libc::c_int) {
+    // SAFETY: installing SIG_DFL involves no handler code at all.
+    unsafe { libc::signal(sig, libc::SIG_DFL) };
+}
+
+/// Ignore a signal (SIG_IGN), e.g. for a program that must not be killed
+/// by a TERM while it drains its input.
+pub fn ignore_signal(sig: libc::c_int) {
+    // SAFETY: installing SIG_IGN involves no handler code at all.
+    unsafe { libc::signal(sig, libc::SIG_IGN) };
+}
+
+/// fcntl(F_DUPFD_CLOEXEC): a close-on-exec copy of a raw fd numbered at
+/// least `min`.
+pub fn dup_above(fd: RawFd, min: RawFd) -> Result<OwnedFd, Errno> {
+    // SAFETY: fcntl on an integer fd has no memory effects; an invalid fd
+    // is reported as EBADF.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
+    if new < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just created this descriptor; we are its only owner.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}

@@ -1,0 +1,104 @@
+//! TAI64N timestamps, as daemontools stores and prints them.
+//! The label is 2^62 + 10 + unix seconds (daemontools' fixed 10-second
+//! TAI-UTC offset), then nanoseconds.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const TAI_OFFSET: u64 = (1 << 62) + 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Tai64N {
+    /// TAI64 label: 2^62 + 10 + unix seconds.
+    pub secs: u64,
+    pub nanos: u32,
+}
+
+impl Tai64N {
+    pub fn now() -> Tai64N {
+        Tai64N::from_system(SystemTime::now())
+    }
+
+    pub fn from_system(t: SystemTime) -> Tai64N {
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        Tai64N {
+            secs: TAI_OFFSET + d.as_secs(),
+            nanos: d.subsec_nanos(),
+        }
+    }
+
+    /// Unix seconds (may be negative for labels before 1970).
+    pub fn unix_secs(&self) -> i64 {
+        self.secs as i64 - TAI_OFFSET as i64
+    }
+
+    pub fn to_system(&self) -> SystemTime {
+        let secs = self.unix_secs();
+        if secs >= 0 {
+            UNIX_EPOCH + Duration::new(secs as u64, self.nanos)
+        } else {
+            UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+                + Duration::from_nanos(self.nanos.into())
+        }
+    }
+
+    /// The 12-byte external TAI64N format (big-endian seconds, nanoseconds).
+    pub fn to_bytes(&self) -> [u8; 12] {
+        let mut b = [0u8; 12];
+        b[..8].copy_from_slice(&self.secs.to_be_bytes());
+        b[8..].copy_from_slice(&self.nanos.to_be_bytes());
+        b
+    }
+
+    pub fn from_bytes(b: &[u8; 12]) -> Tai64N {
+        let mut s = [0u8; 8];
+        s.copy_from_slice(&b[..8]);
+        let mut n = [0u8; 4];
+        n.copy_from_slice(&b[8..]);
+        Tai64N {
+            secs: u64::from_be_bytes(s),
+            nanos: u32::from_be_bytes(n),
+        }
+    }
+
+    /// 24 lowercase hex digits, without the `@` (as in multilog file names
+    /// and tai64n's output after the `@`).
+    pub fn to_hex(&self) -> String {
+        format!("{:016x}{:08x}", self.secs, self.nanos)
+    }
+
+    /// Parses 24 hex digits (no `@`).
+    pub fn from_hex(s: &str) -> Option<Tai64N> {
+        if s.len() != 24 || !s.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        let secs = u64::from_str_radix(&s[..16], 16).ok()?;
+        let nanos = u32::from_str_radix(&s[16..], 16).ok()?;
+        Some(Tai64N { secs, nanos })
+    }
+
+    /// Whole seconds from `self` until `later`, 0 if `later` is earlier
+    /// (daemontools' svstat clamps a future timestamp to now).
+    pub fn seconds_until(&self, later: &Tai64N) -> u64 {
+        later.secs.saturating_sub(self.secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let t = Tai64N::now();
+        assert_eq!(Tai64N::from_bytes(&t.to_bytes()), t);
+        assert_eq!(Tai64N::from_hex(&t.to_hex()), Some(t));
+        let sys = t.to_system();
+        assert_eq!(Tai64N::from_system(sys), t);
+    }
+
+    #[test]
+    fn known_label() {
+        let t = Tai64N::from_system(UNIX_EPOCH + Duration::from_secs(1_000_000_000));
+        assert_eq!(t.to_hex(), "400000003b9aca0a00000000");
+    }
+}
