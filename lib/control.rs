@@ -84,9 +84,8 @@ pub fn send(dir: &Path, letters: &[u8]) -> Result<(), SendError> {
 
 /// Can DIR be entered (what `chdir` would say)?
 pub fn check_dir(dir: &Path) -> Result<(), Errno> {
-    nix::unistd::access(dir, nix::unistd::AccessFlags::X_OK)?;
     match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => Ok(()),
+        Ok(m) if m.is_dir() => nix::unistd::access(dir, nix::unistd::AccessFlags::X_OK),
         Ok(_) => Err(Errno::ENOTDIR),
         Err(e) => Err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))),
     }

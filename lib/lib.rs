@@ -8,13 +8,16 @@ pub mod control;
 pub mod duration;
 pub mod errors;
 pub mod event;
+pub mod getopt;
 pub mod lock;
+pub mod report;
 pub mod servicedir;
 pub mod signals;
 pub mod spawn;
 pub mod statefile;
 pub mod status;
 pub mod supervisor;
+pub mod svwait;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod tai64;

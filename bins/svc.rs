@@ -1,0 +1,104 @@
+//! svc: send control letters to supervise; `-w STATE` waits for a state,
+//! `-T DURATION` limits the wait.
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+use std::time::Instant;
+
+use upkeep::control;
+use upkeep::errors::{self, EXIT_PERMANENT, EXIT_TEMPORARY};
+use upkeep::getopt::{getopt, Opt};
+use upkeep::svwait::{self, Goal, Outcome, Watch};
+
+const USAGE: &str =
+    "svc options: u up, d down, o once, x exit, p pause, c continue, h hup, a alarm, i interrupt, t term, k kill";
+/// Exit code when `-T` runs out (s6-svc's).
+const EXIT_TIMEOUT: i32 = 99;
+
+fn usage() -> ! {
+    eprintln!("{USAGE}");
+    std::process::exit(EXIT_PERMANENT)
+}
+
+fn main() {
+    upkeep::sys::ignore_sigpipe();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (opts, dirs) = getopt("svc", &args, "udopchaitkxq12Kw:T:");
+    let mut letters: Vec<u8> = Vec::new();
+    let mut goal = None;
+    let mut limit = None;
+    for o in opts {
+        match o {
+            Opt::Flag(c) => {
+                let b = c as u8;
+                if !letters.contains(&b) {
+                    letters.push(b);
+                }
+            }
+            Opt::WithArg('w', s) => match Goal::parse(&s) {
+                Some(g) => goal = Some(g),
+                None => errors::die(
+                    "svc",
+                    EXIT_PERMANENT,
+                    format_args!("unknown state to wait for: {s} (one of u U d D r R)"),
+                ),
+            },
+            Opt::WithArg(_, s) => match upkeep::duration::parse(&s) {
+                Ok(d) => limit = Some(d),
+                Err(why) => errors::die(
+                    "svc",
+                    EXIT_PERMANENT,
+                    format_args!("bad -T duration: {why}"),
+                ),
+            },
+            Opt::Bad => usage(),
+        }
+    }
+    let deadline = limit.map(|d| Instant::now() + d);
+
+    let mut watches = Vec::new();
+    let mut failed = false;
+    for dir in &dirs {
+        let path = Path::new(dir);
+        // The watch comes first, so the effect of the command cannot be missed.
+        let watch = match goal {
+            Some(_) if control::check_dir(path).is_ok() => Watch::new(path).ok(),
+            _ => None,
+        };
+        match control::send(path, &letters) {
+            Ok(()) => watches.extend(watch),
+            Err(e) => {
+                errors::warn("svc", e.warning(dir));
+                failed = true;
+            }
+        }
+    }
+    let Some(goal) = goal else {
+        std::process::exit(0)
+    };
+
+    let mut code = if failed { EXIT_TEMPORARY } else { 0 };
+    for (w, outcome) in watches
+        .iter()
+        .zip(svwait::wait_all(&watches, goal, deadline))
+    {
+        let shown = w.dir().display();
+        match outcome {
+            Outcome::Reached => {}
+            Outcome::TimedOut => {
+                eprintln!("svc: fatal: timed out waiting for {shown}");
+                if code == 0 {
+                    code = EXIT_TIMEOUT;
+                }
+            }
+            Outcome::SuperviseGone => {
+                errors::warn(
+                    "svc",
+                    format_args!("unable to wait for {shown}: supervise not running"),
+                );
+                code = EXIT_TEMPORARY;
+            }
+        }
+    }
+    std::process::exit(code)
+}

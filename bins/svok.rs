@@ -1,0 +1,33 @@
+//! svok DIR: exit 0 if supervise is running on DIR, 100 if not.
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+
+use upkeep::control;
+use upkeep::errors::{self, EXIT_PERMANENT, EXIT_TEMPORARY};
+
+fn main() {
+    let Some(dir) = std::env::args().nth(1) else {
+        errors::usage("svok", "svok dir")
+    };
+    let path = Path::new(&dir);
+    if let Err(e) = control::check_dir(path) {
+        errors::die(
+            "svok",
+            EXIT_TEMPORARY,
+            format_args!("unable to chdir to {dir}: {}", errors::phrase(e as i32)),
+        );
+    }
+    match control::supervise_running(path) {
+        Ok(true) => std::process::exit(0),
+        Ok(false) => std::process::exit(EXIT_PERMANENT),
+        Err(e) => errors::die(
+            "svok",
+            EXIT_TEMPORARY,
+            format_args!(
+                "unable to open {dir}/supervise/ok: {}",
+                errors::phrase(e as i32)
+            ),
+        ),
+    }
+}

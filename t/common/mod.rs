@@ -1,0 +1,228 @@
+//! Helpers shared by the integration tests: real binaries, temp service
+//! dirs, and waiting on a condition with a deadline (never a bare sleep).
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SUPERVISE: &str = env!("CARGO_BIN_EXE_supervise");
+pub const SVC: &str = env!("CARGO_BIN_EXE_svc");
+pub const SVSTAT: &str = env!("CARGO_BIN_EXE_svstat");
+pub const SVOK: &str = env!("CARGO_BIN_EXE_svok");
+
+/// Poll `cond` every 2 ms until it holds; panic with `what` after `limit`.
+pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !cond() {
+        if Instant::now() > end {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+pub fn write_exec(path: &Path, text: &str) {
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A service dir in a temp dir, with `run` holding `script`.
+pub struct Service {
+    pub tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+}
+
+impl Service {
+    pub fn new(run: &str) -> Service {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("svc");
+        fs::create_dir(&dir).unwrap();
+        write_exec(&dir.join("run"), run);
+        Service { tmp, dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+
+    /// Status record: (pid, paused, want byte).
+    pub fn status(&self) -> Option<(u32, u8, u8)> {
+        let b = fs::read(self.path("supervise/status")).ok()?;
+        (b.len() == 18).then(|| {
+            (
+                u32::from_le_bytes([b[12], b[13], b[14], b[15]]),
+                b[16],
+                b[17],
+            )
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.status().map(|s| s.0).unwrap_or(0)
+    }
+
+    pub fn state_field(&self, key: &str) -> String {
+        let text = self.read("supervise/state");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    pub fn send(&self, letters: &str) {
+        fs::write(self.path("supervise/control"), letters).unwrap();
+    }
+
+    pub fn svc(&self, args: &[&str]) -> Output {
+        Command::new(SVC)
+            .args(args)
+            .arg(&self.dir)
+            .output()
+            .unwrap()
+    }
+
+    /// Start upkeep's supervise on this dir.
+    pub fn supervise(&self) -> Supervise {
+        self.supervise_with(SUPERVISE)
+    }
+
+    pub fn supervise_with(&self, program: &str) -> Supervise {
+        let child = Command::new(program)
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let s = Supervise {
+            child: Some(child),
+            dir: self.dir.clone(),
+        };
+        wait_for(
+            "supervise/ok to have a reader",
+            Duration::from_secs(5),
+            || {
+                Command::new(SVOK)
+                    .arg(&self.dir)
+                    .status()
+                    .map(|st| st.success())
+                    .unwrap_or(false)
+            },
+        );
+        s
+    }
+}
+
+/// A running supervise, stopped (service included) when dropped.
+pub struct Supervise {
+    pub child: Option<Child>,
+    dir: PathBuf,
+}
+
+impl Supervise {
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    /// Wait for supervise to exit; returns its exit code and stderr.
+    pub fn wait_exit(&mut self, limit: Duration) -> (Option<i32>, String) {
+        let mut child = self.child.take().expect("supervise already reaped");
+        let end = Instant::now() + limit;
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                return (st.code(), err);
+            }
+            if Instant::now() > end {
+                let _ = child.kill();
+                panic!("supervise did not exit within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+impl Drop for Supervise {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = read_pid(&self.dir);
+            let _ = fs::write(self.dir.join("supervise/control"), "dx");
+            let end = Instant::now() + Duration::from_secs(5);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            if pid > 0 {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &format!("-{pid}")])
+                    .status();
+            }
+        }
+    }
+}
+
+pub fn read_pid(dir: &Path) -> u32 {
+    fs::read(dir.join("supervise/status"))
+        .ok()
+        .filter(|b| b.len() == 18)
+        .map(|b| u32::from_le_bytes([b[12], b[13], b[14], b[15]]))
+        .unwrap_or(0)
+}
+
+pub fn alive(pid: u32) -> bool {
+    // A zombie is not alive for our purposes.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// The one-letter process state from /proc (R, S, T, Z ...).
+pub fn proc_state(pid: u32) -> char {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .and_then(|r| r.trim_start().chars().next())
+        })
+        .unwrap_or('?')
+}
+
+/// Is a Debian package's program present? In CI it must be.
+pub fn have(program: &str) -> bool {
+    let found = Path::new(program).exists();
+    if !found && std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{program} is required in CI (.ci/run installs it)");
+    }
+    if !found {
+        eprintln!("skipping: {program} not installed");
+    }
+    found
+}
+
+/// A run script that records every catchable signal it gets in ./sigs.
+pub const SIGNAL_RECORDER: &str = r#"#!/bin/sh
+for s in HUP INT QUIT USR1 USR2 ALRM WINCH CONT; do
+  trap "echo $s >> sigs" $s
+done
+trap 'echo TERM >> sigs; exit 0' TERM
+echo $$ >> starts
+while :; do sleep 1 & wait $!; done
+"#;

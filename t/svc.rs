@@ -1,0 +1,164 @@
+//! svc -w and -T: waiting for states, time limits, exit codes.
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const T: Duration = Duration::from_secs(5);
+
+#[test]
+fn wait_for_down_up_restart() {
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    let _sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    let out = s.svc(&["-d", "-wd", "-T", "5s"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(s.pid(), 0, "-wd returned before down");
+    let out = s.svc(&["-u", "-wu", "-T", "5s"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_ne!(s.pid(), 0, "-wu returned before up");
+    let pid = s.pid();
+    let out = s.svc(&["-t", "-wr", "-T", "5s"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        s.pid() != 0 && s.pid() != pid,
+        "-wr returned before the restart"
+    );
+    let out = s.svc(&["-wU", "-T", "5s"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+#[test]
+fn time_limit_exits_99() {
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    fs::write(s.path("down"), "").unwrap();
+    let _sup = s.supervise();
+    let t0 = Instant::now();
+    let out = s.svc(&["-wu", "-T", "200ms"]);
+    assert_eq!(out.status.code(), Some(99));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("svc: fatal: timed out waiting for {}\n", s.dir.display())
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(200));
+    assert!(t0.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn big_d_waits_for_finish() {
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    write_exec(
+        &s.path("finish"),
+        "#!/bin/sh\nwhile [ ! -e release ]; do sleep 0.01; done\necho done > finished\n",
+    );
+    let _sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    let dir = s.dir.clone();
+    let waiter = std::thread::spawn(move || {
+        Command::new(SVC)
+            .args(["-d", "-wD", "-T", "5s"])
+            .arg(&dir)
+            .output()
+            .unwrap()
+    });
+    wait_for("finishing", T, || s.state_field("state") == "finishing");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !waiter.is_finished(),
+        "-wD returned while finish was running"
+    );
+    fs::write(s.path("release"), "").unwrap();
+    let out = waiter.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(s.read("finished"), "done\n");
+}
+
+#[test]
+fn big_r_waits_for_the_new_run_to_be_ready() {
+    let s = Service::new("#!/bin/sh\nn=$(cat n 2>/dev/null || echo 0); echo $((n+1)) > n\nsleep 0.2\necho >&3\nexec sleep 100\n");
+    fs::write(s.path("notification-fd"), "3").unwrap();
+    let _sup = s.supervise();
+    wait_for("ready", T, || s.state_field("state") == "ready");
+    let out = s.svc(&["-t", "-wR", "-T", "5s"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(s.state_field("state"), "ready");
+    assert_eq!(s.read("n").trim(), "2");
+}
+
+#[test]
+fn not_running_and_mixed_dirs() {
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    let _sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    let idle = tempfile::tempdir().unwrap();
+    let out = Command::new(SVC)
+        .args(["-u", "-wu", "-T", "2s"])
+        .arg(&s.dir)
+        .arg(idle.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(111), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("svc: warning: unable to control"));
+    // Without -w, daemontools' exit code: 0 even when a dir failed.
+    let out = Command::new(SVC)
+        .arg("-u")
+        .arg(idle.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn wait_notices_supervise_going_away() {
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    let mut sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    let dir = s.dir.clone();
+    let waiter = std::thread::spawn(move || {
+        Command::new(SVC)
+            .args(["-wr", "-T", "10s"])
+            .arg(&dir)
+            .output()
+            .unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let t0 = Instant::now();
+    Command::new("kill")
+        .args(["-KILL", &sup.pid().to_string()])
+        .status()
+        .unwrap();
+    let out = waiter.join().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert_eq!(out.status.code(), Some(111), "{out:?}");
+    // The orphaned service holds supervise's stderr open: end it first.
+    Command::new("kill")
+        .args(["-KILL", &s.pid().to_string()])
+        .status()
+        .unwrap();
+    sup.wait_exit(T);
+}
+
+#[test]
+fn a_hundred_concurrent_waiters() {
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    let _sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    let waiters: Vec<_> = (0..100)
+        .map(|_| {
+            Command::new(SVC)
+                .args(["-wd", "-T", "10s"])
+                .arg(&s.dir)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    s.send("d");
+    for mut w in waiters {
+        assert_eq!(w.wait().unwrap().code(), Some(0));
+    }
+}
