@@ -36,7 +36,7 @@ fn mask_seconds(text: &str) -> String {
             out.push_str(word);
         }
     }
-    out.replace("(pid N ", "(pid N ")
+    out
 }
 
 fn same(program: &str, args: &[&str], cwd: &Path) {
