@@ -11,6 +11,7 @@ pub mod event;
 pub mod getopt;
 pub mod lock;
 pub mod report;
+pub mod scanner;
 pub mod servicedir;
 pub mod signals;
 pub mod spawn;

@@ -698,27 +698,25 @@ impl Supervisor {
             want: self.want,
         };
         // State first: a reader woken by the status rename sees both new.
-        if let Err(e) =
-            statefile::write_atomic(Path::new("supervise/state"), state.encode().as_bytes())
-        {
-            errors::warn(
-                PROG,
-                format_args!(
-                    "unable to write {}/supervise/state: {}",
-                    self.shown,
-                    errors::io_phrase(&e)
+        let state_written =
+            statefile::write_atomic(Path::new("supervise/state"), state.encode().as_bytes());
+        let status_written =
+            statefile::write_atomic(Path::new("supervise/status"), &status.encode());
+        for (file, result) in [("state", state_written), ("status", status_written)] {
+            match result {
+                // The service dir was removed: svscan is stopping us, and
+                // nobody is left to read the file.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => errors::warn(
+                    PROG,
+                    format_args!(
+                        "unable to write {}/supervise/{file}: {}",
+                        self.shown,
+                        errors::io_phrase(&e)
+                    ),
                 ),
-            );
-        }
-        if let Err(e) = statefile::write_atomic(Path::new("supervise/status"), &status.encode()) {
-            errors::warn(
-                PROG,
-                format_args!(
-                    "unable to write {}/supervise/status: {}",
-                    self.shown,
-                    errors::io_phrase(&e)
-                ),
-            );
+                Ok(()) => {}
+            }
         }
     }
 }

@@ -1,0 +1,549 @@
+//! svscan (DESIGN §7): one supervise per service dir and one per `log/`,
+//! a pipe between them held open here for the services' whole life,
+//! rescans driven by inotify and signals only, and an orderly shutdown
+//! (main services first, then their loggers, so the last lines are logged).
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{DirEntryExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::signalfd::SignalFd;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::errors::{self, Failure, EXIT_TEMPORARY};
+use crate::event::{self, Timer};
+use crate::spawn::Spawn;
+
+const PROG: &str = "svscan";
+/// A supervise that died is restarted at most this often.
+const RESTART_SPACING: Duration = Duration::from_secs(1);
+/// After EMFILE/ENOMEM, the next attempt.
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
+
+/// One supervise process (main or log side).
+#[derive(Default)]
+struct Supervisor {
+    pid: Option<Pid>,
+    last_start: Option<Instant>,
+    /// Dead and waiting for RESTART_SPACING to pass.
+    restart_pending: bool,
+}
+
+struct Service {
+    name: OsString,
+    main: Supervisor,
+    log: Option<Supervisor>,
+    /// (read end for log's stdin, write end for main's stdout).
+    pipe: Option<(OwnedFd, OwnedFd)>,
+    /// Still present in the scan dir.
+    present: bool,
+    /// Watch on the service dir, to notice a `log/` created later.
+    watch: Option<WatchDescriptor>,
+    /// log/ appeared while main ran without the pipe: main's supervise is
+    /// told to exit at the service's next stop and comes back with it.
+    reattach_log: bool,
+}
+
+/// Services are identified by device and inode, as daemontools does: a
+/// rename keeps the service, a new dir under an old name is a new one.
+type Key = (u64, u64);
+
+pub struct Scanner {
+    supervise: PathBuf,
+    signals: SignalFd,
+    inotify: Inotify,
+    retry: Timer,
+    restart: Timer,
+    dev_null: File,
+    services: HashMap<Key, Service>,
+    by_pid: HashMap<Pid, (Key, bool)>,
+    watches: HashMap<WatchDescriptor, Key>,
+    shutting_down: bool,
+}
+
+/// Run svscan in `dir` until SIGTERM/SIGINT and every supervisor is gone.
+pub fn run(dir: &Path) -> i32 {
+    match Scanner::new(dir) {
+        Ok(mut s) => s.main_loop(),
+        Err(f) => {
+            eprintln!("{PROG}: fatal: {f}");
+            EXIT_TEMPORARY
+        }
+    }
+}
+
+/// Which supervise to run: the one installed beside this svscan, else PATH.
+fn find_supervise() -> PathBuf {
+    if let Ok(me) = std::env::current_exe() {
+        let beside = me.with_file_name("supervise");
+        if beside.exists() {
+            return beside;
+        }
+    }
+    PathBuf::from("supervise")
+}
+
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
+impl Scanner {
+    fn new(dir: &Path) -> Result<Scanner, Failure> {
+        crate::sys::ignore_sigpipe();
+        let signals = event::signal_fd(&[
+            Signal::SIGCHLD,
+            Signal::SIGTERM,
+            Signal::SIGINT,
+            Signal::SIGHUP,
+            Signal::SIGALRM,
+        ])
+        .map_err(|e| Failure::sys("unable to create signalfd", e))?;
+        std::env::set_current_dir(dir)
+            .map_err(|e| Failure::io(format!("unable to chdir to {}", dir.display()), &e))?;
+        // Orphans of adopted services are reparented to us and reaped here.
+        nix::sys::prctl::set_child_subreaper(true)
+            .map_err(|e| Failure::sys("unable to become a subreaper", e))?;
+        raise_fd_limit();
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+            .map_err(|e| Failure::sys("unable to create inotify instance", e))?;
+        inotify
+            .add_watch(
+                ".",
+                AddWatchFlags::IN_CREATE
+                    | AddWatchFlags::IN_DELETE
+                    | AddWatchFlags::IN_MOVED_FROM
+                    | AddWatchFlags::IN_MOVED_TO
+                    | AddWatchFlags::IN_ATTRIB,
+            )
+            .map_err(|e| Failure::sys(format!("unable to watch {}", dir.display()), e))?;
+        let dev_null = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open("/dev/null")
+            .map_err(|e| Failure::io("unable to open /dev/null", &e))?;
+        Ok(Scanner {
+            supervise: find_supervise(),
+            signals,
+            inotify,
+            retry: Timer::new().map_err(|e| Failure::sys("unable to create timerfd", e))?,
+            restart: Timer::new().map_err(|e| Failure::sys("unable to create timerfd", e))?,
+            dev_null,
+            services: HashMap::new(),
+            by_pid: HashMap::new(),
+            watches: HashMap::new(),
+            shutting_down: false,
+        })
+    }
+
+    fn main_loop(&mut self) -> i32 {
+        self.scan();
+        loop {
+            if self.shutting_down && self.by_pid.is_empty() {
+                return 0;
+            }
+            let ready = {
+                let fds = [
+                    self.signals.as_fd(),
+                    self.inotify.as_fd(),
+                    self.retry.as_fd(),
+                    self.restart.as_fd(),
+                ];
+                match event::wait_readable(&fds, None) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        errors::warn(
+                            PROG,
+                            format_args!("poll failed: {}", errors::phrase(e as i32)),
+                        );
+                        continue;
+                    }
+                }
+            };
+            let mut rescan = false;
+            if ready[0] {
+                for sig in event::pending_signals(&self.signals) {
+                    match sig {
+                        libc::SIGCHLD => self.reap(),
+                        libc::SIGHUP | libc::SIGALRM => rescan = true,
+                        _ => self.shut_down(),
+                    }
+                }
+            }
+            if ready[1] {
+                rescan |= self.read_inotify();
+            }
+            if ready[2] && self.retry.take_expiry() {
+                rescan = true;
+            }
+            if ready[3] && self.restart.take_expiry() {
+                self.restart_due();
+            }
+            if rescan && !self.shutting_down {
+                self.scan();
+            }
+        }
+    }
+
+    /// Drain inotify; true if the scan dir (or a service's `log`) changed.
+    fn read_inotify(&mut self) -> bool {
+        let mut changed = false;
+        while let Ok(events) = self.inotify.read_events() {
+            if events.is_empty() {
+                break;
+            }
+            for e in events {
+                if e.mask.contains(AddWatchFlags::IN_IGNORED) {
+                    self.watches.remove(&e.wd);
+                    continue;
+                }
+                match self.watches.get(&e.wd) {
+                    // A service dir: only a `log` entry matters.
+                    Some(_) => changed |= e.name.as_deref() == Some(std::ffi::OsStr::new("log")),
+                    None => changed = true,
+                }
+            }
+        }
+        changed
+    }
+
+    // ---- scanning -------------------------------------------------------
+
+    fn scan(&mut self) {
+        let entries = match std::fs::read_dir(".") {
+            Ok(rd) => rd,
+            Err(e) => return self.temporary_failure("unable to read directory", &e),
+        };
+        for s in self.services.values_mut() {
+            s.present = false;
+        }
+        let mut seen: Vec<(Key, OsString)> = Vec::new();
+        for entry in entries {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => return self.temporary_failure("unable to read directory", &e),
+            };
+            let name = entry.file_name();
+            if name.as_encoded_bytes().first() == Some(&b'.') {
+                continue;
+            }
+            let Ok(ft) = entry.file_type() else { continue };
+            let key = if ft.is_dir() {
+                match entry.metadata() {
+                    Ok(m) => (m.dev(), entry.ino()),
+                    Err(_) => continue,
+                }
+            } else if ft.is_symlink() {
+                // /service/foo -> /etc/sv/foo: the target is the service.
+                match std::fs::metadata(entry.path()) {
+                    Ok(m) if m.is_dir() => (m.dev(), m.ino()),
+                    _ => continue,
+                }
+            } else {
+                continue;
+            };
+            seen.push((key, name));
+        }
+        for (key, name) in seen {
+            self.ensure(key, name);
+        }
+        let gone: Vec<Key> = self
+            .services
+            .iter()
+            .filter(|(_, s)| !s.present)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in gone {
+            self.remove(key);
+        }
+    }
+
+    fn temporary_failure(&mut self, what: &str, e: &std::io::Error) {
+        errors::warn(
+            PROG,
+            format_args!("{what}: {}; trying again in 1 second", errors::io_phrase(e)),
+        );
+        self.retry.arm(RETRY_AFTER_ERROR);
+    }
+
+    /// A service dir seen in this scan: start what is not running yet.
+    fn ensure(&mut self, key: Key, name: OsString) {
+        if !self.services.contains_key(&key) {
+            let watch = self
+                .inotify
+                .add_watch(
+                    Path::new(&name),
+                    AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO,
+                )
+                .ok();
+            if let Some(wd) = watch {
+                self.watches.insert(wd, key);
+            }
+            self.services.insert(
+                key,
+                Service {
+                    name: name.clone(),
+                    main: Supervisor::default(),
+                    log: None,
+                    pipe: None,
+                    present: true,
+                    watch,
+                    reattach_log: false,
+                },
+            );
+        }
+        let has_log = Path::new(&name).join("log").is_dir();
+        let svc = self.services.get_mut(&key).expect("inserted above");
+        svc.present = true;
+        svc.name = name;
+        if has_log && svc.log.is_none() {
+            match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+                Ok(p) => {
+                    svc.pipe = Some(p);
+                    svc.log = Some(Supervisor::default());
+                    if svc.main.pid.is_some() {
+                        svc.reattach_log = true;
+                    }
+                }
+                Err(e) => {
+                    errors::warn(
+                        PROG,
+                        format_args!(
+                            "unable to create pipe: {}; trying again in 1 second",
+                            errors::phrase(e as i32)
+                        ),
+                    );
+                    self.retry.arm(RETRY_AFTER_ERROR);
+                }
+            }
+        }
+        let svc = &self.services[&key];
+        if svc
+            .log
+            .as_ref()
+            .is_some_and(|l| l.pid.is_none() && !l.restart_pending)
+        {
+            self.start(key, true);
+        }
+        let svc = &self.services[&key];
+        if svc.main.pid.is_none() && !svc.main.restart_pending {
+            self.start(key, false);
+        }
+        let svc = self.services.get_mut(&key).expect("present");
+        if svc.reattach_log {
+            svc.reattach_log = false;
+            // Take the log pipe from the service's next restart on.
+            let _ = crate::control::send(Path::new(&svc.name), b"x");
+        }
+    }
+
+    fn start(&mut self, key: Key, log_side: bool) {
+        let svc = self.services.get_mut(&key).expect("known service");
+        let mut dir = PathBuf::from(&svc.name);
+        if log_side {
+            dir.push("log");
+        }
+        let mut cmd = Spawn::new(&self.supervise)
+            .arg(&dir)
+            .new_process_group()
+            .inherit(2);
+        cmd = match (&svc.pipe, log_side) {
+            (Some((r, _)), true) => cmd.fd(r, 0).inherit(1),
+            (Some((_, w)), false) => cmd.fd(&self.dev_null, 0).fd(w, 1),
+            (None, _) => cmd.fd(&self.dev_null, 0).inherit(1),
+        };
+        let sup = if log_side {
+            svc.log.as_mut().expect("log side exists")
+        } else {
+            &mut svc.main
+        };
+        sup.last_start = Some(Instant::now());
+        sup.restart_pending = false;
+        match cmd.spawn() {
+            Ok(child) => {
+                sup.pid = Some(child.pid);
+                self.by_pid.insert(child.pid, (key, log_side));
+            }
+            Err(e) => {
+                errors::warn(
+                    PROG,
+                    format_args!(
+                        "unable to start supervise {}: {}; trying again",
+                        dir.display(),
+                        errors::phrase(e as i32)
+                    ),
+                );
+                sup.restart_pending = true;
+                self.arm_restart_timer();
+            }
+        }
+    }
+
+    /// The dir is gone (or hidden): stop its service, main side first.
+    fn remove(&mut self, key: Key) {
+        let svc = self.services.get_mut(&key).expect("known service");
+        svc.main.restart_pending = false;
+        if let Some(l) = svc.log.as_mut() {
+            l.restart_pending = false;
+        }
+        if let Some(wd) = svc.watch.take() {
+            self.watches.remove(&wd);
+            let _ = self.inotify.rm_watch(wd);
+        }
+        // SIGTERM is supervise's `dx`; the control FIFO may be gone with the dir.
+        match (svc.main.pid, svc.log.as_ref().and_then(|l| l.pid)) {
+            (Some(pid), _) => {
+                let _ = kill(pid, Signal::SIGTERM);
+            }
+            (None, Some(log)) => {
+                let _ = kill(log, Signal::SIGTERM);
+            }
+            (None, None) => {
+                self.services.remove(&key);
+            }
+        }
+    }
+
+    fn shut_down(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        self.retry.cancel();
+        self.restart.cancel();
+        let keys: Vec<Key> = self.services.keys().copied().collect();
+        for key in keys {
+            self.services.get_mut(&key).expect("known").present = false;
+            self.remove(key);
+        }
+    }
+
+    // ---- deaths ---------------------------------------------------------
+
+    fn reap(&mut self) {
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
+                Err(Errno::EINTR) => continue,
+                Err(_) => return,
+                Ok(status) => {
+                    if let Some(pid) = status.pid() {
+                        if let Some((key, log_side)) = self.by_pid.remove(&pid) {
+                            self.supervisor_died(key, log_side, status);
+                        }
+                        // Anything else is an orphan reparented to us: reaped.
+                    }
+                }
+            }
+        }
+    }
+
+    fn supervisor_died(&mut self, key: Key, log_side: bool, status: WaitStatus) {
+        let Some(svc) = self.services.get_mut(&key) else {
+            return;
+        };
+        let present = svc.present && !self.shutting_down;
+        let sup = if log_side {
+            svc.log.as_mut()
+        } else {
+            Some(&mut svc.main)
+        };
+        let Some(sup) = sup else { return };
+        sup.pid = None;
+        if present {
+            let dir = if log_side {
+                Path::new(&svc.name).join("log")
+            } else {
+                PathBuf::from(&svc.name)
+            };
+            match status {
+                WaitStatus::Exited(_, 0) => {}
+                WaitStatus::Exited(_, code) => errors::warn(
+                    PROG,
+                    format_args!("supervise {} exited {code}", dir.display()),
+                ),
+                WaitStatus::Signaled(_, sig, _) => errors::warn(
+                    PROG,
+                    format_args!("supervise {} killed by {sig}", dir.display()),
+                ),
+                _ => {}
+            }
+            let due = sup
+                .last_start
+                .map(|t| t + RESTART_SPACING)
+                .unwrap_or_else(Instant::now);
+            if due <= Instant::now() {
+                self.start(key, log_side);
+            } else {
+                sup.restart_pending = true;
+                self.arm_restart_timer();
+            }
+            return;
+        }
+        // Removed or shutting down: once main is gone, stop the logger.
+        if !log_side {
+            match svc.log.as_ref().and_then(|l| l.pid) {
+                Some(log) => {
+                    let _ = kill(log, Signal::SIGTERM);
+                }
+                None => {
+                    self.services.remove(&key);
+                }
+            }
+        } else if svc.main.pid.is_none() {
+            self.services.remove(&key);
+        }
+    }
+
+    fn arm_restart_timer(&mut self) {
+        let earliest = self
+            .services
+            .values()
+            .flat_map(|s| std::iter::once(&s.main).chain(s.log.as_ref()))
+            .filter(|s| s.restart_pending)
+            .filter_map(|s| s.last_start.map(|t| t + RESTART_SPACING))
+            .min();
+        match earliest {
+            Some(due) => self
+                .restart
+                .arm(due.saturating_duration_since(Instant::now())),
+            None => self.restart.cancel(),
+        }
+    }
+
+    fn restart_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(Key, bool)> = self
+            .services
+            .iter()
+            .flat_map(|(k, s)| {
+                let main = (s.main.restart_pending, *k, false, s.main.last_start);
+                let log = s
+                    .log
+                    .as_ref()
+                    .map(|l| (l.restart_pending, *k, true, l.last_start));
+                std::iter::once(main).chain(log)
+            })
+            .filter(|(pending, _, _, last)| {
+                *pending && last.is_none_or(|t| t + RESTART_SPACING <= now)
+            })
+            .map(|(_, k, log, _)| (k, log))
+            .collect();
+        for (key, log_side) in due {
+            self.start(key, log_side);
+        }
+        self.arm_restart_timer();
+    }
+}

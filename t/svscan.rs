@@ -1,0 +1,278 @@
+//! svscan: services appear, disappear, hide behind dot names, get a log/
+//! later; the log pipe survives restarts; SIGTERM stops everything; idle
+//! means asleep.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const SVSCAN: &str = env!("CARGO_BIN_EXE_svscan");
+const T: Duration = Duration::from_secs(10);
+
+struct Scan {
+    tmp: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Scan {
+    fn new() -> Scan {
+        Scan {
+            tmp: tempfile::tempdir().unwrap(),
+            child: None,
+        }
+    }
+    fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+    fn dir(&self, name: &str) -> PathBuf {
+        self.root().join(name)
+    }
+    fn add(&self, name: &str, run: &str) {
+        let d = self.dir(name);
+        fs::create_dir_all(&d).unwrap();
+        write_exec(&d.join("run"), run);
+    }
+    fn start(&mut self) {
+        let child = Command::new(SVSCAN)
+            .arg(self.root())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+    fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+    fn up(&self, name: &str) -> bool {
+        read_pid(&self.dir(name)) != 0
+            && Command::new(SVOK)
+                .arg(self.dir(name))
+                .status()
+                .unwrap()
+                .success()
+    }
+    fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let mut code = None;
+        wait_for("svscan to exit", T, || match child.try_wait().unwrap() {
+            Some(st) => {
+                code = st.code();
+                true
+            }
+            None => false,
+        });
+        code
+    }
+}
+
+impl Drop for Scan {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = self.stop();
+        }
+    }
+}
+
+const SLEEPER: &str = "#!/bin/sh\nexec sleep 100\n";
+
+#[test]
+fn services_appear_disappear_and_hide() {
+    let mut scan = Scan::new();
+    scan.add("early", SLEEPER);
+    scan.start();
+    wait_for("early up", T, || scan.up("early"));
+    scan.add("late", SLEEPER);
+    wait_for(
+        "late up (inotify, no polling)",
+        Duration::from_secs(2),
+        || scan.up("late"),
+    );
+    let late_pid = read_pid(&scan.dir("late"));
+    fs::rename(scan.dir("late"), scan.dir(".late")).unwrap();
+    wait_for("hidden service stopped", T, || !alive(late_pid));
+    wait_for("its supervise gone", T, || {
+        !Command::new(SVOK)
+            .arg(scan.dir(".late"))
+            .status()
+            .unwrap()
+            .success()
+    });
+    let early_pid = read_pid(&scan.dir("early"));
+    fs::remove_dir_all(scan.dir("early")).unwrap();
+    wait_for("removed service stopped", T, || !alive(early_pid));
+    // A rename between visible names keeps the same service running.
+    scan.add("third", SLEEPER);
+    wait_for("third up", T, || scan.up("third"));
+    let third_pid = read_pid(&scan.dir("third"));
+    fs::rename(scan.dir("third"), scan.dir("renamed")).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(third_pid));
+    assert_eq!(read_pid(&scan.dir("renamed")), third_pid);
+    assert_eq!(scan.stop(), Some(0));
+    assert!(!alive(third_pid));
+}
+
+#[test]
+fn a_dead_supervise_is_restarted() {
+    let mut scan = Scan::new();
+    scan.add("s", SLEEPER);
+    scan.start();
+    wait_for("up", T, || scan.up("s"));
+    let out = Command::new("pgrep")
+        .args(["-P", &scan.pid().to_string()])
+        .output()
+        .unwrap();
+    let sup: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(sup.len(), 1);
+    // Stop it cleanly (TERM = dx): svscan must bring supervise and service back.
+    Command::new("kill")
+        .args(["-TERM", &sup[0]])
+        .status()
+        .unwrap();
+    wait_for("supervise back and service up", T, || {
+        let out = Command::new("pgrep")
+            .args(["-P", &scan.pid().to_string()])
+            .output()
+            .unwrap();
+        let now = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        !now.is_empty() && now != sup[0] && scan.up("s")
+    });
+}
+
+#[test]
+fn log_pipe_loses_nothing_across_restarts() {
+    if !have("/usr/bin/multilog") {
+        return;
+    }
+    let mut scan = Scan::new();
+    scan.add("w", "#!/bin/sh\nn=$(cat next 2>/dev/null || echo 1)\nwhile [ $n -le 3000 ]; do echo $n; n=$((n+1)); echo $n > next; [ $((n % 100)) = 0 ] && sleep 0.01; done\nexec sleep 100\n");
+    fs::create_dir(scan.dir("w/log")).unwrap();
+    write_exec(
+        &scan.dir("w/log/run"),
+        "#!/bin/sh\nexec /usr/bin/multilog s16777215 ./main\n",
+    );
+    scan.start();
+    wait_for("both up", T, || scan.up("w") && scan.up("w/log"));
+    let logger = scan.dir("w/log");
+    for _ in 0..3 {
+        let pid = read_pid(&logger);
+        Command::new(SVC).arg("-t").arg(&logger).status().unwrap();
+        wait_for("logger restarted", T, || {
+            read_pid(&logger) != pid && read_pid(&logger) != 0
+        });
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let current = scan.dir("w/log/main/current");
+    wait_for("every line logged", T, || {
+        fs::read_to_string(&current)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            >= 3000
+    });
+    let lines: Vec<u32> = fs::read_to_string(&current)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let expected: Vec<u32> = (1..=3000).collect();
+    assert_eq!(lines, expected);
+}
+
+#[test]
+fn a_log_dir_added_later_gets_the_output() {
+    let mut scan = Scan::new();
+    scan.add("s", "#!/bin/sh\nwhile :; do echo tick; sleep 0.05; done\n");
+    scan.start();
+    wait_for("up", T, || scan.up("s"));
+    fs::create_dir(scan.dir("s/log.tmp")).unwrap();
+    write_exec(&scan.dir("s/log.tmp/run"), "#!/bin/sh\nexec cat >> out\n");
+    fs::rename(scan.dir("s/log.tmp"), scan.dir("s/log")).unwrap();
+    wait_for("logger up", T, || scan.up("s/log"));
+    // The output moves to the pipe at the service's next start.
+    Command::new(SVC)
+        .arg("-t")
+        .arg(scan.dir("s"))
+        .status()
+        .unwrap();
+    wait_for("ticks in the log", T, || {
+        fs::read_to_string(scan.dir("s/log/out"))
+            .unwrap_or_default()
+            .contains("tick")
+    });
+}
+
+#[test]
+fn sigterm_stops_200_services() {
+    let mut scan = Scan::new();
+    for i in 0..200 {
+        scan.add(&format!("s{i}"), SLEEPER);
+    }
+    scan.start();
+    wait_for("all up", Duration::from_secs(30), || {
+        (0..200).all(|i| read_pid(&scan.dir(&format!("s{i}"))) != 0)
+    });
+    let pids: Vec<u32> = (0..200)
+        .map(|i| read_pid(&scan.dir(&format!("s{i}"))))
+        .collect();
+    assert_eq!(scan.stop(), Some(0));
+    assert!(pids.iter().all(|&p| !alive(p)), "a service outlived svscan");
+    let out = Command::new("pgrep")
+        .args(["-f", &scan.root().display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.stdout.is_empty(),
+        "leftover processes: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+fn context_switches(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("ctxt_switches"))
+        .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+#[test]
+fn idle_means_asleep() {
+    let mut scan = Scan::new();
+    for i in 0..3 {
+        scan.add(&format!("s{i}"), SLEEPER);
+    }
+    scan.start();
+    wait_for("all up", T, || (0..3).all(|i| scan.up(&format!("s{i}"))));
+    std::thread::sleep(Duration::from_millis(200));
+    let out = Command::new("pgrep")
+        .args(["-P", &scan.pid().to_string()])
+        .output()
+        .unwrap();
+    let mut pids: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    pids.push(scan.pid());
+    let before: Vec<u64> = pids.iter().map(|&p| context_switches(p)).collect();
+    // A measurement window, not synchronisation: nothing may wake up in it.
+    std::thread::sleep(Duration::from_secs(5));
+    let after: Vec<u64> = pids.iter().map(|&p| context_switches(p)).collect();
+    assert_eq!(
+        before, after,
+        "svscan or a supervise woke up while idle (pids {pids:?})"
+    );
+}
