@@ -457,6 +457,20 @@ fn envdir_sets_and_removes_like_daemontools() {
     std::os::unix::fs::symlink("/nonexistent/x", dangling.join("KEEP")).unwrap();
     let s = same_env("envdir", &["dangling", "env"], d.path(), &preset);
     assert!(!s.stdout.contains("KEEP"));
+    // A FIFO without a writer reads as empty (no hang); PATH from the
+    // directory reaches the child but the child is still found through
+    // the PATH envdir was started with.
+    let special = d.path().join("special");
+    std::fs::create_dir(&special).unwrap();
+    nix::unistd::mkfifo(
+        &special.join("KEEP"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    std::fs::write(special.join("PATH"), "/nonexistent\n").unwrap();
+    let s = same_env("envdir", &["special", "env"], d.path(), &preset);
+    assert!(!s.stdout.contains("KEEP"));
+    assert!(s.stdout.contains("PATH=/nonexistent\n"));
 }
 
 #[test]
@@ -582,6 +596,11 @@ fn setlock_creates_never_truncates_and_hands_the_lock_on() {
     assert_eq!(
         s.stderr,
         "setlock: fatal: unable to open nodir/f: file does not exist\n"
+    );
+    let s = same("setlock", &[".", "true"], d.path());
+    assert_eq!(
+        s.stderr,
+        "setlock: fatal: unable to open .: is a directory\n"
     );
     let s = same("setlock", &["-x", "nodir/f", "echo", "no"], d.path());
     assert_eq!(
