@@ -68,9 +68,9 @@ fn main() {
             ),
         );
     }
-    let mut byte = [0u8; 64];
+    let mut buf = [0u8; 64];
     loop {
-        match nix::unistd::read(&read_end, &mut byte) {
+        match nix::unistd::read(&read_end, &mut buf) {
             Ok(0) => break,
             Ok(_) | Err(Errno::EINTR) => continue,
             Err(_) => break,
