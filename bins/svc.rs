@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use upkeep::control;
 use upkeep::errors::{self, EXIT_PERMANENT, EXIT_TEMPORARY};
-use upkeep::getopt::{getopt, Opt};
+use upkeep::getopt::{self, GetOpt, Next};
 use upkeep::svwait::{self, Goal, Outcome, Watch};
 
 const USAGE: &str =
@@ -22,28 +22,26 @@ fn usage() -> ! {
 
 fn main() {
     upkeep::sys::ignore_sigpipe();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (opts, dirs) = getopt("svc", &args, "udopchaitkxq12Kw:T:");
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut opts = GetOpt::new(&args, "udopchaitkxq12Kw:T:");
     let mut letters: Vec<u8> = Vec::new();
     let mut goal = None;
     let mut limit = None;
-    for o in opts {
-        match o {
-            Opt::Flag(c) => {
-                let b = c as u8;
-                if !letters.contains(&b) {
-                    letters.push(b);
+    loop {
+        match opts.next_opt() {
+            Next::Opt(b'w', Some(v)) => {
+                let s = String::from_utf8_lossy(&v).into_owned();
+                match Goal::parse(&s) {
+                    Some(g) => goal = Some(g),
+                    None => errors::die(
+                        "svc",
+                        EXIT_PERMANENT,
+                        format_args!("unknown state to wait for: {s} (one of u U d D r R)"),
+                    ),
                 }
             }
-            Opt::WithArg('w', s) => match Goal::parse(&s) {
-                Some(g) => goal = Some(g),
-                None => errors::die(
-                    "svc",
-                    EXIT_PERMANENT,
-                    format_args!("unknown state to wait for: {s} (one of u U d D r R)"),
-                ),
-            },
-            Opt::WithArg(_, s) => match upkeep::duration::parse(&s) {
+            Next::Opt(b'T', Some(v)) => match upkeep::duration::parse(&String::from_utf8_lossy(&v))
+            {
                 Ok(d) => limit = Some(d),
                 Err(why) => errors::die(
                     "svc",
@@ -51,9 +49,22 @@ fn main() {
                     format_args!("bad -T duration: {why}"),
                 ),
             },
-            Opt::Bad => usage(),
+            Next::Opt(letter, _) => {
+                if !letters.contains(&letter) {
+                    letters.push(letter);
+                }
+            }
+            Next::Done => break,
+            other => {
+                getopt::complain("svc", &other);
+                usage();
+            }
         }
     }
+    let dirs: Vec<String> = args[opts.index()..]
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let deadline = limit.map(|d| Instant::now() + d);
 
     let mut watches = Vec::new();

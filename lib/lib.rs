@@ -4,12 +4,17 @@
 
 #![deny(unsafe_code)]
 
+pub mod account;
 pub mod control;
 pub mod duration;
+pub mod envdir;
+pub mod envmod;
 pub mod errors;
 pub mod event;
 pub mod getopt;
+pub mod limits;
 pub mod lock;
+pub mod proctitle;
 pub mod report;
 pub mod scanner;
 pub mod servicedir;

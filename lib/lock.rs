@@ -91,3 +91,38 @@ mod tests {
         assert!(!is_held(&p).unwrap());
     }
 }
+
+/// setlock's lock file: opened for appending (created 0600, never
+/// truncated), non-blocking open as daemontools does, and NOT close-on-exec:
+/// the program setlock runs inherits the descriptor and with it the lock.
+pub fn open_inheritable(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    nix::fcntl::fcntl(
+        &file,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod inheritable_tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn keeps_content_and_survives_exec() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"keep").unwrap();
+        let mut f = open_inheritable(&p).unwrap();
+        f.write_all(b"+").unwrap();
+        let flags = nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        assert_eq!(flags & libc::FD_CLOEXEC, 0);
+        assert_eq!(std::fs::read(&p).unwrap(), b"keep+");
+    }
+}

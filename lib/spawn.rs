@@ -225,6 +225,9 @@ pub fn exec(argv: &[OsString], env: Option<Vec<OsString>>) -> Errno {
     }
     let args: Vec<CString> = argv.iter().map(|a| cstring(a)).collect();
     let paths = search_path(&args[0]);
+    // Rust's runtime ignores SIGPIPE and an ignored signal survives exec:
+    // the child must get the default back, as a C chain-loader passes it.
+    sys::default_signal(libc::SIGPIPE);
     let env: Vec<CString> = match env {
         Some(e) => e.iter().map(|x| cstring(x)).collect(),
         None => current_env(),

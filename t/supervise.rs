@@ -226,10 +226,7 @@ fn long_runs_restart_without_delay() {
     wait_for("up", T, || s.pid() != 0);
     std::thread::sleep(Duration::from_millis(1100));
     let pid = s.pid();
-    Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
+    signal(pid as i32, Signal::SIGKILL);
     let t0 = Instant::now();
     wait_for("restart", T, || s.pid() != 0 && s.pid() != pid);
     assert!(
@@ -329,18 +326,15 @@ fn garbage_on_control_changes_nothing() {
 
 #[test]
 fn sigterm_to_supervise_stops_the_service() {
-    for sig in ["TERM", "INT", "HUP"] {
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
         let s = Service::new("#!/bin/sh\nsleep 100 &\necho $! > child\nexec sleep 100\n");
         let mut sup = s.supervise();
         wait_for("child", T, || !s.read("child").trim().is_empty());
         let child: u32 = s.read("child").trim().parse().unwrap();
         let pid = s.pid();
-        Command::new("kill")
-            .args([&format!("-{sig}"), &sup.pid().to_string()])
-            .status()
-            .unwrap();
+        signal(sup.pid(), sig);
         let (code, _) = sup.wait_exit(T);
-        assert_eq!(code, Some(0), "{sig}");
+        assert_eq!(code, Some(0), "{sig:?}");
         wait_for("service gone", T, || !alive(pid) && !alive(child));
     }
 }

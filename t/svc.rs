@@ -127,18 +127,12 @@ fn wait_notices_supervise_going_away() {
     });
     std::thread::sleep(Duration::from_millis(100));
     let t0 = Instant::now();
-    Command::new("kill")
-        .args(["-KILL", &sup.pid().to_string()])
-        .status()
-        .unwrap();
+    signal(sup.pid(), Signal::SIGKILL);
     let out = waiter.join().unwrap();
     assert!(t0.elapsed() < Duration::from_secs(5));
     assert_eq!(out.status.code(), Some(111), "{out:?}");
     // The orphaned service holds supervise's stderr open: end it first.
-    Command::new("kill")
-        .args(["-KILL", &s.pid().to_string()])
-        .status()
-        .unwrap();
+    signal(s.pid() as i32, Signal::SIGKILL);
     sup.wait_exit(T);
 }
 

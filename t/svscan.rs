@@ -58,10 +58,7 @@ impl Scan {
     }
     fn stop(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
+        signal(child.id() as i32, Signal::SIGTERM);
         let mut code = None;
         wait_for("svscan to exit", T, || match child.try_wait().unwrap() {
             Some(st) => {
@@ -137,10 +134,7 @@ fn a_dead_supervise_is_restarted() {
         .collect();
     assert_eq!(sup.len(), 1);
     // Stop it cleanly (TERM = dx): svscan must bring supervise and service back.
-    Command::new("kill")
-        .args(["-TERM", &sup[0]])
-        .status()
-        .unwrap();
+    signal(sup[0].parse().unwrap(), Signal::SIGTERM);
     wait_for("supervise back and service up", T, || {
         let out = Command::new("pgrep")
             .args(["-P", &scan.pid().to_string()])

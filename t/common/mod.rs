@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub use nix::sys::signal::Signal;
+
 pub const SUPERVISE: &str = env!("CARGO_BIN_EXE_supervise");
 pub const SVC: &str = env!("CARGO_BIN_EXE_svc");
 pub const SVSTAT: &str = env!("CARGO_BIN_EXE_svstat");
@@ -164,12 +166,18 @@ impl Drop for Supervise {
             let _ = child.kill();
             let _ = child.wait();
             if pid > 0 {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &format!("-{pid}")])
-                    .status();
+                // The service's process group (upkeep's run is a group leader).
+                signal(-(pid as i32), Signal::SIGKILL);
             }
         }
     }
+}
+
+/// kill(2) directly: the `kill` program's parsing of `-SIG -PGID` is not
+/// portable (procps-ng once turned it into kill(-1): every process).
+pub fn signal(pid: i32, sig: Signal) {
+    assert!(pid != 0 && pid != -1, "refusing to signal pid {pid}");
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
 }
 
 pub fn read_pid(dir: &Path) -> u32 {

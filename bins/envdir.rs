@@ -1,0 +1,22 @@
+//! envdir DIR CHILD...: run CHILD with the environment changed by the
+//! files in DIR (see lib/envdir.rs).
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+
+use upkeep::errors::{die, EXIT_TEMPORARY};
+use upkeep::{envdir, envmod, spawn};
+
+const PROG: &str = "envdir";
+
+fn main() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if args.len() < 3 {
+        // daemontools' envdir exits 111, not 100, on a usage error.
+        eprintln!("envdir: usage: envdir dir child");
+        std::process::exit(EXIT_TEMPORARY);
+    }
+    let changes = envdir::read(&args[1]).unwrap_or_else(|f| die(PROG, EXIT_TEMPORARY, f));
+    let env = changes.apply(envmod::current());
+    spawn::exec_or_die(PROG, &args[2..], Some(env))
+}

@@ -1,0 +1,20 @@
+//! pgrphack CHILD...: run CHILD in a new session and process group of its
+//! own.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+
+use upkeep::errors::usage;
+use upkeep::spawn;
+
+const PROG: &str = "pgrphack";
+
+fn main() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if args.len() < 2 {
+        usage(PROG, "pgrphack child");
+    }
+    // Failure (already a group leader) is ignored, as in daemontools.
+    let _ = nix::unistd::setsid();
+    spawn::exec_or_die(PROG, &args[1..], None)
+}

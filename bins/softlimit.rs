@@ -1,0 +1,43 @@
+//! softlimit [-acdflmoprst N|=] CHILD...: run CHILD with lowered soft
+//! resource limits (`=` raises one to its hard limit).
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+
+use upkeep::errors::{die, usage, EXIT_TEMPORARY};
+use upkeep::getopt::{self, GetOpt, Next};
+use upkeep::limits;
+use upkeep::spawn;
+
+const PROG: &str = "softlimit";
+const USAGE: &str = "softlimit [-a allbytes] [-c corebytes] [-d databytes] [-f filebytes] \
+[-l lockbytes] [-m membytes] [-o openfiles] [-p processes] [-r residentbytes] [-s stackbytes] \
+[-t cpusecs] child";
+
+fn main() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let mut opts = GetOpt::new(&args, limits::SOFTLIMIT_OPTIONS);
+    loop {
+        match opts.next_opt() {
+            Next::Opt(letter, Some(value)) => {
+                let soft = limits::parse(&value).unwrap_or_else(|| usage(PROG, USAGE));
+                // Limits take effect in command-line order, as in daemontools.
+                for &resource in limits::resources(letter) {
+                    if let Err(f) = limits::set_soft(resource, soft) {
+                        die(PROG, EXIT_TEMPORARY, f);
+                    }
+                }
+            }
+            Next::Done => break,
+            other => {
+                getopt::complain(PROG, &other);
+                usage(PROG, USAGE);
+            }
+        }
+    }
+    let child = &args[opts.index()..];
+    if child.is_empty() {
+        usage(PROG, USAGE);
+    }
+    spawn::exec_or_die(PROG, child, None)
+}
