@@ -5,6 +5,7 @@
 #![deny(unsafe_code)]
 
 pub mod account;
+pub mod boot;
 pub mod control;
 pub mod duration;
 pub mod envdir;

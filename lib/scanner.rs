@@ -80,17 +80,6 @@ pub fn run(dir: &Path) -> i32 {
     }
 }
 
-/// Which supervise to run: the one installed beside this svscan, else PATH.
-fn find_supervise() -> PathBuf {
-    if let Ok(me) = std::env::current_exe() {
-        let beside = me.with_file_name("supervise");
-        if beside.exists() {
-            return beside;
-        }
-    }
-    PathBuf::from("supervise")
-}
-
 fn raise_fd_limit() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
@@ -135,7 +124,7 @@ impl Scanner {
             .open("/dev/null")
             .map_err(|e| Failure::io("unable to open /dev/null", &e))?;
         Ok(Scanner {
-            supervise: find_supervise(),
+            supervise: crate::spawn::sibling("supervise"),
             signals,
             inotify,
             retry: Timer::new().map_err(|e| Failure::sys("unable to create timerfd", e))?,

@@ -5,6 +5,7 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -248,4 +249,13 @@ pub fn exec_or_die(prog: &str, argv: &[OsString], env: Option<Vec<OsString>>) ->
         EXIT_TEMPORARY,
         format_args!("unable to run {name}: {}", errors::phrase(err as i32)),
     )
+}
+
+/// A program installed beside this one, else the bare name (PATH search).
+pub fn sibling(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .map(|me| me.with_file_name(name))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(name))
 }

@@ -270,3 +270,40 @@ fn idle_means_asleep() {
         "svscan or a supervise woke up while idle (pids {pids:?})"
     );
 }
+
+#[test]
+fn svscanboot_shows_errors_in_ps_and_stops_cleanly() {
+    let scan = Scan::new();
+    scan.add(
+        "noisy",
+        "#!/bin/sh\necho 'something broke' >&2\nexec sleep 100\n",
+    );
+    let mut boot = Command::new(env!("CARGO_BIN_EXE_svscanboot"))
+        .arg(scan.root())
+        .spawn()
+        .unwrap();
+    wait_for("service up", T, || scan.up("noisy"));
+    let title = || {
+        let out = Command::new("pgrep")
+            .args(["-a", "-P", &boot.id().to_string()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    wait_for("the error in readproctitle's title", T, || {
+        title().contains("something broke")
+    });
+    assert!(title().contains("service errors:"));
+    let pid = read_pid(&scan.dir("noisy"));
+    signal(boot.id() as i32, Signal::SIGTERM);
+    let mut code = None;
+    wait_for("svscanboot to exit", T, || match boot.try_wait().unwrap() {
+        Some(st) => {
+            code = st.code();
+            true
+        }
+        None => false,
+    });
+    assert_eq!(code, Some(0));
+    assert!(!alive(pid));
+}

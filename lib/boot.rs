@@ -1,0 +1,98 @@
+//! svscanboot: svscan over /service with its output sent to readproctitle,
+//! so errors stay visible in `ps` on a machine without a logger yet.
+//! Unlike daemontools' shell script it stays the parent of both: a TERM
+//! (from init or systemd) is passed to svscan, which stops the services in
+//! order, and svscanboot exits when svscan has.
+
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use nix::fcntl::OFlag;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+
+use crate::errors::{Failure, EXIT_TEMPORARY};
+use crate::event;
+use crate::spawn::{sibling, Spawn};
+
+/// The PATH svscan and the services get: the environment is cleared, as
+/// daemontools' svscanboot does with `env -`.
+const BOOT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+pub fn run(dir: &Path) -> i32 {
+    match boot(dir) {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("svscanboot: fatal: {f}");
+            EXIT_TEMPORARY
+        }
+    }
+}
+
+fn boot(dir: &Path) -> Result<i32, Failure> {
+    let signals = event::signal_fd(&[
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+    ])
+    .map_err(|e| Failure::sys("unable to create signalfd", e))?;
+    let null = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open("/dev/null")
+        .map_err(|e| Failure::io("unable to open /dev/null", &e))?;
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| Failure::sys("unable to create pipe", e))?;
+    let env = vec![OsString::from(format!("PATH={BOOT_PATH}"))];
+    let dots = ".".repeat(400);
+    let title = Spawn::new(sibling("readproctitle"))
+        .args(["service", "errors:", dots.as_str()])
+        .env(env.clone())
+        .fd(&read, 0)
+        .fd(&null, 1)
+        .fd(&null, 2)
+        .spawn()
+        .map_err(|e| Failure::sys("unable to start readproctitle", e))?;
+    drop(read);
+    let scan = Spawn::new(sibling("svscan"))
+        .arg(dir)
+        .env(env)
+        .fd(&null, 0)
+        .fd(&write, 1)
+        .fd(&write, 2)
+        .spawn()
+        .map_err(|e| Failure::sys("unable to start svscan", e))?;
+    // readproctitle ends at EOF, when svscan and every service that shared
+    // its output are gone.
+    drop(write);
+    let mut scan_code = None;
+    let mut title_done = false;
+    while scan_code.is_none() || !title_done {
+        let fds = [std::os::fd::AsFd::as_fd(&signals)];
+        if event::wait_readable(&fds, None).is_err() {
+            continue;
+        }
+        for sig in event::pending_signals(&signals) {
+            if sig != libc::SIGCHLD && scan_code.is_none() {
+                let _ = kill(scan.pid, Signal::try_from(sig).unwrap_or(Signal::SIGTERM));
+            }
+        }
+        while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            let (pid, code) = match status {
+                WaitStatus::Exited(pid, c) => (pid, c),
+                WaitStatus::Signaled(pid, s, _) => (pid, 128 + s as i32),
+                _ => break,
+            };
+            if pid == scan.pid {
+                scan_code = Some(code);
+            } else if pid == title.pid {
+                title_done = true;
+            }
+        }
+    }
+    Ok(scan_code.unwrap_or(EXIT_TEMPORARY))
+}
