@@ -9,6 +9,7 @@ pub mod duration;
 pub mod errors;
 pub mod event;
 pub mod lock;
+pub mod multilog;
 pub mod servicedir;
 pub mod signals;
 pub mod spawn;
@@ -18,3 +19,4 @@ pub mod supervisor;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod tai64;
+pub mod tai64filter;
