@@ -183,7 +183,7 @@ impl LogDir {
 
     pub fn fail(&mut self, message: &str) {
         if !self.warned {
-            crate::errors::warn("multilog", message);
+            super::warn(message);
             self.warned = true;
         }
     }

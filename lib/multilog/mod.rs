@@ -54,11 +54,14 @@ impl Multilog {
             .iter()
             .map(|p| StatusFile::open(p))
             .collect::<Result<Vec<_>, _>>()?;
-        let dirs = script
-            .dirs
-            .iter()
-            .map(LogDir::open)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut dirs = Vec::with_capacity(script.dirs.len());
+        for cfg in &script.dirs {
+            let mut d = LogDir::open(cfg)?;
+            // Recover each directory before opening the next, as daemontools
+            // does; a step that must wait is left to the event loop.
+            d.run_plan()?;
+            dirs.push(d);
+        }
         Ok(Multilog {
             script,
             dirs,
@@ -115,6 +118,13 @@ impl Multilog {
             |d| matches!(d.plan.front(), Some(steps::Step::WaitProcessor(r)) if r.pidfd.is_none()),
         )
     }
+}
+
+/// `multilog: warning: MESSAGE` in one write, so it never interleaves with
+/// `e` alerts or other writers on the same stderr.
+fn warn(message: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("{PROG}: warning: {message}\n").as_bytes());
 }
 
 /// Signals multilog acts on, noted by the loop.

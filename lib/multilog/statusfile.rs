@@ -69,10 +69,7 @@ impl StatusFile {
             Err(e) => io_phrase(&e),
         };
         if !self.warned {
-            crate::errors::warn(
-                "multilog",
-                format_args!("unable to write {}, pausing: {why}", self.name),
-            );
+            super::warn(&format!("unable to write {}, pausing: {why}", self.name));
             self.warned = true;
         }
         false
