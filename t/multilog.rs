@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -97,15 +97,13 @@ struct Outcome {
 /// Run `bin script...` in `cwd` with `input` on stdin (a regular file, so
 /// both programs see the same read sizes).
 fn run(bin: &str, cwd: &Path, script: &[&str], input: &[u8]) -> Outcome {
-    let inpath = cwd.join("..").join(format!(
-        "input-{}",
-        cwd.file_name().unwrap().to_string_lossy()
-    ));
-    fs::write(&inpath, input).unwrap();
+    let mut stdin = tempfile::tempfile().unwrap();
+    stdin.write_all(input).unwrap();
+    stdin.seek(std::io::SeekFrom::Start(0)).unwrap();
     let out = Command::new(bin)
         .args(script)
         .current_dir(cwd)
-        .stdin(fs::File::open(&inpath).unwrap())
+        .stdin(stdin)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
@@ -578,4 +576,34 @@ fn full_disk_pauses_without_losing_a_line() {
         got.len(),
         want.len()
     );
+}
+
+#[test]
+fn a_failing_processor_is_retried_without_losing_the_file() {
+    let top = tempfile::tempdir().unwrap();
+    let log = top.path().join("log");
+    // Fails the first time (its cwd is the log directory), then works.
+    let script = [
+        "s4096",
+        "!if test -e ../failed; then tr a-z A-Z; else touch ../failed; exit 3; fi",
+        "./log",
+    ];
+    let input = numbered(600, "abc");
+    let o = run(OURS, top.path(), &script, &input);
+    assert_eq!(o.code, Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "multilog: warning: processor failed in ./log, pausing\n"
+    );
+    let current = read(&log.join("current"));
+    let mut got = String::new();
+    for f in old_files(&log) {
+        assert!(f.to_string_lossy().ends_with(".s"));
+        got.push_str(&read(&f));
+    }
+    let want = String::from_utf8(input).unwrap();
+    assert!(!got.is_empty());
+    assert_eq!(got, want[..got.len()].to_uppercase());
+    assert_eq!(current, want[got.len()..]);
+    assert!(!log.join("previous").exists() && !log.join("processed").exists());
 }
