@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -464,7 +463,6 @@ fn sigterm_finishes_the_line_and_leaves_the_rest_unread() {
     let mut rest = [0u8; 64];
     let n = nix::unistd::read(&spare, &mut rest).unwrap();
     assert_eq!(&rest[..n], b"not read\n");
-    let _ = spare.as_raw_fd();
 }
 
 #[test]
@@ -542,6 +540,12 @@ fn full_disk_pauses_without_losing_a_line() {
     let mut err = Vec::new();
     let mut buf = [0u8; 256];
     while !String::from_utf8_lossy(&err).contains("out of disk space") {
+        let mut fds = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(&stderr),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16)).unwrap();
+        assert!(ready > 0, "no full-disk warning within 10s");
         let n = stderr.read(&mut buf).unwrap();
         assert!(n > 0, "multilog ended without reporting the full disk");
         err.extend_from_slice(&buf[..n]);
