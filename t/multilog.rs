@@ -276,6 +276,24 @@ fn restart_continues_clean_current_and_recovers_unclean_one() {
     }
     assert_eq!(snapshot(&ours.join("log")), snapshot(&theirs.join("log")));
     assert!(snapshot(&ours.join("log")).contains_key("@1.u"));
+    // A processor that finished (`processed` mode 0744) before the crash:
+    // its output becomes the `.s` file and `previous` goes.
+    let (_top, theirs, ours) = pair();
+    for (bin, cwd) in [(dt, &theirs), (OURS, &ours)] {
+        let log = cwd.join("log");
+        fs::create_dir(&log).unwrap();
+        fs::write(log.join("current"), "crashed\n").unwrap();
+        fs::set_permissions(log.join("current"), fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(log.join("previous"), "raw\n").unwrap();
+        fs::write(log.join("processed"), "RAW\n").unwrap();
+        fs::set_permissions(log.join("processed"), fs::Permissions::from_mode(0o744)).unwrap();
+        let o = run(bin, cwd, &["./log"], b"after\n");
+        assert_eq!(o.code, Some(0));
+    }
+    let snap = snapshot(&ours.join("log"));
+    assert_eq!(snap, snapshot(&theirs.join("log")));
+    assert_eq!(snap["@0.s"].1, b"RAW\n");
+    assert_eq!(snap["@1.u"].1, b"crashed\n");
 }
 
 #[test]
