@@ -25,7 +25,7 @@ pub fn run(dir: &Path) -> i32 {
     match boot(dir) {
         Ok(code) => code,
         Err(f) => {
-            eprintln!("svscanboot: fatal: {f}");
+            crate::errors::say(format_args!("svscanboot: fatal: {f}"));
             EXIT_TEMPORARY
         }
     }

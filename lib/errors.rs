@@ -114,20 +114,28 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// One line on stderr in a single write(2), so lines from several writers
+/// sharing a log pipe never interleave mid-line.
+pub fn say(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let text = format!("{line}\n");
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// `prog: fatal: MESSAGE` on stderr, then exit with `code`.
 pub fn die(prog: &str, code: i32, message: impl std::fmt::Display) -> ! {
-    eprintln!("{prog}: fatal: {message}");
+    say(format_args!("{prog}: fatal: {message}"));
     std::process::exit(code)
 }
 
 /// `prog: warning: MESSAGE` on stderr.
 pub fn warn(prog: &str, message: impl std::fmt::Display) {
-    eprintln!("{prog}: warning: {message}");
+    say(format_args!("{prog}: warning: {message}"));
 }
 
 /// `prog: usage: USAGE` on stderr, exit 100 (daemontools' usage convention).
 pub fn usage(prog: &str, usage: &str) -> ! {
-    eprintln!("{prog}: usage: {usage}");
+    say(format_args!("{prog}: usage: {usage}"));
     std::process::exit(EXIT_PERMANENT)
 }
 

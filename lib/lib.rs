@@ -15,6 +15,7 @@ pub mod event;
 pub mod getopt;
 pub mod limits;
 pub mod lock;
+pub mod multilog;
 pub mod proctitle;
 pub mod report;
 pub mod scanner;
@@ -28,3 +29,4 @@ pub mod svwait;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod tai64;
+pub mod tai64filter;

@@ -74,7 +74,7 @@ pub fn run(dir: &Path) -> i32 {
     match Scanner::new(dir) {
         Ok(mut s) => s.main_loop(),
         Err(f) => {
-            eprintln!("{PROG}: fatal: {f}");
+            errors::say(format_args!("{PROG}: fatal: {f}"));
             EXIT_TEMPORARY
         }
     }

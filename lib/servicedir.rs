@@ -111,9 +111,9 @@ impl ConfigReader {
         if self.reported.iter().any(|(f, w)| *f == file && *w == why) {
             return;
         }
-        eprintln!(
-            "supervise: warning: {}/{file}: {why}; using the default",
-            self.dir.display()
+        crate::errors::warn(
+            "supervise",
+            format_args!("{}/{file}: {why}; using the default", self.dir.display()),
         );
         self.reported.retain(|(f, _)| *f != file);
         self.reported.push((file, why));

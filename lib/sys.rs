@@ -194,3 +194,40 @@ pub fn dup_above(fd: RawFd, min: RawFd) -> Result<OwnedFd, Errno> {
     // SAFETY: the kernel just created this descriptor; we are its only owner.
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
+
+/// A broken-down local time, the fields tai64nlocal prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalTime {
+    pub year: i64,
+    /// 1..=12
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+/// localtime_r(3): unix seconds in the local time zone (TZ), or None when
+/// the C library cannot represent it (year out of range).
+pub fn localtime(secs: i64) -> Option<LocalTime> {
+    let t: libc::time_t = secs;
+    // SAFETY: `tm` is plain old data that localtime_r fully initialises on
+    // success; both pointers are to valid locals; localtime_r is the
+    // re-entrant variant and upkeep's programs are single-threaded, so no
+    // one changes TZ underneath it.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return None;
+        }
+        tm
+    };
+    Some(LocalTime {
+        year: 1900 + i64::from(tm.tm_year),
+        month: (tm.tm_mon + 1) as u32,
+        day: tm.tm_mday as u32,
+        hour: tm.tm_hour as u32,
+        minute: tm.tm_min as u32,
+        second: tm.tm_sec as u32,
+    })
+}

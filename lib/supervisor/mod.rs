@@ -84,7 +84,7 @@ pub fn run(dir: &str) -> i32 {
     match Supervisor::new(dir) {
         Ok(mut s) => s.main_loop(),
         Err((code, failure)) => {
-            eprintln!("{PROG}: fatal: {failure}");
+            errors::say(format_args!("{PROG}: fatal: {failure}"));
             code
         }
     }
