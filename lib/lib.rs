@@ -16,6 +16,7 @@ pub mod getopt;
 pub mod limits;
 pub mod lock;
 pub mod multilog;
+pub mod procfs;
 pub mod proctitle;
 pub mod report;
 pub mod scanner;

@@ -17,6 +17,8 @@ pub const DEFAULT_CHECK_FAILURES: u32 = 3;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub timeout_kill: Option<Duration>,
+    /// Restart a service that is not ready this long after its start.
+    pub timeout_ready: Option<Duration>,
     pub timeout_finish: Duration,
     pub down_signal: i32,
     pub backoff: (Duration, Duration),
@@ -30,6 +32,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             timeout_kill: None,
+            timeout_ready: None,
             timeout_finish: DEFAULT_TIMEOUT_FINISH,
             down_signal: libc::SIGTERM,
             backoff: DEFAULT_BACKOFF,
@@ -59,6 +62,11 @@ impl ConfigReader {
     pub fn load(&mut self) -> Config {
         let d = Config::default();
         Config {
+            timeout_ready: self.value(
+                "timeout-ready",
+                |t| parse_positive(t).map(Some),
+                d.timeout_ready,
+            ),
             timeout_kill: self.value(
                 "timeout-kill",
                 |t| duration::parse(t).map(Some),

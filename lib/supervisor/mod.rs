@@ -1,43 +1,52 @@
 //! supervise's state machine (DESIGN §5): one poll loop over a signalfd,
-//! the control FIFO, timerfds and the child's exec-status and readiness
-//! pipes. No sleeping, no polling.
+//! the control FIFO, timerfds, the child's exec-status and readiness pipes,
+//! and a pidfd for an adopted run. No sleeping, no polling.
+//!
+//! lifecycle.rs starts run and handles its exit (finish, backoff);
+//! check.rs runs health checks and the readiness time limit; adopt.rs takes
+//! over a run left by a supervise that was killed.
 
+mod adopt;
+mod check;
+mod lifecycle;
 mod setup;
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::signalfd::SignalFd;
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::errors::{self, Failure, EXIT_TEMPORARY};
 use crate::event::{self, Timer};
 use crate::servicedir::{self, Config, ConfigReader};
-use crate::spawn::{self, Spawn};
+use crate::statefile;
 use crate::status::{Phase, State, Status, Want};
 use crate::tai64::Tai64N;
-use crate::{signals, statefile};
 
 const PROG: &str = "supervise";
-/// A run that lived at least this long is restarted at once.
-const MIN_HEALTHY_RUN: Duration = Duration::from_secs(1);
 
 /// The running `./run`.
 struct Run {
     pid: Pid,
     started: Instant,
+    /// /proc start time, recorded so a later supervise can adopt this run.
+    starttime: u64,
     /// Until EOF (exec done) or an errno (exec failed).
     exec_status: Option<OwnedFd>,
     /// Read end of the notification-fd pipe, until readiness or EOF.
     notify: Option<OwnedFd>,
-    notify_buf_seen_newline: bool,
     exec_failed: Option<Errno>,
+    /// Set when this run was adopted: not our child, watched and signalled
+    /// through its pidfd.
+    adopted: Option<OwnedFd>,
+    /// DIR/check existed when run started.
+    has_check: bool,
 }
 
 struct Finish {
@@ -56,6 +65,7 @@ pub struct Supervisor {
     start_timer: Timer,
     kill_timer: Timer,
     finish_timer: Timer,
+    checks: check::Checks,
 
     phase: Phase,
     want: Want,
@@ -70,7 +80,8 @@ pub struct Supervisor {
     starts: u64,
     fast_failures: u32,
     next_start: Option<Tai64N>,
-    /// An operator asked for this restart (`t`): no backoff for it.
+    /// An operator (or a failed health check) asked for this restart: no
+    /// backoff for it.
     operator_restart: bool,
     /// The last run died before MIN_HEALTHY_RUN.
     last_run_fast: bool,
@@ -90,6 +101,26 @@ pub fn run(dir: &str) -> i32 {
     }
 }
 
+/// What woke the loop.
+#[derive(Clone, Copy)]
+enum Source {
+    ExecStatus,
+    Notify,
+    Adopted,
+    Control,
+    StartTimer,
+    KillTimer,
+    FinishTimer,
+    CheckDue,
+    CheckKill,
+    ReadyTimer,
+    Signals,
+}
+
+fn temporary(what: String, e: &std::io::Error) -> (i32, Failure) {
+    (EXIT_TEMPORARY, Failure::io(what, e))
+}
+
 impl Supervisor {
     fn new(dir: &str) -> Result<Supervisor, (i32, Failure)> {
         crate::sys::ignore_sigpipe();
@@ -100,25 +131,15 @@ impl Supervisor {
             Signal::SIGHUP,
         ])
         .map_err(|e| (EXIT_TEMPORARY, Failure::sys("unable to create signalfd", e)))?;
-        std::env::set_current_dir(dir).map_err(|e| {
-            (
-                EXIT_TEMPORARY,
-                Failure::io(format!("unable to chdir to {dir}"), &e),
-            )
-        })?;
-        let normally_down = servicedir::normally_down(Path::new(".")).map_err(|e| {
-            (
-                EXIT_TEMPORARY,
-                Failure::io(format!("unable to stat {dir}/down"), &e),
-            )
-        })?;
+        std::env::set_current_dir(dir)
+            .map_err(|e| temporary(format!("unable to chdir to {dir}"), &e))?;
+        let normally_down = servicedir::normally_down(Path::new("."))
+            .map_err(|e| temporary(format!("unable to stat {dir}/down"), &e))?;
         let owned = setup::take_ownership(dir)?;
-        let control = owned.control.try_clone().map_err(|e| {
-            (
-                EXIT_TEMPORARY,
-                Failure::io(format!("unable to open {dir}/supervise/control"), &e),
-            )
-        })?;
+        let control = owned
+            .control
+            .try_clone()
+            .map_err(|e| temporary(format!("unable to open {dir}/supervise/control"), &e))?;
         let timer = || {
             Timer::new().map_err(|e| (EXIT_TEMPORARY, Failure::sys("unable to create timerfd", e)))
         };
@@ -129,7 +150,7 @@ impl Supervisor {
             .unwrap_or_else(|| dir.to_string());
         let mut reader = ConfigReader::new(Path::new("."));
         let config = reader.load();
-        Ok(Supervisor {
+        let mut s = Supervisor {
             shown: dir.to_string(),
             name,
             reader,
@@ -140,6 +161,8 @@ impl Supervisor {
             start_timer: timer()?,
             kill_timer: timer()?,
             finish_timer: timer()?,
+            checks: check::Checks::new()
+                .map_err(|e| (EXIT_TEMPORARY, Failure::sys("unable to create timerfd", e)))?,
             phase: Phase::Down,
             want: if normally_down { Want::Down } else { Want::Up },
             paused: false,
@@ -156,11 +179,13 @@ impl Supervisor {
             last_run_fast: false,
             start_failure_reported: false,
             dirty: true,
-        })
+        };
+        s.adopt_leftover_run();
+        Ok(s)
     }
 
     fn main_loop(&mut self) -> i32 {
-        if self.want == Want::Up {
+        if self.run.is_none() && self.want == Want::Up {
             self.start();
         }
         loop {
@@ -179,23 +204,35 @@ impl Supervisor {
         self.run.is_none() && self.finish.is_none()
     }
 
+    fn sources(&self) -> Vec<(Source, BorrowedFd<'_>)> {
+        let mut list = Vec::with_capacity(11);
+        if let Some(run) = &self.run {
+            list.extend(
+                run.exec_status
+                    .as_ref()
+                    .map(|f| (Source::ExecStatus, f.as_fd())),
+            );
+            list.extend(run.notify.as_ref().map(|f| (Source::Notify, f.as_fd())));
+            list.extend(run.adopted.as_ref().map(|f| (Source::Adopted, f.as_fd())));
+        }
+        list.push((Source::Control, self.control.as_fd()));
+        list.push((Source::StartTimer, self.start_timer.as_fd()));
+        list.push((Source::KillTimer, self.kill_timer.as_fd()));
+        list.push((Source::FinishTimer, self.finish_timer.as_fd()));
+        list.push((Source::CheckDue, self.checks.due.as_fd()));
+        list.push((Source::CheckKill, self.checks.kill.as_fd()));
+        list.push((Source::ReadyTimer, self.checks.ready.as_fd()));
+        // Signals last: a child's exit is handled after what it said before.
+        list.push((Source::Signals, self.signals.as_fd()));
+        list
+    }
+
     fn wait_and_dispatch(&mut self) {
-        // Fixed slots: 0 signals, 1 control, 2-4 timers, then optional pipes.
-        let ready = {
-            let mut fds = vec![
-                self.signals.as_fd(),
-                self.control.as_fd(),
-                self.start_timer.as_fd(),
-                self.kill_timer.as_fd(),
-                self.finish_timer.as_fd(),
-            ];
-            let run = self.run.as_ref();
-            let exec = run.and_then(|r| r.exec_status.as_ref());
-            let notify = run.and_then(|r| r.notify.as_ref());
-            fds.extend(exec.map(|f| f.as_fd()));
-            fds.extend(notify.map(|f| f.as_fd()));
+        let (kinds, ready) = {
+            let sources = self.sources();
+            let fds: Vec<BorrowedFd> = sources.iter().map(|(_, fd)| *fd).collect();
             match event::wait_readable(&fds, None) {
-                Ok(r) => r,
+                Ok(r) => (sources.iter().map(|(k, _)| *k).collect::<Vec<_>>(), r),
                 Err(e) => {
                     errors::warn(
                         PROG,
@@ -205,37 +242,58 @@ impl Supervisor {
                 }
             }
         };
-        let has_exec = self.run.as_ref().is_some_and(|r| r.exec_status.is_some());
-        let mut slot = 5;
-        if has_exec {
-            if ready[slot] {
-                self.on_exec_status();
+        for (kind, is_ready) in kinds.into_iter().zip(ready) {
+            if is_ready {
+                self.dispatch(kind);
             }
-            slot += 1;
         }
-        if ready.get(slot).copied().unwrap_or(false) {
-            self.on_notify();
-        }
-        if ready[1] {
-            self.on_control();
-        }
-        if ready[2] && self.start_timer.take_expiry() {
-            self.on_start_timer();
-        }
-        if ready[3] && self.kill_timer.take_expiry() {
-            self.on_kill_timer();
-        }
-        if ready[4] && self.finish_timer.take_expiry() {
-            self.on_finish_timer();
-        }
-        if ready[0] {
-            for sig in event::pending_signals(&self.signals) {
-                match sig {
-                    libc::SIGCHLD => self.reap(),
-                    _ => {
-                        // TERM, INT, HUP: stop the service, then exit.
-                        self.command(b'd');
-                        self.command(b'x');
+    }
+
+    fn dispatch(&mut self, source: Source) {
+        match source {
+            Source::ExecStatus => self.on_exec_status(),
+            Source::Notify => self.on_notify(),
+            Source::Adopted => self.on_adopted_exit(),
+            Source::Control => self.on_control(),
+            Source::StartTimer => {
+                if self.start_timer.take_expiry() {
+                    self.on_start_timer();
+                }
+            }
+            Source::KillTimer => {
+                if self.kill_timer.take_expiry() {
+                    self.on_kill_timer();
+                }
+            }
+            Source::FinishTimer => {
+                if self.finish_timer.take_expiry() {
+                    self.on_finish_timer();
+                }
+            }
+            Source::CheckDue => {
+                if self.checks.due.take_expiry() {
+                    self.on_check_due();
+                }
+            }
+            Source::CheckKill => {
+                if self.checks.kill.take_expiry() {
+                    self.on_check_timeout();
+                }
+            }
+            Source::ReadyTimer => {
+                if self.checks.ready.take_expiry() {
+                    self.on_ready_timeout();
+                }
+            }
+            Source::Signals => {
+                for sig in event::pending_signals(&self.signals) {
+                    match sig {
+                        libc::SIGCHLD => self.reap(),
+                        _ => {
+                            // TERM, INT, HUP: stop the service, then exit.
+                            self.command(b'd');
+                            self.command(b'x');
+                        }
                     }
                 }
             }
@@ -276,15 +334,11 @@ impl Supervisor {
                 self.want = Want::Down;
                 self.dirty = true;
                 self.cancel_pending_start();
-                if let Some(pid) = self.run_pid() {
-                    self.signal(pid, self.config.down_signal);
-                    self.signal(pid, libc::SIGCONT);
+                if self.run.is_some() {
+                    self.signal_run(self.config.down_signal);
+                    self.signal_run(libc::SIGCONT);
                     self.paused = false;
-                    self.set_phase(Phase::Stopping);
-                    if let Some(limit) = self.config.timeout_kill {
-                        self.kill_group = Some(pid);
-                        self.kill_timer.arm(limit);
-                    }
+                    self.begin_stop();
                 }
             }
             b'x' => {
@@ -294,45 +348,48 @@ impl Supervisor {
             b'p' => {
                 self.paused = true;
                 self.dirty = true;
-                if let Some(pid) = self.run_pid() {
-                    self.signal(pid, libc::SIGSTOP);
-                }
+                self.signal_run(libc::SIGSTOP);
             }
             b'c' => {
                 self.paused = false;
                 self.dirty = true;
-                if let Some(pid) = self.run_pid() {
-                    self.signal(pid, libc::SIGCONT);
-                }
+                self.signal_run(libc::SIGCONT);
             }
             b't' | b'k' => {
-                if let Some(pid) = self.run_pid() {
+                if self.run.is_some() {
                     // An operator's restart is never throttled as a crash.
                     self.operator_restart = true;
-                    let sig = if letter == b't' {
+                    self.signal_run(if letter == b't' {
                         libc::SIGTERM
                     } else {
                         libc::SIGKILL
-                    };
-                    self.signal(pid, sig);
+                    });
                 } else if self.phase == Phase::Backoff {
-                    self.fast_failures = 0;
                     self.start_now_if_idle();
                 }
             }
             b'K' => {
                 if let Some(pid) = self.run_pid() {
-                    self.signal(Pid::from_raw(-pid.as_raw()), libc::SIGKILL);
+                    signal_group(pid, libc::SIGKILL);
                 }
             }
             other => {
-                if let (Some(sig), Some(pid)) =
-                    (crate::control::letter_signal(other), self.run_pid())
-                {
-                    self.signal(pid, sig);
+                if let Some(sig) = crate::control::letter_signal(other) {
+                    self.signal_run(sig);
                 }
                 // Unknown bytes are ignored, as daemontools does.
             }
+        }
+    }
+
+    /// The down signal was sent (or a restart for health): KILL the group
+    /// at timeout-kill if run is still there.
+    fn begin_stop(&mut self) {
+        self.set_phase(Phase::Stopping);
+        self.checks_stop();
+        if let (Some(limit), Some(pid)) = (self.config.timeout_kill, self.run_pid()) {
+            self.kill_group = Some(pid);
+            self.kill_timer.arm(limit);
         }
     }
 
@@ -359,13 +416,19 @@ impl Supervisor {
         self.run.as_ref().map(|r| r.pid)
     }
 
-    fn signal(&self, pid: Pid, sig: i32) {
-        let sig = Signal::try_from(sig).ok();
-        match kill(pid, sig) {
+    /// Signal run: through its pidfd when adopted (never a pid reuser),
+    /// else by pid (our child cannot be reused before we reap it).
+    fn signal_run(&self, sig: i32) {
+        let Some(run) = &self.run else { return };
+        let result = match &run.adopted {
+            Some(pidfd) => crate::sys::pidfd_send_signal(pidfd, sig),
+            None => kill(run.pid, Signal::try_from(sig).ok()),
+        };
+        match result {
             Ok(()) | Err(Errno::ESRCH) => {}
             Err(e) => errors::warn(
                 PROG,
-                format_args!("unable to signal {}: {}", pid, errors::phrase(e as i32)),
+                format_args!("unable to signal {}: {}", run.pid, errors::phrase(e as i32)),
             ),
         }
     }
@@ -375,300 +438,6 @@ impl Supervisor {
             self.phase = phase;
             self.dirty = true;
         }
-    }
-
-    // ---- starting -------------------------------------------------------
-
-    fn start(&mut self) {
-        self.config = self.reader.load();
-        let mut cmd = Spawn::new("./run")
-            .new_session()
-            .inherit(0)
-            .inherit(1)
-            .inherit(2);
-        let mut notify_read = None;
-        let mut notify_write = None;
-        if let Some(n) = self.config.notification_fd {
-            match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK) {
-                Ok((r, w)) => {
-                    cmd = cmd.fd(&w, n);
-                    notify_read = Some(r);
-                    notify_write = Some(w);
-                }
-                Err(e) => errors::warn(
-                    PROG,
-                    format_args!(
-                        "unable to create readiness pipe: {}",
-                        errors::phrase(e as i32)
-                    ),
-                ),
-            }
-        }
-        let child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                // Fork failed (EAGAIN, ENOMEM): never give up, back off.
-                self.report_start_failure(e);
-                self.last_run_fast = true;
-                self.schedule_restart();
-                return;
-            }
-        };
-        drop(notify_write);
-        if self.starts > 0 {
-            self.dirty = true;
-        }
-        self.starts += 1;
-        self.run = Some(Run {
-            pid: child.pid,
-            started: Instant::now(),
-            exec_status: Some(child.exec_status),
-            notify: notify_read,
-            notify_buf_seen_newline: false,
-            exec_failed: None,
-        });
-        self.since = Tai64N::now();
-        self.paused = false;
-        self.operator_restart = false;
-        self.next_start = None;
-        self.set_phase(Phase::Starting);
-        self.dirty = true;
-    }
-
-    fn report_start_failure(&mut self, e: Errno) {
-        if !self.start_failure_reported {
-            errors::warn(
-                PROG,
-                format_args!(
-                    "unable to start {}/run: {}",
-                    self.shown,
-                    errors::phrase(e as i32)
-                ),
-            );
-            self.start_failure_reported = true;
-        }
-    }
-
-    fn on_exec_status(&mut self) {
-        let Some(run) = self.run.as_mut() else { return };
-        let Some(fd) = run.exec_status.take() else {
-            return;
-        };
-        match spawn::read_exec_status(&fd) {
-            Ok(()) => {
-                self.start_failure_reported = false;
-                if self.phase == Phase::Starting {
-                    let ready = run.notify.is_none() && !Path::new("check").exists();
-                    self.set_phase(if ready { Phase::Ready } else { Phase::Up });
-                }
-            }
-            Err(e) => {
-                run.exec_failed = Some(e);
-                self.report_start_failure(e);
-            }
-        }
-    }
-
-    fn on_notify(&mut self) {
-        let Some(run) = self.run.as_mut() else { return };
-        let Some(fd) = run.notify.as_ref() else {
-            return;
-        };
-        let mut buf = [0u8; 512];
-        let mut close = false;
-        match nix::unistd::read(fd, &mut buf) {
-            Ok(0) => close = true,
-            Ok(n) => {
-                if buf[..n].contains(&b'\n') {
-                    run.notify_buf_seen_newline = true;
-                    close = true;
-                }
-            }
-            Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
-            Err(_) => close = true,
-        }
-        if close {
-            run.notify = None;
-        }
-        if run.notify_buf_seen_newline && matches!(self.phase, Phase::Up | Phase::Starting) {
-            self.set_phase(Phase::Ready);
-        }
-    }
-
-    fn on_start_timer(&mut self) {
-        self.next_start = None;
-        if self.run.is_none() && self.finish.is_none() && matches!(self.want, Want::Up) {
-            self.start();
-        } else if self.phase == Phase::Backoff {
-            self.set_phase(Phase::Down);
-        }
-    }
-
-    // ---- exits ----------------------------------------------------------
-
-    fn reap(&mut self) {
-        loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
-                Err(Errno::EINTR) => continue,
-                Err(_) => return,
-                Ok(status) => {
-                    let pid = status.pid();
-                    if pid.is_some() && pid == self.run_pid() {
-                        self.on_run_exit(status);
-                    } else if pid.is_some() && pid == self.finish.as_ref().map(|f| f.pid) {
-                        self.on_finish_exit(status);
-                    }
-                }
-            }
-        }
-    }
-
-    fn on_run_exit(&mut self, status: WaitStatus) {
-        let Some(mut run) = self.run.take() else {
-            return;
-        };
-        if run.exec_status.is_some() {
-            // The exec result is already in the pipe: read it now so an
-            // exec failure is reported before the exit is handled.
-            self.run = Some(run);
-            self.on_exec_status();
-            run = self.run.take().expect("run was just put back");
-        }
-        let (code, sig) = match status {
-            WaitStatus::Exited(_, c) => (c, 0),
-            WaitStatus::Signaled(_, s, _) => (256, s as i32),
-            _ => (256, 0),
-        };
-        self.last_exit = if sig != 0 {
-            format!("signal:{}", signals::name(sig))
-        } else {
-            code.to_string()
-        };
-        // A stop we asked for is no failure, whatever the run's age.
-        let stopped_on_purpose = self.phase == Phase::Stopping;
-        self.last_run_fast = !stopped_on_purpose
-            && (run.exec_failed.is_some() || run.started.elapsed() < MIN_HEALTHY_RUN);
-        self.since = Tai64N::now();
-        self.paused = false;
-        self.dirty = true;
-
-        // Leftovers of run's process group: TERM now, KILL at timeout-kill.
-        let group = Pid::from_raw(-run.pid.as_raw());
-        if kill(group, Signal::SIGTERM).is_ok() {
-            let _ = kill(group, Signal::SIGCONT);
-            if !self.kill_timer.is_armed() {
-                if let Some(limit) = self.config.timeout_kill {
-                    self.kill_timer.arm(limit);
-                }
-            }
-            self.kill_group = Some(run.pid);
-        } else if self.kill_group == Some(run.pid) {
-            self.kill_timer.cancel();
-            self.kill_group = None;
-        }
-
-        if Path::new("finish").exists() {
-            self.start_finish(code, sig);
-        } else {
-            self.after_down();
-        }
-    }
-
-    fn start_finish(&mut self, code: i32, sig: i32) {
-        let cmd = Spawn::new("./finish")
-            .arg(code.to_string())
-            .arg(sig.to_string())
-            .arg(&self.name)
-            .new_session()
-            .inherit(0)
-            .inherit(1)
-            .inherit(2);
-        match cmd.spawn() {
-            Ok(child) => {
-                self.finish = Some(Finish {
-                    pid: child.pid,
-                    exec_status: child.exec_status,
-                });
-                self.finish_timer.arm(self.config.timeout_finish);
-                self.set_phase(Phase::Finishing);
-            }
-            Err(e) => {
-                errors::warn(
-                    PROG,
-                    format_args!(
-                        "unable to start {}/finish: {}",
-                        self.shown,
-                        errors::phrase(e as i32)
-                    ),
-                );
-                self.after_down();
-            }
-        }
-    }
-
-    fn on_finish_exit(&mut self, _status: WaitStatus) {
-        if let Some(f) = self.finish.take() {
-            if let Err(e) = spawn::read_exec_status(&f.exec_status) {
-                errors::warn(
-                    PROG,
-                    format_args!(
-                        "unable to start {}/finish: {}",
-                        self.shown,
-                        errors::phrase(e as i32)
-                    ),
-                );
-            }
-        }
-        self.finish_timer.cancel();
-        self.after_down();
-    }
-
-    fn on_finish_timer(&mut self) {
-        if let Some(f) = &self.finish {
-            // finish ran too long: KILL its whole group; its exit is reaped.
-            self.signal(Pid::from_raw(-f.pid.as_raw()), libc::SIGKILL);
-        }
-    }
-
-    fn on_kill_timer(&mut self) {
-        if let Some(group) = self.kill_group.take() {
-            self.signal(Pid::from_raw(-group.as_raw()), libc::SIGKILL);
-        }
-    }
-
-    /// run (and finish) are gone: decide what comes next.
-    fn after_down(&mut self) {
-        self.set_phase(Phase::Down);
-        self.dirty = true;
-        if self.exit_when_down {
-            return;
-        }
-        match self.want {
-            Want::Up => {
-                if self.operator_restart || !self.last_run_fast {
-                    self.operator_restart = false;
-                    self.fast_failures = 0;
-                    self.start();
-                } else {
-                    self.schedule_restart();
-                }
-            }
-            Want::Down | Want::Once => {}
-        }
-    }
-
-    /// A fast failure: wait MIN·2^(n-1), capped at MAX, then start.
-    fn schedule_restart(&mut self) {
-        self.fast_failures = self.fast_failures.saturating_add(1);
-        let (min, max) = self.config.backoff;
-        let shift = (self.fast_failures - 1).min(31);
-        let delay = min.checked_mul(1u32 << shift).unwrap_or(max).min(max);
-        self.start_timer.arm(delay);
-        let at = std::time::SystemTime::now() + delay;
-        self.next_start = Some(Tai64N::from_system(at));
-        self.set_phase(Phase::Backoff);
-        self.dirty = true;
     }
 
     // ---- publishing -----------------------------------------------------
@@ -687,9 +456,9 @@ impl Supervisor {
             restarts: self.starts.saturating_sub(1),
             fast_failures: self.fast_failures,
             next_start: self.next_start,
-            check: "none".into(),
-            check_failures: 0,
-            starttime: 0,
+            check: self.checks.result.to_string(),
+            check_failures: self.checks.failures,
+            starttime: self.run.as_ref().map(|r| r.starttime).unwrap_or(0),
         };
         let status = Status {
             since: self.since,
@@ -719,4 +488,9 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// Signal a whole process group (run's session leader pid is its pgid).
+fn signal_group(leader: Pid, sig: i32) {
+    let _ = kill(Pid::from_raw(-leader.as_raw()), Signal::try_from(sig).ok());
 }
