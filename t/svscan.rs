@@ -307,3 +307,42 @@ fn svscanboot_shows_errors_in_ps_and_stops_cleanly() {
     assert_eq!(code, Some(0));
     assert!(!alive(pid));
 }
+
+#[test]
+fn a_killed_supervise_comes_back_and_adopts_its_service() {
+    let mut scan = Scan::new();
+    scan.add("s", "#!/bin/sh\necho $$ >> starts\nexec sleep 100\n");
+    scan.start();
+    wait_for("up", T, || scan.up("s"));
+    let service = read_pid(&scan.dir("s"));
+    let out = Command::new("pgrep")
+        .args(["-P", &scan.pid().to_string()])
+        .output()
+        .unwrap();
+    let sup: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    signal(sup, Signal::SIGKILL);
+    wait_for("a new supervise", T, || {
+        let out = Command::new("pgrep")
+            .args(["-P", &scan.pid().to_string()])
+            .output()
+            .unwrap();
+        let now = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        !now.is_empty() && now != sup.to_string() && scan.up("s")
+    });
+    assert_eq!(
+        read_pid(&scan.dir("s")),
+        service,
+        "the same service, adopted"
+    );
+    assert!(alive(service));
+    assert_eq!(
+        fs::read_to_string(scan.dir("s/starts"))
+            .unwrap()
+            .lines()
+            .count(),
+        1,
+        "never two copies"
+    );
+    assert_eq!(scan.stop(), Some(0));
+    assert!(!alive(service));
+}

@@ -54,10 +54,14 @@ impl Supervisor {
         self.paused = state.paused;
         self.last_exit = state.last_exit.clone();
         self.starts = state.restarts + 1;
+        let has_check = self.run.as_ref().is_some_and(|r| r.has_check);
+        // The readiness pipe died with the old supervise: without a check,
+        // an adopted run counts as ready, as one without a readiness fd does.
         self.phase = match state.phase {
-            Phase::Ready => Phase::Ready,
             Phase::Stopping => Phase::Stopping,
-            _ => Phase::Up,
+            Phase::Ready => Phase::Ready,
+            _ if has_check => Phase::Up,
+            _ => Phase::Ready,
         };
         self.dirty = true;
         errors::warn(

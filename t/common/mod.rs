@@ -140,8 +140,18 @@ impl Supervise {
             if let Some(st) = child.try_wait().unwrap() {
                 let mut err = String::new();
                 if let Some(mut e) = child.stderr.take() {
+                    // Read what is there, without waiting for EOF: a run
+                    // that outlived supervise may hold the pipe open.
                     use std::io::Read;
-                    let _ = e.read_to_string(&mut err);
+                    use std::os::fd::AsFd;
+                    let flags =
+                        nix::fcntl::fcntl(e.as_fd(), nix::fcntl::FcntlArg::F_GETFL).unwrap();
+                    let flags = nix::fcntl::OFlag::from_bits_truncate(flags)
+                        | nix::fcntl::OFlag::O_NONBLOCK;
+                    nix::fcntl::fcntl(e.as_fd(), nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+                    let mut buf = Vec::new();
+                    let _ = e.read_to_end(&mut buf);
+                    err = String::from_utf8_lossy(&buf).into_owned();
                 }
                 return (st.code(), err);
             }
