@@ -169,3 +169,39 @@ fn a_reused_pid_is_never_adopted() {
     }
     assert_eq!(s.read("starts").lines().count(), 1);
 }
+
+#[test]
+fn no_check_runs_while_the_service_is_down() {
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    write_exec(&s.path("check"), "#!/bin/sh\necho x >> checked\n");
+    fs::write(s.path("check-interval"), "50ms").unwrap();
+    let _sup = s.supervise();
+    wait_for("checked while up", T, || {
+        s.read("checked").lines().count() >= 2
+    });
+    let out = s.svc(&["-d", "-wD", "-T", "5s"]);
+    assert_eq!(out.status.code(), Some(0));
+    let n = s.read("checked").lines().count();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        s.read("checked").lines().count(),
+        n,
+        "a check ran while the service was down"
+    );
+}
+
+#[test]
+fn svstat_help_documents_checks_and_readiness() {
+    let out = Command::new(SVSTAT).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for word in [
+        "notification-fd",
+        "check-interval",
+        "check-failures",
+        "ready",
+        "--json",
+    ] {
+        assert!(text.contains(word), "svstat --help does not mention {word}");
+    }
+}

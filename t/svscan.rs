@@ -346,3 +346,52 @@ fn a_killed_supervise_comes_back_and_adopts_its_service() {
     assert_eq!(scan.stop(), Some(0));
     assert!(!alive(service));
 }
+
+/// DESIGN §5.5 under svscan, repeatedly: kill -9 of supervise never leaves
+/// two copies, never changes the service's pid, and control still works.
+#[test]
+fn a_hundred_supervise_kills_under_svscan() {
+    let rounds: usize = std::env::var("UPKEEP_KILL_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let mut scan = Scan::new();
+    scan.add("s", "#!/bin/sh\necho $$ >> starts\nexec sleep 1000\n");
+    scan.start();
+    wait_for("up", T, || scan.up("s"));
+    let service = read_pid(&scan.dir("s"));
+    let supervisor = || -> Option<i32> {
+        let out = Command::new("pgrep")
+            .args(["-P", &scan.pid().to_string(), "supervise"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    };
+    for round in 0..rounds {
+        let sup = supervisor().expect("a supervise");
+        signal(sup, Signal::SIGKILL);
+        wait_for(&format!("round {round}: supervise back"), T, || {
+            supervisor().is_some_and(|p| p != sup) && scan.up("s")
+        });
+        assert_eq!(
+            read_pid(&scan.dir("s")),
+            service,
+            "round {round}: the service's pid changed"
+        );
+        assert_eq!(
+            fs::read_to_string(scan.dir("s/starts"))
+                .unwrap()
+                .lines()
+                .count(),
+            1,
+            "round {round}: a second copy"
+        );
+    }
+    let out = Command::new(SVC)
+        .args(["-d", "-wd", "-T", "5s"])
+        .arg(scan.dir("s"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(!alive(service));
+}
