@@ -92,6 +92,8 @@ pub fn check_dir(dir: &Path) -> Result<(), Errno> {
 }
 
 /// Is supervise running on DIR? (svok's test: the `ok` FIFO has a reader.)
+/// The FIFO is root's (mode 0600, as daemontools makes it): a reader
+/// without write access asks /proc/locks who holds supervise/lock instead.
 pub fn supervise_running(dir: &Path) -> Result<bool, Errno> {
     match OpenOptions::new()
         .write(true)
@@ -101,6 +103,9 @@ pub fn supervise_running(dir: &Path) -> Result<bool, Errno> {
         Ok(_) => Ok(true),
         Err(e) => match Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)) {
             Errno::ENXIO | Errno::ENOENT => Ok(false),
+            Errno::EACCES => crate::lock::flock_holder(&dir.join("supervise/lock"))
+                .map(|holder| holder.is_some())
+                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))),
             other => Err(other),
         },
     }

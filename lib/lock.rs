@@ -126,3 +126,43 @@ mod inheritable_tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"keep+");
     }
 }
+
+/// The pid holding a flock on `path`, read from /proc/locks — without
+/// taking any lock, so a reader never makes a starting owner fail.
+/// `Ok(None)` when nobody holds one (or the file does not exist).
+pub fn flock_holder(path: &Path) -> io::Result<Option<u32>> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let (major, minor) = (libc::major(meta.dev()), libc::minor(meta.dev()));
+    let id = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    let locks = std::fs::read_to_string("/proc/locks")?;
+    // "1: FLOCK  ADVISORY  WRITE 1234 08:01:123456 0 EOF"; a waiter's line
+    // has "->" after the number and holds nothing.
+    for line in locks.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) == Some(&"FLOCK") && fields.get(5) == Some(&id.as_str()) {
+            return Ok(fields[4].parse().ok());
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod holder_tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_holder_without_locking() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("lock");
+        assert_eq!(flock_holder(&p).unwrap(), None);
+        let held = try_exclusive(open_lock_file(&p).unwrap()).unwrap();
+        assert_eq!(flock_holder(&p).unwrap(), Some(std::process::id()));
+        drop(held);
+        assert_eq!(flock_holder(&p).unwrap(), None);
+    }
+}

@@ -35,6 +35,10 @@ struct Supervisor {
     last_start: Option<Instant>,
     /// Dead and waiting for RESTART_SPACING to pass.
     restart_pending: bool,
+    /// A supervise we did not start (left by an svscan that was killed)
+    /// holds the dir: watched until its lock is released, then replaced by
+    /// ours, which adopts the service.
+    foreign: Option<WatchDescriptor>,
 }
 
 struct Service {
@@ -52,6 +56,13 @@ struct Service {
     reattach_log: bool,
 }
 
+impl Supervisor {
+    /// Neither running, nor due for a restart, nor waiting for a foreign one.
+    fn idle(&self) -> bool {
+        self.pid.is_none() && !self.restart_pending && self.foreign.is_none()
+    }
+}
+
 /// Services are identified by device and inode, as daemontools does: a
 /// rename keeps the service, a new dir under an old name is a new one.
 type Key = (u64, u64);
@@ -66,6 +77,7 @@ pub struct Scanner {
     services: HashMap<Key, Service>,
     by_pid: HashMap<Pid, (Key, bool)>,
     watches: HashMap<WatchDescriptor, Key>,
+    foreign: HashMap<WatchDescriptor, (Key, bool)>,
     shutting_down: bool,
 }
 
@@ -133,6 +145,7 @@ impl Scanner {
             services: HashMap::new(),
             by_pid: HashMap::new(),
             watches: HashMap::new(),
+            foreign: HashMap::new(),
             shutting_down: false,
         })
     }
@@ -189,6 +202,7 @@ impl Scanner {
     /// Drain inotify; true if the scan dir (or a service's `log`) changed.
     fn read_inotify(&mut self) -> bool {
         let mut changed = false;
+        let mut released = Vec::new();
         while let Ok(events) = self.inotify.read_events() {
             if events.is_empty() {
                 break;
@@ -198,6 +212,12 @@ impl Scanner {
                     self.watches.remove(&e.wd);
                     continue;
                 }
+                if let Some(&side) = self.foreign.get(&e.wd) {
+                    if e.name.as_deref() == Some(std::ffi::OsStr::new("lock")) {
+                        released.push((e.wd, side));
+                    }
+                    continue;
+                }
                 match self.watches.get(&e.wd) {
                     // A service dir: only a `log` entry matters.
                     Some(_) => changed |= e.name.as_deref() == Some(std::ffi::OsStr::new("log")),
@@ -205,7 +225,61 @@ impl Scanner {
                 }
             }
         }
+        for (wd, (key, log_side)) in released {
+            self.foreign_released(wd, key, log_side);
+        }
         changed
+    }
+
+    fn side_dir(svc: &Service, log_side: bool) -> PathBuf {
+        let dir = PathBuf::from(&svc.name);
+        if log_side {
+            dir.join("log")
+        } else {
+            dir
+        }
+    }
+
+    /// Is another supervise already running on `dir`? If so, watch its
+    /// supervise/ for the lock being closed. The watch comes before the
+    /// test, so a release in between is not missed.
+    fn watch_foreign(&mut self, dir: &Path) -> Option<WatchDescriptor> {
+        let wd = self
+            .inotify
+            .add_watch(
+                &dir.join("supervise"),
+                AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_CLOSE_NOWRITE,
+            )
+            .ok()?;
+        if crate::control::supervise_running(dir).unwrap_or(false) {
+            Some(wd)
+        } else {
+            let _ = self.inotify.rm_watch(wd);
+            None
+        }
+    }
+
+    fn foreign_released(&mut self, wd: WatchDescriptor, key: Key, log_side: bool) {
+        let Some(svc) = self.services.get(&key) else {
+            return;
+        };
+        if crate::control::supervise_running(&Self::side_dir(svc, log_side)).unwrap_or(true) {
+            return; // someone else merely opened and closed the lock file
+        }
+        self.foreign.remove(&wd);
+        let _ = self.inotify.rm_watch(wd);
+        let svc = self.services.get_mut(&key).expect("known service");
+        let sup = if log_side {
+            svc.log.as_mut()
+        } else {
+            Some(&mut svc.main)
+        };
+        if let Some(sup) = sup {
+            sup.foreign = None;
+        }
+        if svc.present && !self.shutting_down {
+            self.start(key, log_side);
+        }
     }
 
     // ---- scanning -------------------------------------------------------
@@ -319,15 +393,11 @@ impl Scanner {
             }
         }
         let svc = &self.services[&key];
-        if svc
-            .log
-            .as_ref()
-            .is_some_and(|l| l.pid.is_none() && !l.restart_pending)
-        {
+        if svc.log.as_ref().is_some_and(|l| l.idle()) {
             self.start(key, true);
         }
         let svc = &self.services[&key];
-        if svc.main.pid.is_none() && !svc.main.restart_pending {
+        if svc.main.idle() {
             self.start(key, false);
         }
         let svc = self.services.get_mut(&key).expect("present");
@@ -339,11 +409,27 @@ impl Scanner {
     }
 
     fn start(&mut self, key: Key, log_side: bool) {
-        let svc = self.services.get_mut(&key).expect("known service");
-        let mut dir = PathBuf::from(&svc.name);
-        if log_side {
-            dir.push("log");
+        let dir = Self::side_dir(&self.services[&key], log_side);
+        if let Some(wd) = self.watch_foreign(&dir) {
+            errors::warn(
+                PROG,
+                format_args!(
+                    "{}: a supervise is already running; taking over when it exits",
+                    dir.display()
+                ),
+            );
+            self.foreign.insert(wd, (key, log_side));
+            let svc = self.services.get_mut(&key).expect("known service");
+            let sup = if log_side {
+                svc.log.as_mut().expect("log side exists")
+            } else {
+                &mut svc.main
+            };
+            sup.foreign = Some(wd);
+            sup.restart_pending = false;
+            return;
         }
+        let svc = self.services.get_mut(&key).expect("known service");
         let mut cmd = Spawn::new(&self.supervise)
             .arg(&dir)
             .new_process_group()
@@ -390,6 +476,21 @@ impl Scanner {
         if let Some(wd) = svc.watch.take() {
             self.watches.remove(&wd);
             let _ = self.inotify.rm_watch(wd);
+        }
+        // A supervise we did not start is told through its control FIFO
+        // (while the dir still exists); we do not wait for it.
+        for log_side in [false, true] {
+            let sup = if log_side {
+                svc.log.as_mut()
+            } else {
+                Some(&mut svc.main)
+            };
+            if let Some(wd) = sup.and_then(|s| s.foreign.take()) {
+                self.foreign.remove(&wd);
+                let _ = self.inotify.rm_watch(wd);
+                let dir = Self::side_dir(svc, log_side);
+                let _ = crate::control::send(&dir, b"dx");
+            }
         }
         // SIGTERM is supervise's `dx`; the control FIFO may be gone with the dir.
         match (svc.main.pid, svc.log.as_ref().and_then(|l| l.pid)) {

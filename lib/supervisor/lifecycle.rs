@@ -30,6 +30,21 @@ pub(super) enum Exit {
 impl Supervisor {
     pub(super) fn start(&mut self) {
         self.config = self.reader.load();
+        if let Some(why) = unsafe_to_run() {
+            // Anyone could replace what runs here (as root, often): refuse,
+            // as keepalived refuses unsafe scripts, and retry with backoff
+            // so fixing the modes brings the service up.
+            if !self.start_failure_reported {
+                errors::warn(
+                    PROG,
+                    format_args!("refusing to start {}/run: {why}", self.shown),
+                );
+                self.start_failure_reported = true;
+            }
+            self.last_run_fast = true;
+            self.schedule_restart();
+            return;
+        }
         let mut cmd = Spawn::new("./run")
             .new_session()
             .inherit(0)
@@ -87,7 +102,7 @@ impl Supervisor {
         self.dirty = true;
     }
 
-    fn report_start_failure(&mut self, e: Errno) {
+    pub(super) fn report_start_failure(&mut self, e: Errno) {
         if !self.start_failure_reported {
             errors::warn(
                 PROG,
@@ -340,4 +355,20 @@ impl Supervisor {
         self.set_phase(Phase::Backoff);
         self.dirty = true;
     }
+}
+
+/// Why the service dir or its run must not be trusted: writable by others.
+fn unsafe_to_run() -> Option<&'static str> {
+    use std::os::unix::fs::PermissionsExt;
+    for (path, what) in [
+        (".", "the service directory is writable by others"),
+        ("run", "run is writable by others"),
+    ] {
+        if let Ok(m) = std::fs::metadata(path) {
+            if m.permissions().mode() & 0o002 != 0 {
+                return Some(what);
+            }
+        }
+    }
+    None
 }
