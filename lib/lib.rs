@@ -18,3 +18,4 @@ pub mod supervisor;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod tai64;
+pub mod vrrp;

@@ -1,0 +1,1 @@
+//! vrrp-notify integration tests.
