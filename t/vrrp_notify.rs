@@ -424,6 +424,22 @@ fn prefix_with_name_keeps_instances_apart() {
         fs::read_to_string(state.join("gw_VI_2.current")).unwrap(),
         "BACKUP\n"
     );
+    // A second reader would take half the lines: it is refused.
+    let out = Command::new(BIN)
+        .arg("--fifo")
+        .arg(dir.join("fifo"))
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(111));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "vrrp-notify: fatal: unable to lock {}: temporary failure\n",
+            dir.join("fifo").display()
+        )
+    );
     // keepalived restarting closes and reopens its end: no EOF for us.
     drop(w);
     let mut w = open_writer(&dir);

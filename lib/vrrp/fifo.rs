@@ -10,7 +10,8 @@
 //! holds the fifo any more (EOF) or it has been quiet for `linger`.
 
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, OwnedFd};
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use nix::unistd::mkfifo;
 
 use crate::errors::{self, Failure, EXIT_TEMPORARY};
 use crate::event::{self, Timer};
+use crate::lock::{self, Lock};
 use crate::tai64::Tai64N;
 
 use super::hooks::{EventHooks, HookConfig};
@@ -103,7 +105,11 @@ fn open_fifo(path: &Path, flags: OFlag) -> Result<OwnedFd, Failure> {
 
 struct Reader<'a> {
     opts: &'a FifoOptions,
-    fifo: Option<OwnedFd>,
+    /// The fifo, read-write (so never EOF) and locked against a second
+    /// reader, which would take half the lines; until a stop begins.
+    rdwr: Option<Lock>,
+    /// Once stopping: the same pipe read-only, to see keepalived's EOF.
+    rdonly: Option<OwnedFd>,
     lines: LineReader,
     queue: VecDeque<Event>,
     current: Option<EventHooks>,
@@ -120,36 +126,47 @@ impl Reader<'_> {
     }
 
     /// Read everything available now.
+    fn fifo_fd(&self) -> Option<BorrowedFd<'_>> {
+        match (&self.rdonly, &self.rdwr) {
+            (Some(fd), _) => Some(fd.as_fd()),
+            (None, Some(lock)) => Some(lock.file().as_fd()),
+            (None, None) => None,
+        }
+    }
+
     fn read_fifo(&mut self) {
-        let Some(fd) = self.fifo.take() else {
-            return;
-        };
-        let mut chunk = [0u8; 8192];
-        let mut got_lines = false;
-        loop {
-            match nix::unistd::read(&fd, &mut chunk) {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
-                }
-                Ok(n) => {
-                    for l in self.lines.feed(&chunk[..n]) {
-                        got_lines = true;
-                        self.take_line(l);
+        let mut data = Vec::new();
+        let mut failure = None;
+        if let Some(fd) = self.fifo_fd() {
+            let mut chunk = [0u8; 8192];
+            loop {
+                match nix::unistd::read(fd, &mut chunk) {
+                    Ok(0) => {
+                        self.eof = true;
+                        break;
                     }
-                }
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => break,
-                Err(e) => {
-                    errors::warn(self.prog(), Failure::sys("unable to read fifo", e));
-                    self.eof = true;
-                    break;
+                    Ok(n) => data.extend_from_slice(&chunk[..n]),
+                    Err(Errno::EINTR) => continue,
+                    Err(Errno::EAGAIN) => break,
+                    Err(e) => {
+                        failure = Some(e);
+                        self.eof = true;
+                        break;
+                    }
                 }
             }
         }
-        if !self.eof {
-            self.fifo = Some(fd);
-        } else {
+        if let Some(e) = failure {
+            errors::warn(self.prog(), Failure::sys("unable to read fifo", e));
+        }
+        let mut got_lines = false;
+        for l in self.lines.feed(&data) {
+            got_lines = true;
+            self.take_line(l);
+        }
+        if self.eof {
+            self.rdwr = None;
+            self.rdonly = None;
             if let Some(p) = self.lines.partial() {
                 self.lines = LineReader::default();
                 self.take_line(Ok(p));
@@ -208,14 +225,25 @@ impl Reader<'_> {
             return;
         }
         self.stopping = true;
-        // Open the read-only end before closing the O_RDWR one, so the
-        // pipe (and anything buffered in it) never loses its last holder.
-        if self.fifo.is_some() {
-            match open_fifo(&self.opts.fifo, OFlag::O_RDONLY) {
-                Ok(fd) => self.fifo = Some(fd),
-                Err(f) => {
-                    errors::warn(self.prog(), f);
+        // Reopen the very pipe we hold (not the path, which may have been
+        // replaced) read-only, before closing the O_RDWR descriptor, so the
+        // pipe and anything buffered in it never lose their last holder.
+        if let Some(lock) = &self.rdwr {
+            let me = format!("/proc/self/fd/{}", lock.file().as_raw_fd());
+            match open(
+                me.as_str(),
+                OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => {
+                    self.rdonly = Some(fd);
+                    self.rdwr = None;
                 }
+                // Keep reading read-write: the linger time ends it.
+                Err(e) => errors::warn(
+                    self.prog(),
+                    Failure::sys(format!("unable to reopen {}", self.opts.fifo.display()), e),
+                ),
             }
         }
         self.linger.arm(self.opts.linger);
@@ -241,6 +269,14 @@ pub fn run(opts: &FifoOptions) -> i32 {
         Ok(fd) => fd,
         Err(f) => errors::die(prog, EXIT_TEMPORARY, f),
     };
+    let fifo = match lock::try_exclusive(File::from(fifo)) {
+        Ok(l) => l,
+        Err(e) => errors::die(
+            prog,
+            EXIT_TEMPORARY,
+            Failure::sys(format!("unable to lock {}", opts.fifo.display()), e),
+        ),
+    };
     let linger = match Timer::new() {
         Ok(t) => t,
         Err(e) => errors::die(
@@ -251,7 +287,8 @@ pub fn run(opts: &FifoOptions) -> i32 {
     };
     let mut r = Reader {
         opts,
-        fifo: Some(fifo),
+        rdwr: Some(fifo),
+        rdonly: None,
         lines: LineReader::default(),
         queue: VecDeque::new(),
         current: None,
@@ -262,7 +299,7 @@ pub fn run(opts: &FifoOptions) -> i32 {
         failed: false,
     };
     loop {
-        if r.fifo.is_none() && !r.stopping {
+        if r.fifo_fd().is_none() && !r.stopping {
             // Only a read error gets here (O_RDWR never sees EOF): finish
             // what is queued, then let supervise start a fresh reader.
             r.stopping = true;
@@ -275,8 +312,8 @@ pub fn run(opts: &FifoOptions) -> i32 {
             return if r.failed { EXIT_TEMPORARY } else { 0 };
         }
         let mut fds = vec![signals.as_fd(), r.linger.as_fd()];
-        if let Some(f) = &r.fifo {
-            fds.push(f.as_fd());
+        if let Some(f) = r.fifo_fd() {
+            fds.push(f);
         }
         if let Some(run) = &r.current {
             fds.extend(run.fds());
