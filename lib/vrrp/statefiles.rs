@@ -63,6 +63,8 @@ impl StateDir {
     /// none); then PREFIX.current. Every step is tried; the first failure
     /// is returned.
     pub fn record(&self, event: &Event, at: Tai64N) -> Result<(), Failure> {
+        // /run may have been cleaned under a long-running reader.
+        self.ensure()?;
         let mut first: Option<Failure> = None;
         let mut note = |f: Failure| {
             if first.is_none() {

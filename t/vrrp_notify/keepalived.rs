@@ -174,7 +174,34 @@ fn conf_for(template: &str, node: &Node, me: &str, peer: &str, prio: &str, ifnam
         )
 }
 
+/// Namespaces left by an earlier run that was killed before its Drop ran
+/// (their tag is the pid of a test process that is gone).
+fn remove_stale_namespaces() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let Some(tag) = name
+            .strip_prefix("upkvr-a-")
+            .or_else(|| name.strip_prefix("upkvr-b-"))
+        else {
+            continue;
+        };
+        if tag.parse::<u32>().is_err() || Path::new(&format!("/proc/{tag}")).exists() {
+            continue;
+        }
+        if let Ok(out) = Command::new("ip").args(["netns", "pids", name]).output() {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+        }
+        sh(&["ip", "netns", "del", name]);
+    }
+}
+
 fn build_lab() -> Lab {
+    remove_stale_namespaces();
     let tmp = tempfile::tempdir().unwrap();
     let tag = std::process::id();
     let names = [format!("upkvr-a-{tag}"), format!("upkvr-b-{tag}")];
@@ -426,6 +453,78 @@ fn real_keepalived_pair_elects_fails_over_and_comes_back() {
     assert!(
         !a_hooks.contains("FAULT") && !b.hooks().contains("FAULT"),
         "{}",
+        dump()
+    );
+
+    // A crash: every keepalived process of A SIGKILLed, so no STOP event
+    // and no priority-0 advert. The peer takes over on the advert timeout;
+    // finish writes the STOP keepalived could not, so A's MASTER file does
+    // not outlive its mastership; supervise restarts keepalived.
+    let hooks_before = a.hooks().lines().count();
+    let t = Instant::now();
+    for f in ["vrrp.pid", "keepalived.pid"] {
+        let pid = fs::read_to_string(a.ka.join(f)).unwrap();
+        must(&["kill", "-9", pid.trim()]);
+    }
+    assert!(
+        wait_for(Duration::from_secs(10), || a.is("STOP")),
+        "A {:?}\n{}",
+        a.state(),
+        dump()
+    );
+    eprintln!("crash: A's STOP recorded by finish after {:?}", t.elapsed());
+    assert!(
+        wait_for(Duration::from_secs(10), || b.is("MASTER")),
+        "{}",
+        dump()
+    );
+    eprintln!("crash: peer MASTER after {:?}", t.elapsed());
+    assert!(
+        wait_for(Duration::from_secs(20), || a.is("MASTER")
+            && b.is("BACKUP")
+            && last_hook(a).starts_with("MASTER 150")),
+        "{}",
+        dump()
+    );
+    let a_hooks = a.hooks();
+    let after: Vec<&str> = a_hooks.lines().skip(hooks_before).collect();
+    assert!(after[0].starts_with("STOP 0 "), "{after:?}");
+    // (last-exit itself may already tell of a later start: keepalived
+    // refuses to start while its killed child is not yet reaped.)
+    let log = fs::read_to_string(a.dir.join("supervise.err")).unwrap_or_default();
+    assert!(
+        log.contains(
+            "keepalived finish: killed by signal 9\nkeepalived finish: wrote STOP for VI_1"
+        ),
+        "{}",
+        dump()
+    );
+
+    // The shipped track_file: a nonzero number in keepalived_vrrp.ERROR (as
+    // adsl-lost writes it) puts A in FAULT and the peer takes over; 0 clears it.
+    let error = a.dir.join("state/keepalived_vrrp.ERROR");
+    let set_error = |v: &str| {
+        let tmp = a.dir.join("state/.ERROR.new");
+        fs::write(&tmp, v).unwrap();
+        fs::rename(&tmp, &error).unwrap();
+    };
+    assert!(error.exists(), "keepalived's init_file did not create it");
+    let t = Instant::now();
+    set_error("2\n");
+    assert!(
+        wait_for(Duration::from_secs(10), || a.is("FAULT") && b.is("MASTER")),
+        "A {:?} B {:?}\n{}",
+        a.state(),
+        b.state(),
+        dump()
+    );
+    eprintln!("track_file fault: peer MASTER after {:?}", t.elapsed());
+    set_error("0\n");
+    assert!(
+        wait_for(Duration::from_secs(20), || a.is("MASTER") && b.is("BACKUP")),
+        "A {:?} B {:?}\n{}",
+        a.state(),
+        b.state(),
         dump()
     );
 
