@@ -590,14 +590,16 @@ fn latency_figures() {
         state.join(format!("keepalived_vrrp.{s}")).exists()
     });
     report("state file renamed", by_file);
+    let started = dir.join("started");
     for s in ["MASTER", "BACKUP"] {
         write_script(
             &dir.join("hooks").join(s),
-            &format!(": >{}/started.$4", dir.display()),
+            &format!("echo >>{}", started.display()),
         );
     }
-    let by_hook = run(200, &|_, i| {
-        dir.join(format!("started.{}", i % 256)).exists()
+    // Each hook start appends one byte.
+    let by_hook = run(1000, &|_, i| {
+        fs::metadata(&started).is_ok_and(|m| m.len() > i as u64)
     });
     report("hook started", by_hook);
 }

@@ -7,7 +7,9 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use upkeep::tai64::Tai64N;
 
 use super::{wait_for, write_script, BIN};
 
@@ -379,6 +381,7 @@ fn real_keepalived_pair_elects_fails_over_and_comes_back() {
 
     // Failover: stop A's keepalived (TERM via supervise); B takes over.
     let t = Instant::now();
+    let t0 = SystemTime::now();
     a.svc("-d", &a.ka);
     let (mut vip_at, mut file_at) = (None, None);
     let failed_over = wait_for(Duration::from_secs(10), || {
@@ -404,6 +407,20 @@ fn real_keepalived_pair_elects_fails_over_and_comes_back() {
     assert!(wait_for(Duration::from_secs(5), || b
         .hooks()
         .contains("MASTER 100")));
+    // Precise figures from the stamps themselves: the TAI64N vrrp-notify
+    // wrote into the state file, and the hook's own `date +%s.%N`.
+    let text = fs::read_to_string(b.dir.join("state/keepalived_vrrp.MASTER")).unwrap();
+    let stamp = Tai64N::from_hex(&text[1..25]).unwrap().to_system();
+    let hooks = b.hooks();
+    let hook_line = hooks.lines().find(|l| l.starts_with("MASTER 100")).unwrap();
+    let hook_secs: f64 = hook_line.split(' ').nth(2).unwrap().parse().unwrap();
+    let hook_at = UNIX_EPOCH + Duration::from_secs_f64(hook_secs);
+    let since = |t: SystemTime| t.duration_since(t0).unwrap_or_default();
+    eprintln!(
+        "failover after svc -d, by stamps: peer's state file written at {:?}, its MASTER hook started at {:?}",
+        since(stamp),
+        since(hook_at)
+    );
     // The old master recorded its stop (keepalived writes STOP as it exits).
     assert!(
         wait_for(Duration::from_secs(5), || a.is("STOP") || a.is("BACKUP")),
