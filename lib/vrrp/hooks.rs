@@ -294,10 +294,14 @@ pub fn run_blocking(config: &HookConfig, event: &Event) -> Vec<String> {
     let mut run = EventHooks::start(config, event);
     while !run.is_done() {
         let fds = run.fds();
-        let r = crate::event::wait_readable(&fds, Some(Duration::from_secs(1)));
+        let r = crate::event::wait_readable(&fds, None);
         drop(fds);
         if let Err(e) = r {
-            errors::warn(config.prog, Failure::sys("unable to poll", e));
+            errors::die(
+                config.prog,
+                errors::EXIT_TEMPORARY,
+                Failure::sys("unable to poll", e),
+            );
         }
         run.progress();
     }
