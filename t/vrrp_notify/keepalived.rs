@@ -52,6 +52,12 @@ fn must(args: &[&str]) {
     );
 }
 
+/// supervise's status says no process runs (pid 0).
+fn is_down(service: &Path) -> bool {
+    fs::read(service.join("supervise/status"))
+        .is_ok_and(|b| b.len() == 18 && b[12..16] == [0, 0, 0, 0])
+}
+
 struct Node {
     ns: String,
     dir: PathBuf,
@@ -545,6 +551,37 @@ fn real_keepalived_pair_elects_fails_over_and_comes_back() {
         dump()
     );
 
+    // keepalived holds its fifo end open read-write, so lines written while
+    // vrrp-notify is down (restarting) wait in the pipe for the next reader.
+    b.svc("-d", &b.vn);
+    assert!(
+        wait_for(Duration::from_secs(10), || is_down(&b.vn)),
+        "{}",
+        dump()
+    );
+    a.svc("-d", &a.ka);
+    assert!(
+        wait_for(Duration::from_secs(10), || b.has_vip()),
+        "{}",
+        dump()
+    );
+    assert!(b.is("BACKUP"), "B {:?}", b.state());
+    b.svc("-u", &b.vn);
+    assert!(
+        wait_for(Duration::from_secs(10), || b.is("MASTER")),
+        "B {:?}\n{}",
+        b.state(),
+        dump()
+    );
+    a.svc("-u", &a.ka);
+    assert!(
+        wait_for(Duration::from_secs(20), || a.is("MASTER") && b.is("BACKUP")),
+        "A {:?} B {:?}\n{}",
+        a.state(),
+        b.state(),
+        dump()
+    );
+
     // Shutdown as svscan's (or keepalived killing its fifo script): the
     // reader is told to stop first, keepalived right after; keepalived's
     // STOP event, written as it exits, is still recorded and hooked.
@@ -555,10 +592,7 @@ fn real_keepalived_pair_elects_fails_over_and_comes_back() {
     });
     assert!(stopped, "A {:?}\n{}", a.state(), dump());
     // vrrp-notify exits once keepalived has closed the fifo (EOF).
-    let status = a.vn.join("supervise/status");
-    let down = wait_for(Duration::from_secs(10), || {
-        fs::read(&status).is_ok_and(|b| b.len() == 18 && b[12..16] == [0, 0, 0, 0])
-    });
+    let down = wait_for(Duration::from_secs(10), || is_down(&a.vn));
     assert!(down, "vrrp-notify did not exit after TERM\n{}", dump());
     assert!(wait_for(Duration::from_secs(5), || b.is("MASTER")));
     assert!(
