@@ -31,3 +31,4 @@ pub mod svwait;
 pub mod sys;
 pub mod tai64;
 pub mod tai64filter;
+pub mod vrrp;

@@ -1,0 +1,125 @@
+//! vrrp-notify: keepalived's VRRP transitions, in order, as atomic state
+//! files and per-state hooks (DESIGN §9).
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use upkeep::errors::{self, EXIT_PERMANENT};
+use upkeep::vrrp::{self, fifo::FifoOptions, hooks::HookConfig, statefiles::StateDir};
+
+const PROG: &str = "vrrp-notify";
+
+fn duration(text: &str) -> Result<Duration, String> {
+    upkeep::duration::parse(text)
+}
+
+/// keepalived's VRRP transitions, strictly in order, as atomic state files
+/// and per-state hooks.
+///
+/// For each event: the other STATEDIR/PREFIX.{MASTER,BACKUP,FAULT,STOP} files
+/// are removed, then STATEDIR/PREFIX.STATE is written atomically with a TAI64N
+/// time and the event line (a reader never sees two state files), and
+/// STATEDIR/PREFIX.current holds the state's name. Then HOOKDIR/STATE and
+/// HOOKDIR/any run, one after the other, as `HOOK TYPE NAME STATE PRIORITY`
+/// (argv, no shell; cwd HOOKDIR; stdin /dev/null; output copied to stderr as
+/// `vrrp-notify: HOOK[PID]: LINE`). A hook past --hook-timeout gets TERM (its
+/// whole process group), then KILL. Missing hooks are skipped.
+///
+/// Fifo mode (recommended; keepalived `notify_fifo PATH` and this program as
+/// a supervised service): reads lines such as `INSTANCE "VI_1" MASTER 150`
+/// one at a time; events queue while a hook runs; other line kinds are
+/// ignored, malformed lines are reported once each. The fifo is created if
+/// missing and held open read-write, so keepalived's restarts are no EOF. On
+/// TERM it keeps handling lines until keepalived closes the fifo or no line
+/// came for --linger (keepalived writes its STOP events as it stops), then
+/// exits 0. A failing hook is reported and never stops the reader.
+///
+/// Hook mode (keepalived `notify /path/to/vrrp-notify`): handles the one
+/// event given as arguments; invocations are serialised by an exclusive lock
+/// on STATEDIR/.lock. Exits 111 when a state file or a hook failed, so
+/// keepalived logs it.
+#[derive(Parser)]
+#[command(
+    name = PROG,
+    version,
+    verbatim_doc_comment,
+    override_usage = "vrrp-notify [OPTIONS] --fifo PATH\n       vrrp-notify [OPTIONS] INSTANCE|GROUP NAME STATE PRIORITY"
+)]
+struct Cli {
+    /// Fifo mode: read keepalived's notify_fifo at PATH.
+    #[arg(long, value_name = "PATH", conflicts_with = "event")]
+    fifo: Option<PathBuf>,
+
+    /// Hook mode: INSTANCE|GROUP NAME STATE PRIORITY, as keepalived's notify passes them.
+    #[arg(
+        num_args = 4,
+        value_names = ["TYPE", "NAME", "STATE", "PRIORITY"],
+        required_unless_present = "fifo"
+    )]
+    event: Vec<String>,
+
+    /// Directory of the state files (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "/run/upkeep")]
+    state_dir: PathBuf,
+
+    /// State file name prefix; `{name}` is replaced by the instance or group name.
+    #[arg(long, value_name = "PREFIX", default_value = "keepalived_vrrp")]
+    prefix: String,
+
+    /// Directory of the hooks MASTER, BACKUP, FAULT, STOP and any.
+    #[arg(long, value_name = "DIR", default_value = "/etc/upkeep/vrrp-notify.d")]
+    hooks: PathBuf,
+
+    /// Time limit of each hook (humantime, or milliseconds): then TERM, then KILL.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    hook_timeout: Duration,
+
+    /// Fifo mode: after TERM, stop once the fifo has been quiet this long.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
+    linger: Duration,
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let usage_error = e.use_stderr();
+            let _ = e.print();
+            // daemontools' convention: a usage error is a permanent failure.
+            std::process::exit(if usage_error { EXIT_PERMANENT } else { 0 });
+        }
+    };
+    if let Err(why) = StateDir::check_prefix(&cli.prefix) {
+        errors::die(PROG, EXIT_PERMANENT, why);
+    }
+    if cli.hook_timeout.is_zero() {
+        errors::die(PROG, EXIT_PERMANENT, "--hook-timeout must be more than 0");
+    }
+    let states = StateDir::new(cli.state_dir, cli.prefix);
+    let hooks = HookConfig {
+        dir: cli.hooks,
+        timeout: cli.hook_timeout,
+        prog: PROG,
+    };
+    let code = match cli.fifo {
+        Some(fifo) => vrrp::fifo::run(&FifoOptions {
+            fifo,
+            states,
+            hooks,
+            linger: cli.linger,
+        }),
+        None => {
+            let [kind, name, state, prio] = &cli.event[..] else {
+                errors::usage(PROG, "vrrp-notify INSTANCE|GROUP NAME STATE PRIORITY");
+            };
+            match vrrp::line::parse_args(kind, name, state, prio) {
+                Ok(ev) => vrrp::run_hook_mode(&states, &hooks, &ev),
+                Err(why) => errors::die(PROG, EXIT_PERMANENT, why),
+            }
+        }
+    };
+    std::process::exit(code);
+}
