@@ -144,7 +144,7 @@ fn a_hundred_concurrent_waiters() {
     let waiters: Vec<_> = (0..100)
         .map(|_| {
             Command::new(SVC)
-                .args(["-wd", "-T", "10s"])
+                .args(["-wd", "-T", "60s"])
                 .arg(&s.dir)
                 .spawn()
                 .unwrap()
