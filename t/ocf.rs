@@ -499,3 +499,81 @@ fn ocf_tester_passes() {
     // It left the service stopped.
     assert_eq!(s.pid(), 0);
 }
+
+/// The agent installed for Pacemaker under a provider name of its own,
+/// removed again when dropped.
+struct Installed {
+    provider: String,
+    dir: PathBuf,
+}
+
+impl Installed {
+    fn new() -> Installed {
+        let provider = format!("upkeep-test-{}", std::process::id());
+        let dir = Path::new("/usr/lib/ocf/resource.d").join(&provider);
+        fs::create_dir_all(&dir).unwrap();
+        fs::copy(agent_path(), dir.join("upkeep")).unwrap();
+        fs::set_permissions(dir.join("upkeep"), fs::Permissions::from_mode(0o755)).unwrap();
+        Installed { provider, dir }
+    }
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn pacemaker_reads_the_metadata_and_runs_validate() {
+    // Pacemaker's own crm_resource, without a cluster: it finds the agent
+    // under OCF_ROOT, parses its meta-data, runs validate-all with the
+    // parameters as OCF_RESKEY_*, and reports the exit reason.
+    const CRM_RESOURCE: &str = "/usr/sbin/crm_resource";
+    if !have(CRM_RESOURCE) {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI runs as root"
+        );
+        eprintln!("skipping: installing under /usr/lib/ocf needs root");
+        return;
+    }
+    let ra = Installed::new();
+    let spec = format!("ocf:{}:upkeep", ra.provider);
+    let meta = Command::new(CRM_RESOURCE)
+        .arg(format!("--show-metadata={spec}"))
+        .output()
+        .unwrap();
+    assert!(meta.status.success());
+    assert!(String::from_utf8_lossy(&meta.stdout).contains("<parameter name=\"service_dir\""));
+
+    let s = managed(SLEEPER);
+    let validate = |opts: &[String]| {
+        let mut cmd = Command::new(CRM_RESOURCE);
+        cmd.args(["--validate", "--class", "ocf", "--provider"])
+            .arg(&ra.provider)
+            .args(["--agent", "upkeep"]);
+        for o in opts {
+            cmd.arg("--option").arg(o);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let bin = format!("bin_dir={}", bin_dir());
+    let (code, text) = validate(&[format!("service_dir={}", s.dir.display()), bin.clone()]);
+    assert_eq!(code, SUCCESS, "{text}");
+    let (code, text) = validate(&[format!("service_dir={}/nosuch", s.dir.display()), bin]);
+    assert_eq!(code, ERR_INSTALLED, "{text}");
+    assert!(text.contains("not installed: service directory"), "{text}");
+    let (code, text) = validate(&[]);
+    assert_eq!(code, ERR_CONFIGURED, "{text}");
+    assert!(text.contains("service_dir is not set"), "{text}");
+}
