@@ -577,3 +577,26 @@ fn pacemaker_reads_the_metadata_and_runs_validate() {
     assert_eq!(code, ERR_CONFIGURED, "{text}");
     assert!(text.contains("service_dir is not set"), "{text}");
 }
+
+#[test]
+fn stop_that_cannot_finish_fails_within_the_op_timeout() {
+    // run ignores TERM and there is no timeout-kill: stop cannot succeed,
+    // and says so before Pacemaker's op timeout (which then fences).
+    let s = managed("#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 1; done\n");
+    let _sup = s.supervise();
+    expect(&act("start", &s.dir, 20000), SUCCESS, "start");
+    let stop = act("stop", &s.dir, 2000);
+    expect(&stop, ERR_GENERIC, "stop of a service that ignores TERM");
+    assert!(stop.stderr.contains("not down within"), "{}", stop.stderr);
+    assert!(stop.took < Duration::from_millis(2000), "{:?}", stop.took);
+    // With timeout-kill, the next stop succeeds.
+    fs::write(s.path("timeout-kill"), "100ms").unwrap();
+    s.svc(&["-K"]);
+    wait_for("down after KILL", Duration::from_secs(5), || s.pid() == 0);
+    expect(&act("start", &s.dir, 20000), SUCCESS, "start again");
+    expect(
+        &act("stop", &s.dir, 20000),
+        SUCCESS,
+        "stop with timeout-kill",
+    );
+}
