@@ -11,7 +11,6 @@ use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 
 use crate::errors::{Failure, EXIT_TEMPORARY};
 use crate::event;
@@ -81,11 +80,10 @@ fn boot(dir: &Path) -> Result<i32, Failure> {
                 let _ = kill(scan.pid, Signal::try_from(sig).unwrap_or(Signal::SIGTERM));
             }
         }
-        while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            let (pid, code) = match status {
-                WaitStatus::Exited(pid, c) => (pid, c),
-                WaitStatus::Signaled(pid, s, _) => (pid, 128 + s as i32),
-                _ => break,
+        for (pid, ended) in event::reap_children() {
+            let code = match ended {
+                event::Ended::Exited(c) => c,
+                event::Ended::Signaled(s) => 128 + s,
             };
             if pid == scan.pid {
                 scan_code = Some(code);

@@ -126,3 +126,27 @@ pub fn wait_readable(
         .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
         .collect())
 }
+
+/// How a reaped child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// Reap every child that has ended, without waiting (after SIGCHLD).
+/// EINTR is retried; stopped or continued children are not reported.
+pub fn reap_children() -> Vec<(nix::unistd::Pid, Ended)> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let mut out = Vec::new();
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => out.push((pid, Ended::Exited(code))),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => out.push((pid, Ended::Signaled(sig as i32))),
+            Ok(WaitStatus::StillAlive) => return out,
+            Ok(_) => continue,
+            Err(Errno::EINTR) => continue,
+            Err(_) => return out,
+        }
+    }
+}

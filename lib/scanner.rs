@@ -11,11 +11,9 @@ use std::os::unix::fs::{DirEntryExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::signalfd::SignalFd;
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::errors::{self, Failure, EXIT_TEMPORARY};
@@ -523,24 +521,15 @@ impl Scanner {
     // ---- deaths ---------------------------------------------------------
 
     fn reap(&mut self) {
-        loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
-                Err(Errno::EINTR) => continue,
-                Err(_) => return,
-                Ok(status) => {
-                    if let Some(pid) = status.pid() {
-                        if let Some((key, log_side)) = self.by_pid.remove(&pid) {
-                            self.supervisor_died(key, log_side, status);
-                        }
-                        // Anything else is an orphan reparented to us: reaped.
-                    }
-                }
+        for (pid, ended) in event::reap_children() {
+            // Anything not ours is an orphan reparented to us: reaped, done.
+            if let Some((key, log_side)) = self.by_pid.remove(&pid) {
+                self.supervisor_died(key, log_side, ended);
             }
         }
     }
 
-    fn supervisor_died(&mut self, key: Key, log_side: bool, status: WaitStatus) {
+    fn supervisor_died(&mut self, key: Key, log_side: bool, ended: event::Ended) {
         let Some(svc) = self.services.get_mut(&key) else {
             return;
         };
@@ -558,17 +547,20 @@ impl Scanner {
             } else {
                 PathBuf::from(&svc.name)
             };
-            match status {
-                WaitStatus::Exited(_, 0) => {}
-                WaitStatus::Exited(_, code) => errors::warn(
+            match ended {
+                event::Ended::Exited(0) => {}
+                event::Ended::Exited(code) => errors::warn(
                     PROG,
                     format_args!("supervise {} exited {code}", dir.display()),
                 ),
-                WaitStatus::Signaled(_, sig, _) => errors::warn(
+                event::Ended::Signaled(sig) => errors::warn(
                     PROG,
-                    format_args!("supervise {} killed by {sig}", dir.display()),
+                    format_args!(
+                        "supervise {} killed by {}",
+                        dir.display(),
+                        crate::signals::name(sig)
+                    ),
                 ),
-                _ => {}
             }
             let due = sup
                 .last_start

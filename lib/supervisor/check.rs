@@ -117,14 +117,7 @@ impl Supervisor {
                 self.checks.kill.arm(self.config.check_timeout);
             }
             Err(e) => {
-                errors::warn(
-                    PROG,
-                    format_args!(
-                        "unable to start {}/check: {}",
-                        self.shown,
-                        errors::phrase(e as i32)
-                    ),
-                );
+                self.warn_unable_to_start("check", e);
                 self.check_failed("failed");
             }
         }

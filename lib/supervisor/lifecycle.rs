@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::{signal_group, Finish, Run, Supervisor, PROG};
 use crate::errors;
+use crate::event::Ended;
 use crate::spawn::{self, Spawn};
 use crate::status::{Phase, Want};
 use crate::tai64::Tai64N;
@@ -104,14 +104,7 @@ impl Supervisor {
 
     pub(super) fn report_start_failure(&mut self, e: Errno) {
         if !self.start_failure_reported {
-            errors::warn(
-                PROG,
-                format_args!(
-                    "unable to start {}/run: {}",
-                    self.shown,
-                    errors::phrase(e as i32)
-                ),
-            );
+            self.warn_unable_to_start("run", e);
             self.start_failure_reported = true;
         }
     }
@@ -184,28 +177,18 @@ impl Supervisor {
     // ---- exits ----------------------------------------------------------
 
     pub(super) fn reap(&mut self) {
-        loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
-                Err(Errno::EINTR) => continue,
-                Err(_) => return,
-                Ok(status) => {
-                    let Some(pid) = status.pid() else { continue };
-                    let exit = match status {
-                        WaitStatus::Exited(_, c) => Exit::Code(c),
-                        WaitStatus::Signaled(_, s, _) => Exit::Signal(s as i32),
-                        _ => continue,
-                    };
-                    if Some(pid) == self.run_pid()
-                        && self.run.as_ref().is_some_and(|r| r.adopted.is_none())
-                    {
-                        self.on_run_exit(exit);
-                    } else if Some(pid) == self.finish.as_ref().map(|f| f.pid) {
-                        self.on_finish_exit();
-                    } else if Some(pid) == self.checks.pid() {
-                        self.on_check_exit(exit);
-                    }
-                }
+        for (pid, ended) in crate::event::reap_children() {
+            let exit = match ended {
+                Ended::Exited(c) => Exit::Code(c),
+                Ended::Signaled(s) => Exit::Signal(s),
+            };
+            if Some(pid) == self.run_pid() && self.run.as_ref().is_some_and(|r| r.adopted.is_none())
+            {
+                self.on_run_exit(exit);
+            } else if Some(pid) == self.finish.as_ref().map(|f| f.pid) {
+                self.on_finish_exit();
+            } else if Some(pid) == self.checks.pid() {
+                self.on_check_exit(exit);
             }
         }
     }
@@ -283,14 +266,7 @@ impl Supervisor {
                 self.set_phase(Phase::Finishing);
             }
             Err(e) => {
-                errors::warn(
-                    PROG,
-                    format_args!(
-                        "unable to start {}/finish: {}",
-                        self.shown,
-                        errors::phrase(e as i32)
-                    ),
-                );
+                self.warn_unable_to_start("finish", e);
                 self.after_down();
             }
         }
@@ -299,14 +275,7 @@ impl Supervisor {
     fn on_finish_exit(&mut self) {
         if let Some(f) = self.finish.take() {
             if let Err(e) = spawn::read_exec_status(&f.exec_status) {
-                errors::warn(
-                    PROG,
-                    format_args!(
-                        "unable to start {}/finish: {}",
-                        self.shown,
-                        errors::phrase(e as i32)
-                    ),
-                );
+                self.warn_unable_to_start("finish", e);
             }
         }
         self.finish_timer.cancel();

@@ -433,6 +433,17 @@ impl Supervisor {
         }
     }
 
+    fn warn_unable_to_start(&self, program: &str, e: Errno) {
+        errors::warn(
+            PROG,
+            format_args!(
+                "unable to start {}/{program}: {}",
+                self.shown,
+                errors::phrase(e as i32)
+            ),
+        );
+    }
+
     fn set_phase(&mut self, phase: Phase) {
         if self.phase != phase {
             self.phase = phase;
