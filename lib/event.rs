@@ -63,6 +63,9 @@ impl Timer {
     }
 
     pub fn cancel(&mut self) {
+        if self.deadline.is_none() {
+            return; // nothing to undo: spare the system calls on the hot path
+        }
         let _ = self.fd.unset();
         self.drain();
         self.deadline = None;

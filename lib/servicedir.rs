@@ -14,6 +14,19 @@ pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(10);
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CHECK_FAILURES: u32 = 3;
 
+/// Every configuration file a service dir may hold.
+pub const CONFIG_FILES: &[&str] = &[
+    "timeout-ready",
+    "timeout-kill",
+    "timeout-finish",
+    "down-signal",
+    "backoff",
+    "notification-fd",
+    "check-interval",
+    "check-timeout",
+    "check-failures",
+];
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub timeout_kill: Option<Duration>,
@@ -48,6 +61,9 @@ impl Default for Config {
 /// reported so each is reported once, not at every restart.
 pub struct ConfigReader {
     dir: PathBuf,
+    /// Names in the dir at this load: one readdir instead of a failed open
+    /// per absent file, on the restart path.
+    present: Vec<std::ffi::OsString>,
     reported: Vec<(&'static str, String)>,
 }
 
@@ -55,11 +71,17 @@ impl ConfigReader {
     pub fn new(dir: &Path) -> ConfigReader {
         ConfigReader {
             dir: dir.to_path_buf(),
+            present: Vec::new(),
             reported: Vec::new(),
         }
     }
 
     pub fn load(&mut self) -> Config {
+        self.present = match std::fs::read_dir(&self.dir) {
+            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect(),
+            // Unlistable: fall back to trying every file.
+            Err(_) => CONFIG_FILES.iter().map(std::ffi::OsString::from).collect(),
+        };
         let d = Config::default();
         Config {
             timeout_ready: self.value(
@@ -92,6 +114,10 @@ impl ConfigReader {
         parse: impl Fn(&str) -> Result<T, String>,
         default: T,
     ) -> T {
+        if !self.present.iter().any(|n| n == file) {
+            self.reported.retain(|(f, _)| *f != file);
+            return default;
+        }
         let text = match statefile::read_optional(&self.dir.join(file)) {
             Ok(Some(t)) => t,
             Ok(None) => return default,

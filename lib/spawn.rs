@@ -137,8 +137,10 @@ impl Spawn {
     pub fn spawn(&self) -> Result<Child, Errno> {
         let paths = search_path(&self.argv[0]);
         let argv_ptrs = pointer_array(&self.argv);
-        let env = self.env.clone().unwrap_or_else(current_env);
-        let env_ptrs = pointer_array(&env);
+        let env_ptrs = match &self.env {
+            Some(env) => pointer_array(env),
+            None => pointer_array(inherited_env()),
+        };
         // A source fd that is also a target of another mapping would be
         // clobbered by the child's dup2 sequence: move it out of the way.
         let highest = self.fds.iter().map(|&(_, d)| d).max().unwrap_or(2);
@@ -181,6 +183,15 @@ fn pointer_array(strings: &[CString]) -> Vec<*const libc::c_char> {
         .map(|s| s.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect()
+}
+
+/// The environment as it was at the first spawn, kept: supervise starts
+/// run again and again with the same environment, and copying it each time
+/// would be work on the restart path. upkeep's programs never change their
+/// own environment after starting children.
+fn inherited_env() -> &'static [CString] {
+    static ENV: std::sync::OnceLock<Vec<CString>> = std::sync::OnceLock::new();
+    ENV.get_or_init(current_env)
 }
 
 /// The environment of this process as `KEY=VALUE` C strings.

@@ -85,7 +85,7 @@ fn a_hanging_check_is_killed_and_counts_as_timeout() {
     write_exec(&s.path("check"), "#!/bin/sh\nif [ -e healthy ]; then rm healthy; exit 0; fi\necho $$ >> hung\nexec sleep 100\n");
     fs::write(s.path("healthy"), "").unwrap();
     fs::write(s.path("check-interval"), "50ms").unwrap();
-    fs::write(s.path("check-timeout"), "100ms").unwrap();
+    fs::write(s.path("check-timeout"), "1s").unwrap();
     fs::write(s.path("check-failures"), "2").unwrap();
     let _sup = s.supervise();
     wait_for("ready", T, || s.state_field("state") == "ready");

@@ -88,6 +88,9 @@ pub struct Supervisor {
     /// A start failure was already reported in the current streak.
     start_failure_reported: bool,
     dirty: bool,
+    /// What the files hold now: a change that alters neither is not written.
+    written_status: [u8; 18],
+    written_state: String,
 }
 
 /// Run supervise on `dir` until told to exit. Returns the exit code.
@@ -179,6 +182,8 @@ impl Supervisor {
             last_run_fast: false,
             start_failure_reported: false,
             dirty: true,
+            written_status: [0; 18],
+            written_state: String::new(),
         };
         s.adopt_leftover_run();
         Ok(s)
@@ -478,11 +483,23 @@ impl Supervisor {
             want: self.want,
         };
         // State first: a reader woken by the status rename sees both new.
-        let state_written =
-            statefile::write_atomic(Path::new("supervise/state"), state.encode().as_bytes());
-        let status_written =
-            statefile::write_atomic(Path::new("supervise/status"), &status.encode());
-        for (file, result) in [("state", state_written), ("status", status_written)] {
+        let (state, status) = (state.encode(), status.encode());
+        let mut results = Vec::with_capacity(2);
+        if state != self.written_state {
+            let r = statefile::write_atomic(Path::new("supervise/state"), state.as_bytes());
+            if r.is_ok() {
+                self.written_state = state;
+            }
+            results.push(("state", r));
+        }
+        if status != self.written_status {
+            let r = statefile::write_atomic(Path::new("supervise/status"), &status);
+            if r.is_ok() {
+                self.written_status = status;
+            }
+            results.push(("status", r));
+        }
+        for (file, result) in results {
             match result {
                 // The service dir was removed: svscan is stopping us, and
                 // nobody is left to read the file.
