@@ -76,6 +76,8 @@ pub struct Scanner {
     by_pid: HashMap<Pid, (Key, bool)>,
     watches: HashMap<WatchDescriptor, Key>,
     foreign: HashMap<WatchDescriptor, (Key, bool)>,
+    /// Dirs without a `run` yet, watched until one appears.
+    candidates: HashMap<WatchDescriptor, OsString>,
     shutting_down: bool,
 }
 
@@ -144,6 +146,7 @@ impl Scanner {
             by_pid: HashMap::new(),
             watches: HashMap::new(),
             foreign: HashMap::new(),
+            candidates: HashMap::new(),
             shutting_down: false,
         })
     }
@@ -208,6 +211,7 @@ impl Scanner {
             for e in events {
                 if e.mask.contains(AddWatchFlags::IN_IGNORED) {
                     self.watches.remove(&e.wd);
+                    self.candidates.remove(&e.wd);
                     continue;
                 }
                 if let Some(&side) = self.foreign.get(&e.wd) {
@@ -216,10 +220,13 @@ impl Scanner {
                     }
                     continue;
                 }
-                match self.watches.get(&e.wd) {
-                    // A service dir: only a `log` entry matters.
-                    Some(_) => changed |= e.name.as_deref() == Some(std::ffi::OsStr::new("log")),
-                    None => changed = true,
+                if self.watches.contains_key(&e.wd) || self.candidates.contains_key(&e.wd) {
+                    // Inside a service dir only `run` and `log` matter.
+                    let name = e.name.as_deref();
+                    changed |= name == Some(std::ffi::OsStr::new("log"))
+                        || name == Some(std::ffi::OsStr::new("run"));
+                } else {
+                    changed = true;
                 }
             }
         }
@@ -315,6 +322,25 @@ impl Scanner {
             } else {
                 continue;
             };
+            // A dir without `run` is not (yet) a service: no supervise
+            // failing to start it every second; it is watched instead.
+            if std::fs::metadata(Path::new(&name).join("run")).is_err() {
+                if let Ok(wd) = self.inotify.add_watch(
+                    Path::new(&name),
+                    AddWatchFlags::IN_CREATE
+                        | AddWatchFlags::IN_MOVED_TO
+                        | AddWatchFlags::IN_ATTRIB,
+                ) {
+                    self.candidates.insert(wd, name);
+                }
+                if !self.services.contains_key(&key) {
+                    continue;
+                }
+                // A running service whose run vanished keeps its supervise.
+                let name = self.services[&key].name.clone();
+                seen.push((key, name));
+                continue;
+            }
             seen.push((key, name));
         }
         for (key, name) in seen {

@@ -169,7 +169,7 @@ fn log_pipe_loses_nothing_across_restarts() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let current = scan.dir("w/log/main/current");
-    wait_for("every line logged", T, || {
+    wait_for("every line logged", Duration::from_secs(60), || {
         fs::read_to_string(&current)
             .unwrap_or_default()
             .lines()
@@ -394,4 +394,26 @@ fn a_hundred_supervise_kills_under_svscan() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(!alive(service));
+}
+
+#[test]
+fn a_dir_without_run_waits_for_one() {
+    let mut scan = Scan::new();
+    fs::create_dir(scan.dir("hooks")).unwrap();
+    fs::write(scan.dir("hooks/adsl-lost"), "#!/bin/sh\n").unwrap();
+    scan.add("s", SLEEPER);
+    scan.start();
+    wait_for("s up", T, || scan.up("s"));
+    assert!(
+        !scan.dir("hooks/supervise").exists(),
+        "no supervise for a dir without run"
+    );
+    // A run written into it later (created, then renamed in) is noticed at once.
+    write_exec(&scan.dir("hooks/run.tmp"), SLEEPER);
+    fs::rename(scan.dir("hooks/run.tmp"), scan.dir("hooks/run")).unwrap();
+    wait_for(
+        "hooks supervised once run exists",
+        Duration::from_secs(3),
+        || scan.up("hooks"),
+    );
 }
