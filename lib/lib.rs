@@ -9,6 +9,8 @@ pub mod duration;
 pub mod errors;
 pub mod event;
 pub mod lock;
+pub mod pidlock;
+pub mod pppoe;
 pub mod servicedir;
 pub mod signals;
 pub mod spawn;

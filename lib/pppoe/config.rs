@@ -1,0 +1,412 @@
+//! rp-pppoe's config file, the shell-style `KEY=value` subset upkeep reads
+//! (DESIGN §10). Parsed strictly: anything a shell would do that we do not
+//! (commands, command substitution, unquoted spaces) is an error naming the
+//! file and line, never a silent guess.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::duration;
+use crate::errors::{io_phrase, EXIT_PERMANENT, EXIT_TEMPORARY};
+
+pub const DEFAULT_CONFIG: &str = "/etc/ppp/pppoe.conf";
+pub const DEFAULT_PIDFILE: &str = "/run/pppoe.pid";
+pub const DEFAULT_PPPD: &str = "/usr/sbin/pppd";
+pub const DEFAULT_PPPOE: &str = "/usr/sbin/pppoe";
+pub const DEFAULT_HOOKS: [&str; 2] = ["/etc/ppp/adsl-lost", "/etc/ppp/pppoe-lost"];
+
+const KNOWN: &[&str] = &[
+    "ETH",
+    "USER",
+    "PIDFILE",
+    "PPPD",
+    "PPPD_EXTRA",
+    "PPPOE_EXTRA",
+    "RETRY_DELAY",
+    "LOST_HOOK",
+    "STOP_TIMEOUT",
+    "SERVICE",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub path: PathBuf,
+    pub eth: String,
+    pub user: String,
+    pub pidfile: PathBuf,
+    pub pppd: PathBuf,
+    pub pppd_extra: Vec<String>,
+    pub pppoe_extra: Vec<String>,
+    pub retry_delay: Duration,
+    /// `None`: the default hooks; `Some("")`: no hook.
+    pub lost_hook: Option<PathBuf>,
+    pub stop_timeout: Duration,
+    pub service: Option<PathBuf>,
+    /// Keys we do not know, in file order (warned about once).
+    pub unknown: Vec<String>,
+}
+
+/// A config that cannot be used, with the exit code it deserves.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub message: String,
+    pub code: i32,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Config {
+    /// Read and parse `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read(path).map_err(|e| ConfigError {
+            message: format!("unable to read {}: {}", path.display(), io_phrase(&e)),
+            code: EXIT_TEMPORARY,
+        })?;
+        let text = String::from_utf8_lossy(&text);
+        Config::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let mut vars: HashMap<String, String> = HashMap::new();
+        vars.insert("CONFIG".into(), path.to_string_lossy().into_owned());
+        let mut lines_of: HashMap<String, usize> = HashMap::new();
+        let mut unknown = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let n = i + 1;
+            let bad = |why: String| ConfigError {
+                message: format!("unable to parse {} line {n}: {why}", path.display()),
+                code: EXIT_PERMANENT,
+            };
+            let Some((key, value)) = parse_line(line, &vars).map_err(bad)? else {
+                continue;
+            };
+            if !KNOWN.contains(&key.as_str()) && !unknown.contains(&key) {
+                unknown.push(key.clone());
+            }
+            lines_of.insert(key.clone(), n);
+            vars.insert(key, value);
+        }
+        let get = |k: &str| vars.get(k).cloned();
+        let dur = |k: &str, default: Duration| -> Result<Duration, ConfigError> {
+            match vars.get(k) {
+                None => Ok(default),
+                Some(v) => duration::parse(v).map_err(|e| ConfigError {
+                    message: format!(
+                        "unable to parse {} line {}: {k}: {e}",
+                        path.display(),
+                        lines_of.get(k).copied().unwrap_or(0)
+                    ),
+                    code: EXIT_PERMANENT,
+                }),
+            }
+        };
+        let words = |k: &str| -> Vec<String> {
+            vars.get(k)
+                .map(|v| v.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default()
+        };
+        let nonempty_path = |k: &str, default: &str| -> PathBuf {
+            match vars.get(k) {
+                Some(v) if !v.is_empty() => PathBuf::from(v),
+                _ => PathBuf::from(default),
+            }
+        };
+        Ok(Config {
+            path: path.to_path_buf(),
+            eth: get("ETH").unwrap_or_default(),
+            user: get("USER").unwrap_or_default(),
+            pidfile: nonempty_path("PIDFILE", DEFAULT_PIDFILE),
+            pppd: nonempty_path("PPPD", DEFAULT_PPPD),
+            pppd_extra: words("PPPD_EXTRA"),
+            pppoe_extra: words("PPPOE_EXTRA"),
+            retry_delay: dur("RETRY_DELAY", Duration::from_secs(5))?,
+            lost_hook: get("LOST_HOOK").map(PathBuf::from),
+            stop_timeout: dur("STOP_TIMEOUT", Duration::from_secs(10))?,
+            service: get("SERVICE").filter(|s| !s.is_empty()).map(PathBuf::from),
+            unknown,
+        })
+    }
+
+    /// The warning for unknown keys, if any (one line for all of them).
+    pub fn unknown_warning(&self) -> Option<String> {
+        (!self.unknown.is_empty()).then(|| {
+            format!(
+                "{}: ignoring unknown keys: {}",
+                self.path.display(),
+                self.unknown.join(" ")
+            )
+        })
+    }
+
+    /// What pppoe-connect needs beyond what pppoe-stop needs.
+    pub fn check_link(&self) -> Result<(), ConfigError> {
+        for (k, v) in [("ETH", &self.eth), ("USER", &self.user)] {
+            if v.is_empty() {
+                return Err(ConfigError {
+                    message: format!("{}: no setting for {k}", self.path.display()),
+                    code: EXIT_PERMANENT,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// pppd's pid file: `PIDFILE.pppd`, as rp-pppoe names it.
+    pub fn pppd_pidfile(&self) -> PathBuf {
+        suffixed(&self.pidfile, ".pppd")
+    }
+
+    /// The loop's state: `PIDFILE.state`.
+    pub fn state_file(&self) -> PathBuf {
+        suffixed(&self.pidfile, ".state")
+    }
+
+    /// The lost hook to run now: the configured one, or the first default
+    /// that exists. `None`: no hook.
+    pub fn hook(&self) -> Option<PathBuf> {
+        match &self.lost_hook {
+            Some(p) if p.as_os_str().is_empty() => None,
+            Some(p) => Some(p.clone()),
+            None => DEFAULT_HOOKS.iter().map(PathBuf::from).find(|p| p.exists()),
+        }
+    }
+
+    /// pppd's arguments, rp-pppoe's standard set (`nodetach` among them).
+    pub fn pppd_args(&self) -> Vec<String> {
+        let mut pty = format!("{DEFAULT_PPPOE} -I {} -T 80 -U -m 1412", self.eth);
+        for w in &self.pppoe_extra {
+            pty.push(' ');
+            pty.push_str(w);
+        }
+        let mut a: Vec<String> = vec!["pty".into(), pty];
+        for w in [
+            "noipdefault",
+            "noauth",
+            "default-asyncmap",
+            "defaultroute",
+            "hide-password",
+            "nodetach",
+            "mtu",
+            "1492",
+            "mru",
+            "1492",
+            "noaccomp",
+            "nodeflate",
+            "nopcomp",
+            "novj",
+            "novjccomp",
+            "user",
+        ] {
+            a.push(w.into());
+        }
+        a.push(self.user.clone());
+        for w in ["lcp-echo-interval", "20", "lcp-echo-failure", "3"] {
+            a.push(w.into());
+        }
+        a.extend(self.pppd_extra.iter().cloned());
+        a
+    }
+}
+
+fn suffixed(p: &Path, suffix: &str) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn is_name(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(ch) if ch == '_' || ch.is_ascii_alphabetic())
+        && c.all(|ch| ch == '_' || ch.is_ascii_alphanumeric())
+}
+
+/// One line: `None` for blank lines and comments, else `(KEY, value)`.
+fn parse_line(
+    line: &str,
+    vars: &HashMap<String, String>,
+) -> Result<Option<(String, String)>, String> {
+    let t = line.trim();
+    if t.is_empty() || t.starts_with('#') {
+        return Ok(None);
+    }
+    let t = t.strip_prefix("export ").map(str::trim_start).unwrap_or(t);
+    let Some((key, rest)) = t.split_once('=') else {
+        return Err(format!("expected KEY=value, found {t:?}"));
+    };
+    if !is_name(key) {
+        return Err(format!("not a variable name: {key:?}"));
+    }
+    Ok(Some((key.to_string(), parse_value(rest, vars)?)))
+}
+
+/// A shell word: unquoted text, '...', "..." with $VAR expansion; a space
+/// ends it and may only be followed by a comment.
+fn parse_value(s: &str, vars: &HashMap<String, String>) -> Result<String, String> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            ' ' | '\t' => {
+                let rest: String = chars[i..].iter().collect();
+                let rest = rest.trim_start();
+                if rest.is_empty() || rest.starts_with('#') {
+                    break;
+                }
+                return Err(format!("unquoted space before {rest:?} (quote the value)"));
+            }
+            '\'' => {
+                let end = chars[i + 1..]
+                    .iter()
+                    .position(|&ch| ch == '\'')
+                    .ok_or("unterminated single quote")?;
+                out.extend(&chars[i + 1..i + 1 + end]);
+                i += end + 2;
+            }
+            '"' => {
+                i += 1;
+                loop {
+                    let Some(&ch) = chars.get(i) else {
+                        return Err("unterminated double quote".into());
+                    };
+                    match ch {
+                        '"' => {
+                            i += 1;
+                            break;
+                        }
+                        '\\' if matches!(chars.get(i + 1), Some('"' | '\\' | '$' | '`')) => {
+                            out.push(chars[i + 1]);
+                            i += 2;
+                        }
+                        '$' => i = expand(&chars, i, vars, &mut out)?,
+                        '`' => return Err("command substitution is not supported".into()),
+                        _ => {
+                            out.push(ch);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            '\\' => {
+                let Some(&next) = chars.get(i + 1) else {
+                    return Err("backslash at end of line".into());
+                };
+                out.push(next);
+                i += 2;
+            }
+            '$' => i = expand(&chars, i, vars, &mut out)?,
+            '`' => return Err("command substitution is not supported".into()),
+            ';' | '&' | '|' | '<' | '>' | '(' | ')' => {
+                return Err(format!("shell syntax {c:?} is not supported"));
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `$NAME` or `${NAME}` at chars[i]; returns the index after it.
+fn expand(
+    chars: &[char],
+    i: usize,
+    vars: &HashMap<String, String>,
+    out: &mut String,
+) -> Result<usize, String> {
+    let (name, next) = if chars.get(i + 1) == Some(&'{') {
+        let end = chars[i + 2..]
+            .iter()
+            .position(|&c| c == '}')
+            .ok_or("unterminated ${")?;
+        (
+            chars[i + 2..i + 2 + end].iter().collect::<String>(),
+            i + 3 + end,
+        )
+    } else if chars.get(i + 1) == Some(&'(') {
+        return Err("command substitution is not supported".into());
+    } else {
+        let len = chars[i + 1..]
+            .iter()
+            .take_while(|c| **c == '_' || c.is_ascii_alphanumeric())
+            .count();
+        (
+            chars[i + 1..i + 1 + len].iter().collect::<String>(),
+            i + 1 + len,
+        )
+    };
+    if !is_name(&name) {
+        return Err(format!("unsupported expansion ${name}"));
+    }
+    match vars.get(&name) {
+        Some(v) => out.push_str(v),
+        None => return Err(format!("${name} is not set above")),
+    }
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/ppp/pppoe.conf"), text)
+    }
+
+    #[test]
+    fn shell_subset() {
+        let c = parse(
+            "# comment\n\nETH=eth1\nexport USER='b x@isp'\nPIDFILE=\"/run/$ETH-pppoe.pid\" # why\n\
+             RETRY_DELAY=2s\nPPPD_EXTRA=\"debug  ipparam x\"\nDEMAND=no\nDNSTYPE=SERVER\nDEMAND=yes\n",
+        )
+        .unwrap();
+        assert_eq!(c.eth, "eth1");
+        assert_eq!(c.user, "b x@isp");
+        assert_eq!(c.pidfile, PathBuf::from("/run/eth1-pppoe.pid"));
+        assert_eq!(c.retry_delay, Duration::from_secs(2));
+        assert_eq!(c.pppd_extra, vec!["debug", "ipparam", "x"]);
+        assert_eq!(c.unknown, vec!["DEMAND", "DNSTYPE"]);
+        assert_eq!(c.stop_timeout, Duration::from_secs(10));
+        assert_eq!(c.pppd_pidfile(), PathBuf::from("/run/eth1-pppoe.pid.pppd"));
+        assert!(c.pppd_args().contains(&"nodetach".to_string()));
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        for (text, why) in [
+            ("ETH=eth0\nUSER=a b\n", "line 2: unquoted space"),
+            ("ETH=eth0\n\nnonsense\n", "line 3: expected KEY=value"),
+            ("X=\"abc\n", "line 1: unterminated double quote"),
+            (
+                "CF_BASE=`basename $CONFIG`\n",
+                "line 1: command substitution",
+            ),
+            ("A=$(ls)\n", "line 1: command substitution"),
+            ("PIDFILE=/run/$NOPE.pid\n", "line 1: $NOPE is not set above"),
+            ("ETH=x\nRETRY_DELAY=soon\n", "line 2: RETRY_DELAY"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(
+                e.message
+                    .starts_with("unable to parse /etc/ppp/pppoe.conf ")
+                    && e.message.contains(why),
+                "{text:?}: {}",
+                e.message
+            );
+            assert_eq!(e.code, EXIT_PERMANENT);
+        }
+    }
+
+    #[test]
+    fn link_settings_required() {
+        let e = parse("ETH=eth0\n").unwrap().check_link().unwrap_err();
+        assert_eq!(e.message, "/etc/ppp/pppoe.conf: no setting for USER");
+    }
+}
