@@ -6,6 +6,13 @@
 //! `harness = false`: main runs the tests below in order (a name filter as
 //! first argument selects some); `--bench N` runs the race bench instead.
 
+/// `tests![a, b]`: the named test functions, with their names.
+macro_rules! tests {
+    ($($f:ident),* $(,)?) => {
+        vec![$((stringify!($f), $f as fn())),*]
+    };
+}
+
 #[path = "pppoe/cases.rs"]
 mod cases;
 #[path = "helpers/fixture.rs"]

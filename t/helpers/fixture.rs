@@ -113,7 +113,12 @@ impl World {
     }
 
     pub fn cmd(&self, prog: &str) -> Command {
-        let mut c = Command::new(bin(prog));
+        self.env_cmd(bin(prog))
+    }
+
+    /// Any program, with the stand-in's environment.
+    pub fn env_cmd(&self, prog: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(prog);
         c.env("PPPD_STANDIN_ISP", self.path("isp.sock"))
             .env("PPPD_STANDIN_LOG", self.path("pppd.log"))
             .stdin(Stdio::null());

@@ -7,46 +7,24 @@ use std::time::{Duration, Instant};
 use crate::fixture::{alive, bin, text, wait_child, wait_for, write_exec, Opts, World};
 
 pub fn all() -> Vec<(&'static str, fn())> {
-    vec![
-        (
-            "config_bad_line_names_file_and_line",
-            config_bad_line_names_file_and_line,
-        ),
-        ("config_missing_file_and_pppd", config_missing_file_and_pppd),
-        ("unknown_keys_one_warning", unknown_keys_one_warning),
-        ("second_loop_refused_with_pid", second_loop_refused_with_pid),
-        (
-            "permanent_pppd_codes_exit_100",
-            permanent_pppd_codes_exit_100,
-        ),
-        (
-            "lost_hook_on_loss_never_on_stop",
-            lost_hook_on_loss_never_on_stop,
-        ),
-        (
-            "maintenance_refusals_redial_until_back",
-            maintenance_refusals_redial_until_back,
-        ),
-        ("sighup_redials_without_hook", sighup_redials_without_hook),
-        ("stop_with_nothing_running", stop_with_nothing_running),
-        ("kill9_loop_takes_pppd_along", kill9_loop_takes_pppd_along),
-        (
-            "stale_pid_files_never_signal_others",
-            stale_pid_files_never_signal_others,
-        ),
-        ("pppd_ignoring_term_is_killed", pppd_ignoring_term_is_killed),
-        (
-            "stop_time_limit_kills_stuck_loop",
-            stop_time_limit_kills_stuck_loop,
-        ),
-        (
-            "start_detaches_and_refuses_second",
-            start_detaches_and_refuses_second,
-        ),
-        (
-            "stop_service_keeps_supervise_down",
-            stop_service_keeps_supervise_down,
-        ),
+    tests![
+        config_bad_line_names_file_and_line,
+        config_missing_file_and_pppd,
+        unknown_keys_one_warning,
+        second_loop_refused_with_pid,
+        permanent_pppd_codes_exit_100,
+        lost_hook_on_loss_never_on_stop,
+        maintenance_refusals_redial_until_back,
+        sighup_redials_without_hook,
+        stop_with_nothing_running,
+        kill9_loop_takes_pppd_along,
+        stale_pid_files_never_signal_others,
+        pppd_ignoring_term_is_killed,
+        stop_time_limit_kills_stuck_loop,
+        start_detaches_and_refuses_second,
+        stop_service_keeps_supervise_down,
+        adsl_lost_hook_gives_up_mastership,
+        standin_runs_ip_up_and_down,
     ]
 }
 
@@ -467,4 +445,107 @@ fn stop_service_keeps_supervise_down() {
     w.assert_all_gone("after stop with SERVICE=");
     upkeep::control::send(&svc, b"x").unwrap();
     assert_eq!(wait_child(&mut sup, Duration::from_secs(5)), Some(0));
+}
+
+/// service/ppp/adsl-lost: acts only for our config while MASTER: removes
+/// the marker, counts the failure in keepalived_vrrp.ERROR, svc -t.
+fn adsl_lost_hook_gives_up_mastership() {
+    let svc_bin = std::path::Path::new("/usr/bin/svc");
+    if !svc_bin.exists() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI needs daemontools' svc"
+        );
+        println!("  skipped: /usr/bin/svc (daemontools) not installed");
+        return;
+    }
+    let w = World::new(Opts::default());
+    let state = w.path("state");
+    fs::create_dir(&state).unwrap();
+    let ka = w.path("keepalived");
+    fs::create_dir(&ka).unwrap();
+    write_exec(&ka.join("run"), "#!/bin/sh\nexec sleep 1000\n");
+    let mut sup = w
+        .cmd("supervise")
+        .arg(&ka)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_of = || {
+        upkeep::status::read_status(&ka)
+            .ok()
+            .flatten()
+            .map(|s| s.pid)
+            .unwrap_or(0)
+    };
+    assert!(wait_for(Duration::from_secs(5), || pid_of() != 0));
+    let first = pid_of();
+    let hook = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("service/ppp/adsl-lost");
+    let run = |args: &[&str]| {
+        Command::new(&hook)
+            .args(args)
+            .env("PPPOE_CONFIG", "/etc/ppp/pppoe.conf")
+            .env("STATEDIR", &state)
+            .env("KEEPALIVED_SERVICE", &ka)
+            .output()
+            .unwrap()
+    };
+    let master = state.join("keepalived_vrrp.MASTER");
+    let error = state.join("keepalived_vrrp.ERROR");
+    // Not MASTER, or not our config: nothing happens.
+    assert!(run(&["/etc/ppp/pppoe.conf", "16"]).status.success());
+    fs::write(&master, "").unwrap();
+    assert!(run(&["/etc/ppp/other.conf", "16"]).status.success());
+    assert!(master.exists() && !error.exists());
+    assert_eq!(pid_of(), first);
+    // MASTER and ours: give it up.
+    let o = run(&["/etc/ppp/pppoe.conf", "16"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!master.exists());
+    assert_eq!(fs::read_to_string(&error).unwrap(), "1\n");
+    assert!(wait_for(Duration::from_secs(5), || pid_of() != 0
+        && pid_of() != first));
+    // Once per mastership: a second loss while no longer MASTER is a no-op.
+    assert!(run(&["/etc/ppp/pppoe.conf", "19"]).status.success());
+    assert_eq!(fs::read_to_string(&error).unwrap(), "1\n");
+    fs::write(&master, "").unwrap();
+    assert!(run(&["/etc/ppp/pppoe.conf", "16"]).status.success());
+    assert_eq!(fs::read_to_string(&error).unwrap(), "2\n");
+    upkeep::control::send(&ka, b"dx").unwrap();
+    assert_eq!(wait_child(&mut sup, Duration::from_secs(5)), Some(0));
+}
+
+/// The stand-in pppd runs ip-up / ip-down as pppd would, when asked.
+fn standin_runs_ip_up_and_down() {
+    let mut w = World::new(Opts {
+        extra_conf: "PPPD_EXTRA=\"ipparam wan\"\n",
+        ..Opts::default()
+    });
+    for s in ["up", "down"] {
+        let p = w.path(&format!("ip-{s}"));
+        write_exec(
+            &p,
+            &format!(
+                "#!/bin/sh\necho {s} \"$@\" >> {}/ip.log\n",
+                w.dir.path().display()
+            ),
+        );
+        w.extra_env.push((
+            format!("PPPD_STANDIN_IP_{}", s.to_uppercase()),
+            p.display().to_string(),
+        ));
+    }
+    let mut c = w.connect();
+    assert!(wait_for(Duration::from_secs(5), || w
+        .read("ip.log")
+        .starts_with("up ")));
+    assert_eq!(w.stop(&[]).status.code(), Some(0));
+    assert_eq!(wait_child(&mut c, Duration::ZERO), Some(0));
+    assert_eq!(
+        w.read("ip.log"),
+        "up ppp0 /dev/pts/0 0 198.18.0.2 198.18.0.1 wan\ndown ppp0 /dev/pts/0 0 198.18.0.2 198.18.0.1 wan\n"
+    );
+    w.assert_all_gone("after stop");
 }

@@ -16,14 +16,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::fixture::{alive, bin, live_with_argv0, text, wait_child, wait_for, Opts, World};
 
 pub fn all() -> Vec<(&'static str, fn())> {
-    vec![
-        (
-            "random_stops_always_end_everything",
-            random_stops_always_end_everything,
-        ),
-        ("concurrent_stops_agree", concurrent_stops_agree),
-        ("stop_racing_start", stop_racing_start),
-        ("concurrent_starts_dial_once", concurrent_starts_dial_once),
+    tests![
+        random_stops_always_end_everything,
+        concurrent_stops_agree,
+        stop_racing_start,
+        concurrent_starts_dial_once,
     ]
 }
 
@@ -144,7 +141,7 @@ fn random_stops_always_end_everything() {
             assert_eq!(
                 wait_child(&mut c, Duration::ZERO),
                 Some(0),
-                "{why}: loop still there"
+                "{why}: the loop did not end by itself (exit 0) by the time pppoe-stop returned"
             );
             w.assert_all_gone(&why);
             *stats
@@ -316,6 +313,10 @@ fn concurrent_starts_dial_once() {
 
 struct Row {
     survivors: usize,
+    /// Of those: the loop itself survived / only a pppd or session did.
+    loops: usize,
+    /// Worst stop latency by the loop's state when the stop landed.
+    worst: BTreeMap<String, Duration>,
     latencies: Vec<Duration>,
     codes: BTreeMap<i32, usize>,
 }
@@ -354,12 +355,14 @@ fn bench_row(n: usize, rp: bool) -> Row {
     let rp_prog = rp_connect(&w, "0.015");
     let mut row = Row {
         survivors: 0,
+        loops: 0,
+        worst: BTreeMap::new(),
         latencies: Vec::new(),
         codes: BTreeMap::new(),
     };
     for _ in 0..n {
         let mut c = if rp {
-            w.cmd("sh")
+            w.env_cmd("sh")
                 .arg(&rp_prog)
                 .arg(w.path("rp.conf"))
                 .stdout(Stdio::null())
@@ -375,16 +378,20 @@ fn bench_row(n: usize, rp: bool) -> Row {
             .read(pidfile.file_name().unwrap().to_str().unwrap())
             == want));
         std::thread::sleep(Duration::from_micros(rng.below(150_000)));
+        let phase = if rp { String::new() } else { w.state() };
         let t = Instant::now();
         let o = if rp {
-            w.cmd("/usr/sbin/pppoe-stop")
+            w.env_cmd("/usr/sbin/pppoe-stop")
                 .arg(w.path("rp.conf"))
                 .output()
                 .unwrap()
         } else {
             w.stop(&[])
         };
-        row.latencies.push(t.elapsed());
+        let took = t.elapsed();
+        row.latencies.push(took);
+        let worst = row.worst.entry(phase).or_default();
+        *worst = (*worst).max(took);
         *row.codes.entry(o.status.code().unwrap_or(-1)).or_default() += 1;
         // Give a surviving loop time to redial, then look.
         std::thread::sleep(Duration::from_millis(100));
@@ -393,6 +400,7 @@ fn bench_row(n: usize, rp: bool) -> Row {
         let sessions = w.sessions();
         if loop_alive || !pppds.is_empty() || !sessions.is_empty() {
             row.survivors += 1;
+            row.loops += usize::from(loop_alive);
         }
         // Clean up by force for the next round.
         let _ = c.kill();
@@ -444,6 +452,10 @@ pub fn bench(n: usize) {
             p50.as_secs_f64() * 1e3,
             p99.as_secs_f64() * 1e3,
             r.codes
+        );
+        println!(
+            "{:<28} {} of them the loop itself; worst latency by state: {:?}",
+            "", r.loops, r.worst
         );
     }
     let _ = alive;
