@@ -31,7 +31,7 @@ struct Cli {
 fn main() {
     let cli = upkeep::pppoe::parse_cli::<Cli>();
     let cfg = Config::load(&cli.config).unwrap_or_else(|e| die(PROG, e.code, e));
-    if let Some(w) = cfg.unknown_warning() {
+    for w in cfg.warnings() {
         warn(PROG, w);
     }
     // The loop is the pppoe-connect installed beside us.

@@ -45,6 +45,9 @@ pub struct Config {
     pub service: Option<PathBuf>,
     /// Keys we do not know, in file order (warned about once).
     pub unknown: Vec<String>,
+    /// Durations written as bare numbers (milliseconds, which an rp-pppoe
+    /// user may not expect).
+    pub bare_durations: Vec<String>,
 }
 
 /// A config that cannot be used, with the exit code it deserves.
@@ -92,6 +95,15 @@ impl Config {
             vars.insert(key, value);
         }
         let get = |k: &str| vars.get(k).cloned();
+        let bare_durations = ["RETRY_DELAY", "STOP_TIMEOUT"]
+            .iter()
+            .filter(|k| {
+                vars.get(**k).is_some_and(|v| {
+                    !v.trim().is_empty() && v.trim().bytes().all(|b| b.is_ascii_digit())
+                })
+            })
+            .map(|k| format!("{k}={}", vars[*k].trim()))
+            .collect();
         let dur = |k: &str, default: Duration| -> Result<Duration, ConfigError> {
             match vars.get(k) {
                 None => Ok(default),
@@ -129,6 +141,7 @@ impl Config {
             stop_timeout: dur("STOP_TIMEOUT", Duration::from_secs(10))?,
             service: get("SERVICE").filter(|s| !s.is_empty()).map(PathBuf::from),
             unknown,
+            bare_durations,
         })
     }
 
@@ -141,6 +154,19 @@ impl Config {
                 self.unknown.join(" ")
             )
         })
+    }
+
+    /// Every warning the config deserves: unknown keys (one line for all)
+    /// and durations that are bare numbers (milliseconds).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w: Vec<String> = self.unknown_warning().into_iter().collect();
+        for d in &self.bare_durations {
+            w.push(format!(
+                "{}: {d} is in milliseconds (write a unit, e.g. 5s)",
+                self.path.display()
+            ));
+        }
+        w
     }
 
     /// What pppoe-connect needs beyond what pppoe-stop needs.
@@ -402,6 +428,16 @@ mod tests {
             );
             assert_eq!(e.code, EXIT_PERMANENT);
         }
+    }
+
+    #[test]
+    fn bare_numbers_are_milliseconds_with_a_warning() {
+        let c = parse("RETRY_DELAY=5\nSTOP_TIMEOUT=10s\n").unwrap();
+        assert_eq!(c.retry_delay, Duration::from_millis(5));
+        assert_eq!(
+            c.warnings(),
+            vec!["/etc/ppp/pppoe.conf: RETRY_DELAY=5 is in milliseconds (write a unit, e.g. 5s)"]
+        );
     }
 
     #[test]
