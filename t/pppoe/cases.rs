@@ -25,6 +25,7 @@ pub fn all() -> Vec<(&'static str, fn())> {
         stop_service_keeps_supervise_down,
         adsl_lost_hook_gives_up_mastership,
         standin_runs_ip_up_and_down,
+        orphan_pppd_is_found_by_its_lock,
     ]
 }
 
@@ -548,4 +549,46 @@ fn standin_runs_ip_up_and_down() {
         "up ppp0 /dev/pts/0 0 198.18.0.2 198.18.0.1 wan\ndown ppp0 /dev/pts/0 0 198.18.0.2 198.18.0.1 wan\n"
     );
     w.assert_all_gone("after stop");
+}
+
+/// A pppd that outlived its SIGKILLed loop (it ignores the PDEATHSIG TERM)
+/// still holds PIDFILE.pppd's lock: pppoe-stop finds and kills it, and so
+/// does a new loop before it dials.
+fn orphan_pppd_is_found_by_its_lock() {
+    let mut w = World::new(Opts {
+        stop_timeout: "200ms",
+        ..Opts::default()
+    });
+    w.extra_env
+        .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
+    for new_loop in [false, true] {
+        let mut c = w.connect();
+        assert!(w.wait_session());
+        let pppd: i32 = w.read("pppoe.pid.pppd").trim().parse().unwrap();
+        c.kill().unwrap();
+        c.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(alive(pppd), "the orphan should still be there");
+        assert_eq!(w.sessions(), vec![format!("acct={pppd}")]);
+        if new_loop {
+            let mut c = w.connect();
+            // The new loop ends the orphan, then gets the session itself.
+            assert!(wait_for(Duration::from_secs(5), || {
+                let s = w.sessions();
+                !s.is_empty() && s != vec![format!("acct={pppd}")]
+            }));
+            assert!(!alive(pppd));
+            assert!(w
+                .read("connect.err")
+                .contains("pppd of an earlier loop still holds"));
+            assert_eq!(w.stop(&["-T", "200ms"]).status.code(), Some(0));
+            let _ = wait_child(&mut c, Duration::from_secs(1));
+        } else {
+            let o = w.stop(&["-T", "200ms"]);
+            assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+            assert!(!alive(pppd));
+        }
+        w.assert_all_gone("after stop");
+        assert!(!w.read("isp.log").contains("REFUSE"));
+    }
 }
