@@ -204,6 +204,35 @@ pub fn holds_flock(pid: Pid, dev: u64, ino: u64) -> bool {
     false
 }
 
+/// Processes named `comm` that hold the lock on `path`, found by scanning
+/// /proc (for when the holder is not the pid in the file: a fork of a
+/// killed holder that has not exec'd yet still holds the lock).
+pub fn scan_holders(path: &Path, comm: &str) -> io::Result<Vec<Holder>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc")?.flatten() {
+        let Ok(n) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let pid = Pid::from_raw(n);
+        let name = std::fs::read_to_string(format!("/proc/{n}/comm")).unwrap_or_default();
+        if name.trim_end() != comm || !holds_flock(pid, meta.dev(), meta.ino()) {
+            continue;
+        }
+        // Pinned, then checked again: the pidfd is the holder's.
+        if let Ok(pidfd) = sys::pidfd_open(pid) {
+            if holds_flock(pid, meta.dev(), meta.ino()) {
+                out.push(Holder { pid, pidfd });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Wait up to `timeout` for the file at `path` to change (written, removed,
 /// renamed); returns at once if it does not exist. The lock being released
 /// makes no event, so callers use short timeouts and look again.
@@ -254,6 +283,22 @@ mod tests {
         assert!(matches!(probe(&p, false).unwrap(), Probe::Held));
         l.remove().unwrap();
         assert!(matches!(probe(&p, false).unwrap(), Probe::Absent));
+    }
+
+    #[test]
+    fn scan_finds_holders_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pid");
+        let Probe::Free(l) = probe(&p, true).unwrap() else {
+            panic!("not free")
+        };
+        let me = std::fs::read_to_string("/proc/self/comm").unwrap();
+        let found = scan_holders(&p, me.trim_end()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].pid, nix::unistd::getpid());
+        assert!(scan_holders(&p, "someone-else").unwrap().is_empty());
+        l.remove().unwrap();
+        assert!(scan_holders(&p, me.trim_end()).unwrap().is_empty());
     }
 
     #[test]

@@ -8,15 +8,15 @@ use std::time::Duration;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{getpid, AccessFlags};
 
+use super::children::{self, DialError, Pppd};
 use super::config::Config;
 use super::{
-    already_running, describe, io_fatal, is_permanent, stop, sys_fatal, Fatal, Proc,
-    PPPD_SIGNALLED, STATE_HOOK, STATE_RUNNING, STATE_STOPPING, STATE_WAITING,
+    already_running, describe, io_fatal, is_permanent, sys_fatal, Fatal, Proc, PPPD_SIGNALLED,
+    STATE_HOOK, STATE_RUNNING, STATE_STOPPING, STATE_WAITING,
 };
 use crate::errors::{phrase, EXIT_PERMANENT};
 use crate::event::{self, Timer};
 use crate::pidlock::{self, PidLock, Probe};
-use crate::spawn::Spawn;
 use crate::{statefile, sys};
 
 const PROG: &str = "pppoe-connect";
@@ -29,13 +29,6 @@ fn note(msg: impl std::fmt::Display) {
 
 fn warn(msg: impl std::fmt::Display) {
     crate::errors::warn(PROG, msg);
-}
-
-struct Pppd {
-    proc: Proc,
-    /// The lock on PIDFILE.pppd, shared with pppd itself (it inherits the
-    /// descriptor), so it stays held while pppd lives even if we are gone.
-    lock: PidLock,
 }
 
 struct Loop<'a> {
@@ -182,79 +175,17 @@ impl Loop<'_> {
 
     /// Start pppd (after ending any pppd an earlier, killed loop left).
     fn dial(&mut self) {
-        let path = self.cfg.pppd_pidfile();
-        let mut tries = 0;
-        let plock = loop {
-            match pidlock::probe(&path, true) {
-                Ok(Probe::Free(l)) => break l,
-                Ok(Probe::Absent) => continue,
-                Ok(Probe::Held) if tries < 2 => {
-                    tries += 1;
-                    warn(format_args!(
-                        "pppd of an earlier loop still holds {}: stopping it",
-                        path.display()
-                    ));
-                    if let Err(e) = stop::end_holder(&path, self.cfg.stop_timeout, &mut || {}) {
-                        warn(e);
-                    }
-                }
-                Ok(Probe::Held) => {
-                    return self.fail(Fatal::temporary(format!(
-                        "pppd of an earlier loop still holds {}",
-                        path.display()
-                    )))
-                }
-                Err(e) => {
-                    return self.fail(io_fatal(format!("unable to lock {}", path.display()), &e))
-                }
+        match children::start_pppd(self.cfg) {
+            Ok(p) => {
+                self.pppd = Some(p);
+                self.set_state(STATE_RUNNING);
             }
-        };
-        let child = Spawn::new(&self.cfg.pppd)
-            .args(self.cfg.pppd_args())
-            .new_session()
-            .parent_death_signal(libc::SIGTERM)
-            .inherit(pidlock::raw_fd(&plock))
-            .spawn();
-        let child = match child {
-            Ok(c) => c,
-            Err(e) => {
-                warn(format_args!("unable to fork: {}", phrase(e as i32)));
-                let _ = plock.remove();
-                return self.wait_retry();
+            Err(DialError::Retry(why)) => {
+                warn(why);
+                self.wait_retry();
             }
-        };
-        let proc = match sys::pidfd_open(child.pid) {
-            Ok(fd) => Proc {
-                pid: child.pid,
-                pidfd: fd,
-            },
-            Err(e) => {
-                // Cannot watch it: do not leave it unwatched.
-                let _ = nix::sys::signal::kill(child.pid, Signal::SIGKILL);
-                let _ = nix::sys::wait::waitpid(child.pid, None);
-                let _ = plock.remove();
-                return self.fail(sys_fatal("unable to open pidfd", e));
-            }
-        };
-        if let Err(e) = child.wait_exec() {
-            warn(format_args!(
-                "unable to run {}: {}",
-                self.cfg.pppd.display(),
-                phrase(e as i32)
-            ));
-            let _ = proc.reap();
-            let _ = plock.remove();
-            return self.wait_retry();
+            Err(DialError::Fatal(f)) => self.fail(f),
         }
-        if let Err(e) = plock.write_pid(child.pid) {
-            warn(format_args!(
-                "unable to write {}: {}",
-                path.display(),
-                crate::errors::io_phrase(&e)
-            ));
-        }
-        self.pppd = Some(Pppd { proc, lock: plock });
-        self.set_state(STATE_RUNNING);
     }
 
     fn wait_retry(&mut self) {
@@ -348,26 +279,7 @@ impl Loop<'_> {
         let Some(hook) = self.cfg.hook() else {
             return self.after_hook();
         };
-        let child = Spawn::new(&hook)
-            .arg(&self.cfg.path)
-            .arg(code.to_string())
-            .new_session()
-            .spawn();
-        let started = child.and_then(|c| {
-            let pidfd = sys::pidfd_open(c.pid);
-            let exec = c.wait_exec();
-            match (pidfd, exec) {
-                (Ok(fd), Ok(())) => Ok(Proc {
-                    pid: c.pid,
-                    pidfd: fd,
-                }),
-                (fd, exec) => {
-                    let _ = nix::sys::wait::waitpid(c.pid, None);
-                    drop(fd);
-                    Err(exec.err().unwrap_or(nix::errno::Errno::EIO))
-                }
-            }
-        });
+        let started = children::start_hook(&hook, self.cfg, code);
         match started {
             Ok(p) => {
                 self.hook = Some(p);

@@ -2,8 +2,10 @@
 //! around pppd that owns a lock for its whole life, and a stop that acts on
 //! that lock, so a stop ends the loop whatever moment it lands in.
 
+pub mod children;
 pub mod config;
 pub mod connect;
+pub mod shellvars;
 pub mod start;
 pub mod stop;
 

@@ -51,13 +51,18 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
                 cfg.pidfile.display()
             )));
         }
-        let ended = end_holder(&cfg.pidfile, opts.kill_after, &mut || {
-            // KILL pppd first: it may be the reason the loop is stuck, and
-            // it only gets a TERM (PDEATHSIG) when the loop dies.
-            if let Ok(Some(h)) = pidlock::holder(&pppd_path) {
-                let _ = h.signal(libc::SIGKILL);
-            }
-        })?;
+        let ended = end_holder_named(
+            &cfg.pidfile,
+            Some("pppoe-connect"),
+            opts.kill_after,
+            &mut || {
+                // KILL pppd first: it may be the reason the loop is stuck, and
+                // it only gets a TERM (PDEATHSIG) when the loop dies.
+                if let Ok(Some(h)) = pidlock::holder(&pppd_path) {
+                    let _ = h.signal(libc::SIGKILL);
+                }
+            },
+        )?;
         let main = match ended {
             Some(l) => l,
             None => match pidlock::probe(&cfg.pidfile, true) {
@@ -106,6 +111,18 @@ pub fn end_holder(
     kill_after: Duration,
     before_kill: &mut dyn FnMut(),
 ) -> Result<Option<PidLock>, Fatal> {
+    end_holder_named(path, None, kill_after, before_kill)
+}
+
+/// `end_holder`; past the time limit, also SIGKILL any process named
+/// `comm` that holds the lock though the pid file does not name it (a fork
+/// of the killed loop that has not exec'd yet keeps a copy of the lock).
+pub fn end_holder_named(
+    path: &Path,
+    comm: Option<&str>,
+    kill_after: Duration,
+    before_kill: &mut dyn FnMut(),
+) -> Result<Option<PidLock>, Fatal> {
     let kill_at = Instant::now() + kill_after;
     let give_up = kill_at + KILL_GRACE;
     let mut termed: Option<Pid> = None;
@@ -120,9 +137,12 @@ pub fn end_holder(
         let now = Instant::now();
         if now >= give_up {
             let who = pidlock::read_pid(path).ok().flatten();
+            let alive = who.is_some_and(|p| nix::sys::signal::kill(p, None).is_ok());
             return Err(Fatal::temporary(match who {
-                Some(p) => format!("{} is still held by pid {p} after SIGKILL", path.display()),
-                None => format!("{} is still held after SIGKILL", path.display()),
+                Some(p) if alive => {
+                    format!("{} is still held by pid {p} after SIGKILL", path.display())
+                }
+                _ => format!("{} is still locked after SIGKILL", path.display()),
             }));
         }
         match pidlock::holder(path).map_err(lock_fatal)? {
@@ -141,6 +161,11 @@ pub fn end_holder(
                 }
             }
             None => {
+                if let (Some(comm), true) = (comm, now >= kill_at) {
+                    for h in pidlock::scan_holders(path, comm).unwrap_or_default() {
+                        let _ = h.signal(libc::SIGKILL);
+                    }
+                }
                 // Held, but the holder is not known yet (its pid is not
                 // written, or it is a stop cleaning up): look again soon.
                 let _ = pidlock::wait_change(path, backoff.min(give_up - now));

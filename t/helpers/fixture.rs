@@ -71,7 +71,7 @@ impl World {
             isp.arg("--session-ms").arg(ms.to_string());
         }
         let isp = isp.spawn().unwrap();
-        assert!(wait_for(Duration::from_secs(5), || d
+        assert!(wait_for(Duration::from_secs(20), || d
             .join("isp.sock")
             .exists()));
         let sleep = o
@@ -183,7 +183,7 @@ impl World {
     }
 
     pub fn wait_session(&self) -> bool {
-        wait_for(Duration::from_secs(5), || !self.sessions().is_empty())
+        wait_for(Duration::from_secs(20), || !self.sessions().is_empty())
     }
 
     /// Everything a completed stop promises: no loop, no pppd, no pid
@@ -212,6 +212,13 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
+        // A failed test may leave a loop behind: do not let it outlive us.
+        for p in live_loops(self) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         for p in self.live_pppds() {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(p),
@@ -276,4 +283,37 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// Loops for this world's config that are alive (also those started
+/// detached). A loop's child between fork and exec still looks like a
+/// loop: not counted.
+pub fn live_loops(w: &World) -> Vec<i32> {
+    let conf = w.conf().display().to_string();
+    let found: Vec<i32> = live_with_argv0(bin("pppoe-connect").to_str().unwrap())
+        .into_iter()
+        .filter(|p| {
+            fs::read(format!("/proc/{p}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(&conf))
+                .unwrap_or(false)
+        })
+        .collect();
+    let ppid = |p: i32| -> i32 {
+        fs::read_to_string(format!("/proc/{p}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit(')')
+                    .next()?
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0)
+    };
+    found
+        .iter()
+        .copied()
+        .filter(|p| !found.contains(&ppid(*p)))
+        .collect()
 }

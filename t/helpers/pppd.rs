@@ -206,7 +206,15 @@ pub fn main(args: &[String]) -> i32 {
         }
     };
     match line(&mut s, &mut buf) {
-        None => return finish(5, "signal while dialing"),
+        None => {
+            // Terminate the half-open session too (the ISP may have granted
+            // it already).
+            let _ = s.write_all(b"HANGUP\n");
+            let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+            let mut rest = String::new();
+            let _ = s.read_to_string(&mut rest);
+            return finish(5, "signal while dialing");
+        }
         Some(None) => return finish(16, "isp closed"),
         Some(Some(l)) if l.starts_with("GRANT") => log(&format!("up {l}")),
         Some(Some(l)) => {
