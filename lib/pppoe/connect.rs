@@ -91,7 +91,11 @@ pub fn run(cfg: &Config) -> Result<(), Fatal> {
 
 impl Loop<'_> {
     fn run(&mut self) -> Result<(), Fatal> {
-        self.dial();
+        // A stop that came while we took the lock: do not dial at all.
+        self.handle_signals();
+        if self.exit.is_none() {
+            self.dial();
+        }
         loop {
             if let Some(result) = self.exit.take() {
                 return result;
@@ -129,13 +133,7 @@ impl Loop<'_> {
             // Signals first: a stop that arrives with pppd's exit is a
             // stop, and the lost hook is not run for it.
             if sig {
-                for s in event::pending_signals(&self.sigfd) {
-                    match s {
-                        libc::SIGTERM | libc::SIGINT => self.begin_stop(),
-                        libc::SIGHUP => self.hangup(),
-                        _ => {}
-                    }
-                }
+                self.handle_signals();
             }
             if self.exit.is_some() {
                 continue;
@@ -157,6 +155,16 @@ impl Loop<'_> {
             }
             if hook_timer && self.hook_timer.take_expiry() {
                 self.hook_timed_out();
+            }
+        }
+    }
+
+    fn handle_signals(&mut self) {
+        for s in event::pending_signals(&self.sigfd) {
+            match s {
+                libc::SIGTERM | libc::SIGINT => self.begin_stop(),
+                libc::SIGHUP => self.hangup(),
+                _ => {}
             }
         }
     }
