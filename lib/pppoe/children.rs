@@ -50,7 +50,10 @@ pub fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
                         path.display()
                     ),
                 );
-                if let Err(e) = stop::end_holder(&path, cfg.stop_timeout, &mut || {}) {
+                let comm = cfg.pppd_comm();
+                if let Err(e) =
+                    stop::end_holder_named(&path, Some(&comm), cfg.stop_timeout, &mut || {})
+                {
                     warn("pppoe-connect", e);
                 }
             }

@@ -188,6 +188,21 @@ impl Config {
         suffixed(&self.pidfile, ".pppd")
     }
 
+    /// pppd's process name as /proc/PID/comm shows it (15 bytes at most).
+    pub fn pppd_comm(&self) -> String {
+        let name = self
+            .pppd
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        name.chars()
+            .scan(0, |len, c| {
+                *len += c.len_utf8();
+                (*len <= 15).then_some(c)
+            })
+            .collect()
+    }
+
     /// The loop's state: `PIDFILE.state`.
     pub fn state_file(&self) -> PathBuf {
         suffixed(&self.pidfile, ".state")
@@ -270,6 +285,9 @@ mod tests {
         assert_eq!(c.stop_timeout, Duration::from_secs(10));
         assert_eq!(c.pppd_pidfile(), PathBuf::from("/run/eth1-pppoe.pid.pppd"));
         assert!(c.pppd_args().contains(&"nodetach".to_string()));
+        assert_eq!(c.pppd_comm(), "pppd");
+        let long = parse("PPPD=/opt/a-very-long-pppd-name\n").unwrap();
+        assert_eq!(long.pppd_comm(), "a-very-long-ppp");
     }
 
     #[test]

@@ -80,7 +80,8 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
         };
         // We hold the loop's lock: no loop runs and none can start. A pppd
         // whose loop was killed may still hold its own lock.
-        if let Some(p) = end_holder(&pppd_path, opts.kill_after, &mut || {})? {
+        let comm = cfg.pppd_comm();
+        if let Some(p) = end_holder_named(&pppd_path, Some(&comm), opts.kill_after, &mut || {})? {
             let _ = p.remove();
         }
         let _ = crate::statefile::remove_if_exists(&cfg.state_file());

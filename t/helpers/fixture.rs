@@ -182,6 +182,16 @@ impl World {
         live_with_argv0(me.to_str().unwrap())
     }
 
+    /// pppd's pid, once the loop has written it.
+    pub fn pppd_pid(&self) -> i32 {
+        let mut pid = 0;
+        assert!(wait_for(Duration::from_secs(20), || {
+            pid = self.read("pppoe.pid.pppd").trim().parse().unwrap_or(0);
+            pid > 0
+        }));
+        pid
+    }
+
     pub fn wait_session(&self) -> bool {
         wait_for(Duration::from_secs(20), || !self.sessions().is_empty())
     }

@@ -257,7 +257,7 @@ fn kill9_loop_takes_pppd_along() {
     let w = World::new(Opts::default());
     let mut c = w.connect();
     assert!(w.wait_session());
-    let pppd: i32 = w.read("pppoe.pid.pppd").trim().parse().unwrap();
+    let pppd: i32 = w.pppd_pid();
     c.kill().unwrap();
     c.wait().unwrap();
     // PR_SET_PDEATHSIG: pppd hangs up and goes too.
@@ -566,7 +566,7 @@ fn orphan_pppd_is_found_by_its_lock() {
     for new_loop in [false, true] {
         let mut c = w.connect();
         assert!(w.wait_session());
-        let pppd: i32 = w.read("pppoe.pid.pppd").trim().parse().unwrap();
+        let pppd: i32 = w.pppd_pid();
         c.kill().unwrap();
         c.wait().unwrap();
         std::thread::sleep(Duration::from_millis(50));
