@@ -16,6 +16,8 @@ pub mod getopt;
 pub mod limits;
 pub mod lock;
 pub mod multilog;
+pub mod pidlock;
+pub mod pppoe;
 pub mod procfs;
 pub mod proctitle;
 pub mod report;

@@ -1,0 +1,50 @@
+#![forbid(unsafe_code)]
+//! pppoe-connect [CONFIG]: the redial loop around pppd (DESIGN §10).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use upkeep::errors::{die, warn};
+use upkeep::pppoe::{config::Config, config::DEFAULT_CONFIG, connect};
+
+const PROG: &str = "pppoe-connect";
+
+/// Keep a PPPoE link up: run pppd (nodetach) under a lifetime lock on
+/// PIDFILE, run the lost hook when pppd dies, redial after RETRY_DELAY.
+///
+/// CONFIG is rp-pppoe's shell-style KEY=value file, read strictly (a line
+/// it cannot parse is fatal, naming file and line; unknown keys get one
+/// warning): ETH, USER (required); PIDFILE (/run/pppoe.pid; pppd's pid goes
+/// to PIDFILE.pppd, the loop's state — running, waiting, hook, stopping —
+/// to PIDFILE.state); PPPD (/usr/sbin/pppd); PPPD_EXTRA, PPPOE_EXTRA (extra
+/// words for pppd / the pppoe pty command); RETRY_DELAY (5s); LOST_HOOK
+/// (/etc/ppp/adsl-lost, else /etc/ppp/pppoe-lost; empty: none); STOP_TIMEOUT
+/// (10s); SERVICE (for pppoe-stop). Durations: 5s, 500ms, 1m; a bare number
+/// is milliseconds.
+///
+/// When pppd exits while the link is wanted, the lost hook runs as
+/// `HOOK CONFIG CODE` (CODE: pppd's exit code, 128+N if killed by signal N;
+/// 30 s limit); never for a deliberate stop, nor for code 5 (pppd was told
+/// to stop by someone else). Codes 2, 3, 4 are permanent: the loop ends
+/// with exit 100. SIGTERM/SIGINT in any state: TERM pppd, KILL it after
+/// STOP_TIMEOUT, remove the pid files, exit 0 (a running hook is left to
+/// finish). SIGHUP: hang up and redial at once. A second loop on the same
+/// PIDFILE exits 111: "already running as pid N".
+#[derive(Parser)]
+#[command(name = PROG, version)]
+struct Cli {
+    /// rp-pppoe style config (KEY=value lines)
+    #[arg(default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+}
+
+fn main() {
+    let cli = upkeep::pppoe::parse_cli::<Cli>();
+    let cfg = Config::load(&cli.config).unwrap_or_else(|e| die(PROG, e.code, e));
+    for w in cfg.warnings() {
+        warn(PROG, w);
+    }
+    if let Err(e) = connect::run(&cfg) {
+        die(PROG, e.code, e);
+    }
+}

@@ -1,0 +1,364 @@
+//! pppoe-connect: the redial loop. One poll loop over a signalfd, pidfds of
+//! pppd and the lost hook, and timers; the lock on PIDFILE is held from the
+//! first moment to the last, so "lock free" means "no loop".
+
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::{getpid, AccessFlags};
+
+use super::children::{self, DialError, Pppd};
+use super::config::Config;
+use super::{
+    already_running, describe, io_fatal, is_permanent, sys_fatal, Fatal, Proc, PPPD_SIGNALLED,
+    STATE_HOOK, STATE_RUNNING, STATE_STOPPING, STATE_WAITING,
+};
+use crate::errors::{phrase, EXIT_PERMANENT};
+use crate::event::{self, Timer};
+use crate::pidlock::{self, PidLock, Probe};
+use crate::{statefile, sys};
+
+const PROG: &str = "pppoe-connect";
+/// How long the lost hook may run.
+pub const HOOK_LIMIT: Duration = Duration::from_secs(30);
+
+fn note(msg: impl std::fmt::Display) {
+    eprintln!("{PROG}: {msg}");
+}
+
+fn warn(msg: impl std::fmt::Display) {
+    crate::errors::warn(PROG, msg);
+}
+
+struct Loop<'a> {
+    cfg: &'a Config,
+    lock: Option<PidLock>,
+    sigfd: nix::sys::signalfd::SignalFd,
+    /// Retry delay, or the stop time limit while stopping.
+    timer: Timer,
+    hook_timer: Timer,
+    pppd: Option<Pppd>,
+    hook: Option<Proc>,
+    stopping: bool,
+    /// SIGHUP: the next redial happens without the retry delay.
+    redial_now: bool,
+    /// pppd gave a permanent exit code: end after the hook.
+    permanent: Option<i32>,
+    exit: Option<Result<(), Fatal>>,
+}
+
+/// Run the loop for `cfg` until a stop signal (Ok) or a permanent failure.
+pub fn run(cfg: &Config) -> Result<(), Fatal> {
+    cfg.check_link()?;
+    sys::ignore_sigpipe();
+    // Block the stop signals before taking the lock: from then on a stop
+    // is an event, never a default-action death with files left behind.
+    let sigfd = event::signal_fd(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])
+        .map_err(|e| sys_fatal("unable to create signalfd", e))?;
+    if let Err(e) = nix::unistd::access(&cfg.pppd, AccessFlags::X_OK) {
+        return Err(sys_fatal(
+            format!("unable to run {}", cfg.pppd.display()),
+            e,
+        ));
+    }
+    let lock = loop {
+        match pidlock::probe(&cfg.pidfile, true)
+            .map_err(|e| io_fatal(format!("unable to lock {}", cfg.pidfile.display()), &e))?
+        {
+            Probe::Free(l) => break l,
+            Probe::Held => return Err(already_running(&cfg.pidfile)),
+            Probe::Absent => continue,
+        }
+    };
+    lock.write_pid(getpid())
+        .map_err(|e| io_fatal(format!("unable to write {}", cfg.pidfile.display()), &e))?;
+    let mut lp = Loop {
+        cfg,
+        lock: Some(lock),
+        sigfd,
+        timer: Timer::new().map_err(|e| sys_fatal("unable to create timerfd", e))?,
+        hook_timer: Timer::new().map_err(|e| sys_fatal("unable to create timerfd", e))?,
+        pppd: None,
+        hook: None,
+        stopping: false,
+        redial_now: false,
+        permanent: None,
+        exit: None,
+    };
+    lp.run()
+}
+
+impl Loop<'_> {
+    fn run(&mut self) -> Result<(), Fatal> {
+        // A stop that came while we took the lock: do not dial at all.
+        self.handle_signals();
+        if self.exit.is_none() {
+            self.dial();
+        }
+        loop {
+            if let Some(result) = self.exit.take() {
+                return result;
+            }
+            let (sig, timer, hook_timer, pppd, hook) = {
+                let mut fds = vec![
+                    self.sigfd.as_fd(),
+                    self.timer.as_fd(),
+                    self.hook_timer.as_fd(),
+                ];
+                let pppd_i = self.pppd.as_ref().map(|p| {
+                    fds.push(p.proc.pidfd.as_fd());
+                    fds.len() - 1
+                });
+                let hook_i = self.hook.as_ref().map(|h| {
+                    fds.push(h.pidfd.as_fd());
+                    fds.len() - 1
+                });
+                let ready = match event::wait_readable(&fds, None) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        drop(fds);
+                        self.fail(sys_fatal("unable to poll", e));
+                        continue;
+                    }
+                };
+                (
+                    ready[0],
+                    ready[1],
+                    ready[2],
+                    pppd_i.is_some_and(|i| ready[i]),
+                    hook_i.is_some_and(|i| ready[i]),
+                )
+            };
+            // Signals first: a stop that arrives with pppd's exit is a
+            // stop, and the lost hook is not run for it.
+            if sig {
+                self.handle_signals();
+            }
+            if self.exit.is_some() {
+                continue;
+            }
+            if pppd {
+                self.pppd_exited();
+            }
+            if self.exit.is_some() {
+                continue;
+            }
+            if hook {
+                self.hook_exited();
+            }
+            if self.exit.is_some() {
+                continue;
+            }
+            if timer && self.timer.take_expiry() {
+                self.timer_fired();
+            }
+            if hook_timer && self.hook_timer.take_expiry() {
+                self.hook_timed_out();
+            }
+        }
+    }
+
+    fn handle_signals(&mut self) {
+        for s in event::pending_signals(&self.sigfd) {
+            match s {
+                libc::SIGTERM | libc::SIGINT => self.begin_stop(),
+                libc::SIGHUP => self.hangup(),
+                _ => {}
+            }
+        }
+    }
+
+    fn set_state(&self, state: &str) {
+        if let Err(e) =
+            statefile::write_atomic(&self.cfg.state_file(), format!("{state}\n").as_bytes())
+        {
+            warn(format_args!(
+                "unable to write {}: {}",
+                self.cfg.state_file().display(),
+                crate::errors::io_phrase(&e)
+            ));
+        }
+    }
+
+    /// Start pppd (after ending any pppd an earlier, killed loop left).
+    fn dial(&mut self) {
+        match children::start_pppd(self.cfg) {
+            Ok(p) => {
+                self.pppd = Some(p);
+                self.set_state(STATE_RUNNING);
+            }
+            Err(DialError::Retry(why)) => {
+                warn(why);
+                self.wait_retry();
+            }
+            Err(DialError::Fatal(f)) => self.fail(f),
+        }
+    }
+
+    fn wait_retry(&mut self) {
+        self.set_state(STATE_WAITING);
+        self.timer.arm(self.cfg.retry_delay);
+    }
+
+    fn begin_stop(&mut self) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        self.set_state(STATE_STOPPING);
+        self.timer.cancel();
+        // The hook is left to finish on its own: it may be the one handing
+        // mastership over, and cutting it half-way could leave that undone.
+        self.hook = None;
+        self.hook_timer.cancel();
+        match &self.pppd {
+            Some(p) => {
+                let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGTERM);
+                self.timer.arm(self.cfg.stop_timeout);
+            }
+            None => self.finish(Ok(())),
+        }
+    }
+
+    fn hangup(&mut self) {
+        if self.stopping {
+            return;
+        }
+        if let Some(p) = &self.pppd {
+            note(format_args!(
+                "SIGHUP: hanging up pppd {} to redial",
+                p.proc.pid
+            ));
+            self.redial_now = true;
+            let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGTERM);
+        } else if self.hook.is_some() {
+            self.redial_now = true;
+        } else if self.timer.is_armed() {
+            self.timer.cancel();
+            self.dial();
+        }
+    }
+
+    fn timer_fired(&mut self) {
+        if self.stopping {
+            if let Some(p) = &self.pppd {
+                warn(format_args!(
+                    "pppd {} still running after {:?}: killing it",
+                    p.proc.pid, self.cfg.stop_timeout
+                ));
+                // pppd leads its own session and is not reaped yet, so its
+                // group id cannot have been reused.
+                let _ = killpg(p.proc.pid, Signal::SIGKILL);
+                let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGKILL);
+            }
+        } else if self.pppd.is_none() && self.hook.is_none() {
+            self.dial();
+        }
+    }
+
+    fn pppd_exited(&mut self) {
+        let Some(p) = self.pppd.take() else { return };
+        let code = p.proc.reap().unwrap_or(1);
+        let _ = p.lock.remove();
+        if self.stopping {
+            return self.finish(Ok(()));
+        }
+        note(format_args!(
+            "pppd {} exited {code} ({})",
+            p.proc.pid,
+            describe(code)
+        ));
+        if self.redial_now {
+            self.redial_now = false;
+            return self.dial();
+        }
+        if code == PPPD_SIGNALLED {
+            // Someone else stopped pppd: not a loss of the link we hold.
+            return self.wait_retry();
+        }
+        if is_permanent(code) {
+            self.permanent = Some(code);
+        }
+        self.run_hook(code);
+    }
+
+    fn run_hook(&mut self, code: i32) {
+        let Some(hook) = self.cfg.hook() else {
+            return self.after_hook();
+        };
+        let started = children::start_hook(&hook, self.cfg, code);
+        match started {
+            Ok(p) => {
+                self.hook = Some(p);
+                self.set_state(STATE_HOOK);
+                self.hook_timer.arm(HOOK_LIMIT);
+            }
+            Err(e) => {
+                warn(format_args!(
+                    "unable to run {}: {}",
+                    hook.display(),
+                    phrase(e as i32)
+                ));
+                self.after_hook();
+            }
+        }
+    }
+
+    fn hook_exited(&mut self) {
+        let Some(h) = self.hook.take() else { return };
+        self.hook_timer.cancel();
+        if let Ok(code) = h.reap() {
+            if code != 0 {
+                warn(format_args!("lost hook exited {code}"));
+            }
+        }
+        self.after_hook();
+    }
+
+    fn hook_timed_out(&mut self) {
+        if let Some(h) = &self.hook {
+            warn(format_args!(
+                "lost hook still running after {HOOK_LIMIT:?}: killing it"
+            ));
+            // Own session, not reaped yet: the group id is still its own.
+            let _ = killpg(h.pid, Signal::SIGKILL);
+        }
+    }
+
+    fn after_hook(&mut self) {
+        if let Some(code) = self.permanent {
+            return self.finish(Err(Fatal {
+                code: EXIT_PERMANENT,
+                message: format!("pppd exited {code}: {}", describe(code)),
+            }));
+        }
+        if self.redial_now {
+            self.redial_now = false;
+            return self.dial();
+        }
+        self.wait_retry();
+    }
+
+    fn fail(&mut self, f: Fatal) {
+        if let Some(p) = self.pppd.take() {
+            let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGTERM);
+            let _ = event::wait_readable(&[p.proc.pidfd.as_fd()], Some(self.cfg.stop_timeout));
+            let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGKILL);
+            let _ = p.proc.reap();
+            let _ = p.lock.remove();
+        }
+        self.finish(Err(f));
+    }
+
+    /// Remove the state file, then the pid file while still holding its
+    /// lock, and release it: the last thing the loop does.
+    fn finish(&mut self, result: Result<(), Fatal>) {
+        self.timer.cancel();
+        let _ = statefile::remove_if_exists(&self.cfg.state_file());
+        if let Some(l) = self.lock.take() {
+            let _ = l.remove();
+        }
+        self.exit = Some(result);
+    }
+}

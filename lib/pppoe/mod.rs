@@ -1,0 +1,156 @@
+//! pppoe-connect / pppoe-stop / pppoe-start (DESIGN §10): a redial loop
+//! around pppd that owns a lock for its whole life, and a stop that acts on
+//! that lock, so a stop ends the loop whatever moment it lands in.
+
+pub mod children;
+pub mod config;
+pub mod connect;
+pub mod shellvars;
+pub mod start;
+pub mod stop;
+
+use std::os::fd::OwnedFd;
+
+use nix::errno::Errno;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+/// What `PIDFILE.state` says.
+pub const STATE_RUNNING: &str = "running";
+pub const STATE_WAITING: &str = "waiting";
+pub const STATE_HOOK: &str = "hook";
+pub const STATE_STOPPING: &str = "stopping";
+
+/// pppd exit codes that no redial can fix: options error, not root, no
+/// kernel PPP support.
+pub fn is_permanent(code: i32) -> bool {
+    matches!(code, 2..=4)
+}
+
+/// pppd's exit code meaning SIGINT/SIGTERM/SIGHUP ended it (not a loss).
+pub const PPPD_SIGNALLED: i32 = 5;
+
+/// pppd's own words for its exit codes (GLUE.md), for log lines.
+pub fn describe(code: i32) -> &'static str {
+    match code {
+        0 => "ok",
+        1 => "fatal error",
+        2 => "options error",
+        3 => "not root",
+        4 => "no kernel PPP support",
+        5 => "terminated by signal",
+        6 => "serial port lock failed",
+        7 => "serial port open failed",
+        8 => "connect script failed",
+        9 => "pty command failed",
+        10 => "PPP negotiation failed",
+        11 => "peer failed to authenticate",
+        12 => "idle timeout",
+        13 => "connect time limit",
+        14 => "callback",
+        15 => "peer not answering LCP echo",
+        16 => "modem hung up",
+        17 => "loopback detected",
+        18 => "init script failed",
+        19 => "we failed to authenticate",
+        c if c > 128 => "killed by a signal",
+        _ => "unknown",
+    }
+}
+
+/// A child we started and watch through a pidfd.
+pub struct Proc {
+    pub pid: Pid,
+    pub pidfd: OwnedFd,
+}
+
+impl Proc {
+    /// Reap the (exited) child: its exit code, or 128 + signal.
+    pub fn reap(&self) -> Result<i32, Errno> {
+        loop {
+            match waitpid(self.pid, None) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+                Ok(_) => continue,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Why a pppoe program gives up, with its exit code.
+#[derive(Debug)]
+pub struct Fatal {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Fatal {
+    pub fn temporary(message: impl Into<String>) -> Fatal {
+        Fatal {
+            code: crate::errors::EXIT_TEMPORARY,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<config::ConfigError> for Fatal {
+    fn from(e: config::ConfigError) -> Fatal {
+        Fatal {
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// `what: phrase` for an errno, as a temporary failure.
+pub fn sys_fatal(what: impl std::fmt::Display, e: Errno) -> Fatal {
+    Fatal::temporary(format!("{what}: {}", crate::errors::phrase(e as i32)))
+}
+
+/// `what: phrase` for an io::Error, as a temporary failure.
+pub fn io_fatal(what: impl std::fmt::Display, e: &std::io::Error) -> Fatal {
+    Fatal::temporary(format!("{what}: {}", crate::errors::io_phrase(e)))
+}
+
+/// The "already running" refusal, naming the holder's pid once it is known
+/// (a holder that just took the lock gets a moment to write it).
+pub fn already_running(pidfile: &std::path::Path) -> Fatal {
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        if let Ok(Some(h)) = crate::pidlock::holder(pidfile) {
+            return Fatal::temporary(format!("already running as pid {}", h.pid));
+        }
+        let now = Instant::now();
+        if now >= deadline || !pidfile.exists() {
+            return Fatal::temporary("already running");
+        }
+        let _ =
+            crate::pidlock::wait_change(pidfile, (deadline - now).min(Duration::from_millis(20)));
+    }
+}
+
+/// Parse a clap command line with daemontools' exit codes: help and
+/// version exit 0, a usage error exits 100 (clap would use 2).
+pub fn parse_cli<T: clap::Parser>() -> T {
+    match T::try_parse() {
+        Ok(t) => t,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                crate::errors::EXIT_PERMANENT
+            } else {
+                0
+            };
+            let _ = e.print();
+            std::process::exit(code)
+        }
+    }
+}

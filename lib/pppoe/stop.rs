@@ -1,0 +1,216 @@
+//! pppoe-stop: end the loop for a config, whatever it is doing. It acts on
+//! the loop's lock, never on a pid file alone: a pid is signalled only
+//! through a pidfd opened on a process that /proc shows holding the lock,
+//! and the stop is over only when the stop itself holds that lock (no loop
+//! runs, none can start) and pppd's lock is free too.
+
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::unistd::Pid;
+
+use super::config::Config;
+use super::{io_fatal, Fatal};
+use crate::control::{self, SendError};
+use crate::event;
+use crate::pidlock::{self, PidLock, Probe};
+use crate::status::{self, Want};
+
+/// How long to wait for a process to die after SIGKILL before giving up.
+pub const KILL_GRACE: Duration = Duration::from_secs(5);
+
+pub struct StopOptions<'a> {
+    /// A service dir whose supervise must be told to stay down first.
+    pub service: Option<&'a Path>,
+    /// TERM, then KILL after this long.
+    pub kill_after: Duration,
+}
+
+/// Stop the loop of `cfg` (and its pppd). Ok only when neither remains.
+pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> Result<(), Fatal> {
+    let deadline = Instant::now() + opts.kill_after + KILL_GRACE;
+    let service = opts.service.or(cfg.service.as_deref());
+    let mut told = false;
+    if let Some(dir) = service {
+        match control::send(dir, b"d") {
+            Ok(()) => {
+                told = true;
+                wait_supervise(dir, deadline, |s| s.want == Want::Down);
+            }
+            Err(SendError::NotRunning) => {}
+            Err(e) => warn(e.warning(&dir.display().to_string())),
+        }
+    }
+    let pppd_path = cfg.pppd_pidfile();
+    loop {
+        if Instant::now() >= deadline {
+            return Err(Fatal::temporary(format!(
+                "{} is still locked: a loop keeps starting",
+                cfg.pidfile.display()
+            )));
+        }
+        let ended = end_holder_named(
+            &cfg.pidfile,
+            Some("pppoe-connect"),
+            opts.kill_after,
+            &mut || {
+                // KILL pppd first: it may be the reason the loop is stuck, and
+                // it only gets a TERM (PDEATHSIG) when the loop dies.
+                if let Ok(Some(h)) = pidlock::holder(&pppd_path) {
+                    let _ = h.signal(libc::SIGKILL);
+                }
+            },
+        )?;
+        let main = match ended {
+            Some(l) => l,
+            None => match pidlock::probe(&cfg.pidfile, true) {
+                Ok(Probe::Free(l)) => l,
+                Ok(_) => continue,
+                // No directory for the pid file: nothing can run.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => {
+                    return Err(io_fatal(
+                        format!("unable to lock {}", cfg.pidfile.display()),
+                        &e,
+                    ))
+                }
+            },
+        };
+        // We hold the loop's lock: no loop runs and none can start. A pppd
+        // whose loop was killed may still hold its own lock.
+        let comm = cfg.pppd_comm();
+        if let Some(p) = end_holder_named(&pppd_path, Some(&comm), opts.kill_after, &mut || {})? {
+            let _ = p.remove();
+        }
+        let _ = crate::statefile::remove_if_exists(&cfg.state_file());
+        remove(main);
+        break;
+    }
+    if told {
+        let dir = service.unwrap_or(Path::new("."));
+        if !wait_supervise(dir, deadline, |s| s.pid == 0) {
+            return Err(Fatal::temporary(format!(
+                "supervise on {} still reports a process",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn remove(l: PidLock) {
+    let _ = l.remove();
+}
+
+/// Make whoever holds the pid lock at `path` go away: TERM through a
+/// verified pidfd, KILL (after `before_kill`) past `kill_after`. Returns the
+/// lock, now ours, or None when the file is gone.
+pub fn end_holder(
+    path: &Path,
+    kill_after: Duration,
+    before_kill: &mut dyn FnMut(),
+) -> Result<Option<PidLock>, Fatal> {
+    end_holder_named(path, None, kill_after, before_kill)
+}
+
+/// `end_holder`; past the time limit, also SIGKILL any process named
+/// `comm` that holds the lock though the pid file does not name it (a fork
+/// of the killed loop that has not exec'd yet keeps a copy of the lock).
+pub fn end_holder_named(
+    path: &Path,
+    comm: Option<&str>,
+    kill_after: Duration,
+    before_kill: &mut dyn FnMut(),
+) -> Result<Option<PidLock>, Fatal> {
+    let kill_at = Instant::now() + kill_after;
+    let give_up = kill_at + KILL_GRACE;
+    let mut termed: Option<Pid> = None;
+    let mut backoff = Duration::from_millis(1);
+    let lock_fatal = |e: std::io::Error| io_fatal(format!("unable to lock {}", path.display()), &e);
+    loop {
+        match pidlock::probe(path, false).map_err(lock_fatal)? {
+            Probe::Absent => return Ok(None),
+            Probe::Free(l) => return Ok(Some(l)),
+            Probe::Held => {}
+        }
+        let now = Instant::now();
+        if now >= give_up {
+            let who = pidlock::read_pid(path).ok().flatten();
+            let alive = who.is_some_and(|p| nix::sys::signal::kill(p, None).is_ok());
+            return Err(Fatal::temporary(match who {
+                Some(p) if alive => {
+                    format!("{} is still held by pid {p} after SIGKILL", path.display())
+                }
+                _ => format!("{} is still locked after SIGKILL", path.display()),
+            }));
+        }
+        match pidlock::holder(path).map_err(lock_fatal)? {
+            Some(h) => {
+                backoff = Duration::from_millis(1);
+                if now >= kill_at {
+                    before_kill();
+                    let _ = h.signal(libc::SIGKILL);
+                    let _ = h.wait_exit(give_up - now);
+                } else {
+                    if termed != Some(h.pid) {
+                        let _ = h.signal(libc::SIGTERM);
+                        termed = Some(h.pid);
+                    }
+                    let _ = h.wait_exit(kill_at - now);
+                }
+            }
+            None => {
+                if let (Some(comm), true) = (comm, now >= kill_at) {
+                    for h in pidlock::scan_holders(path, comm).unwrap_or_default() {
+                        let _ = h.signal(libc::SIGKILL);
+                    }
+                }
+                // Held, but the holder is not known yet (its pid is not
+                // written, or it is a stop cleaning up): look again soon.
+                let _ = pidlock::wait_change(path, backoff.min(give_up - now));
+                backoff = (backoff * 2).min(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// Wait until supervise's status on `dir` satisfies `ok` (status is
+/// replaced by rename, so watch supervise/ for it). False on timeout.
+fn wait_supervise(dir: &Path, deadline: Instant, ok: impl Fn(&status::Status) -> bool) -> bool {
+    let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
+    if let Some(i) = &ino {
+        let _ = i.add_watch(
+            &dir.join("supervise"),
+            AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
+        );
+    }
+    loop {
+        match status::read_status(dir) {
+            Ok(Some(s)) if ok(&s) => return true,
+            Ok(_) => {}
+            // No status: no supervise to wait for.
+            Err(_) => return true,
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        match &ino {
+            Some(i) => {
+                let _ = event::wait_readable(
+                    &[i.as_fd()],
+                    Some((deadline - now).min(Duration::from_millis(100))),
+                );
+                let _ = i.read_events();
+            }
+            None => {
+                let _ = event::wait_readable(
+                    &[],
+                    Some((deadline - now).min(Duration::from_millis(10))),
+                );
+            }
+        }
+    }
+}
