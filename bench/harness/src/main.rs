@@ -96,7 +96,11 @@ fn parse_args() -> Result<Args, String> {
             _ => {
                 return Err(format!(
                     "usage: upkeep-bench --root REPO [--quick] [--only {}]",
-                    figures::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(",")
+                    figures::ALL
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(",")
                 ))
             }
         }
@@ -163,7 +167,14 @@ fn cpu_model() -> String {
     format!("{model}, {cores} cores")
 }
 
-fn results_md(root: &Path, quick: bool, work_kind: &str, rows: &[Row], ctx: &Ctx, failed: &[String]) -> String {
+fn results_md(
+    root: &Path,
+    quick: bool,
+    work_kind: &str,
+    rows: &[Row],
+    ctx: &Ctx,
+    failed: &[String],
+) -> String {
     let date = machine_line(&["/bin/date", "-u", "+%Y-%m-%d %H:%M UTC"]);
     let kernel = machine_line(&["/bin/uname", "-srm"]);
     let versions = machine_line(&[
@@ -286,7 +297,10 @@ fn main() -> ExitCode {
                 failed.push(format!("{name}: {e}"));
             }
         }
-        eprintln!("upkeep-bench: {name} took {:.1} s", t.elapsed().as_secs_f64());
+        eprintln!(
+            "upkeep-bench: {name} took {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
     }
     cleanup(&work, mounted);
     let table = report::table(&rows);

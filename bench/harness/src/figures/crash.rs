@@ -27,10 +27,17 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
     for sys in ALL {
         let dir = base.join(sys.name());
         // One byte per start, then a failure exit straight away.
-        write_run(&dir, &format!("echo >> {}/{}\nexit 1\n", marks.display(), sys.name()))?;
+        write_run(
+            &dir,
+            &format!("echo >> {}/{}\nexit 1\n", marks.display(), sys.name()),
+        )?;
         let argv = ctx.bins.supervisor(sys, &dir);
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        children.push(procs::start(&argv, &dir, &ctx.log(&format!("crash-{}", sys.name())))?);
+        children.push(procs::start(
+            &argv,
+            &dir,
+            &ctx.log(&format!("crash-{}", sys.name())),
+        )?);
     }
     let mut csv = Csv::new("crash", "system,start,seconds_since_supervisor_started");
     let mut counts: HashMap<String, usize> = HashMap::new();
@@ -53,7 +60,9 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
     // The files are the count of record (an event could merge two writes).
     let mut starts = [None; 4];
     for sys in ALL {
-        let n = fs::metadata(marks.join(sys.name())).map(|m| m.len()).unwrap_or(0);
+        let n = fs::metadata(marks.join(sys.name()))
+            .map(|m| m.len())
+            .unwrap_or(0);
         starts[sys.idx()] = Some(n as f64 * 60.0 / window.as_secs_f64());
     }
     for c in &children {
@@ -63,9 +72,14 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
     ctx.note(format!(
         "Crash loop: one supervisor per system on a `run` that appends a byte to a file and exits 1; starts counted over {} s (all four at once){}. upkeep backs off exponentially (1 s → 30 s), the peers restart about once a second for ever.",
         window.as_secs(),
-        if window.as_secs() == 60 { String::new() } else { format!(", scaled to a minute (scaling overstates a backoff's rate: it slows down later)") }
+        if window.as_secs() == 60 { String::new() } else { ", scaled to a minute (scaling overstates a backoff's rate: it slows down later)".to_string() }
     ));
-    let mut r = Row::new("crash-loop", "crash-loop starts per minute", "starts/min", true);
+    let mut r = Row::new(
+        "crash-loop",
+        "crash-loop starts per minute",
+        "starts/min",
+        true,
+    );
     for sys in ALL {
         r.set(sys, starts[sys.idx()]);
     }

@@ -36,7 +36,12 @@ pub const ALL: &[(&str, Figure)] = &[
 
 /// Starts `sys`'s supervisor on `dir` and waits until its status names a
 /// running pid. Returns the supervisor and that pid.
-pub fn start_supervised(ctx: &Ctx, sys: Sys, dir: &Path, tag: &str) -> Result<(Child, u32), String> {
+pub fn start_supervised(
+    ctx: &Ctx,
+    sys: Sys,
+    dir: &Path,
+    tag: &str,
+) -> Result<(Child, u32), String> {
     let argv = ctx.bins.supervisor(sys, dir);
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let child = procs::start(&argv, dir, &ctx.log(tag))?;
@@ -46,7 +51,11 @@ pub fn start_supervised(ctx: &Ctx, sys: Sys, dir: &Path, tag: &str) -> Result<(C
         pid != 0
     }) {
         procs::kill_tree(child.id() as i32);
-        return Err(format!("{} on {}: service not up within 10 s", sys.name(), dir.display()));
+        return Err(format!(
+            "{} on {}: service not up within 10 s",
+            sys.name(),
+            dir.display()
+        ));
     }
     Ok((child, pid))
 }

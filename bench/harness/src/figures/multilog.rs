@@ -19,9 +19,24 @@ struct Script {
 }
 
 const SCRIPTS: [Script; 3] = [
-    Script { id: "log-t-16m", label: "logger lines/s, TAI64N stamp, 16 MB files", stamp: true, size: 16_777_215 },
-    Script { id: "log-t-100k", label: "logger lines/s, TAI64N stamp, 100 kB files (rotation)", stamp: true, size: 99_999 },
-    Script { id: "log-16m", label: "logger lines/s, no stamp, 16 MB files", stamp: false, size: 16_777_215 },
+    Script {
+        id: "log-t-16m",
+        label: "logger lines/s, TAI64N stamp, 16 MB files",
+        stamp: true,
+        size: 16_777_215,
+    },
+    Script {
+        id: "log-t-100k",
+        label: "logger lines/s, TAI64N stamp, 100 kB files (rotation)",
+        stamp: true,
+        size: 99_999,
+    },
+    Script {
+        id: "log-16m",
+        label: "logger lines/s, no stamp, 16 MB files",
+        stamp: false,
+        size: 16_777_215,
+    },
 ];
 
 fn argv(ctx: &Ctx, sys: Sys, s: &Script, dir: &str) -> Vec<String> {
@@ -77,7 +92,10 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
         ));
     }
     fs::write(&input, text).map_err(|e| format!("write {}: {e}", input.display()))?;
-    let mut csv = Csv::new("logger", "system,script,rep,lines,seconds,lines_per_s,lines_logged");
+    let mut csv = Csv::new(
+        "logger",
+        "system,script,rep,lines,seconds,lines_per_s,lines_logged",
+    );
     let mut rows = Vec::new();
     let mut lost = Vec::new();
     for s in &SCRIPTS {
@@ -106,11 +124,23 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
                 let secs = t0.elapsed().as_secs_f64();
                 let logged = lines_in(&dir);
                 let rate = lines as f64 / secs;
-                csv.row(&[&sys.name(), &s.id, &rep, &lines, &format!("{secs:.4}"), &format!("{rate:.0}"), &logged]);
+                csv.row(&[
+                    &sys.name(),
+                    &s.id,
+                    &rep,
+                    &lines,
+                    &format!("{secs:.4}"),
+                    &format!("{rate:.0}"),
+                    &logged,
+                ]);
                 if status.success() && logged == lines {
                     rates[sys.idx()].push(rate);
                 } else {
-                    lost.push(format!("{} {} rep {rep}: exit {status}, {logged} of {lines} lines logged", sys.name(), s.id));
+                    lost.push(format!(
+                        "{} {} rep {rep}: exit {status}, {logged} of {lines} lines logged",
+                        sys.name(),
+                        s.id
+                    ));
                 }
                 let _ = fs::remove_dir_all(&dir);
             }

@@ -42,7 +42,8 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
         for sys in ALL {
             let dir = base.join(format!("{}-{i}", sys.name()));
             write_run(&dir, SLEEPER)?;
-            let (child, pid) = start_supervised(ctx, sys, &dir, &format!("restart-{}-{i}", sys.name()))?;
+            let (child, pid) =
+                start_supervised(ctx, sys, &dir, &format!("restart-{}-{i}", sys.name()))?;
             let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
                 .map_err(|e| format!("inotify_init: {e}"))?;
             ino.add_watch(
@@ -100,12 +101,24 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
             if new == 0 {
                 timeouts[n] += 1;
                 // Counted as the time given up after: a lower bound.
-                csv.row(&[&svc.sys.name(), &samples[n].len(), &format!("{lat:.4}"), &"timeout"]);
+                csv.row(&[
+                    &svc.sys.name(),
+                    &samples[n].len(),
+                    &format!("{lat:.4}"),
+                    &"timeout",
+                ]);
                 // Wait for it to come back before going on.
-                crate::wait_for(Duration::from_secs(30), || status_pid(svc.sys, &svc.dir).unwrap_or(0) != 0);
+                crate::wait_for(Duration::from_secs(30), || {
+                    status_pid(svc.sys, &svc.dir).unwrap_or(0) != 0
+                });
                 samples[n].push(lat);
             } else {
-                csv.row(&[&svc.sys.name(), &samples[n].len(), &format!("{lat:.4}"), &"restarted"]);
+                csv.row(&[
+                    &svc.sys.name(),
+                    &samples[n].len(),
+                    &format!("{lat:.4}"),
+                    &"restarted",
+                ]);
                 samples[n].push(lat);
             }
             svc.up_since = Instant::now();
@@ -124,7 +137,11 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
             .join(", ")
     ));
     let mut rows = Vec::new();
-    for (p, id) in [(50.0, "restart-p50"), (90.0, "restart-p90"), (99.0, "restart-p99")] {
+    for (p, id) in [
+        (50.0, "restart-p50"),
+        (90.0, "restart-p90"),
+        (99.0, "restart-p99"),
+    ] {
         let mut r = Row::new(id, &format!("restart after kill -9, p{p}"), "ms", true);
         for sys in ALL {
             r.set(sys, percentile(&samples[sys.idx()], p));

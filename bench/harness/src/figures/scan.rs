@@ -15,8 +15,16 @@ use crate::report::{mean, median, Csv, Row};
 use crate::systems::{write_run, Bins, Sys, ALL};
 use crate::{procs, Ctx};
 
-/// How long the scanner runs on its empty directory before services appear.
-const SETTLE_BEFORE: Duration = Duration::from_millis(500);
+/// How long the scanner runs on its empty directory before services
+/// appear, by repetition: spread over the 5 s polling cycle of daemontools'
+/// svscan and runit's runsvdir so their median sits mid-cycle, neither their
+/// best nor their worst case.
+fn settle_before(rep: usize, reps: usize) -> Duration {
+    if reps == 1 {
+        return Duration::from_millis(2500);
+    }
+    Duration::from_millis(500 + (4000 * rep / (reps - 1)) as u64)
+}
 /// Quiet time after the last service is up, before memory and wake-ups.
 const SETTLE_AFTER: Duration = Duration::from_secs(1);
 const IDLE: Duration = Duration::from_secs(10);
@@ -39,7 +47,14 @@ struct Outcome {
 
 /// One scanner, `n` services appearing under it; memory and idle wake-ups
 /// too when `measure`.
-fn one(ctx: &Ctx, sys: Sys, n: usize, rep: usize, measure: bool) -> Result<Outcome, String> {
+fn one(
+    ctx: &Ctx,
+    sys: Sys,
+    n: usize,
+    rep: usize,
+    reps: usize,
+    measure: bool,
+) -> Result<Outcome, String> {
     let base = ctx.dir(&format!("scan-{}-{n}-{rep}", sys.name()))?;
     let scan = base.join("services");
     let stage = base.join("stage");
@@ -49,7 +64,10 @@ fn one(ctx: &Ctx, sys: Sys, n: usize, rep: usize, measure: bool) -> Result<Outco
     }
     // The run marks itself up with a shell builtin (no fork), then becomes
     // the service; "up" below means "run has started", for every system.
-    let body = format!(": > {}/\"${{PWD##*/}}\"\nexec sleep 1000000\n", marks.display());
+    let body = format!(
+        ": > {}/\"${{PWD##*/}}\"\nexec sleep 1000000\n",
+        marks.display()
+    );
     let names: Vec<String> = (0..n).map(|i| format!("s{i:04}")).collect();
     for name in &names {
         write_run(&stage.join(name), &body)?;
@@ -61,13 +79,20 @@ fn one(ctx: &Ctx, sys: Sys, n: usize, rep: usize, measure: bool) -> Result<Outco
         argv.insert(2, (n + 24).to_string());
     }
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let scanner = procs::start(&argv, &base, &ctx.log(&format!("scan-{}-{n}-{rep}", sys.name())))?;
+    let scanner = procs::start(
+        &argv,
+        &base,
+        &ctx.log(&format!("scan-{}-{n}-{rep}", sys.name())),
+    )?;
     let spid = scanner.id() as i32;
-    std::thread::sleep(SETTLE_BEFORE);
+    std::thread::sleep(settle_before(rep, reps));
     let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
         .map_err(|e| format!("inotify_init: {e}"))?;
-    ino.add_watch(&marks, AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)
-        .map_err(|e| format!("inotify_add_watch {}: {e}", marks.display()))?;
+    ino.add_watch(
+        &marks,
+        AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO,
+    )
+    .map_err(|e| format!("inotify_add_watch {}: {e}", marks.display()))?;
     let mut seen = HashSet::new();
     let t0 = Instant::now();
     for name in &names {
@@ -147,9 +172,12 @@ fn one(ctx: &Ctx, sys: Sys, n: usize, rep: usize, measure: bool) -> Result<Outco
 }
 
 pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
-    let reps = if ctx.quick { 1 } else { 3 };
+    let reps = if ctx.quick { 1 } else { 5 };
     let sizes = [500usize, 1000];
-    let mut up_csv = Csv::new("scan", "system,services,rep,first_up_ms,half_up_ms,all_up_ms,services_up");
+    let mut up_csv = Csv::new(
+        "scan",
+        "system,services,rep,first_up_ms,half_up_ms,all_up_ms,services_up",
+    );
     let mut mem_csv = Csv::new("memory", "system,process,pid_index,rss_kb,pss_kb,uss_kb");
     let mut idle_csv = Csv::new("idle", "system,process,context_switches_in_10s");
     let mut up_ms: [[Vec<f64>; 4]; 2] = Default::default();
@@ -163,19 +191,26 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
         for (k, &n) in sizes.iter().enumerate() {
             for rep in 0..reps {
                 let measure = n == 500 && rep == 0;
-                let o = one(ctx, sys, n, rep, measure)?;
+                let o = one(ctx, sys, n, rep, reps, measure)?;
                 up_csv.row(&[
                     &sys.name(),
                     &n,
                     &rep,
                     &o.first_up_ms.map(|t| format!("{t:.2}")).unwrap_or_default(),
                     &o.half_up_ms.map(|t| format!("{t:.2}")).unwrap_or_default(),
-                    &o.all_up_ms.map(|t| format!("{t:.2}")).unwrap_or_else(|| "timeout".into()),
+                    &o.all_up_ms
+                        .map(|t| format!("{t:.2}"))
+                        .unwrap_or_else(|| "timeout".into()),
                     &o.up,
                 ]);
                 match o.all_up_ms {
                     Some(t) => up_ms[k][sys.idx()].push(t),
-                    None => missing.push(format!("{} {n}: {} of {n} up after {} s", sys.name(), o.up, GIVE_UP.as_secs())),
+                    None => missing.push(format!(
+                        "{} {n}: {} of {n} up after {} s",
+                        sys.name(),
+                        o.up,
+                        GIVE_UP.as_secs()
+                    )),
                 }
                 if measure {
                     let v: Vec<&procs::Mem> = o.mem.iter().collect();
@@ -201,15 +236,23 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
     let mut floor = Vec::new();
     for &n in &sizes {
         let t = baseline(ctx, n)?;
-        up_csv.row(&[&"no supervisor (harness starts each run itself)", &n, &0, &"", &"", &format!("{t:.2}"), &n]);
+        up_csv.row(&[
+            &"no supervisor (harness starts each run itself)",
+            &n,
+            &0,
+            &"",
+            &"",
+            &format!("{t:.2}"),
+            &n,
+        ]);
         floor.push(format!("{n}: {t:.0} ms"));
     }
     for c in [&up_csv, &mem_csv, &idle_csv] {
         c.write(&ctx.results)?;
     }
     ctx.note(format!(
-        "New services under a running scanner: the scanner runs {} ms on an empty directory, then N prepared service dirs are renamed into it (s6: followed by `s6-svscanctl -a`, which s6 needs; the others get no command); time until every `run` has started (each marks itself with a shell builtin before `exec sleep`, seen through inotify). daemontools' svscan and runit's runsvdir look for new dirs every 5 s, so their figure depends on where in that cycle the dirs appear. s6-svscan gets `-c {{N+24}}` for more than 500 services (its default limit is 500). Median of {reps} run(s) per size. The floor on this machine — the harness itself starting the same N run scripts, one after another, no supervisor: {}.{}",
-        SETTLE_BEFORE.as_millis(),
+        "New services under a running scanner: the scanner runs {} on an empty directory, then N prepared service dirs are renamed into it (s6: followed by `s6-svscanctl -a`, which s6 needs; the others get no command); time until every `run` has started (each marks itself with a shell builtin before `exec sleep`, seen through inotify). daemontools' svscan and runit's runsvdir look for new dirs every 5 s, so their figure depends on where in that cycle the dirs appear. s6-svscan gets `-c {{N+24}}` for more than 500 services (its default limit is 500). Median of {reps} run(s) per size. The floor on this machine — the harness itself starting the same N run scripts, one after another, no supervisor: {}.{}",
+        if reps == 1 { "2.5 s".to_string() } else { format!("0.5 s to 4.5 s (spread evenly over the {reps} runs)") },
         floor.join(", "),
         if missing.is_empty() { String::new() } else { format!(" Runs that did not finish: {}.", missing.join("; ")) }
     ));
@@ -223,29 +266,66 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
     ));
     let mut rows = Vec::new();
     for (k, &n) in sizes.iter().enumerate() {
-        let mut r = Row::new(&format!("scan-{n}"), &format!("{n} new services all up, scanner running"), "ms", true);
+        let mut r = Row::new(
+            &format!("scan-{n}"),
+            &format!("{n} new services all up, scanner running"),
+            "ms",
+            true,
+        );
         for sys in ALL {
             r.set(sys, median(&up_ms[k][sys.idx()]));
         }
         rows.push(r);
     }
-    let mut r = Row::new("mem-pss", "avg PSS per supervisor, 500 services", "kB", true);
+    let mut r = Row::new(
+        "mem-pss",
+        "avg PSS per supervisor, 500 services",
+        "kB",
+        true,
+    );
     ALL.iter().for_each(|&s| r.set(s, pss[s.idx()]));
     rows.push(r);
-    let mut r = Row::new("mem-uss", "avg USS per supervisor, 500 services", "kB", true);
+    let mut r = Row::new(
+        "mem-uss",
+        "avg USS per supervisor, 500 services",
+        "kB",
+        true,
+    );
     ALL.iter().for_each(|&s| r.set(s, uss[s.idx()]));
     rows.push(r);
-    let mut r = Row::new("mem-rss", "RSS of one idle supervisor (median of 500)", "kB", true);
+    let mut r = Row::new(
+        "mem-rss",
+        "RSS of one idle supervisor (median of 500)",
+        "kB",
+        true,
+    );
     ALL.iter().for_each(|&s| r.set(s, rss[s.idx()]));
     rows.push(r);
-    let mut r = Row::new("mem-scanner-rss", "RSS of the scanner, 500 services", "kB", true);
+    let mut r = Row::new(
+        "mem-scanner-rss",
+        "RSS of the scanner, 500 services",
+        "kB",
+        true,
+    );
     ALL.iter().for_each(|&s| r.set(s, scanner_rss[s.idx()]));
     rows.push(r);
-    let mut r = Row::new("idle-scanner", "scanner context switches in 10 s idle", "count", true);
-    ALL.iter().for_each(|&s| r.set(s, idle[s.idx()].map(|i| i.0 as f64)));
+    let mut r = Row::new(
+        "idle-scanner",
+        "scanner context switches in 10 s idle",
+        "count",
+        true,
+    );
+    ALL.iter()
+        .for_each(|&s| r.set(s, idle[s.idx()].map(|i| i.0 as f64)));
     rows.push(r);
-    let mut r = Row::new("idle-supervisor", "supervisor context switches in 10 s idle", "count", true);
-    ALL.iter().for_each(|&s| r.set(s, idle[s.idx()].map(|i| i.1 as f64)));
+    let mut r = Row::new(
+        "idle-supervisor",
+        "supervisor context switches in 10 s idle",
+        "count",
+        true,
+    );
+    ALL.iter()
+        .for_each(|&s| r.set(s, idle[s.idx()].map(|i| i.1 as f64)));
     rows.push(r);
     Ok(rows)
 }
@@ -256,7 +336,10 @@ fn baseline(ctx: &Ctx, n: usize) -> Result<f64, String> {
     let base = ctx.dir(&format!("scan-floor-{n}"))?;
     let marks = base.join("marks");
     fs::create_dir_all(&marks).map_err(|e| format!("mkdir {}: {e}", marks.display()))?;
-    let body = format!(": > {}/\"${{PWD##*/}}\"\nexec sleep 1000000\n", marks.display());
+    let body = format!(
+        ": > {}/\"${{PWD##*/}}\"\nexec sleep 1000000\n",
+        marks.display()
+    );
     let dirs: Vec<_> = (0..n).map(|i| base.join(format!("s{i:04}"))).collect();
     for d in &dirs {
         write_run(d, &body)?;
@@ -273,7 +356,11 @@ fn baseline(ctx: &Ctx, n: usize) -> Result<f64, String> {
             .map_err(|e| format!("start {}/run: {e}", d.display()))?;
         kids.push(c);
     }
-    let ok = crate::wait_for(GIVE_UP, || fs::read_dir(&marks).map(|r| r.count() >= n).unwrap_or(false));
+    let ok = crate::wait_for(GIVE_UP, || {
+        fs::read_dir(&marks)
+            .map(|r| r.count() >= n)
+            .unwrap_or(false)
+    });
     let t = ms_since(t0);
     for k in &kids {
         procs::kill_tree(k.id() as i32);
@@ -282,6 +369,9 @@ fn baseline(ctx: &Ctx, n: usize) -> Result<f64, String> {
     if ok {
         Ok(t)
     } else {
-        Err(format!("baseline: {n} run scripts not all started in {} s", GIVE_UP.as_secs()))
+        Err(format!(
+            "baseline: {n} run scripts not all started in {} s",
+            GIVE_UP.as_secs()
+        ))
     }
 }

@@ -31,7 +31,9 @@ fn command(ctx: &Ctx, sys: Sys, dir: &Path, up: bool) -> bool {
             }
             false
         }
-        Sys::Runit => procs::run_quiet(&["/usr/bin/sv", "-w", "5", if up { "up" } else { "down" }, d]),
+        Sys::Runit => {
+            procs::run_quiet(&["/usr/bin/sv", "-w", "5", if up { "up" } else { "down" }, d])
+        }
         Sys::S6 => procs::run_quiet(&[
             "/usr/bin/s6-svc",
             "-T",
@@ -68,7 +70,10 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
     let mut up: [Vec<f64>; 4] = Default::default();
     let mut failures = [0usize; 4];
     let mut lagged = [0usize; 4];
-    let mut csv = Csv::new("wait", "system,rep,command,round_trip_ms,command_ok,status_agreed_after_ms");
+    let mut csv = Csv::new(
+        "wait",
+        "system,rep,command,round_trip_ms,command_ok,status_agreed_after_ms",
+    );
     for rep in 0..reps {
         for (sys, dir, _, up_since) in svcs.iter_mut() {
             let n = sys.idx();
@@ -95,16 +100,26 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
                     &what,
                     &format!("{t:.3}"),
                     &ok,
-                    &if agreed { format!("{lag:.3}") } else { "never".into() },
+                    &if agreed {
+                        format!("{lag:.3}")
+                    } else {
+                        "never".into()
+                    },
                 ]);
                 if ok && agreed {
-                    if up_cmd { up[n].push(t) } else { down[n].push(t) }
+                    if up_cmd {
+                        up[n].push(t)
+                    } else {
+                        down[n].push(t)
+                    }
                     if lag >= 1.0 {
                         lagged[n] += 1;
                     }
                 } else {
                     failures[n] += 1;
-                    crate::wait_for(Duration::from_secs(10), || status_pid(*sys, dir).unwrap_or(0) != 0);
+                    crate::wait_for(Duration::from_secs(10), || {
+                        status_pid(*sys, dir).unwrap_or(0) != 0
+                    });
                 }
             }
         }
@@ -125,7 +140,10 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
             .join(", ")
     ));
     let mut rows = Vec::new();
-    for (samples, what, id) in [(&down, "stop and wait for down", "wait-down"), (&up, "start and wait for up", "wait-up")] {
+    for (samples, what, id) in [
+        (&down, "stop and wait for down", "wait-down"),
+        (&up, "start and wait for up", "wait-up"),
+    ] {
         for p in [50.0, 90.0] {
             let mut r = Row::new(&format!("{id}-p{p}"), &format!("{what}, p{p}"), "ms", true);
             for sys in ALL {
