@@ -167,14 +167,23 @@ fn cpu_model() -> String {
     format!("{model}, {cores} cores")
 }
 
-fn results_md(
-    root: &Path,
+/// The 1-minute load average: the machine may be shared, and says so here.
+pub fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+struct RunInfo<'a> {
     quick: bool,
-    work_kind: &str,
-    rows: &[Row],
-    ctx: &Ctx,
-    failed: &[String],
-) -> String {
+    work_kind: &'a str,
+    load_before: String,
+    load_after: String,
+    seconds: f64,
+}
+
+fn results_md(root: &Path, run: &RunInfo, rows: &[Row], ctx: &Ctx, failed: &[String]) -> String {
     let date = machine_line(&["/bin/date", "-u", "+%Y-%m-%d %H:%M UTC"]);
     let kernel = machine_line(&["/bin/uname", "-srm"]);
     let versions = machine_line(&[
@@ -199,10 +208,14 @@ fn results_md(
     let mut md = String::new();
     md.push_str("# Benchmarks: upkeep against daemontools, runit and s6\n\n");
     md.push_str(&format!(
-        "Written by `bench/run{}`. Date: {date}. Kernel: {kernel}. CPU: {}. Peers: {}. upkeep: commit {commit} (release build). Services and logs on {work_kind}. One run, same machine, same service scripts for every system.\n\n",
-        if quick { " --quick" } else { "" },
+        "Written by `bench/run{}`. Date: {date}. Kernel: {kernel}. CPU: {}. Peers: {}. upkeep: commit {commit} (release build). Services and logs on {}. One run ({:.0} s), same machine, same service scripts for every system. Load average (1 min) {} at the start, {} at the end: other work shared the machine, so absolute figures are noisy; the ratios within this one run are what count.\n\n",
+        if run.quick { " --quick" } else { "" },
         cpu_model(),
         versions.trim_end_matches([',', ' ']),
+        run.work_kind,
+        run.seconds,
+        run.load_before,
+        run.load_after,
     ));
     md.push_str("↓ lower is better, ↑ higher is better. The last column is upkeep's figure divided by the best peer's.\n\n");
     md.push_str(&report::table(rows));
@@ -280,6 +293,7 @@ fn main() -> ExitCode {
         work.display()
     );
     let started = Instant::now();
+    let load_before = load_average();
     let mut rows = Vec::new();
     let mut failed = Vec::new();
     for (name, fig) in figures::ALL {
@@ -313,7 +327,14 @@ fn main() -> ExitCode {
             eprintln!("upkeep-bench: warning: write {}: {e}", p.display());
         }
     }
-    let md = results_md(&args.root, args.quick, work_kind, &rows, &ctx, &failed);
+    let run = RunInfo {
+        quick: args.quick,
+        work_kind,
+        load_before,
+        load_after: load_average(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let md = results_md(&args.root, &run, &rows, &ctx, &failed);
     let p = bench.join("RESULTS.md");
     if let Err(e) = fs::write(&p, md) {
         eprintln!("upkeep-bench: fatal: write {}: {e}", p.display());

@@ -82,7 +82,7 @@ fn lines_in(dir: &std::path::Path) -> usize {
 
 pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
     let lines = if ctx.quick { 200_000 } else { 1_000_000 };
-    let reps = if ctx.quick { 1 } else { 3 };
+    let reps = if ctx.quick { 1 } else { 5 };
     let base = ctx.dir("logger")?;
     let input = base.join("input");
     let mut text = String::with_capacity(lines * 81);
