@@ -206,3 +206,13 @@ pub fn reap() {
         }
     }
 }
+
+/// Time `pid` has spent on a CPU so far, in nanoseconds (/proc/PID/schedstat).
+pub fn cpu_ns(pid: i32) -> Option<u64> {
+    fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}

@@ -196,6 +196,26 @@ pub fn svg(row: &Row) -> String {
         .copied()
         .fold(0.0_f64, f64::max)
         .max(f64::MIN_POSITIVE);
+    // One outlier (a 1 s wait among sub-millisecond ones) would flatten the
+    // other bars to nothing: past a 50× spread the bars go on a log scale.
+    let min = row
+        .vals
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| *v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let log = min.is_finite() && max / min > 50.0;
+    let lo = if log { min.log10() - 1.0 } else { 0.0 };
+    let height = |v: f64| -> f64 {
+        if v <= 0.0 {
+            0.0
+        } else if log {
+            (v.log10() - lo) / (max.log10() - lo) * plot_h
+        } else {
+            (v / max * plot_h).max(1.0)
+        }
+    };
     let slot = (W - LEFT - 20.0) / ALL.len() as f64;
     let bar_w = slot * 0.6;
     let dir = if row.lower_better {
@@ -217,9 +237,10 @@ pub fn svg(row: &Row) -> String {
     );
     let _ = writeln!(
         s,
-        r##"<text x="{}" y="40" font-size="12" text-anchor="middle" fill="#555">{} — {dir}</text>"##,
+        r##"<text x="{}" y="40" font-size="12" text-anchor="middle" fill="#555">{}{} — {dir}</text>"##,
         W / 2.0,
-        xml_escape(row.unit)
+        xml_escape(row.unit),
+        if log { ", log scale" } else { "" }
     );
     let base = TOP + plot_h;
     let _ = writeln!(
@@ -237,7 +258,7 @@ pub fn svg(row: &Row) -> String {
         };
         match row.vals[sys.idx()] {
             Some(v) => {
-                let h = (v / max * plot_h).max(if v > 0.0 { 1.0 } else { 0.0 });
+                let h = height(v);
                 let y = base - h;
                 let _ = writeln!(
                     s,
