@@ -16,6 +16,8 @@ struct Script {
     label: &'static str,
     stamp: bool,
     size: u64,
+    /// Files kept: enough that no line is rotated away (every line is counted).
+    count: u32,
 }
 
 const SCRIPTS: [Script; 3] = [
@@ -24,18 +26,21 @@ const SCRIPTS: [Script; 3] = [
         label: "logger lines/s, TAI64N stamp, 16 MB files",
         stamp: true,
         size: 16_777_215,
+        count: 1000,
     },
     Script {
         id: "log-t-100k",
         label: "logger lines/s, TAI64N stamp, 100 kB files (rotation)",
         stamp: true,
         size: 99_999,
+        count: 5000,
     },
     Script {
         id: "log-16m",
         label: "logger lines/s, no stamp, 16 MB files",
         stamp: false,
         size: 16_777_215,
+        count: 1000,
     },
 ];
 
@@ -59,7 +64,7 @@ fn argv(ctx: &Ctx, sys: Sys, s: &Script, dir: &str) -> Vec<String> {
         v.push("t".into());
     }
     v.push(size);
-    v.push("n1000".into());
+    v.push(format!("n{}", s.count));
     v.push(dir.into());
     v
 }
@@ -82,7 +87,7 @@ fn lines_in(dir: &std::path::Path) -> usize {
 
 pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
     let lines = if ctx.quick { 200_000 } else { 1_000_000 };
-    let reps = if ctx.quick { 1 } else { 5 };
+    let reps = if ctx.quick { 1 } else { 3 };
     let base = ctx.dir("logger")?;
     let input = base.join("input");
     let mut text = String::with_capacity(lines * 81);
@@ -106,7 +111,7 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
                 let _ = fs::remove_dir_all(&dir);
                 fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
                 if sys == Sys::Runit {
-                    fs::write(dir.join("config"), format!("s{}\nn1000\n", s.size))
+                    fs::write(dir.join("config"), format!("s{}\nn{}\n", s.size, s.count))
                         .map_err(|e| format!("write svlogd config: {e}"))?;
                 }
                 let a = argv(ctx, sys, s, &dir.to_string_lossy());
@@ -153,7 +158,7 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
     }
     csv.write(&ctx.results)?;
     ctx.note(format!(
-        "Logger throughput: {lines} lines of 80 bytes from a file on tmpfs into a log dir on tmpfs, time from start to exit; median of {reps}. daemontools and upkeep: `multilog [t] sSIZE n1000 DIR`; s6: `s6-log [t] sSIZE n1000 DIR`; runit: `svlogd [-t] DIR` with `sSIZE` and `n1000` in DIR/config. A run counts only if every line reached the log.{}",
+        "Logger throughput: {lines} lines of 80 bytes from a file on tmpfs into a log dir on tmpfs, time from start to exit; median of {reps}. daemontools and upkeep: `multilog [t] sSIZE nCOUNT DIR`; s6: `s6-log [t] sSIZE nCOUNT DIR`; runit: `svlogd [-t] DIR` with `sSIZE` and `nCOUNT` in DIR/config; COUNT 1000, and 5000 with 100 kB files so that no line is rotated away. A run counts only if every line reached the log.{}",
         if lost.is_empty() { String::new() } else { format!(" Runs that did not count: {}.", lost.join("; ")) }
     ));
     Ok(rows)

@@ -28,7 +28,7 @@ fn settle_before(rep: usize, reps: usize) -> Duration {
 /// Quiet time after the last service is up, before memory and wake-ups.
 const SETTLE_AFTER: Duration = Duration::from_secs(1);
 const IDLE: Duration = Duration::from_secs(10);
-const GIVE_UP: Duration = Duration::from_secs(30);
+const GIVE_UP: Duration = Duration::from_secs(60);
 
 struct Idle {
     scanner: u64,
@@ -187,9 +187,12 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
     let mut rss = [None; 4];
     let mut scanner_rss = [None; 4];
     let mut idle = [None, None, None, None];
-    for sys in ALL {
+    let mut floor_ms: [Vec<f64>; 2] = Default::default();
+    // Systems interleaved within each repetition, so a change in the
+    // machine's load over the run falls on all of them alike.
+    for rep in 0..reps {
         for (k, &n) in sizes.iter().enumerate() {
-            for rep in 0..reps {
+            for sys in ALL {
                 let measure = n == 500 && rep == 0;
                 let o = one(ctx, sys, n, rep, reps, measure)?;
                 up_csv.row(&[
@@ -231,33 +234,35 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
                     }
                 }
             }
+            let t = baseline(ctx, n)?;
+            up_csv.row(&[
+                &"no supervisor (harness starts each run itself)",
+                &n,
+                &rep,
+                &"",
+                &"",
+                &format!("{t:.2}"),
+                &n,
+            ]);
+            floor_ms[k].push(t);
         }
     }
-    let mut floor = Vec::new();
-    for &n in &sizes {
-        let t = baseline(ctx, n)?;
-        up_csv.row(&[
-            &"no supervisor (harness starts each run itself)",
-            &n,
-            &0,
-            &"",
-            &"",
-            &format!("{t:.2}"),
-            &n,
-        ]);
-        floor.push(format!("{n}: {t:.0} ms"));
-    }
+    let floor: Vec<String> = sizes
+        .iter()
+        .zip(&floor_ms)
+        .map(|(n, f)| format!("{n}: {:.0} ms", median(f).unwrap_or(f64::NAN)))
+        .collect();
     for c in [&up_csv, &mem_csv, &idle_csv] {
         c.write(&ctx.results)?;
     }
     ctx.note(format!(
-        "New services under a running scanner: the scanner runs {} on an empty directory, then N prepared service dirs are renamed into it (s6: followed by `s6-svscanctl -a`, which s6 needs; the others get no command); time until every `run` has started (each marks itself with a shell builtin before `exec sleep`, seen through inotify). daemontools' svscan and runit's runsvdir look for new dirs every 5 s, so their figure depends on where in that cycle the dirs appear. s6-svscan gets `-c {{N+24}}` for more than 500 services (its default limit is 500). Median of {reps} run(s) per size. The floor on this machine — the harness itself starting the same N run scripts, one after another, no supervisor: {}.{}",
+        "New services under a running scanner: the scanner runs {} on an empty directory, then N prepared service dirs are renamed into it (s6: followed by `s6-svscanctl -a`, which s6 needs; the others get no command); time until every `run` has started (each marks itself with a shell builtin before `exec sleep`, seen through inotify). daemontools' svscan and runit's runsvdir look for new dirs every 5 s, so their figure depends on where in that cycle the dirs appear. s6-svscan gets `-c {{N+24}}` for more than 500 services (its default limit is 500). Median of {reps} run(s) per size. The floor on this machine — the harness itself starting the same N run scripts, one after another, no supervisor (median): {}.{}",
         if reps == 1 { "2.5 s".to_string() } else { format!("0.5 s to 4.5 s (spread evenly over the {reps} runs)") },
         floor.join(", "),
         if missing.is_empty() { String::new() } else { format!(" Runs that did not finish: {}.", missing.join("; ")) }
     ));
     ctx.note(format!(
-        "Memory: with 500 services up under each scanner (after {} s quiet), /proc/PID/smaps_rollup of every supervisor process (supervise, runsv, s6-supervise): mean Pss, mean USS (Private_Clean + Private_Dirty), median Rss. Each system measured alone.",
+        "Memory: with 500 services up under each scanner (after {} s quiet), /proc/PID/smaps_rollup of every supervisor process (supervise, runsv, s6-supervise): mean Pss, mean USS (Private_Clean + Private_Dirty), median Rss. Each system measured alone (one scanner at a time).",
         SETTLE_AFTER.as_secs()
     ));
     ctx.note(format!(
