@@ -142,7 +142,7 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
                     rates[sys.idx()].push(rate);
                 } else {
                     lost.push(format!(
-                        "{} {} rep {rep}: exit {status}, {logged} of {lines} lines logged",
+                        "{} {} rep {rep}: {status}, {logged} of {lines} lines logged",
                         sys.name(),
                         s.id
                     ));
