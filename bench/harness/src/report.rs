@@ -1,0 +1,291 @@
+//! Results: rows of the table, raw-sample CSVs, the markdown table, SVG charts.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use crate::systems::{Sys, ALL, PEERS};
+
+/// One row of the table: one figure for every system.
+pub struct Row {
+    /// File-name slug (chart name).
+    pub id: String,
+    pub label: String,
+    pub unit: &'static str,
+    pub lower_better: bool,
+    pub vals: [Option<f64>; 4],
+}
+
+impl Row {
+    pub fn new(id: &str, label: &str, unit: &'static str, lower_better: bool) -> Row {
+        Row {
+            id: id.into(),
+            label: label.into(),
+            unit,
+            lower_better,
+            vals: [None; 4],
+        }
+    }
+
+    pub fn set(&mut self, sys: Sys, v: Option<f64>) {
+        self.vals[sys.idx()] = v.filter(|v| v.is_finite());
+    }
+
+    /// The best peer's value and name, by this row's direction.
+    fn best_peer(&self) -> Option<(f64, Sys)> {
+        let mut best: Option<(f64, Sys)> = None;
+        for s in PEERS {
+            if let Some(v) = self.vals[s.idx()] {
+                let better = match best {
+                    None => true,
+                    Some((b, _)) => (self.lower_better && v < b) || (!self.lower_better && v > b),
+                };
+                if better {
+                    best = Some((v, s));
+                }
+            }
+        }
+        best
+    }
+
+    /// "0.42× s6, ahead" — upkeep's value over the best peer's.
+    pub fn ratio_cell(&self) -> String {
+        let Some(u) = self.vals[Sys::Upkeep.idx()] else {
+            return "n/a".into();
+        };
+        let Some((b, who)) = self.best_peer() else {
+            return "no peer".into();
+        };
+        let ahead = if self.lower_better { u <= b } else { u >= b };
+        let verdict = if ahead { "ahead" } else { "**behind**" };
+        if b == 0.0 {
+            let tie = if u == 0.0 { "tie" } else { verdict };
+            return format!("best {} = 0, {tie}", who.name());
+        }
+        format!("{}× {}, {verdict}", fmt_ratio(u / b), who.name())
+    }
+}
+
+fn fmt_ratio(r: f64) -> String {
+    if r >= 10.0 {
+        format!("{r:.0}")
+    } else if r >= 0.1 {
+        format!("{r:.2}")
+    } else {
+        format!("{r:.3}")
+    }
+}
+
+/// A value with as many digits as it deserves.
+pub fn fmt_val(v: Option<f64>) -> String {
+    let Some(v) = v else { return "n/a".into() };
+    let a = v.abs();
+    let s = if a == 0.0 {
+        "0".to_string()
+    } else if a >= 1000.0 {
+        group(v.round() as i64)
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    };
+    s
+}
+
+fn group(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// Percentile `p` (0–100) of `samples`, linear between the nearest ranks.
+pub fn percentile(samples: &[f64], p: f64) -> Option<f64> {
+    let mut v: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = p / 100.0 * (v.len() - 1) as f64;
+    let lo = rank.floor() as usize;
+    let hi = rank.ceil() as usize;
+    Some(v[lo] + (v[hi] - v[lo]) * (rank - lo as f64))
+}
+
+pub fn median(samples: &[f64]) -> Option<f64> {
+    percentile(samples, 50.0)
+}
+
+pub fn mean(samples: &[f64]) -> Option<f64> {
+    (!samples.is_empty()).then(|| samples.iter().sum::<f64>() / samples.len() as f64)
+}
+
+/// Raw samples of one figure, written as bench/results/NAME.csv.
+pub struct Csv {
+    name: String,
+    text: String,
+}
+
+impl Csv {
+    pub fn new(name: &str, header: &str) -> Csv {
+        Csv {
+            name: name.into(),
+            text: format!("{header}\n"),
+        }
+    }
+
+    pub fn row(&mut self, fields: &[&dyn std::fmt::Display]) {
+        let line: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+        let _ = writeln!(self.text, "{}", line.join(","));
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<(), String> {
+        fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        let path = dir.join(format!("{}.csv", self.name));
+        fs::write(&path, &self.text).map_err(|e| format!("write {}: {e}", path.display()))
+    }
+}
+
+/// The markdown table: one row per figure, one column per system.
+pub fn table(rows: &[Row]) -> String {
+    let mut t = String::from(
+        "| figure | daemontools | runit | s6 | upkeep | upkeep vs best peer |\n|---|---:|---:|---:|---:|---|\n",
+    );
+    for r in rows {
+        let dir = if r.lower_better { "↓" } else { "↑" };
+        let _ = write!(t, "| {} ({}, {dir}) |", r.label, r.unit);
+        for s in ALL {
+            let _ = write!(t, " {} |", fmt_val(r.vals[s.idx()]));
+        }
+        let _ = writeln!(t, " {} |", r.ratio_cell());
+    }
+    t
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A bar chart of one row, as a standalone SVG document.
+pub fn svg(row: &Row) -> String {
+    const W: f64 = 640.0;
+    const H: f64 = 300.0;
+    const LEFT: f64 = 60.0;
+    const TOP: f64 = 56.0;
+    const BOTTOM: f64 = 40.0;
+    let plot_h = H - TOP - BOTTOM;
+    let max = row
+        .vals
+        .iter()
+        .flatten()
+        .copied()
+        .fold(0.0_f64, f64::max)
+        .max(f64::MIN_POSITIVE);
+    // One outlier (a 1 s wait among sub-millisecond ones) would flatten the
+    // other bars to nothing: past a 50× spread the bars go on a log scale.
+    let min = row
+        .vals
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| *v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let log = min.is_finite() && max / min > 50.0;
+    let lo = if log { min.log10() - 1.0 } else { 0.0 };
+    let height = |v: f64| -> f64 {
+        if v <= 0.0 {
+            0.0
+        } else if log {
+            (v.log10() - lo) / (max.log10() - lo) * plot_h
+        } else {
+            (v / max * plot_h).max(1.0)
+        }
+    };
+    let slot = (W - LEFT - 20.0) / ALL.len() as f64;
+    let bar_w = slot * 0.6;
+    let dir = if row.lower_better {
+        "lower is better"
+    } else {
+        "higher is better"
+    };
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif">"#
+    );
+    let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="22" font-size="15" text-anchor="middle" font-weight="bold">{}</text>"#,
+        W / 2.0,
+        xml_escape(&row.label)
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="{}" y="40" font-size="12" text-anchor="middle" fill="#555">{}{} — {dir}</text>"##,
+        W / 2.0,
+        xml_escape(row.unit),
+        if log { ", log scale" } else { "" }
+    );
+    let base = TOP + plot_h;
+    let _ = writeln!(
+        s,
+        r##"<line x1="{LEFT}" y1="{base}" x2="{}" y2="{base}" stroke="#333"/>"##,
+        W - 20.0
+    );
+    for (i, sys) in ALL.iter().enumerate() {
+        let x = LEFT + slot * i as f64 + (slot - bar_w) / 2.0;
+        let cx = x + bar_w / 2.0;
+        let colour = if *sys == Sys::Upkeep {
+            "#d9480f"
+        } else {
+            "#4c6ef5"
+        };
+        match row.vals[sys.idx()] {
+            Some(v) => {
+                let h = height(v);
+                let y = base - h;
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{x:.1}" y="{y:.1}" width="{bar_w:.1}" height="{h:.1}" fill="{colour}"/>"#
+                );
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{cx:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"#,
+                    y - 5.0,
+                    xml_escape(&fmt_val(Some(v)))
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    r##"<text x="{cx:.1}" y="{:.1}" font-size="12" text-anchor="middle" fill="#888">n/a</text>"##,
+                    base - 5.0
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            r#"<text x="{cx:.1}" y="{:.1}" font-size="13" text-anchor="middle">{}</text>"#,
+            base + 18.0,
+            sys.name()
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
