@@ -71,9 +71,10 @@ impl World {
             isp.arg("--session-ms").arg(ms.to_string());
         }
         let isp = isp.spawn().unwrap();
-        assert!(wait_for(Duration::from_secs(20), || d
-            .join("isp.sock")
-            .exists()));
+        // Listening, not just bound: the file exists a moment before listen(2).
+        assert!(wait_for(Duration::from_secs(20), || {
+            std::os::unix::net::UnixStream::connect(d.join("isp.sock")).is_ok()
+        }));
         let sleep = o
             .hook_sleep
             .map(|s| format!("sleep {s}\n"))

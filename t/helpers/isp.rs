@@ -243,7 +243,21 @@ fn clients_pid(clients: &[Client], i: usize) -> String {
 
 /// Send one control line, return the answer line.
 pub fn control(socket: &std::path::Path, line: &str) -> String {
-    let mut s = UnixStream::connect(socket).expect("connect to isp");
+    // The socket file exists from bind(2), a moment before listen(2): a
+    // loaded machine can connect in between. Retry briefly.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut s = loop {
+        match UnixStream::connect(socket) {
+            Ok(s) => break s,
+            Err(e)
+                if Instant::now() < deadline
+                    && e.kind() != std::io::ErrorKind::PermissionDenied =>
+            {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => panic!("connect to isp: {e}"),
+        }
+    };
     s.write_all(format!("{line}\n").as_bytes()).unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
