@@ -72,10 +72,21 @@ fn main() {
     for dir in &dirs {
         let path = Path::new(dir);
         // The watch comes first, so the effect of the command cannot be missed.
-        let watch = match goal {
+        let mut watch = match goal {
             Some(_) if control::check_dir(path).is_ok() => Watch::new(path).ok(),
             _ => None,
         };
+        // The last of u, d, o decides what supervise will want: the goal is
+        // reached only once supervise has taken the command.
+        let want = letters.iter().rev().find_map(|l| match l {
+            b'u' => Some(upkeep::status::Want::Up),
+            b'd' => Some(upkeep::status::Want::Down),
+            b'o' => Some(upkeep::status::Want::Once),
+            _ => None,
+        });
+        if let (Some(w), Some(want)) = (watch.as_mut(), want) {
+            w.expect_want(want);
+        }
         match control::send(path, &letters) {
             Ok(()) => watches.extend(watch),
             Err(e) => {

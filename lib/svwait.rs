@@ -53,6 +53,10 @@ pub struct Watch {
     inotify: Inotify,
     /// Status before the command, for `r`/`R`.
     before: Option<Status>,
+    /// The `want` the command sets (u, d, o): a service that already looked
+    /// down (or up) has reached the goal only once supervise has taken the
+    /// command, or a reader could still see the old wish.
+    want: Option<crate::status::Want>,
 }
 
 impl Watch {
@@ -71,7 +75,13 @@ impl Watch {
             dir: dir.to_path_buf(),
             inotify,
             before,
+            want: None,
         })
+    }
+
+    /// Also wait until supervise reports this `want`.
+    pub fn expect_want(&mut self, want: crate::status::Want) {
+        self.want = Some(want);
     }
 
     pub fn dir(&self) -> &Path {
@@ -83,6 +93,9 @@ impl Watch {
         let Ok(Some(now)) = status::read_status(&self.dir) else {
             return false;
         };
+        if self.want.is_some_and(|w| w != now.want) {
+            return false;
+        }
         // daemontools' supervise writes no state file: there, up is ready
         // and down is finished.
         let state = status::read_state(&self.dir).filter(|st| st.pid == now.pid);
