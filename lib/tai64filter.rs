@@ -40,11 +40,7 @@ pub fn stamp_lines(
     let mut out = Vec::with_capacity(CHUNK * 2);
     let mut line_start = true;
     loop {
-        if !out.is_empty() {
-            output.write_all(&out).map_err(FilterError::Write)?;
-            output.flush().map_err(FilterError::Write)?;
-            out.clear();
-        }
+        emit(output, &mut out)?;
         let n = read_some(input, &mut inbuf).map_err(FilterError::Read)?;
         if n == 0 {
             return Ok(());
@@ -123,6 +119,17 @@ enum LocalState {
     Copy,
 }
 
+/// Write and flush what has been converted so far, then start afresh:
+/// each chunk reaches the reader as soon as it is read, as a filter should.
+fn emit(output: &mut impl Write, out: &mut Vec<u8>) -> Result<(), FilterError> {
+    if !out.is_empty() {
+        output.write_all(out).map_err(FilterError::Write)?;
+        output.flush().map_err(FilterError::Write)?;
+        out.clear();
+    }
+    Ok(())
+}
+
 /// tai64nlocal: copy `input` to `output`, replacing an `@` label at the
 /// start of a line with the local time it names. A label cut off by the end
 /// of input is still converted (daemontools drops it).
@@ -131,17 +138,12 @@ pub fn localize(input: &mut impl Read, output: &mut impl Write) -> Result<(), Fi
     let mut out = Vec::with_capacity(CHUNK * 2);
     let mut state = LocalState::LineStart;
     loop {
-        if !out.is_empty() {
-            output.write_all(&out).map_err(FilterError::Write)?;
-            output.flush().map_err(FilterError::Write)?;
-            out.clear();
-        }
+        emit(output, &mut out)?;
         let n = read_some(input, &mut inbuf).map_err(FilterError::Read)?;
         if n == 0 {
             if let LocalState::InLabel(label) = &state {
                 label.render(&mut out);
-                output.write_all(&out).map_err(FilterError::Write)?;
-                output.flush().map_err(FilterError::Write)?;
+                emit(output, &mut out)?;
             }
             return Ok(());
         }
