@@ -2,6 +2,7 @@
 //! to bench/results/NAME.csv, adds a note on its method, and returns its
 //! rows of the table.
 
+mod adopt;
 mod crash;
 mod multilog;
 mod restart;
@@ -21,6 +22,7 @@ pub type Figure = fn(&mut Ctx) -> Result<Vec<Row>, String>;
 /// Every figure, in the order of the table.
 pub const ALL: &[(&str, Figure)] = &[
     ("restart", restart::run),
+    ("adopt", adopt::run),
     ("wait", wait::run),
     ("scan", scan::run),
     ("crash", crash::run),

@@ -3,7 +3,7 @@
 //! supervisor's status record.
 
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -21,10 +21,11 @@ use crate::{procs, sleep_until, Ctx};
 /// a second by its next kill without the run waiting idle.
 const PER_SYSTEM: usize = 4;
 /// Every supervisor here restarts at once only after a run of ≥ 1 s.
-const MIN_UP: Duration = Duration::from_millis(1200);
+pub(super) const MIN_UP: Duration = Duration::from_millis(1200);
 /// Quiet time after each restart before the next kill.
-const SETTLE: Duration = Duration::from_millis(25);
-const GIVE_UP: Duration = Duration::from_secs(5);
+pub(super) const SETTLE: Duration = Duration::from_millis(25);
+/// A restart not seen within this long counts as a timeout.
+pub(super) const GIVE_UP: Duration = Duration::from_secs(5);
 
 struct Svc {
     sys: Sys,
@@ -44,16 +45,7 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
             write_run(&dir, SLEEPER)?;
             let (child, pid) =
                 start_supervised(ctx, sys, &dir, &format!("restart-{}-{i}", sys.name()))?;
-            let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-                .map_err(|e| format!("inotify_init: {e}"))?;
-            ino.add_watch(
-                &dir.join("supervise"),
-                AddWatchFlags::IN_MODIFY
-                    | AddWatchFlags::IN_CLOSE_WRITE
-                    | AddWatchFlags::IN_MOVED_TO
-                    | AddWatchFlags::IN_CREATE,
-            )
-            .map_err(|e| format!("inotify_add_watch {}: {e}", dir.display()))?;
+            let ino = watch_status(&dir)?;
             let _ = pid;
             svcs.push(Svc {
                 sys,
@@ -79,30 +71,7 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
                 continue;
             }
             sleep_until(svc.up_since + MIN_UP);
-            let _ = svc.ino.read_events(); // drain what the last restart left
-            let old = status_pid(svc.sys, &svc.dir).unwrap_or(0);
-            if old == 0 {
-                return Err(format!("{}: service down before a kill", svc.dir.display()));
-            }
-            let t0 = Instant::now();
-            kill(Pid::from_raw(old as i32), Signal::SIGKILL)
-                .map_err(|e| format!("kill {old}: {e}"))?;
-            let mut new = 0;
-            loop {
-                let mut fds = [PollFd::new(svc.ino.as_fd(), PollFlags::POLLIN)];
-                // The short timeout is a safety net: an event normally comes first.
-                let _ = poll(&mut fds, PollTimeout::from(2u8));
-                let _ = svc.ino.read_events();
-                let p = status_pid(svc.sys, &svc.dir).unwrap_or(0);
-                if p != 0 && p != old {
-                    new = p;
-                    break;
-                }
-                if t0.elapsed() > GIVE_UP {
-                    break;
-                }
-            }
-            let lat = ms_since(t0);
+            let Killed { new, ms: lat, .. } = kill_and_time(svc.sys, &svc.dir, &svc.ino)?;
             if new == 0 {
                 timeouts[n] += 1;
                 // Counted as the time given up after: a lower bound.
@@ -171,4 +140,62 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
     }
     rows.push(r);
     Ok(rows)
+}
+
+/// An inotify watch on `dir/supervise/`: every status write wakes it.
+pub(super) fn watch_status(dir: &Path) -> Result<Inotify, String> {
+    let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+        .map_err(|e| format!("inotify_init: {e}"))?;
+    ino.add_watch(
+        &dir.join("supervise"),
+        AddWatchFlags::IN_MODIFY
+            | AddWatchFlags::IN_CLOSE_WRITE
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_CREATE,
+    )
+    .map_err(|e| format!("inotify_add_watch {}: {e}", dir.display()))?;
+    Ok(ino)
+}
+
+/// One measured restart.
+pub(super) struct Killed {
+    /// The pid that was killed.
+    pub old: u32,
+    /// The pid the status names afterwards; 0 when none came within GIVE_UP.
+    pub new: u32,
+    /// From kill(2) until the status named `new` (or until given up).
+    pub ms: f64,
+}
+
+/// Kills the service the status of `dir` names with SIGKILL and times how
+/// long until the status names a new pid, woken by `ino` (from
+/// `watch_status`) and re-reading the status on every event.
+pub(super) fn kill_and_time(sys: Sys, dir: &Path, ino: &Inotify) -> Result<Killed, String> {
+    let _ = ino.read_events(); // drain what the last restart left
+    let old = status_pid(sys, dir).unwrap_or(0);
+    if old == 0 {
+        return Err(format!("{}: service down before a kill", dir.display()));
+    }
+    let t0 = Instant::now();
+    kill(Pid::from_raw(old as i32), Signal::SIGKILL).map_err(|e| format!("kill {old}: {e}"))?;
+    let mut new = 0;
+    loop {
+        let mut fds = [PollFd::new(ino.as_fd(), PollFlags::POLLIN)];
+        // The short timeout is a safety net: an event normally comes first.
+        let _ = poll(&mut fds, PollTimeout::from(2u8));
+        let _ = ino.read_events();
+        let p = status_pid(sys, dir).unwrap_or(0);
+        if p != 0 && p != old {
+            new = p;
+            break;
+        }
+        if t0.elapsed() > GIVE_UP {
+            break;
+        }
+    }
+    Ok(Killed {
+        old,
+        new,
+        ms: ms_since(t0),
+    })
 }
