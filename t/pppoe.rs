@@ -15,6 +15,8 @@ macro_rules! tests {
 
 #[path = "pppoe/cases.rs"]
 mod cases;
+#[path = "helpers/conn.rs"]
+mod conn;
 #[path = "helpers/fixture.rs"]
 mod fixture;
 #[path = "helpers/isp.rs"]

@@ -8,35 +8,65 @@
 //! - control: `STATUS` → `SESSIONS USER=PID ...`; `MAINT on|off`;
 //!   `DROP USER` → `OK`.
 //!
-//! Usage: `isp SOCKET LOG [--session-ms N]` (sessions end after N ms, as
-//! if the line dropped). Log lines: `UNIX_MS EVENT USER PID [DETAIL]`.
+//! - pppd keepalive (pppd's LCP echo): `ECHO` → `ECHO-REPLY`.
+//!
+//! Usage: `isp SOCKET LOG [--session-ms N] [--listen tcp:IP:PORT]
+//! [--dead-ms N]`: sessions end after N ms, as if the line dropped;
+//! `--listen` also takes pppd connections over TCP (control stays on
+//! SOCKET); `--dead-ms`: a session whose pppd sent nothing for N ms is
+//! dropped as dead (its link was cut), as an access concentrator's own LCP
+//! echo would. Log lines: `UNIX_MS EVENT USER PID [DETAIL]`.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::Signal;
 
+use crate::conn::{tcp_addr, Conn};
+
 struct Client {
-    stream: UnixStream,
+    stream: Conn,
     buf: Vec<u8>,
+    last_seen: Instant,
     session: Option<(String, String, Instant)>,
     closed: bool,
 }
 
 pub fn main(args: &[String]) -> i32 {
     if args.len() < 3 {
-        eprintln!("isp: usage: isp SOCKET LOG [--session-ms N]");
+        eprintln!(
+            "isp: usage: isp SOCKET LOG [--session-ms N] [--listen tcp:IP:PORT] [--dead-ms N]"
+        );
         return 100;
     }
-    let limit = args
-        .iter()
-        .position(|a| a == "--session-ms")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(Duration::from_millis);
+    let option = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+    };
+    let millis = |name: &str| {
+        option(name)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis)
+    };
+    let limit = millis("--session-ms");
+    let dead = millis("--dead-ms");
+    let tcp = match option("--listen").map(|a| (a, tcp_addr(a))) {
+        None => None,
+        Some((_, Some(sa))) => {
+            let l = TcpListener::bind(sa).expect("bind tcp");
+            l.set_nonblocking(true).unwrap();
+            Some(l)
+        }
+        Some((a, None)) => {
+            eprintln!("isp: --listen wants tcp:IP:PORT, not {a}");
+            return 100;
+        }
+    };
     let _ = std::fs::remove_file(&args[1]);
     let listener = UnixListener::bind(&args[1]).expect("bind");
     listener.set_nonblocking(true).unwrap();
@@ -59,23 +89,38 @@ pub fn main(args: &[String]) -> i32 {
     };
     loop {
         let now = Instant::now();
-        let timeout = limit.and_then(|l| {
-            clients
-                .iter()
-                .filter_map(|c| {
-                    c.session
-                        .as_ref()
-                        .map(|s| (s.2 + l).saturating_duration_since(now))
-                })
-                .min()
-        });
+        let timeout = clients
+            .iter()
+            .filter_map(|c| {
+                let s = c.session.as_ref()?;
+                let ends = [limit.map(|l| s.2 + l), dead.map(|d| c.last_seen + d)];
+                ends.into_iter().flatten().min()
+            })
+            .map(|t| t.saturating_duration_since(now))
+            .min();
         let ready = {
             let mut fds = vec![sigfd.as_fd(), listener.as_fd()];
+            fds.extend(tcp.as_ref().map(|l| l.as_fd()));
             fds.extend(clients.iter().map(|c| c.stream.as_fd()));
             upkeep::event::wait_readable(&fds, timeout).unwrap()
         };
         if ready[0] {
             return 0;
+        }
+        let first_client = if tcp.is_some() { 3 } else { 2 };
+        // A session whose pppd went silent: its link is gone.
+        if let Some(d) = dead {
+            for c in clients.iter_mut() {
+                if let Some((u, p, _)) = &c.session {
+                    if c.last_seen.elapsed() >= d {
+                        write_log("DROP", u, p, "dead");
+                        let _ = c.stream.write_all(b"DROP dead\n");
+                        held.remove(u);
+                        c.session = None;
+                        c.closed = true;
+                    }
+                }
+            }
         }
         // Session time limit: the line "drops".
         if let Some(l) = limit {
@@ -94,9 +139,10 @@ pub fn main(args: &[String]) -> i32 {
         // Existing connections before new ones: what happened before a
         // STATUS query is reflected in its answer.
         for i in 0..clients.len() {
-            if !ready[2 + i] || clients[i].closed {
+            if !ready[first_client + i] || clients[i].closed {
                 continue;
             }
+            clients[i].last_seen = Instant::now();
             let mut eof = false;
             let mut chunk = [0u8; 512];
             loop {
@@ -136,6 +182,9 @@ pub fn main(args: &[String]) -> i32 {
                             held.insert(user.to_string(), i);
                             c.session = Some((user.to_string(), pid.to_string(), Instant::now()));
                         }
+                    }
+                    ["ECHO"] => {
+                        let _ = c.stream.write_all(b"ECHO-REPLY\n");
                     }
                     ["HANGUP"] => {
                         if let Some((u, p, _)) = c.session.take() {
@@ -219,16 +268,27 @@ pub fn main(args: &[String]) -> i32 {
                 }
             }
         }
+        let mut accepted: Vec<Conn> = Vec::new();
         if ready[1] {
             while let Ok((s, _)) = listener.accept() {
-                s.set_nonblocking(true).unwrap();
-                clients.push(Client {
-                    stream: s,
-                    buf: Vec::new(),
-                    session: None,
-                    closed: false,
-                });
+                accepted.push(Conn::Unix(s));
             }
+        }
+        if let Some(l) = tcp.as_ref().filter(|_| ready[2]) {
+            while let Ok((s, _)) = l.accept() {
+                let _ = s.set_nodelay(true);
+                accepted.push(Conn::Tcp(s));
+            }
+        }
+        for s in accepted {
+            s.set_nonblocking(true).unwrap();
+            clients.push(Client {
+                stream: s,
+                buf: Vec::new(),
+                last_seen: Instant::now(),
+                session: None,
+                closed: false,
+            });
         }
     }
 }

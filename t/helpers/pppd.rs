@@ -4,18 +4,24 @@
 //! 5 after hanging up cleanly on SIGTERM/SIGINT/SIGHUP, 16 when the ISP
 //! drops the line (or cannot be reached), 19 when the ISP refuses.
 //!
-//! Environment: PPPD_STANDIN_ISP (socket, required), PPPD_STANDIN_LOG
+//! Environment: PPPD_STANDIN_ISP (required: a unix socket path, or
+//! `tcp:IP:PORT` to reach the ISP over a network link), PPPD_STANDIN_LOG
 //! (append `UNIX_MS PID EVENT ...` lines), PPPD_STANDIN_DIAL_MS (time to
 //! negotiate before asking the ISP), PPPD_STANDIN_EXIT (exit at once with
 //! this code, e.g. 4 = no kernel PPP), PPPD_STANDIN_IGNORE_TERM (ignore
 //! SIGTERM, to test SIGKILL escalation), PPPD_STANDIN_IP_UP /
 //! PPPD_STANDIN_IP_DOWN (scripts run as pppd runs ip-up/ip-down:
-//! `ifname tty speed local remote ipparam`).
+//! `ifname tty speed local remote ipparam`), PPPD_STANDIN_ECHO_MS (LCP
+//! echo: send `ECHO` this often while up; after three periods without a
+//! word from the ISP the link is dead: exit 16, as pppd's
+//! lcp-echo-failure does).
 
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::conn::Conn;
 
 use nix::sys::signal::Signal;
 
@@ -178,30 +184,52 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("pppd: stand-in needs PPPD_STANDIN_ISP");
         return finish(1, "no isp");
     };
-    let mut s = match UnixStream::connect(&sock) {
-        Ok(s) => s,
-        Err(e) => {
+    let sock = sock.to_string_lossy().into_owned();
+    let mut s = match connect(&sock, &sigfd) {
+        None => return finish(5, "signal while dialing"),
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
             eprintln!("pppd: no answer from the access concentrator: {e}");
             return finish(16, "no isp");
         }
     };
     let _ = s.write_all(format!("DIAL {user} {}\n", std::process::id()).as_bytes());
     let mut buf = Vec::new();
-    let line = |s: &mut UnixStream, buf: &mut Vec<u8>| -> Option<Option<String>> {
-        // Some(Some(line)), Some(None) = EOF, None = signal.
+    let echo = std::env::var("PPPD_STANDIN_ECHO_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis);
+    let mut heard = Instant::now();
+    let mut line = |s: &mut Conn, buf: &mut Vec<u8>| -> Option<Option<String>> {
+        // Some(Some(line)), Some(None) = EOF or a dead link, None = signal.
         loop {
             if let Some(nl) = buf.iter().position(|&b| b == b'\n') {
                 let l: Vec<u8> = buf.drain(..=nl).collect();
-                return Some(Some(String::from_utf8_lossy(&l).trim().to_string()));
+                let l = String::from_utf8_lossy(&l).trim().to_string();
+                if l == "ECHO-REPLY" {
+                    continue;
+                }
+                return Some(Some(l));
             }
-            let r = upkeep::event::wait_readable(&[sigfd.as_fd(), s.as_fd()], None).unwrap();
+            if echo.is_some_and(|e| heard.elapsed() >= e * 3) {
+                log("lcp echo timeout");
+                return Some(Some("DEAD echo".into()));
+            }
+            let r = upkeep::event::wait_readable(&[sigfd.as_fd(), s.as_fd()], echo).unwrap();
             if r[0] {
                 return None;
+            }
+            if !r[1] {
+                let _ = s.write_all(b"ECHO\n");
+                continue;
             }
             let mut chunk = [0u8; 256];
             match s.read(&mut chunk) {
                 Ok(0) | Err(_) => return Some(None),
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    heard = Instant::now();
+                    buf.extend_from_slice(&chunk[..n]);
+                }
             }
         }
     };
@@ -216,6 +244,7 @@ pub fn main(args: &[String]) -> i32 {
             return finish(5, "signal while dialing");
         }
         Some(None) => return finish(16, "isp closed"),
+        Some(Some(l)) if l.starts_with("DEAD") => return finish(16, "link dead"),
         Some(Some(l)) if l.starts_with("GRANT") => log(&format!("up {l}")),
         Some(Some(l)) => {
             eprintln!("pppd: authentication failed ({l})");
@@ -240,4 +269,23 @@ pub fn main(args: &[String]) -> i32 {
     };
     script("PPPD_STANDIN_IP_DOWN", &ipparam);
     finish(code, "")
+}
+
+/// Connect to the ISP; a signal (a stop) ends the attempt at once: None.
+fn connect(addr: &str, sigfd: &impl AsFd) -> Option<std::io::Result<Conn>> {
+    // connect(2) over a cut link blocks for its whole limit, so it runs in
+    // a thread and the answer comes through a socket pair poll can watch.
+    let (wake, waker) = UnixStream::pair().ok()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let addr = addr.to_string();
+    std::thread::spawn(move || {
+        let _ = tx.send(Conn::connect(&addr, Duration::from_secs(3)));
+        let mut waker = waker;
+        let _ = waker.write_all(b"x");
+    });
+    let r = upkeep::event::wait_readable(&[sigfd.as_fd(), wake.as_fd()], None).unwrap();
+    if r[0] {
+        return None;
+    }
+    rx.recv().ok()
 }

@@ -451,7 +451,7 @@ fn stop_service_keeps_supervise_down() {
 }
 
 /// service/ppp/adsl-lost: acts only for our config while MASTER: removes
-/// the marker, counts the failure in keepalived_vrrp.ERROR, svc -t.
+/// the marker, marks the failure (1) in keepalived_vrrp.ERROR, svc -t.
 fn adsl_lost_hook_gives_up_mastership() {
     let svc_bin = std::path::Path::new("/usr/bin/svc");
     if !svc_bin.exists() {
@@ -513,9 +513,11 @@ fn adsl_lost_hook_gives_up_mastership() {
     // Once per mastership: a second loss while no longer MASTER is a no-op.
     assert!(run(&["/etc/ppp/pppoe.conf", "19"]).status.success());
     assert_eq!(fs::read_to_string(&error).unwrap(), "1\n");
+    // A flag, not a count (keepalived_vrrp.ERROR's rule): still 1.
     fs::write(&master, "").unwrap();
     assert!(run(&["/etc/ppp/pppoe.conf", "16"]).status.success());
-    assert_eq!(fs::read_to_string(&error).unwrap(), "2\n");
+    assert!(!master.exists());
+    assert_eq!(fs::read_to_string(&error).unwrap(), "1\n");
     upkeep::control::send(&ka, b"dx").unwrap();
     assert_eq!(wait_child(&mut sup, Duration::from_secs(20)), Some(0));
 }

@@ -163,7 +163,11 @@ impl Drop for Lab {
 }
 
 fn conf_for(template: &str, node: &Node, me: &str, peer: &str, prio: &str, ifname: &str) -> String {
+    // This test follows mastership as priorities change, so the peers
+    // preempt (the shipped nopreempt keeps a working master; t/system
+    // runs the shipped file as it is).
     template
+        .replace("    nopreempt\n", "")
         .replace("router_id gw1", &format!("router_id {}", node.ns))
         .replace("interface eth1", &format!("interface {ifname}"))
         .replace("priority 150", &format!("priority {prio}"))
@@ -523,8 +527,9 @@ fn real_keepalived_pair_elects_fails_over_and_comes_back() {
         dump()
     );
 
-    // The shipped track_file: a nonzero number in keepalived_vrrp.ERROR (as
-    // adsl-lost writes it) puts A in FAULT and the peer takes over; 0 clears it.
+    // The shipped track_file: 1 in keepalived_vrrp.ERROR (as adsl-lost
+    // writes it) lowers A's priority by 60 (150 → 90), below B's 100: B
+    // takes over; 0 restores it and A takes mastership back.
     let error = a.dir.join("state/keepalived_vrrp.ERROR");
     let set_error = |v: &str| {
         let tmp = a.dir.join("state/.ERROR.new");
@@ -533,15 +538,15 @@ fn real_keepalived_pair_elects_fails_over_and_comes_back() {
     };
     assert!(error.exists(), "keepalived's init_file did not create it");
     let t = Instant::now();
-    set_error("2\n");
+    set_error("1\n");
     assert!(
-        wait_for(Duration::from_secs(10), || a.is("FAULT") && b.is("MASTER")),
+        wait_for(Duration::from_secs(10), || a.is("BACKUP") && b.is("MASTER")),
         "A {:?} B {:?}\n{}",
         a.state(),
         b.state(),
         dump()
     );
-    eprintln!("track_file fault: peer MASTER after {:?}", t.elapsed());
+    eprintln!("track_file weight -60: peer MASTER after {:?}", t.elapsed());
     set_error("0\n");
     assert!(
         wait_for(Duration::from_secs(20), || a.is("MASTER") && b.is("BACKUP")),

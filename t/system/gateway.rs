@@ -1,0 +1,312 @@
+//! One gateway of the pair, installed as INSTALL tells a user to: upkeep's
+//! programs in /usr/local/bin, the shipped service dirs in /service, the
+//! hooks in /etc/upkeep/vrrp-notify.d, adsl-lost and pppoe.conf in
+//! /etc/ppp, keepalived.conf.example (addresses filled in) as
+//! /etc/keepalived/keepalived.conf — and `svscan /service` at "boot".
+//!
+//! Two gateways share one machine, so each gets its own root: an overlay of
+//! the host's / (the gateway's /etc and /usr/local changes stay in its own
+//! upper dir), with /service and /run bound to plain dirs the test reads,
+//! in a private mount namespace inside the gateway's network namespace.
+//! The shipped files keep their real paths (/service/pppoe, /run/upkeep,
+//! /etc/ppp/pppoe.conf); nothing on the host changes.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::netns::Netns;
+use super::wait_for;
+
+pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
+const SVC: &str = env!("CARGO_BIN_EXE_svc");
+
+/// Which stop the VRRP hooks use.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Wiring {
+    /// The shipped hooks: MASTER → svc -u /service/pppoe, the others →
+    /// pppoe-stop --service /service/pppoe (upkeep's).
+    Upkeep,
+    /// The seed's: MASTER → Debian's pppoe-start, the others → Debian's
+    /// rp-pppoe pppoe-stop (`kill $PPPD_PID || exit 1`).
+    Original,
+}
+
+/// What differs between the two gateways and between the rig's uses.
+pub struct Setup {
+    pub label: &'static str,
+    pub priority: u32,
+    pub lan_ip: &'static str,
+    pub peer_ip: &'static str,
+    pub advert: &'static str,
+    pub wiring: Wiring,
+    /// Environment of svscan (and so of every service): the stand-in
+    /// pppd's settings.
+    pub env: Vec<(String, String)>,
+}
+
+pub struct Gateway {
+    pub label: &'static str,
+    pub dir: PathBuf,
+    svscan: Option<Child>,
+    pub ns: Netns,
+}
+
+fn mkdirs(p: &Path) {
+    fs::create_dir_all(p).unwrap_or_else(|e| panic!("mkdir {}: {e}", p.display()));
+}
+
+/// Install a file as `install` would: a hard link when the filesystem
+/// allows (no copy of a large debug binary), else a copy.
+fn install(from: &Path, to: &Path) {
+    let _ = fs::remove_file(to);
+    if fs::hard_link(from, to).is_err() {
+        fs::copy(from, to).unwrap_or_else(|e| panic!("install {}: {e}", from.display()));
+    }
+}
+
+/// The shipped service dir, as a user copies it: its files, not the
+/// example config or the runtime `supervise/` a demo run may have left.
+fn copy_service(name: &str, to: &Path, keep_down: bool) {
+    mkdirs(to);
+    for e in fs::read_dir(Path::new(REPO).join("service").join(name)).unwrap() {
+        let e = e.unwrap();
+        let file = e.file_name().to_string_lossy().into_owned();
+        if !e.file_type().unwrap().is_file()
+            || file.ends_with(".example")
+            || (file == "down" && !keep_down)
+        {
+            continue;
+        }
+        fs::copy(e.path(), to.join(&file)).unwrap();
+    }
+}
+
+/// keepalived.conf.example with this gateway's addresses and priority.
+fn keepalived_conf(s: &Setup) -> String {
+    let example =
+        fs::read_to_string(Path::new(REPO).join("service/keepalived/keepalived.conf.example"))
+            .unwrap();
+    let mut conf = example
+        .replace("router_id gw1", &format!("router_id gw-{}", s.label))
+        .replace("interface eth1", "interface lan0")
+        .replace("priority 150", &format!("priority {}", s.priority))
+        .replace(
+            "unicast_src_ip 198.18.0.1",
+            &format!("unicast_src_ip {}", s.lan_ip),
+        )
+        .replace(
+            "unicast_peer {\n        198.18.0.2",
+            &format!("unicast_peer {{\n        {}", s.peer_ip),
+        );
+    if s.advert != "1" {
+        // Sub-second adverts need VRRPv3; the rounds then run in seconds.
+        conf = conf
+            .replace("advert_int 1", &format!("advert_int {}", s.advert))
+            .replace("global_defs {\n", "global_defs {\n    vrrp_version 3\n");
+    }
+    for must in ["lan0", "nopreempt", "track_file", "notify_fifo"] {
+        assert!(
+            conf.contains(must),
+            "keepalived.conf.example changed: {must}"
+        );
+    }
+    conf
+}
+
+impl Gateway {
+    pub fn install(ns: Netns, dir: PathBuf, s: &Setup) -> Gateway {
+        let upper = dir.join("upper");
+        for d in [
+            "usr/local/bin",
+            "usr/local/sbin",
+            "etc/ppp",
+            "etc/keepalived",
+            "etc/upkeep/vrrp-notify.d",
+            "service",
+        ] {
+            mkdirs(&upper.join(d));
+        }
+        for d in ["work", "root", "run", "service"] {
+            mkdirs(&dir.join(d));
+        }
+        // upkeep's programs, all of them (bins/*.rs), from this build.
+        let built = Path::new(SVC).parent().unwrap();
+        for e in fs::read_dir(Path::new(REPO).join("bins")).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().replace(".rs", "");
+            install(&built.join(&name), &upper.join("usr/local/bin").join(&name));
+        }
+        // The stand-in pppd: this test binary, which becomes it by argv[0].
+        install(
+            &std::env::current_exe().unwrap(),
+            &upper.join("usr/local/sbin/pppd"),
+        );
+        let service = dir.join("service");
+        copy_service("keepalived", &service.join("keepalived"), false);
+        copy_service("vrrp-notify", &service.join("vrrp-notify"), false);
+        fs::write(
+            upper.join("etc/keepalived/keepalived.conf"),
+            keepalived_conf(s),
+        )
+        .unwrap();
+        let hooks = upper.join("etc/upkeep/vrrp-notify.d");
+        let lost = upper.join("etc/ppp/adsl-lost");
+        install(&Path::new(REPO).join("service/ppp/adsl-lost"), &lost);
+        match s.wiring {
+            Wiring::Upkeep => {
+                copy_service("pppoe", &service.join("pppoe"), true);
+                for e in fs::read_dir(Path::new(REPO).join("service/vrrp-notify/hooks")).unwrap() {
+                    let e = e.unwrap();
+                    fs::copy(e.path(), hooks.join(e.file_name())).unwrap();
+                }
+                fs::write(
+                    upper.join("etc/ppp/pppoe.conf"),
+                    "# pppoe-connect's configuration (DESIGN §10).\n\
+                     ETH=wan0\nUSER=gateway@isp.example\nPPPD=/usr/local/sbin/pppd\n\
+                     RETRY_DELAY=1s\nSTOP_TIMEOUT=5s\n",
+                )
+                .unwrap();
+            }
+            Wiring::Original => super::original::install(&upper, &hooks),
+        }
+        let mut g = Gateway {
+            label: s.label,
+            dir,
+            svscan: None,
+            ns,
+        };
+        g.boot(&s.env);
+        g
+    }
+
+    /// "Boot": svscan /service in the gateway's own root.
+    fn boot(&mut self, env: &[(String, String)]) {
+        let d = self.dir.display();
+        let mut script = format!(
+            "set -e\nR={d}/root\n\
+             mount -t overlay overlay -o lowerdir=/,upperdir={d}/upper,workdir={d}/work $R\n\
+             mount --rbind /proc $R/proc\nmount --rbind /sys $R/sys\nmount --rbind /dev $R/dev\n\
+             mount --bind {d}/run $R/run\nmount --bind {d}/service $R/service\n\
+             exec chroot $R /usr/bin/env -i \
+             PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin"
+        );
+        for (k, v) in env {
+            script += &format!(" {k}={v}");
+        }
+        script += " svscan /service\n";
+        let log = fs::File::create(self.dir.join("svscan.log")).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns.name, "unshare", "-m"])
+            .args(["--propagation", "private", "sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("ip netns exec");
+        self.svscan = Some(child);
+    }
+
+    pub fn service(&self, name: &str) -> PathBuf {
+        self.dir.join("service").join(name)
+    }
+
+    pub fn run_file(&self, name: &str) -> PathBuf {
+        self.dir.join("run").join(name)
+    }
+
+    /// keepalived_vrrp.{MASTER,BACKUP,FAULT,STOP} present in /run/upkeep.
+    pub fn states(&self) -> Vec<String> {
+        let Ok(rd) = fs::read_dir(self.run_file("upkeep")) else {
+            return Vec::new();
+        };
+        let mut v: Vec<String> = rd
+            .flatten()
+            .filter_map(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.strip_prefix("keepalived_vrrp.").map(String::from)
+            })
+            .filter(|s| ["MASTER", "BACKUP", "FAULT", "STOP"].contains(&s.as_str()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn is_master(&self) -> bool {
+        self.run_file("upkeep/keepalived_vrrp.MASTER").exists()
+    }
+
+    pub fn has_vip(&self) -> bool {
+        self.ns.has_addr("198.18.0.254/")
+    }
+
+    /// The PPPoE loop and pppd processes running in this gateway.
+    pub fn pppoe_processes(&self) -> Vec<(u32, String)> {
+        self.ns
+            .processes()
+            .into_iter()
+            .filter(|(_, c)| c == "pppd" || c.starts_with("pppoe-connect"))
+            .collect()
+    }
+
+    /// pppoe-connect's phase (PIDFILE.state): running, waiting, hook, ...
+    pub fn pppoe_phase(&self) -> String {
+        fs::read_to_string(self.run_file("pppoe.pid.state"))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+
+    /// `svc FLAGS /service/NAME` from outside, as an operator would.
+    pub fn svc(&self, flags: &str, name: &str) {
+        let _ = Command::new(SVC)
+            .arg(flags)
+            .arg(self.service(name))
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// The pid supervise reports for a service (0: down or unknown).
+    pub fn pid_of(&self, name: &str) -> u32 {
+        upkeep::status::read_status(&self.service(name))
+            .ok()
+            .flatten()
+            .map(|s| s.pid)
+            .unwrap_or(0)
+    }
+
+    /// The gateway's logs, for a failure report.
+    pub fn logs(&self, tail: usize) -> String {
+        let mut s = String::new();
+        for f in ["svscan.log", "run/pppd.log"] {
+            let text = fs::read_to_string(self.dir.join(f)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let from = lines.len().saturating_sub(tail);
+            s += &format!(
+                "--- gateway {} {f}\n{}\n",
+                self.label,
+                lines[from..].join("\n")
+            );
+        }
+        s
+    }
+}
+
+impl Drop for Gateway {
+    /// Shut down as at power-off: TERM to svscan, which stops every service
+    /// (keepalived's STOP hook ends PPPoE); what is left dies with the
+    /// namespace (Netns's Drop).
+    fn drop(&mut self) {
+        if let Some(mut c) = self.svscan.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            wait_for(Duration::from_secs(20), || {
+                c.try_wait().ok().flatten().is_some()
+            });
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

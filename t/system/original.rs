@@ -1,0 +1,56 @@
+//! The seed's wiring, for the bench's comparison (bench/gateway-soak): the
+//! same gateway, but the VRRP hooks start and stop PPPoE with Debian's
+//! rp-pppoe scripts, as the seed's `vrrp_notify` did with adsl-start and
+//! adsl-stop. rp-pppoe's stop does `kill $PPPD_PID || exit 1` before it
+//! kills the connect loop: a stop that lands in the loop's sleep (no pppd)
+//! leaves the loop redialling on the BACKUP gateway.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+fn write_exec(path: &Path, text: &str) {
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Install into the gateway's upper dir (its /): hooks, the rp-pppoe
+/// config, and the lost hook rp-pppoe runs.
+pub fn install(upper: &Path, hooks: &Path) {
+    let orig = fs::read_to_string("/usr/sbin/pppoe-connect").expect("Debian's pppoe package");
+    // The loop's `sleep 5` becomes upkeep's RETRY_DELAY (1 s), so both
+    // wirings spend the same time between dials.
+    assert!(
+        orig.contains("\n    sleep 5\n"),
+        "rp-pppoe's pppoe-connect changed"
+    );
+    fs::create_dir_all(upper.join("usr/sbin")).unwrap();
+    write_exec(
+        &upper.join("usr/sbin/pppoe-connect"),
+        &orig.replace("\n    sleep 5\n", "\n    sleep 1\n"),
+    );
+    fs::write(
+        upper.join("etc/ppp/pppoe.conf"),
+        "# rp-pppoe's configuration (the seed's wiring).\n\
+         ETH=wan0\nUSER=gateway@isp.example\nPIDFILE=/run/pppoe.pid\n\
+         PPPD=/usr/local/sbin/pppd\nDEMAND=no\nDEFAULTROUTE=yes\nCONNECT_TIMEOUT=0\n\
+         LCP_INTERVAL=20\nLCP_FAILURE=3\nPPPOE_TIMEOUT=80\nCLAMPMSS=1412\n",
+    )
+    .unwrap();
+    // rp-pppoe runs /etc/ppp/pppoe-lost without arguments; the seed's
+    // adsl-lost wants the config as $1.
+    write_exec(
+        &upper.join("etc/ppp/pppoe-lost"),
+        "#!/bin/sh\nexec /etc/ppp/adsl-lost /etc/ppp/pppoe.conf \"$@\"\n",
+    );
+    write_exec(
+        &hooks.join("MASTER"),
+        "#!/bin/sh\nexec /usr/sbin/pppoe-start /etc/ppp/pppoe.conf >/dev/null 2>&1\n",
+    );
+    for state in ["BACKUP", "FAULT", "STOP"] {
+        write_exec(
+            &hooks.join(state),
+            "#!/bin/sh\nexec /usr/sbin/pppoe-stop /etc/ppp/pppoe.conf\n",
+        );
+    }
+}
