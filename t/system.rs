@@ -119,6 +119,10 @@ impl Tally {
         );
         s += &format!("MASTER after the round: {:?}\n", self.masters);
         s += &format!(
+            "keepalived restarts landing in pppoe-connect's retry delay: {}\n",
+            rounds::STOPS_IN_RETRY_DELAY.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        s += &format!(
             "most ISP sessions at once: {}\nwall time: {} s\n",
             self.most_sessions,
             self.started.elapsed().as_secs()

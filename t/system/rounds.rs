@@ -4,6 +4,7 @@
 //! it holds the ISP's only session, the other runs no pppoe-connect and no
 //! pppd; and in the ISP's record two sessions never overlapped.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::rig::Rig;
@@ -14,6 +15,10 @@ use super::rig::Rig;
 pub const BOUND: Duration = Duration::from_secs(30);
 /// The invariant must hold this long without a break to count.
 const SETTLE: Duration = Duration::from_millis(1000);
+
+/// Stops that landed while a pppoe-connect sat in its retry delay (the
+/// seed's window), counted for the report.
+pub static STOPS_IN_RETRY_DELAY: AtomicUsize = AtomicUsize::new(0);
 
 pub struct Rng(u64);
 
@@ -149,6 +154,7 @@ fn act(rig: &Rig, a: &Action) {
             while Instant::now() < end {
                 if let Some(g) = rig.gateways.iter().find(|g| g.pppoe_phase() == "waiting") {
                     g.svc("-t", "keepalived");
+                    STOPS_IN_RETRY_DELAY.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(5));
