@@ -5,8 +5,9 @@
 //! /etc/keepalived/keepalived.conf — and `svscan /service` at "boot".
 //!
 //! Two gateways share one machine, so each gets its own root: an overlay of
-//! the host's / (the gateway's /etc and /usr/local changes stay in its own
-//! upper dir), with /service and /run bound to plain dirs the test reads,
+//! the host's / (the gateway's /etc and /usr/local, prepared in `upper/`,
+//! in a writable layer of its own), with /service and /run bound to plain
+//! dirs the test reads,
 //! in a private mount namespace inside the gateway's network namespace.
 //! The shipped files keep their real paths (/service/pppoe, /run/upkeep,
 //! /etc/ppp/pppoe.conf); nothing on the host changes.
@@ -128,7 +129,7 @@ impl Gateway {
         ] {
             mkdirs(&upper.join(d));
         }
-        for d in ["work", "root", "run", "service"] {
+        for d in ["layer", "root", "run", "service"] {
             mkdirs(&dir.join(d));
         }
         // upkeep's programs, all of them (bins/*.rs), from this build.
@@ -183,9 +184,13 @@ impl Gateway {
     /// "Boot": svscan /service in the gateway's own root.
     fn boot(&mut self, env: &[(String, String)]) {
         let d = self.dir.display();
+        // The writable layer lives in a tmpfs of the gateway's mount
+        // namespace: overlayfs refuses an upper dir on overlayfs (a
+        // container's /), and the layer vanishes with the namespace.
         let mut script = format!(
-            "set -e\nR={d}/root\n\
-             mount -t overlay overlay -o lowerdir=/,upperdir={d}/upper,workdir={d}/work $R\n\
+            "set -e\nR={d}/root\nL={d}/layer\nmount -t tmpfs tmpfs $L\n\
+             mkdir $L/upper $L/work\ncp -a {d}/upper/. $L/upper/\n\
+             mount -t overlay overlay -o lowerdir=/,upperdir=$L/upper,workdir=$L/work $R\n\
              mount --rbind /proc $R/proc\nmount --rbind /sys $R/sys\nmount --rbind /dev $R/dev\n\
              mount --bind {d}/run $R/run\nmount --bind {d}/service $R/service\n\
              exec chroot $R /usr/bin/env -i \
