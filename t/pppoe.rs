@@ -25,6 +25,10 @@ mod isp;
 mod pppd;
 #[path = "pppoe/race.rs"]
 mod race;
+#[path = "helpers/rng.rs"]
+mod rng;
+#[path = "helpers/wait.rs"]
+mod wait;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

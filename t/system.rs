@@ -26,8 +26,12 @@ mod original;
 mod pppd;
 #[path = "system/rig.rs"]
 mod rig;
+#[path = "helpers/rng.rs"]
+mod rng;
 #[path = "system/rounds.rs"]
 mod rounds;
+#[path = "helpers/wait.rs"]
+mod wait;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,19 +40,7 @@ use std::time::{Duration, Instant};
 
 use gateway::Wiring;
 
-/// Poll `cond` every few ms until it holds or `limit` passes.
-pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
+pub use wait::wait_for;
 
 /// Why this machine cannot run the rig (None: it can).
 fn missing(wiring: Wiring) -> Option<String> {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::process::{Child, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::fixture::{alive, live_loops, text, wait_child, wait_for, Opts, World};
 
@@ -24,29 +24,16 @@ pub fn all() -> Vec<(&'static str, fn())> {
     ]
 }
 
-/// xorshift64*: enough randomness for timing, no dependency. Seeded from
-/// PPPOE_SEED or the clock (printed, so a failure can be replayed).
-pub struct Rng(u64);
+/// Seeded from PPPOE_SEED or the clock (printed, so a failure can be
+/// replayed).
+pub struct Rng(crate::rng::Rng);
 
 impl Rng {
     pub fn new(lane: u64) -> Rng {
-        let seed = std::env::var("PPPOE_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-            });
-        println!("  lane {lane}: PPPOE_SEED={seed}");
-        Rng((seed ^ (lane.wrapping_mul(0x9E37_79B9_7F4A_7C15))) | 1)
+        Rng(crate::rng::Rng::seeded("PPPOE_SEED", lane))
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) % n.max(1)
+        self.0.below(n)
     }
 }
 

@@ -5,7 +5,7 @@
 //! pppd; and in the ISP's record two sessions never overlapped.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::rig::Rig;
 
@@ -20,33 +20,16 @@ const SETTLE: Duration = Duration::from_millis(1000);
 /// seed's window), counted for the report.
 pub static STOPS_IN_RETRY_DELAY: AtomicUsize = AtomicUsize::new(0);
 
-pub struct Rng(u64);
+/// The rounds' random draws (seed: UPKEEP_GATEWAY_SEED or the clock).
+pub struct Rng(crate::rng::Rng);
 
 impl Rng {
     pub fn new() -> Rng {
-        let seed = std::env::var("UPKEEP_GATEWAY_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-            });
-        println!("UPKEEP_GATEWAY_SEED={seed}");
-        Rng(seed | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        Rng(crate::rng::Rng::seeded("UPKEEP_GATEWAY_SEED", 0))
     }
 
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.0.below(n)
     }
 
     fn chance(&mut self, percent: u64) -> bool {
