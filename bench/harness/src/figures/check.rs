@@ -144,9 +144,9 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
     csv.write(&ctx.results)?;
 
     ctx.note(format!(
-        "Cost of health checks (upkeep only: daemontools, runit and s6 have no periodic checks): two upkeep supervises at once, each on `run` = `exec sleep`; one dir also has `check` (`#!/bin/sh`, `exit 0`) and `check-interval` = `1s`, the other has no check (the baseline). Once the first check has passed (`check=ok` in `supervise/state`), both are measured over the same {:.0} s window: supervise's own CPU from /proc/PID/schedstat, the checks' from its /proc/PID/stat cutime+cstime (checks are its children, reaped by it; clock ticks of 1/{hz:.0} s, so ±{:.2} s/h of resolution), both scaled to an hour. Checks counted by the harness (inotify IN_OPEN on the check file, opens within 300 ms taken as one check): {checks} in {secs:.1} s. Cross-check: the same script run by the harness itself costs {direct_us:.0} µs CPU per run (getrusage of its children), so {checks} checks ≈ {:.3} s against {children_s:.3} s in supervise's cutime+cstime. The no-check supervise reaped {plain_children} ticks of children in the window.",
+        "Cost of health checks (upkeep only: daemontools, runit and s6 have no periodic checks): two upkeep supervises at once, each on `run` = `exec sleep`; one dir also has `check` (`#!/bin/sh`, `exit 0`) and `check-interval` = `1s`, the other has no check (the baseline). Once the first check has passed (`check=ok` in `supervise/state`), both are measured over the same {:.0} s window: supervise's own CPU from /proc/PID/schedstat, the checks' from its /proc/PID/stat cutime+cstime (checks are its children, reaped by it: the kernel adds each one's exact run time to a total that /proc shows in clock ticks of 1/{hz:.0} s, so the window's difference is within one tick, ±{:.2} s/h), both scaled to an hour. Checks counted by the harness (inotify IN_OPEN on the check file, opens within 300 ms taken as one check): {checks} in {secs:.1} s. Cross-check: the same script run by the harness itself costs {direct_us:.0} µs CPU per run (getrusage of its children), so {checks} checks ≈ {:.3} s against {children_s:.3} s in supervise's cutime+cstime. The no-check supervise reaped {plain_children} ticks of children in the window.",
         secs,
-        2.0 / hz * per_hour,
+        1.0 / hz * per_hour,
         expected_s,
     ));
 
