@@ -3,6 +3,7 @@
 //! rows of the table.
 
 mod adopt;
+mod check;
 mod crash;
 mod multilog;
 mod restart;
@@ -27,6 +28,7 @@ pub const ALL: &[(&str, Figure)] = &[
     ("scan", scan::run),
     ("crash", crash::run),
     ("multilog", multilog::run),
+    ("check", check::run),
     // HOOK (pppoe-stop): survivors per 10,000 stops, upkeep's pppoe-stop
     // against rp-pppoe's pppoe-stop. Add `mod pppoe;` with a
     // `pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String>` that fills
