@@ -9,7 +9,7 @@
 //! `harness = false`: this binary is also the stand-in `pppd` and the
 //! `isp` simulator (chosen by argv[0]). Modes:
 //! - no arguments: the CI test, UPKEEP_GATEWAY_ROUNDS rounds (default 100);
-//! - `--soak N --wiring upkeep|original [--report FILE]`: the bench
+//! - `--soak N --wiring upkeep|original|seed [--report FILE]`: the bench
 //!   (bench/gateway-soak): N rounds, counting end states instead of failing.
 
 #[path = "helpers/conn.rs"]
@@ -48,7 +48,7 @@ fn missing(wiring: Wiring) -> Option<String> {
         return Some("not root".into());
     }
     let mut need = vec!["/usr/sbin/keepalived"];
-    if wiring == Wiring::Original {
+    if wiring != Wiring::Upkeep {
         need.extend([
             "/usr/sbin/pppoe-start",
             "/usr/sbin/pppoe-stop",
@@ -129,10 +129,13 @@ fn kind(violation: &str) -> String {
 }
 
 /// The operator's repair after a round that did not converge (the seed's
-/// "fixed by hand"): kill every PPPoE process on both gateways, restart
-/// keepalived on both.
+/// "fixed by hand"): kill every PPPoE process on both gateways, clear the
+/// error marks, restart keepalived on both.
 fn repair(rig: &rig::Rig) {
     for g in &rig.gateways {
+        let error = g.run_file("upkeep/keepalived_vrrp.ERROR");
+        let _ = std::fs::write(g.run_file("upkeep/.ERROR.repair"), "0\n");
+        let _ = std::fs::rename(g.run_file("upkeep/.ERROR.repair"), error);
         for (pid, _) in g.pppoe_processes() {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid as i32),
@@ -223,8 +226,9 @@ fn main() {
     let wiring = match opt("--wiring").as_deref() {
         None | Some("upkeep") => Wiring::Upkeep,
         Some("original") => Wiring::Original,
+        Some("seed") => Wiring::Seed,
         Some(w) => {
-            eprintln!("system: --wiring upkeep|original, not {w}");
+            eprintln!("system: --wiring upkeep|original|seed, not {w}");
             std::process::exit(100);
         }
     };

@@ -29,9 +29,14 @@ pub enum Wiring {
     /// The shipped hooks: MASTER → svc -u /service/pppoe, the others →
     /// pppoe-stop --service /service/pppoe (upkeep's).
     Upkeep,
-    /// The seed's: MASTER → Debian's pppoe-start, the others → Debian's
-    /// rp-pppoe pppoe-stop (`kill $PPPD_PID || exit 1`).
+    /// The seed's stop: MASTER → Debian's pppoe-start, the others →
+    /// Debian's rp-pppoe pppoe-stop (`kill $PPPD_PID || exit 1`); the rest
+    /// as shipped.
     Original,
+    /// The seed's wiring whole: its stop, and its error rule too (adsl-lost
+    /// appends `2` to keepalived_vrrp.ERROR, read with track_file weight 0:
+    /// nonzero = FAULT, never cleared), with preemption.
+    Seed,
 }
 
 /// What differs between the two gateways and between the rig's uses.
@@ -101,13 +106,16 @@ fn keepalived_conf(s: &Setup) -> String {
             "unicast_peer {\n        198.18.0.2",
             &format!("unicast_peer {{\n        {}", s.peer_ip),
         );
+    if s.wiring == Wiring::Seed {
+        conf = super::original::seed_rule(&conf);
+    }
     if s.advert != "1" {
         // Sub-second adverts need VRRPv3; the rounds then run in seconds.
         conf = conf
             .replace("advert_int 1", &format!("advert_int {}", s.advert))
             .replace("global_defs {\n", "global_defs {\n    vrrp_version 3\n");
     }
-    for must in ["lan0", "nopreempt", "track_file", "notify_fifo"] {
+    for must in ["lan0", "track_file", "notify_fifo"] {
         assert!(
             conf.contains(must),
             "keepalived.conf.example changed: {must}"
@@ -170,6 +178,10 @@ impl Gateway {
                 .unwrap();
             }
             Wiring::Original => super::original::install(&upper, &hooks),
+            Wiring::Seed => {
+                super::original::install(&upper, &hooks);
+                super::original::install_seed_rule(&upper);
+            }
         }
         let mut g = Gateway {
             label: s.label,

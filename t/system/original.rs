@@ -54,3 +54,27 @@ pub fn install(upper: &Path, hooks: &Path) {
         );
     }
 }
+
+/// The seed's lost hook: the MASTER file removed, `2` appended to the
+/// ERROR file, keepalived restarted.
+pub fn install_seed_rule(upper: &Path) {
+    write_exec(
+        &upper.join("etc/ppp/adsl-lost"),
+        "#!/bin/sh\n\
+         [ \"$1\" = /etc/ppp/pppoe.conf ] || exit 0\n\
+         [ -f /run/upkeep/keepalived_vrrp.MASTER ] || exit 0\n\
+         rm -f /run/upkeep/keepalived_vrrp.MASTER\n\
+         echo 2 >> /run/upkeep/keepalived_vrrp.ERROR\n\
+         exec svc -t /service/keepalived\n",
+    );
+}
+
+/// keepalived.conf read the seed's way: any nonzero ERROR is FAULT
+/// (track_file weight 0), and the higher priority preempts.
+pub fn seed_rule(conf: &str) -> String {
+    let out = conf
+        .replace("    weight -60\n", "    weight 0\n")
+        .replace("    nopreempt\n", "");
+    assert!(out != conf, "keepalived.conf.example changed");
+    out
+}
