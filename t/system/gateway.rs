@@ -274,6 +274,19 @@ impl Gateway {
             .to_string()
     }
 
+    /// Is the connect loop between dials (its retry delay)? upkeep's loop
+    /// says so in PIDFILE.state; rp-pppoe's shows it only as a loop with
+    /// no pppd.
+    pub fn in_retry_delay(&self) -> bool {
+        let phase = self.pppoe_phase();
+        if !phase.is_empty() {
+            return phase == "waiting";
+        }
+        let procs = self.pppoe_processes();
+        procs.iter().any(|(_, c)| c.starts_with("pppoe-connect"))
+            && !procs.iter().any(|(_, c)| c == "pppd")
+    }
+
     /// `svc FLAGS /service/NAME` from outside, as an operator would.
     pub fn svc(&self, flags: &str, name: &str) {
         let _ = Command::new(SVC)

@@ -135,7 +135,7 @@ fn act(rig: &Rig, a: &Action) {
         Action::RestartInRetryDelay => {
             let end = Instant::now() + Duration::from_secs(3);
             while Instant::now() < end {
-                if let Some(g) = rig.gateways.iter().find(|g| g.pppoe_phase() == "waiting") {
+                if let Some(g) = rig.gateways.iter().find(|g| g.in_retry_delay()) {
                     g.svc("-t", "keepalived");
                     STOPS_IN_RETRY_DELAY.fetch_add(1, Ordering::Relaxed);
                     return;
