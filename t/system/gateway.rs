@@ -63,9 +63,11 @@ fn mkdirs(p: &Path) {
     fs::create_dir_all(p).unwrap_or_else(|e| panic!("mkdir {}: {e}", p.display()));
 }
 
-/// Install a file as `install` would: a hard link when the filesystem
-/// allows (no copy of a large debug binary), else a copy.
-fn install(from: &Path, to: &Path) {
+/// Install a program that nothing writes to: a hard link when the
+/// filesystem allows (no copy of a large debug binary), else a copy. (A
+/// file the rig may rewrite must be copied: a write through a hard link
+/// would change the repository's file.)
+fn install_program(from: &Path, to: &Path) {
     let _ = fs::remove_file(to);
     if fs::hard_link(from, to).is_err() {
         fs::copy(from, to).unwrap_or_else(|e| panic!("install {}: {e}", from.display()));
@@ -144,10 +146,10 @@ impl Gateway {
         let built = Path::new(SVC).parent().unwrap();
         for e in fs::read_dir(Path::new(REPO).join("bins")).unwrap() {
             let name = e.unwrap().file_name().to_string_lossy().replace(".rs", "");
-            install(&built.join(&name), &upper.join("usr/local/bin").join(&name));
+            install_program(&built.join(&name), &upper.join("usr/local/bin").join(&name));
         }
         // The stand-in pppd: this test binary, which becomes it by argv[0].
-        install(
+        install_program(
             &std::env::current_exe().unwrap(),
             &upper.join("usr/local/sbin/pppd"),
         );
@@ -161,7 +163,7 @@ impl Gateway {
         .unwrap();
         let hooks = upper.join("etc/upkeep/vrrp-notify.d");
         let lost = upper.join("etc/ppp/adsl-lost");
-        install(&Path::new(REPO).join("service/ppp/adsl-lost"), &lost);
+        fs::copy(Path::new(REPO).join("service/ppp/adsl-lost"), &lost).unwrap();
         match s.wiring {
             Wiring::Upkeep => {
                 copy_service("pppoe", &service.join("pppoe"), true);
