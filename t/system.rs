@@ -133,9 +133,8 @@ fn kind(violation: &str) -> String {
 /// error marks, restart keepalived on both.
 fn repair(rig: &rig::Rig) {
     for g in &rig.gateways {
-        let error = g.run_file("upkeep/keepalived_vrrp.ERROR");
-        let _ = std::fs::write(g.run_file("upkeep/.ERROR.repair"), "0\n");
-        let _ = std::fs::rename(g.run_file("upkeep/.ERROR.repair"), error);
+        // Removed, not zeroed: the seed's rule appends to it.
+        let _ = std::fs::remove_file(g.run_file("upkeep/keepalived_vrrp.ERROR"));
         for (pid, _) in g.pppoe_processes() {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid as i32),

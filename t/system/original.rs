@@ -73,10 +73,13 @@ pub fn install_seed_rule(upper: &Path) {
 }
 
 /// keepalived.conf read the seed's way: any nonzero ERROR is FAULT
-/// (track_file weight 0), and the higher priority preempts.
+/// (track_file weight 0), the file starts missing (the first append makes
+/// it "2": with upkeep's init_file 0 an append would read as 0), and the
+/// higher priority preempts.
 pub fn seed_rule(conf: &str) -> String {
     let out = conf
         .replace("    weight -60\n", "    weight 0\n")
+        .replace("    init_file 0\n", "")
         .replace("    nopreempt\n", "");
     assert!(out != conf, "keepalived.conf.example changed");
     out
