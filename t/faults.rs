@@ -279,17 +279,7 @@ fn fuzzed_control_bytes_break_nothing() {
 fn malformed_files_get_one_line_and_defaults() {
     let s = Service::new("#!/bin/sh\nexec sleep 1005\n");
     let garbage = "\u{0}\u{1}not a value at all\n\n";
-    for f in [
-        "timeout-kill",
-        "timeout-finish",
-        "timeout-ready",
-        "down-signal",
-        "backoff",
-        "notification-fd",
-        "check-interval",
-        "check-timeout",
-        "check-failures",
-    ] {
+    for f in upkeep::servicedir::CONFIG_FILES {
         fs::write(s.path(f), garbage).unwrap();
     }
     // A stale, truncated status and a garbage state from an earlier life.

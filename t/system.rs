@@ -97,7 +97,7 @@ impl Tally {
             self.rounds,
             t.len(),
             rounds::BOUND.as_secs(),
-            1000
+            rounds::SETTLE.as_millis()
         );
         for (state, n) in &self.end_states {
             s += &format!("  end state \"{state}\": {n}\n");
@@ -169,13 +169,12 @@ fn run(wiring: Wiring, n: usize, soak: bool, report: Option<&str>) -> bool {
         let r = rounds::round(&rig, &mut rng, rounds::BOUND);
         tally.rounds += 1;
         match &r.outcome {
-            Ok(t) => {
+            Ok((t, master)) => {
                 tally.times.push(*t);
-                *tally.masters.entry(r.master).or_default() += 1;
+                *tally.masters.entry(*master).or_default() += 1;
                 println!(
-                    "round {i}: converged in {} ms, MASTER {}; {}",
+                    "round {i}: converged in {} ms, MASTER {master}; {}",
                     t.as_millis(),
-                    r.master,
                     r.faults
                 );
             }

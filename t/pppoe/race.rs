@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::fixture::{alive, live_loops, text, wait_child, wait_for, Opts, World};
+use crate::rng::Rng;
 
 pub fn all() -> Vec<(&'static str, fn())> {
     tests![
@@ -26,15 +27,8 @@ pub fn all() -> Vec<(&'static str, fn())> {
 
 /// Seeded from PPPOE_SEED or the clock (printed, so a failure can be
 /// replayed).
-pub struct Rng(crate::rng::Rng);
-
-impl Rng {
-    pub fn new(lane: u64) -> Rng {
-        Rng(crate::rng::Rng::seeded("PPPOE_SEED", lane))
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.0.below(n)
-    }
+fn rng(lane: u64) -> Rng {
+    Rng::seeded("PPPOE_SEED", lane)
 }
 
 fn trials_wanted() -> usize {
@@ -114,7 +108,7 @@ fn lanes(
 
 fn random_stops_always_end_everything() {
     let stats = lanes(4, trials_wanted(), |lane, n, stats| {
-        let mut rng = Rng::new(lane as u64);
+        let mut rng = rng(lane as u64);
         let mut w = busy_world();
         for i in 0..n {
             w.extra_env = vec![("PPPD_STANDIN_DIAL_MS".into(), rng.below(12).to_string())];
@@ -159,7 +153,7 @@ fn random_stops_always_end_everything() {
 
 fn concurrent_stops_agree() {
     lanes(2, trials_wanted() / 10, |lane, n, _| {
-        let mut rng = Rng::new(100 + lane as u64);
+        let mut rng = rng(100 + lane as u64);
         let w = busy_world();
         for i in 0..n {
             let mut c = w.connect();
@@ -193,7 +187,7 @@ fn concurrent_stops_agree() {
 
 fn stop_racing_start() {
     let outcomes = lanes(2, trials_wanted() / 10, |lane, n, stats| {
-        let mut rng = Rng::new(200 + lane as u64);
+        let mut rng = rng(200 + lane as u64);
         let w = busy_world();
         for i in 0..n {
             let why = format!("lane {lane} trial {i}");
@@ -316,7 +310,7 @@ fn rp_connect(w: &World, sleep: &str) -> std::path::PathBuf {
 }
 
 fn bench_row(n: usize, rp: bool) -> Row {
-    let mut rng = Rng::new(if rp { 900 } else { 901 });
+    let mut rng = rng(if rp { 900 } else { 901 });
     let w = busy_world();
     let d = w.path("");
     fs::write(

@@ -82,8 +82,8 @@ impl Netns {
     }
 
     /// Drop matching packets both ways until `heal(table)`: one nftables
-    /// table per cut, so cuts overlap and heal independently. `matcher` is
-    /// an nft match for input and output, e.g. `ip protocol vrrp`.
+    /// table per cut, so cuts overlap and heal independently. `input` and
+    /// `output` are nft matches, e.g. `ip protocol vrrp`, `iifname "wan0"`.
     pub fn cut(&self, table: &str, input: &str, output: &str) {
         let script = format!(
             "table inet {table} {{\n\

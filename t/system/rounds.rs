@@ -14,7 +14,7 @@ use super::rig::Rig;
 /// with those.)
 pub const BOUND: Duration = Duration::from_secs(30);
 /// The invariant must hold this long without a break to count.
-const SETTLE: Duration = Duration::from_millis(1000);
+pub const SETTLE: Duration = Duration::from_millis(1000);
 
 /// Stops that landed while a pppoe-connect sat in its retry delay (the
 /// seed's window), counted for the report.
@@ -267,17 +267,22 @@ pub fn most_sessions_at_once(log: &str) -> usize {
 }
 
 /// Wait until the invariant holds for SETTLE without a break; the time from
-/// `from` to the start of that stretch, or the last violation at `bound`.
-pub fn converge(rig: &Rig, from: Instant, bound: Duration) -> Result<Duration, String> {
+/// `from` to the start of that stretch and the MASTER, or the last
+/// violation at `bound`.
+pub fn converge(
+    rig: &Rig,
+    from: Instant,
+    bound: Duration,
+) -> Result<(Duration, &'static str), String> {
     let mut held_since: Option<Instant> = None;
     let mut last_err = String::new();
     loop {
         let now = Instant::now();
         match check(rig) {
-            Ok(_) => {
+            Ok(master) => {
                 let since = *held_since.get_or_insert(now);
                 if now.duration_since(since) >= SETTLE {
-                    return Ok(since.saturating_duration_since(from));
+                    return Ok((since.saturating_duration_since(from), master));
                 }
             }
             Err(e) => {
@@ -294,8 +299,8 @@ pub fn converge(rig: &Rig, from: Instant, bound: Duration) -> Result<Duration, S
 
 pub struct Round {
     pub faults: String,
-    pub outcome: Result<Duration, String>,
-    pub master: &'static str,
+    /// Time to converge and the MASTER, or what broke the invariant.
+    pub outcome: Result<(Duration, &'static str), String>,
 }
 
 /// One round: draw faults, play them, heal, wait for convergence.
@@ -316,11 +321,8 @@ pub fn round(rig: &Rig, rng: &mut Rng, bound: Duration) -> Round {
     }
     heal_all(rig);
     let healed = Instant::now();
-    let outcome = converge(rig, healed, bound);
-    let master = check(rig).unwrap_or("-");
     Round {
         faults,
-        outcome,
-        master,
+        outcome: converge(rig, healed, bound),
     }
 }
