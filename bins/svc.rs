@@ -76,16 +76,9 @@ fn main() {
             Some(_) if control::check_dir(path).is_ok() => Watch::new(path).ok(),
             _ => None,
         };
-        // The last of u, d, o decides what supervise will want: the goal is
-        // reached only once supervise has taken the command.
-        let want = letters.iter().rev().find_map(|l| match l {
-            b'u' => Some(upkeep::status::Want::Up),
-            b'd' => Some(upkeep::status::Want::Down),
-            b'o' => Some(upkeep::status::Want::Once),
-            _ => None,
-        });
-        if let (Some(w), Some(want)) = (watch.as_mut(), want) {
-            w.expect_want(want);
+        // The goal is reached only once supervise has taken the command.
+        if let Some(w) = watch.as_mut() {
+            w.expect_want_of(&letters);
         }
         match control::send(path, &letters) {
             Ok(()) => watches.extend(watch),

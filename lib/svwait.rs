@@ -79,9 +79,16 @@ impl Watch {
         })
     }
 
-    /// Also wait until supervise reports this `want`.
-    pub fn expect_want(&mut self, want: crate::status::Want) {
-        self.want = Some(want);
+    /// Also wait until supervise reports the `want` that the control
+    /// `letters` leave behind (the last of u, d, o decides), if any.
+    pub fn expect_want_of(&mut self, letters: &[u8]) {
+        use crate::status::Want;
+        self.want = letters.iter().rev().find_map(|l| match l {
+            b'u' => Some(Want::Up),
+            b'd' => Some(Want::Down),
+            b'o' => Some(Want::Once),
+            _ => None,
+        });
     }
 
     pub fn dir(&self) -> &Path {
