@@ -21,15 +21,10 @@ impl Lock {
     }
 }
 
-/// Open (creating, never truncating) a lock file, close-on-exec.
+/// Open (creating, never truncating) a lock file, close-on-exec, the one
+/// safe way (see `runtimefile`).
 pub fn open_lock_file(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .mode(0o644)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
+    crate::runtimefile::open_lock_file(path)
 }
 
 /// Take an exclusive lock without waiting. `Err(EAGAIN)` (EWOULDBLOCK) when

@@ -104,7 +104,7 @@ impl PidLock {
 
     /// Remove the file while still holding the lock, then release it.
     pub fn remove(self) -> io::Result<()> {
-        let r = crate::statefile::remove_if_exists(&self.path);
+        let r = crate::runtimefile::remove_if_exists(&self.path);
         drop(self.lock);
         r
     }
@@ -254,7 +254,7 @@ pub fn wait_change(path: &Path, timeout: Duration) -> Result<(), Errno> {
 
 /// Read a pid file's pid (complete line only).
 pub fn read_pid(path: &Path) -> io::Result<Option<Pid>> {
-    Ok(crate::statefile::read_optional(path)?.and_then(|t| parse_pid(&t)))
+    Ok(crate::runtimefile::read_optional(path)?.and_then(|t| parse_pid(&t)))
 }
 
 /// The raw fd number of a held lock, for handing it to a child.

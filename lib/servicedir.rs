@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{duration, signals, statefile};
+use crate::{duration, runtimefile, signals};
 
 pub const DEFAULT_TIMEOUT_FINISH: Duration = Duration::from_secs(5);
 pub const DEFAULT_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
@@ -118,7 +118,7 @@ impl ConfigReader {
             self.reported.retain(|(f, _)| *f != file);
             return default;
         }
-        let text = match statefile::read_optional(&self.dir.join(file)) {
+        let text = match runtimefile::read_optional(&self.dir.join(file)) {
             Ok(Some(t)) => t,
             Ok(None) => return default,
             Err(e) => {

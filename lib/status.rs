@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 
-use crate::statefile;
+use crate::runtimefile;
 use crate::tai64::Tai64N;
 
 pub const STATUS_LEN: usize = 18;
@@ -192,7 +192,7 @@ impl State {
     pub fn decode(text: &str) -> Option<State> {
         let mut st = State::default();
         let mut have_phase = false;
-        for (k, v) in statefile::parse_key_values(text) {
+        for (k, v) in runtimefile::parse_key_values(text) {
             match k {
                 "state" => {
                     st.phase = Phase::from_name(v)?;
@@ -232,7 +232,7 @@ pub fn read_status(service: &Path) -> io::Result<Option<Status>> {
 /// Read DIR/supervise/state; `None` if missing or not a state file
 /// (daemontools' supervise writes none).
 pub fn read_state(service: &Path) -> Option<State> {
-    let text = statefile::read_optional(&service.join("supervise/state")).ok()??;
+    let text = runtimefile::read_optional(&service.join("supervise/state")).ok()??;
     State::decode(&text)
 }
 

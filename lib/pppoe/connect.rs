@@ -17,7 +17,7 @@ use super::{
 use crate::errors::{phrase, EXIT_PERMANENT};
 use crate::event::{self, Timer};
 use crate::pidlock::{self, PidLock, Probe};
-use crate::{statefile, sys};
+use crate::{runtimefile, sys};
 
 const PROG: &str = "pppoe-connect";
 /// How long the lost hook may run.
@@ -171,7 +171,7 @@ impl Loop<'_> {
 
     fn set_state(&self, state: &str) {
         if let Err(e) =
-            statefile::write_atomic(&self.cfg.state_file(), format!("{state}\n").as_bytes())
+            runtimefile::write_atomic(&self.cfg.state_file(), format!("{state}\n").as_bytes())
         {
             warn(format_args!(
                 "unable to write {}: {}",
@@ -355,7 +355,7 @@ impl Loop<'_> {
     /// lock, and release it: the last thing the loop does.
     fn finish(&mut self, result: Result<(), Fatal>) {
         self.timer.cancel();
-        let _ = statefile::remove_if_exists(&self.cfg.state_file());
+        let _ = runtimefile::remove_if_exists(&self.cfg.state_file());
         if let Some(l) = self.lock.take() {
             let _ = l.remove();
         }

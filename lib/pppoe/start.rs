@@ -15,7 +15,7 @@ use super::{already_running, io_fatal, sys_fatal, Fatal, Proc, STATE_RUNNING};
 use crate::event;
 use crate::pidlock::{self, Probe};
 use crate::spawn::Spawn;
-use crate::{statefile, sys};
+use crate::{runtimefile, sys};
 
 pub struct StartOptions<'a> {
     pub timeout: Duration,
@@ -99,7 +99,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
     let deadline = Instant::now() + opts.timeout;
     loop {
         let ours = pidlock::read_pid(&cfg.pidfile).ok().flatten() == Some(child.pid);
-        let state = statefile::read_optional(&cfg.state_file()).ok().flatten();
+        let state = runtimefile::read_optional(&cfg.state_file()).ok().flatten();
         if ours && state.as_deref().map(str::trim) == Some(STATE_RUNNING) {
             return Ok(child.pid);
         }

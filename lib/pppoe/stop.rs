@@ -84,7 +84,7 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
         if let Some(p) = end_holder_named(&pppd_path, Some(&comm), opts.kill_after, &mut || {})? {
             let _ = p.remove();
         }
-        let _ = crate::statefile::remove_if_exists(&cfg.state_file());
+        let _ = crate::runtimefile::remove_if_exists(&cfg.state_file());
         remove(main);
         break;
     }

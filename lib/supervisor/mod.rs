@@ -24,8 +24,8 @@ use nix::unistd::Pid;
 
 use crate::errors::{self, Failure, EXIT_TEMPORARY};
 use crate::event::{self, Timer};
+use crate::runtimefile;
 use crate::servicedir::{self, Config, ConfigReader};
-use crate::statefile;
 use crate::status::{Phase, State, Status, Want};
 use crate::tai64::Tai64N;
 
@@ -486,14 +486,14 @@ impl Supervisor {
         let (state, status) = (state.encode(), status.encode());
         let mut results = Vec::with_capacity(2);
         if state != self.written_state {
-            let r = statefile::write_atomic(Path::new("supervise/state"), state.as_bytes());
+            let r = runtimefile::write_atomic(Path::new("supervise/state"), state.as_bytes());
             if r.is_ok() {
                 self.written_state = state;
             }
             results.push(("state", r));
         }
         if status != self.written_status {
-            let r = statefile::write_atomic(Path::new("supervise/status"), &status);
+            let r = runtimefile::write_atomic(Path::new("supervise/status"), &status);
             if r.is_ok() {
                 self.written_status = status;
             }

@@ -6,7 +6,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::errors::Failure;
-use crate::statefile;
+use crate::runtimefile;
 use crate::tai64::Tai64N;
 
 use super::line::{Event, STATES};
@@ -74,18 +74,19 @@ impl StateDir {
         for s in STATES {
             if s != event.state {
                 let p = self.path(&event.name, s.name());
-                if let Err(e) = statefile::remove_if_exists(&p) {
+                if let Err(e) = runtimefile::remove_if_exists(&p) {
                     note(Failure::io(format!("unable to remove {}", p.display()), &e));
                 }
             }
         }
         let p = self.path(&event.name, event.state.name());
         let content = format!("@{} {event}\n", at.to_hex());
-        if let Err(e) = statefile::write_atomic(&p, content.as_bytes()) {
+        if let Err(e) = runtimefile::write_atomic(&p, content.as_bytes()) {
             note(Failure::io(format!("unable to write {}", p.display()), &e));
         }
         let p = self.path(&event.name, "current");
-        if let Err(e) = statefile::write_atomic(&p, format!("{}\n", event.state.name()).as_bytes())
+        if let Err(e) =
+            runtimefile::write_atomic(&p, format!("{}\n", event.state.name()).as_bytes())
         {
             note(Failure::io(format!("unable to write {}", p.display()), &e));
         }

@@ -1,0 +1,355 @@
+//! Runtime files (status, state, pid and lock files, state files of
+//! vrrp-notify) are written one way for the whole project, because root
+//! writes them into directories that other users can sometimes reach:
+//!
+//! - the directory is checked first: it must belong to us or to root and be
+//!   writable by nobody else, unless it is sticky (as /tmp or /run/lock),
+//!   and then a file in it is used only when it is ours; a symlink to the
+//!   directory is followed only when root or we made it;
+//! - a file is replaced by writing a temporary file with an unpredictable
+//!   name, created exclusively and never through a symlink, then renaming
+//!   it over the old one: a reader sees the old content or the new, never a
+//!   mix, and a planted `name.new` symlink is never followed;
+//! - a lock file is opened without following a symlink, and used only when
+//!   it is a plain file of ours with one link.
+//!
+//! No fsync: this is runtime state rewritten at every change.
+
+use std::collections::hash_map::RandomState;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{FileStat, Mode, SFlag};
+use nix::unistd::{Uid, UnlinkatFlags};
+
+/// A directory checked for runtime files, held open so that every later
+/// operation acts on the directory that was checked, whatever happens to
+/// its path meanwhile.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+    path: PathBuf,
+    /// Sticky and writable by others: files in it must be ours.
+    shared: bool,
+}
+
+fn refused(path: &Path, why: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!("refusing {}: {why}", path.display()),
+    )
+}
+
+fn trusted_owner(uid: u32) -> bool {
+    uid == 0 || uid == Uid::effective().as_raw()
+}
+
+fn is_type(st: &FileStat, kind: SFlag) -> bool {
+    (st.st_mode & SFlag::S_IFMT.bits()) == kind.bits()
+}
+
+/// The directory `path` is in (`.` for a bare name).
+pub fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn file_name_of(path: &Path) -> io::Result<&OsStr> {
+    path.file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))
+}
+
+impl Dir {
+    /// Open and check `path` (see the module's rules).
+    pub fn open(path: &Path) -> io::Result<Dir> {
+        let link = nix::sys::stat::lstat(path)?;
+        if is_type(&link, SFlag::S_IFLNK) && !trusted_owner(link.st_uid) {
+            return Err(refused(path, "a symbolic link made by another user"));
+        }
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let st = nix::sys::stat::fstat(&fd)?;
+        let shared = Self::judge(path, &st)?;
+        Ok(Dir {
+            fd,
+            path: path.to_path_buf(),
+            shared,
+        })
+    }
+
+    /// Check an already opened directory's owner and mode: `Ok(true)` when
+    /// it is sticky and shared with others.
+    fn judge(path: &Path, st: &FileStat) -> io::Result<bool> {
+        if !trusted_owner(st.st_uid) {
+            return Err(refused(path, "a directory owned by another user"));
+        }
+        let others_write = st.st_mode & 0o022 != 0;
+        let sticky = st.st_mode & 0o1000 != 0;
+        if others_write && !sticky {
+            return Err(refused(path, "a directory writable by others"));
+        }
+        Ok(others_write)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Check the file `name` where the directory is shared: an existing one
+    /// must be ours.
+    fn check_shared_entry(&self, name: &OsStr) -> io::Result<()> {
+        if !self.shared {
+            return Ok(());
+        }
+        match nix::sys::stat::fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) if st.st_uid != Uid::effective().as_raw() => Err(refused(
+                &self.path.join(name),
+                "a file of another user in a shared directory",
+            )),
+            Ok(_) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replace `name` with `data` atomically (mode `mode`). On any failure
+    /// the old file stays as it was and no temporary file is left.
+    pub fn replace(&self, name: &OsStr, data: &[u8], mode: u32) -> io::Result<()> {
+        self.check_shared_entry(name)?;
+        let tmp = temp_name(name);
+        let fd = nix::fcntl::openat(
+            &self.fd,
+            tmp.as_os_str(),
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(mode),
+        )?;
+        let mut file = File::from(fd);
+        let written = file.write_all(data);
+        drop(file);
+        let renamed = written.and_then(|()| {
+            nix::fcntl::renameat(&self.fd, tmp.as_os_str(), &self.fd, name).map_err(io::Error::from)
+        });
+        if renamed.is_err() {
+            let _ = nix::unistd::unlinkat(&self.fd, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+        }
+        renamed
+    }
+
+    /// Open (creating it, never truncating) the lock file `name`, close-on-
+    /// exec. A symlink, a FIFO, a file of another user or one with more than
+    /// one link is refused.
+    pub fn open_lock(&self, name: &OsStr, mode: u32) -> io::Result<File> {
+        self.check_shared_entry(name)?;
+        // O_NONBLOCK: a FIFO planted at the name must not block the open.
+        let fd = nix::fcntl::openat(
+            &self.fd,
+            name,
+            OFlag::O_RDWR
+                | OFlag::O_APPEND
+                | OFlag::O_CREAT
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NONBLOCK
+                | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(mode),
+        )
+        .map_err(|e| match e {
+            Errno::ELOOP => refused(&self.path.join(name), "a symbolic link"),
+            e => e.into(),
+        })?;
+        let st = nix::sys::stat::fstat(&fd)?;
+        let path = self.path.join(name);
+        if !is_type(&st, SFlag::S_IFREG) {
+            return Err(refused(&path, "not a regular file"));
+        }
+        if !trusted_owner(st.st_uid) {
+            return Err(refused(&path, "a file owned by another user"));
+        }
+        if st.st_nlink != 1 {
+            return Err(refused(&path, "a file with other hard links"));
+        }
+        let mut flags =
+            OFlag::from_bits_truncate(nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFL)?);
+        flags.remove(OFlag::O_NONBLOCK);
+        nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(flags))?;
+        Ok(File::from(fd))
+    }
+
+    /// Remove `name`; a missing file is not an error.
+    pub fn remove(&self, name: &OsStr) -> io::Result<()> {
+        self.check_shared_entry(name)?;
+        match nix::unistd::unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// An unpredictable temporary name for `name`: hidden, so that readers
+/// listing the directory pass over it, and different on every call.
+pub fn temp_name(name: &OsStr) -> OsString {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // RandomState is keyed from the kernel's random source once per thread;
+    // hashing a counter with it gives names nobody can predict.
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    let mut tmp = OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(".{:016x}.tmp", h.finish()));
+    tmp
+}
+
+/// Is `name` one of ours temporary names?
+pub fn is_temp_name(name: &OsStr) -> bool {
+    let b = name.as_bytes();
+    b.len() > 22
+        && b[0] == b'.'
+        && b.ends_with(b".tmp")
+        && b[b.len() - 21] == b'.'
+        && b[b.len() - 20..b.len() - 4]
+            .iter()
+            .all(u8::is_ascii_hexdigit)
+}
+
+/// Replace `path` with `data` atomically, mode 0644 (see [`Dir::replace`]).
+pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    write_atomic_mode(path, data, 0o644)
+}
+
+pub fn write_atomic_mode(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    Dir::open(parent_of(path))?.replace(file_name_of(path)?, data, mode)
+}
+
+/// Open (creating, never truncating) the lock file at `path` (see
+/// [`Dir::open_lock`]), mode 0644.
+pub fn open_lock_file(path: &Path) -> io::Result<File> {
+    Dir::open(parent_of(path))?.open_lock(file_name_of(path)?, 0o644)
+}
+
+/// Read a small text file; `Ok(None)` when it does not exist.
+pub fn read_optional(path: &Path) -> io::Result<Option<String>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Remove a file, treating "already gone" as success.
+pub fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Parse `key=value` lines into pairs; lines without `=` are skipped so new
+/// writers can add things old readers ignore.
+pub fn parse_key_values(text: &str) -> Vec<(&str, &str)> {
+    text.lines().filter_map(|l| l.split_once('=')).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    fn no_temps(dir: &Path) -> bool {
+        fs::read_dir(dir)
+            .unwrap()
+            .all(|e| !is_temp_name(&e.unwrap().file_name()))
+    }
+
+    #[test]
+    fn replaces_atomically_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("status");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert!(no_temps(dir.path()));
+    }
+
+    #[test]
+    fn temp_names_differ_and_are_recognised() {
+        let a = temp_name(OsStr::new("state"));
+        let b = temp_name(OsStr::new("state"));
+        assert_ne!(a, b);
+        assert!(is_temp_name(&a), "{a:?}");
+        assert!(!is_temp_name(OsStr::new("state")));
+        assert!(!is_temp_name(OsStr::new(".state.new")));
+    }
+
+    #[test]
+    fn planted_symlinks_are_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).unwrap();
+        symlink(&victim, sub.join("state.new")).unwrap();
+        symlink(&victim, sub.join("lock")).unwrap();
+        write_atomic(&sub.join("state"), b"x").unwrap();
+        assert!(open_lock_file(&sub.join("lock")).is_err());
+        // Replacing a symlink replaces the link, not its target.
+        write_atomic(&sub.join("lock"), b"y").unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+    }
+
+    #[test]
+    fn a_directory_writable_by_others_is_refused_unless_sticky() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        let e = write_atomic(&open.join("f"), b"x").unwrap_err();
+        assert!(e.to_string().contains("writable by others"), "{e}");
+        assert!(!open.join("f").exists());
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
+        write_atomic(&open.join("f"), b"x").unwrap();
+        open_lock_file(&open.join("l")).unwrap();
+    }
+
+    #[test]
+    fn lock_files_must_be_plain_and_single_linked() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        fs::write(&a, b"").unwrap();
+        fs::hard_link(&a, dir.path().join("b")).unwrap();
+        assert!(open_lock_file(&dir.path().join("b")).is_err());
+        nix::unistd::mkfifo(&dir.path().join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(open_lock_file(&dir.path().join("fifo")).is_err());
+        open_lock_file(&dir.path().join("fresh")).unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state");
+        write_atomic(&p, b"old").unwrap();
+        // A directory in the way makes the rename fail.
+        let d = Dir::open(dir.path()).unwrap();
+        fs::remove_file(&p).unwrap();
+        fs::create_dir(&p).unwrap();
+        fs::write(p.join("x"), b"").unwrap();
+        assert!(d.replace(OsStr::new("state"), b"new", 0o644).is_err());
+        assert!(no_temps(dir.path()));
+    }
+}
