@@ -3,9 +3,10 @@
 #![forbid(unsafe_code)]
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    // Bytes, not UTF-8: a service dir may have any name.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.len() != 2 {
         upkeep::errors::usage("supervise", "supervise dir");
     }
-    std::process::exit(upkeep::supervisor::run(&args[1]));
+    std::process::exit(upkeep::supervisor::run(std::path::Path::new(&args[1])));
 }

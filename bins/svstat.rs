@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use upkeep::report;
@@ -40,14 +41,15 @@ enum Format {
 
 fn main() {
     let mut format = Format::Daemontools;
-    let mut dirs: Vec<String> = Vec::new();
+    // Bytes, not UTF-8: a service dir may have any name.
+    let mut dirs: Vec<std::ffi::OsString> = Vec::new();
     let mut options_done = false;
-    for a in std::env::args().skip(1) {
-        match a.as_str() {
-            "--" if !options_done => options_done = true,
-            "-l" if !options_done => format = Format::Long,
-            "--json" if !options_done => format = Format::Json,
-            "--help" if !options_done => {
+    for a in std::env::args_os().skip(1) {
+        match a.as_encoded_bytes() {
+            b"--" if !options_done => options_done = true,
+            b"-l" if !options_done => format = Format::Long,
+            b"--json" if !options_done => format = Format::Json,
+            b"--help" if !options_done => {
                 print!("{HELP}");
                 return;
             }
@@ -61,12 +63,16 @@ fn main() {
     let mut out = stdout.lock();
     for dir in &dirs {
         let r = report::inspect(Path::new(dir));
-        let line = match format {
-            Format::Daemontools => format!("{dir}: {}", r.daemontools_text()),
-            Format::Long => format!("{dir}: {}", r.long_text()),
-            Format::Json => r.json(dir),
-        };
-        if writeln!(out, "{line}").is_err() {
+        // The dir's own bytes, as daemontools prints them; JSON must be
+        // UTF-8, so there it is shown lossily.
+        let mut line = dir.as_bytes().to_vec();
+        match format {
+            Format::Daemontools => line.extend(format!(": {}", r.daemontools_text()).bytes()),
+            Format::Long => line.extend(format!(": {}", r.long_text()).bytes()),
+            Format::Json => line = r.json(&dir.to_string_lossy()).into_bytes(),
+        }
+        line.push(b'\n');
+        if out.write_all(&line).is_err() {
             std::process::exit(upkeep::errors::EXIT_TEMPORARY);
         }
     }

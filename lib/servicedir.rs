@@ -29,10 +29,12 @@ pub const CONFIG_FILES: &[&str] = &[
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
+    /// KILL after the down signal; `None` (no file, or 0 as in s6): never.
     pub timeout_kill: Option<Duration>,
     /// Restart a service that is not ready this long after its start.
     pub timeout_ready: Option<Duration>,
-    pub timeout_finish: Duration,
+    /// finish's time limit; `None` (0 as in s6): no limit.
+    pub timeout_finish: Option<Duration>,
     pub down_signal: i32,
     pub backoff: (Duration, Duration),
     pub notification_fd: Option<i32>,
@@ -46,7 +48,7 @@ impl Default for Config {
         Config {
             timeout_kill: None,
             timeout_ready: None,
-            timeout_finish: DEFAULT_TIMEOUT_FINISH,
+            timeout_finish: Some(DEFAULT_TIMEOUT_FINISH),
             down_signal: libc::SIGTERM,
             backoff: DEFAULT_BACKOFF,
             notification_fd: None,
@@ -89,12 +91,8 @@ impl ConfigReader {
                 |t| parse_positive(t).map(Some),
                 d.timeout_ready,
             ),
-            timeout_kill: self.value(
-                "timeout-kill",
-                |t| duration::parse(t).map(Some),
-                d.timeout_kill,
-            ),
-            timeout_finish: self.value("timeout-finish", duration::parse, d.timeout_finish),
+            timeout_kill: self.value("timeout-kill", parse_limit, d.timeout_kill),
+            timeout_finish: self.value("timeout-finish", parse_limit, d.timeout_finish),
             down_signal: self.value("down-signal", parse_signal, d.down_signal),
             backoff: self.value("backoff", duration::parse_pair, d.backoff),
             notification_fd: self.value(
@@ -169,6 +167,12 @@ fn parse_notification_fd(text: &str) -> Result<Option<i32>, String> {
     }
 }
 
+/// A time limit where 0 means none, as s6 reads `timeout-kill` and
+/// `timeout-finish`.
+fn parse_limit(text: &str) -> Result<Option<Duration>, String> {
+    duration::parse(text).map(|d| (!d.is_zero()).then_some(d))
+}
+
 fn parse_positive(text: &str) -> Result<Duration, String> {
     match duration::parse(text)? {
         d if d.is_zero() => Err(format!("{}: must be more than zero", text.trim())),
@@ -180,6 +184,79 @@ fn parse_count(text: &str) -> Result<u32, String> {
     match text.trim().parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(format!("{}: not a count of at least 1", text.trim())),
+    }
+}
+
+/// What supervise executes in a service dir.
+pub const PROGRAMS: &[&str] = &["run", "finish", "check"];
+
+/// Whom supervise trusts with what it executes, reads as configuration or
+/// writes into: root and the user it runs as (so a user's own svscan over
+/// their own dirs works). Anything else another user owns or can write is
+/// refused: a world-writable `finish` would otherwise run as root.
+#[derive(Clone, Debug)]
+pub struct Trust {
+    uids: Vec<u32>,
+}
+
+impl Trust {
+    pub fn for_this_process() -> Trust {
+        Trust {
+            uids: vec![0, nix::unistd::geteuid().as_raw()],
+        }
+    }
+
+    /// Also trust `uid` (svstat judging for a supervise of that user).
+    pub fn also(mut self, uid: u32) -> Trust {
+        self.uids.push(uid);
+        self
+    }
+
+    fn owner_ok(&self, uid: u32) -> bool {
+        self.uids.contains(&uid)
+    }
+
+    /// Why `path` (shown as `what`) must not be trusted: owned by another
+    /// user, or writable by its group or by others. `None` when it is fine
+    /// or does not exist. A symlink is judged by what it points to.
+    pub fn judge(&self, path: &Path, what: &str) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        if !self.owner_ok(m.uid()) {
+            return Some(format!("{what} is owned by another user (uid {})", m.uid()));
+        }
+        if m.mode() & 0o002 != 0 {
+            return Some(format!("{what} is writable by others"));
+        }
+        if m.mode() & 0o020 != 0 {
+            return Some(format!("{what} is writable by its group"));
+        }
+        None
+    }
+
+    /// Why the service dir `dir` (or its `supervise/`, where a symlink must
+    /// have been made by a trusted user) must not be used at all.
+    pub fn judge_dir(&self, dir: &Path) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        self.judge(dir, "the service directory").or_else(|| {
+            let sup = dir.join("supervise");
+            match std::fs::symlink_metadata(&sup) {
+                Ok(l) if l.file_type().is_symlink() && !self.owner_ok(l.uid()) => Some(format!(
+                    "supervise is a symbolic link made by another user (uid {})",
+                    l.uid()
+                )),
+                _ => self.judge(&sup, "supervise"),
+            }
+        })
+    }
+
+    /// Why a file supervise executes or reads as configuration in `dir`
+    /// must not be trusted (the first one found).
+    pub fn judge_files(&self, dir: &Path) -> Option<String> {
+        PROGRAMS
+            .iter()
+            .chain(CONFIG_FILES)
+            .find_map(|f| self.judge(&dir.join(f), f))
     }
 }
 
@@ -208,6 +285,66 @@ mod tests {
         assert_eq!(c.down_signal, libc::SIGHUP);
         assert_eq!(c.backoff, DEFAULT_BACKOFF);
         assert_eq!(c.notification_fd, None);
-        assert_eq!(c.timeout_finish, DEFAULT_TIMEOUT_FINISH);
+        assert_eq!(c.timeout_finish, Some(DEFAULT_TIMEOUT_FINISH));
+    }
+
+    #[test]
+    fn trust_refuses_what_others_own_or_can_write() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(d.join("run"), "").unwrap();
+        let trust = Trust::for_this_process();
+        assert_eq!(trust.judge_dir(d), None);
+        assert_eq!(trust.judge_files(d), None);
+        for (file, mode, why) in [
+            ("finish", 0o666, "finish is writable by others"),
+            ("check", 0o775, "check is writable by its group"),
+            ("timeout-kill", 0o646, "timeout-kill is writable by others"),
+        ] {
+            std::fs::write(d.join(file), "").unwrap();
+            std::fs::set_permissions(d.join(file), std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(trust.judge_files(d).as_deref(), Some(why));
+            std::fs::remove_file(d.join(file)).unwrap();
+        }
+        std::fs::create_dir(d.join("supervise")).unwrap();
+        std::fs::set_permissions(d.join("supervise"), std::fs::Permissions::from_mode(0o1777))
+            .unwrap();
+        assert_eq!(
+            trust.judge_dir(d).as_deref(),
+            Some("supervise is writable by others")
+        );
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(
+            trust.judge_dir(d).as_deref(),
+            Some("the service directory is writable by others")
+        );
+    }
+
+    #[test]
+    fn zero_limits_mean_none_as_in_s6() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("timeout-kill"), "0\n").unwrap();
+        std::fs::write(dir.path().join("timeout-finish"), "0").unwrap();
+        let c = ConfigReader::new(dir.path()).load();
+        assert_eq!(c.timeout_kill, None);
+        assert_eq!(c.timeout_finish, None);
+    }
+
+    #[test]
+    fn out_of_range_durations_fall_back_to_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "timeout-kill",
+            "timeout-finish",
+            "timeout-ready",
+            "check-interval",
+            "check-timeout",
+        ] {
+            std::fs::write(dir.path().join(f), "300000000000y").unwrap();
+        }
+        std::fs::write(dir.path().join("backoff"), "1s 300000000000y").unwrap();
+        assert_eq!(ConfigReader::new(dir.path()).load(), Config::default());
     }
 }

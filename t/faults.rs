@@ -377,24 +377,3 @@ fn control_is_roots_and_others_cannot_write_state() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("up (pid {pid})")));
 }
-
-#[test]
-fn a_service_dir_writable_by_others_is_refused() {
-    let s = Service::new("#!/bin/sh\necho x >> starts\nexec sleep 1007\n");
-    fs::set_permissions(&s.dir, fs::Permissions::from_mode(0o777)).unwrap();
-    fs::write(s.path("backoff"), "20ms 50ms").unwrap();
-    let mut sup = s.supervise();
-    wait_for("refusals", T, || {
-        s.state_field("fast_failures").parse::<u32>().unwrap_or(0) >= 2
-    });
-    assert!(s.read("starts").is_empty());
-    fs::set_permissions(&s.dir, fs::Permissions::from_mode(0o755)).unwrap();
-    wait_for("runs once fixed", T, || !s.read("starts").is_empty());
-    s.send("dx");
-    let (_, err) = sup.wait_exit(T);
-    assert!(
-        err.contains("refusing to start") && err.contains("writable by others"),
-        "{err}"
-    );
-    assert_eq!(err.matches("refusing").count(), 1, "{err}");
-}

@@ -1,0 +1,619 @@
+//! supervise at the edges (issue 18): untrusted dirs and files, hostile
+//! durations, s6's edge values, a regular file at supervise/control, a
+//! kill right after a restart, a lock still held by a dying predecessor,
+//! and names that are not UTF-8.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const T: Duration = Duration::from_secs(10);
+const SVSCAN: &str = env!("CARGO_BIN_EXE_svscan");
+const SETUIDGID: &str = env!("CARGO_BIN_EXE_setuidgid");
+
+fn need_root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "CI runs as root"
+    );
+    eprintln!("skipping: needs root");
+    false
+}
+
+fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn svstat(args: &[&str], dir: &Path) -> String {
+    let out = Command::new(SVSTAT).args(args).arg(dir).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A process this test started, with its stderr in a file; killed (with
+/// its process group's service, if it recorded one) when dropped, pass or
+/// fail.
+struct Started {
+    child: Child,
+    err: PathBuf,
+    dir: Option<PathBuf>,
+}
+
+impl Started {
+    fn supervise(dir: &Path, scratch: &Path) -> Started {
+        Started::spawn(Command::new(SUPERVISE).arg(dir), scratch, Some(dir))
+    }
+
+    fn spawn(cmd: &mut Command, scratch: &Path, dir: Option<&Path>) -> Started {
+        let err = scratch.join(format!("stderr.{}", fs::read_dir(scratch).unwrap().count()));
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        Started {
+            child,
+            err,
+            dir: dir.map(Path::to_path_buf),
+        }
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let end = Instant::now() + limit;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return Some(st);
+            }
+            if Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let pid = self.dir.as_deref().map(read_pid).unwrap_or(0);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if pid > 0 {
+            signal(-(pid as i32), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Live processes whose command line contains `marker`.
+fn copies(marker: &str) -> Vec<u32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline)
+                .replace('\0', " ")
+                .contains(marker)
+                && alive(pid)
+        })
+        .collect()
+}
+
+/// Kills every process carrying `marker` when dropped: what a failed
+/// assert would otherwise leave behind.
+struct KillMarked(String);
+
+impl Drop for KillMarked {
+    fn drop(&mut self) {
+        for pid in copies(&self.0) {
+            signal(pid as i32, Signal::SIGKILL);
+        }
+    }
+}
+
+/// A marker no other program (nor another test) uses: `sleep` accepts a
+/// fractional number, so the marker is a unique duration.
+fn marker(base: u32) -> String {
+    format!("{base}.{}", std::process::id())
+}
+
+// ---- security ------------------------------------------------------------
+
+#[test]
+fn an_untrusted_dir_is_refused_before_anything_is_written() {
+    let s = Service::new("#!/bin/sh\necho x >> starts\nexec sleep 1101\n");
+    chmod(&s.dir, 0o777);
+    // A local user planted state.new (the old fixed temp name) and
+    // supervise.new.
+    let victim = s.tmp.path().join("victim");
+    fs::write(&victim, "precious").unwrap();
+    chmod(&victim, 0o600);
+    fs::create_dir(s.path("supervise")).unwrap();
+    for name in ["state.new", "status.new", "state", "status"] {
+        std::os::unix::fs::symlink(&victim, s.path("supervise").join(name)).unwrap();
+    }
+    let mut sup = Started::supervise(&s.dir, s.tmp.path());
+    wait_for("the refusal", T, || sup.stderr().contains("refusing"));
+    let err = sup.stderr();
+    assert!(
+        err.contains("the service directory is writable by others"),
+        "{err}"
+    );
+    let long = svstat(&["-l"], &s.dir);
+    assert!(
+        long.contains("refused: the service directory is writable by others"),
+        "{long}"
+    );
+    let json = svstat(&["--json"], &s.dir);
+    assert!(
+        json.contains("\"refused\":\"the service directory is writable by others\""),
+        "{json}"
+    );
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    let names: Vec<_> = fs::read_dir(s.path("supervise")).unwrap().collect();
+    assert_eq!(names.len(), 4, "nothing created in supervise/");
+    assert!(s.read("starts").is_empty());
+    // Fixed: it goes on by itself, the planted links replaced, not followed.
+    chmod(&s.dir, 0o755);
+    wait_for("started once fixed", T, || !s.read("starts").is_empty());
+    wait_for("status written", T, || s.pid() != 0);
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    assert_eq!(
+        sup.stderr().matches("refusing").count(),
+        1,
+        "{}",
+        sup.stderr()
+    );
+    // Stopping works as ever.
+    s.send("dx");
+    assert!(sup.wait_exit(T).is_some_and(|st| st.success()));
+}
+
+#[test]
+fn finish_check_and_config_files_are_checked_too() {
+    for (file, mode, why) in [
+        ("finish", 0o777, "finish is writable by others"),
+        ("check", 0o757, "check is writable by others"),
+        ("timeout-kill", 0o666, "timeout-kill is writable by others"),
+        ("down-signal", 0o664, "down-signal is writable by its group"),
+    ] {
+        let s = Service::new("#!/bin/sh\necho x >> starts\nexec sleep 1102\n");
+        write_exec(&s.path(file), "#!/bin/sh\nexit 0\n");
+        if !file.ends_with("ish") && file != "check" {
+            fs::write(s.path(file), "TERM\n").unwrap();
+        }
+        chmod(&s.path(file), mode);
+        fs::write(s.path("backoff"), "20ms 50ms").unwrap();
+        let _sup = s.supervise();
+        wait_for("refusals", T, || {
+            s.state_field("fast_failures").parse::<u32>().unwrap_or(0) >= 2
+        });
+        assert!(s.read("starts").is_empty(), "{file}: run was started");
+        let long = svstat(&["-l"], &s.dir);
+        assert!(long.contains(&format!("refused: {why}")), "{file}: {long}");
+        let json = svstat(&["--json"], &s.dir);
+        assert!(
+            json.contains(&format!("\"refused\":\"{why}\"")),
+            "{file}: {json}"
+        );
+        chmod(&s.path(file), 0o755);
+        wait_for("runs once fixed", T, || !s.read("starts").is_empty());
+        wait_for("refusal cleared", T, || s.state_field("refused").is_empty());
+    }
+}
+
+#[test]
+fn supervise_dir_must_be_private_but_may_be_roots_symlink() {
+    // Sticky and writable by all: usable for runtime files in general, but
+    // not as supervise/, where another user could plant the FIFOs.
+    let s = Service::new("#!/bin/sh\necho x >> starts\nexec sleep 1103\n");
+    fs::create_dir(s.path("supervise")).unwrap();
+    chmod(&s.path("supervise"), 0o1777);
+    let sup = Started::supervise(&s.dir, s.tmp.path());
+    wait_for("the refusal", T, || sup.stderr().contains("refusing"));
+    assert!(
+        sup.stderr().contains("supervise is writable by others"),
+        "{}",
+        sup.stderr()
+    );
+    assert_eq!(fs::read_dir(s.path("supervise")).unwrap().count(), 0);
+    drop(sup);
+    // A symlink into a tmpfs made by root (or by us), as runit's packaging
+    // does for read-only roots, works.
+    fs::remove_dir(s.path("supervise")).unwrap();
+    let shm = Path::new("/dev/shm");
+    let base = if shm.is_dir() { shm } else { s.tmp.path() };
+    let target = tempfile::tempdir_in(base).unwrap();
+    chmod(target.path(), 0o755);
+    std::os::unix::fs::symlink(target.path(), s.path("supervise")).unwrap();
+    let _sup = s.supervise();
+    wait_for("up", T, || s.read("starts").lines().count() == 1);
+    assert!(target.path().join("status").exists());
+}
+
+#[test]
+fn a_users_own_dir_works_for_that_user_and_is_refused_to_root() {
+    if !need_root() {
+        return;
+    }
+    let user = "games";
+    let s = Service::new("#!/bin/sh\necho x >> starts\nexec sleep 1104\n");
+    chmod(s.tmp.path(), 0o755);
+    let chown = Command::new("chown")
+        .args(["-R", &format!("{user}:")])
+        .arg(&s.dir)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    // Root will not run what another user can change.
+    let root_sup = Started::supervise(&s.dir, s.tmp.path());
+    wait_for("the refusal", T, || root_sup.stderr().contains("refusing"));
+    assert!(
+        root_sup
+            .stderr()
+            .contains("the service directory is owned by another user"),
+        "{}",
+        root_sup.stderr()
+    );
+    assert!(!s.path("supervise").exists());
+    drop(root_sup);
+    // The user's own supervise (as under their own svscan) runs it.
+    let mut cmd = Command::new(SETUIDGID);
+    cmd.args([user, SUPERVISE]).arg(&s.dir);
+    let _own = Started::spawn(&mut cmd, s.tmp.path(), Some(&s.dir));
+    wait_for("up as the user", T, || {
+        s.read("starts").lines().count() == 1
+    });
+}
+
+// ---- durations and s6's edge values ----------------------------------------
+
+#[test]
+fn huge_durations_are_reported_once_and_never_panic() {
+    let s = Service::new("#!/bin/sh\necho $$ >> starts\nexec sleep 1105\n");
+    write_exec(&s.path("finish"), "#!/bin/sh\necho f >> finished\n");
+    write_exec(&s.path("check"), "#!/bin/sh\nexit 0\n");
+    let huge = "300000000000y";
+    for f in [
+        "timeout-ready",
+        "timeout-finish",
+        "timeout-kill",
+        "check-interval",
+        "check-timeout",
+    ] {
+        fs::write(s.path(f), huge).unwrap();
+    }
+    fs::write(s.path("backoff"), format!("1s {huge}")).unwrap();
+    let mut sup = Started::supervise(&s.dir, s.tmp.path());
+    wait_for("ready", T, || s.state_field("state") == "ready");
+    let first = s.pid();
+    let out = s.svc(&["-t", "-wR", "-T", "5s"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_ne!(s.pid(), first);
+    let out = s.svc(&["-d", "-wD", "-T", "5s"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(s.read("finished").lines().count(), 2);
+    s.send("x");
+    let st = sup.wait_exit(T).expect("supervise exits");
+    assert_eq!(st.code(), Some(0), "{}", sup.stderr());
+    let err = sup.stderr();
+    assert!(!err.contains("panicked"), "{err}");
+    for f in [
+        "timeout-ready",
+        "timeout-finish",
+        "timeout-kill",
+        "check-interval",
+        "check-timeout",
+        "backoff",
+    ] {
+        let lines = err
+            .lines()
+            .filter(|l| l.contains(&format!("/{f}:")) && l.contains("out of range"))
+            .count();
+        assert_eq!(lines, 1, "{f}: {err}");
+    }
+}
+
+#[test]
+fn svc_takes_a_huge_time_limit() {
+    let s = Service::new("#!/bin/sh\nexec sleep 1106\n");
+    let _sup = s.supervise();
+    let out = s.svc(&["-d", "-wd", "-T", "300000000000y"]);
+    assert_ne!(out.status.code(), Some(101), "{out:?}");
+    let out = s.svc(&["-u", "-wu", "-T", "100y"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+#[test]
+fn zero_timeout_finish_and_timeout_kill_mean_no_limit_as_in_s6() {
+    // run shrugs off TERM for a moment, then leaves gracefully; finish
+    // takes its time. With 0 in both files, neither is KILLed.
+    let s = Service::new(
+        "#!/bin/sh\ntrap 'sleep 0.3; echo graceful >> exits; exit 0' TERM\n\
+         echo $$ > pid\nwhile :; do sleep 1 & wait $!; done\n",
+    );
+    write_exec(
+        &s.path("finish"),
+        "#!/bin/sh\nsleep 0.3\necho done >> finished\n",
+    );
+    fs::write(s.path("timeout-kill"), "0\n").unwrap();
+    fs::write(s.path("timeout-finish"), "0\n").unwrap();
+    let _sup = s.supervise();
+    wait_for("up", T, || !s.read("pid").is_empty());
+    let out = s.svc(&["-d", "-wD", "-T", "5s"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(s.read("exits"), "graceful\n", "run was KILLed");
+    assert_eq!(s.read("finished"), "done\n", "finish was KILLed");
+}
+
+// ---- supervise/control ------------------------------------------------------
+
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime: fields 14 and 15, indexes 11 and 12 after ')'.
+    let f = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    f(11) + f(12)
+}
+
+#[test]
+fn a_regular_file_at_control_is_replaced_by_a_fifo() {
+    let s = Service::new("#!/bin/sh\nexec sleep 1107\n");
+    fs::create_dir(s.path("supervise")).unwrap();
+    // `echo d > supervise/control` while the FIFO was missing.
+    fs::write(s.path("supervise/control"), "d\n").unwrap();
+    let sup = Started::supervise(&s.dir, s.tmp.path());
+    wait_for("up", T, || s.pid() != 0);
+    let ft = fs::metadata(s.path("supervise/control"))
+        .unwrap()
+        .file_type();
+    assert!(ft.is_fifo(), "supervise/control is not a FIFO");
+    assert!(
+        sup.stderr().contains("replaced by a FIFO"),
+        "{}",
+        sup.stderr()
+    );
+    // A spinning supervise burns a tick every 10 ms: it gets a second.
+    let before = cpu_ticks(sup.pid());
+    let start = Instant::now();
+    wait_for("a second", T, || start.elapsed() > Duration::from_secs(1));
+    let used = cpu_ticks(sup.pid()) - before;
+    assert!(
+        used < 30,
+        "supervise used {used} ticks in a second: spinning"
+    );
+    let out = s.svc(&["-d", "-wd", "-T", "5s"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+// ---- no duplicate -----------------------------------------------------------
+
+#[test]
+fn a_kill_right_after_a_restart_never_leaves_an_unrecorded_copy() {
+    let trials: usize = std::env::var("UPKEEP_RESTART_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let mark = marker(1108);
+    let _cleanup = KillMarked(mark.clone());
+    let s = Service::new(&format!("#!/bin/sh\nexec sleep {mark}\n"));
+    let mut sup = Started::supervise(&s.dir, s.tmp.path());
+    wait_for("up", T, || s.state_field("state") == "ready");
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    for trial in 0..trials {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let before = s.pid();
+        s.send("t");
+        let delay = Duration::from_micros(rng % 2000);
+        let start = Instant::now();
+        while start.elapsed() < delay {
+            std::hint::spin_loop();
+        }
+        signal(sup.pid(), Signal::SIGKILL);
+        assert!(sup.wait_exit(T).is_some());
+        sup = Started::supervise(&s.dir, s.tmp.path());
+        wait_for("svok", T, || {
+            Command::new(SVOK).arg(&s.dir).status().unwrap().success()
+        });
+        wait_for("up again", T, || {
+            s.state_field("state") == "ready" && s.pid() != 0
+        });
+        // Every copy that exists is recorded (or the one TERMed before the
+        // kill, on its way out). A copy unrecorded would exec within
+        // moments of the kill: give it time to show.
+        let end = Instant::now() + Duration::from_millis(20);
+        while Instant::now() < end {
+            let found = copies(&mark);
+            let recorded = s.pid();
+            assert!(
+                found.iter().all(|&p| p == recorded || p == before),
+                "trial {trial}: copies {found:?}, recorded {recorded}, before {before}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    wait_for("one copy", T, || copies(&mark).len() == 1);
+    s.send("dx");
+    assert!(sup.wait_exit(T).is_some());
+    wait_for("no copy", T, || copies(&mark).is_empty());
+}
+
+#[test]
+fn a_new_supervise_waits_for_a_dying_predecessors_lock() {
+    let s = Service::new("#!/bin/sh\nexec sleep 1109\n");
+    fs::create_dir(s.path("supervise")).unwrap();
+    fs::write(s.path("supervise/lock"), "").unwrap();
+    chmod(&s.path("supervise/lock"), 0o644);
+    // Something holds the lock for a moment (as a supervise killed an
+    // instant ago, or the child it forked, until the kernel closes it).
+    let mut holder = Started::spawn(
+        Command::new("flock")
+            .arg(s.path("supervise/lock"))
+            .args(["sleep", "0.3"]),
+        s.tmp.path(),
+        None,
+    );
+    wait_for("lock held", T, || {
+        upkeep::lock::flock_holder(&s.path("supervise/lock"))
+            .unwrap()
+            .is_some()
+    });
+    let mut sup = Started::supervise(&s.dir, s.tmp.path());
+    wait_for("up after the holder is gone", T, || s.pid() != 0);
+    assert!(holder.wait_exit(T).is_some());
+    assert!(sup.child.try_wait().unwrap().is_none(), "{}", sup.stderr());
+    // A live supervise is still refused, as daemontools' is.
+    let out = Command::new(SUPERVISE).arg(&s.dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(111));
+}
+
+// ---- names that are not UTF-8 -------------------------------------------------
+
+#[test]
+fn a_dir_named_with_a_non_utf8_byte_works_everywhere() {
+    let mark = marker(1110);
+    let _cleanup = KillMarked(mark.clone());
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join(OsStr::from_bytes(b"sv\xff"));
+    fs::create_dir(&dir).unwrap();
+    write_exec(&dir.join("run"), &format!("#!/bin/sh\nexec sleep {mark}\n"));
+    write_exec(
+        &dir.join("finish"),
+        "#!/bin/sh\nprintf '%s' \"$3\" > name\n",
+    );
+    let sup = Started::supervise(&dir, root.path());
+    wait_for("up", T, || read_pid(&dir) != 0);
+    assert!(Command::new(SVOK).arg(&dir).status().unwrap().success());
+    let out = Command::new(SVSTAT).arg(&dir).output().unwrap();
+    let mut expected = dir.as_os_str().as_bytes().to_vec();
+    expected.extend(b": up (pid ");
+    assert!(out.stdout.starts_with(&expected), "{out:?}");
+    let json = svstat(&["--json"], &dir);
+    assert!(json.contains("\"up\":true"), "{json}");
+    let out = Command::new(SVC)
+        .args(["-d", "-wD", "-T", "5s"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(fs::read(dir.join("name")).unwrap(), b"sv\xff");
+    drop(sup);
+    // svok on a missing dir so named: 111, no panic.
+    let out = Command::new(SVOK)
+        .arg(OsStr::from_bytes(b"\xff"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(111), "{out:?}");
+    // Under svscan.
+    fs::remove_dir_all(dir.join("supervise")).unwrap();
+    let scan_dir = root.path().join(OsStr::from_bytes(b"scan\xfe"));
+    fs::create_dir(&scan_dir).unwrap();
+    fs::rename(&dir, scan_dir.join(OsStr::from_bytes(b"\xff"))).unwrap();
+    let svc_dir = scan_dir.join(OsStr::from_bytes(b"\xff"));
+    let mut cmd = Command::new(SVSCAN);
+    cmd.arg(&scan_dir);
+    let scan = Started::spawn(&mut cmd, root.path(), None);
+    wait_for("up under svscan", T, || read_pid(&svc_dir) != 0);
+    let err = scan.stderr();
+    assert!(!err.contains("exited 101"), "{err}");
+    let pid = read_pid(&svc_dir);
+    signal(scan.pid(), Signal::SIGTERM);
+    wait_for("stopped with svscan", T, || !alive(pid));
+}
+
+/// Every program, on argv that is not UTF-8 and other oddities, exits with
+/// a code of its own: never 101 (a Rust panic) and never by a signal.
+#[test]
+fn no_program_panics_on_any_argv() {
+    let bin_dir = Path::new(SUPERVISE).parent().unwrap();
+    let mut programs: Vec<PathBuf> = fs::read_dir(bin_dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension().is_none_or(|e| e != "d")
+                && fs::metadata(p).unwrap().permissions().mode() & 0o111 != 0
+        })
+        .collect();
+    programs.sort();
+    assert!(programs.len() >= 15, "{programs:?}");
+    let pool: &[&[u8]] = &[
+        b"\xff",
+        b"-\xff",
+        b"--\xff",
+        b"\xff=\xfe",
+        b"-",
+        b"--",
+        b"",
+        b"./\xff/\xfe",
+        b"-T",
+        b"-w\xff",
+        b"1\xff",
+        b"300000000000y",
+    ];
+    let scratch = tempfile::tempdir().unwrap();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut failures = Vec::new();
+    for program in &programs {
+        for case in 0..8 {
+            let mut argv: Vec<&OsStr> = Vec::new();
+            // Always at least one odd argument: some programs do real work
+            // when given none (svscan scans ".", pppoe-connect dials).
+            for _ in 0..(1 + case % 3) {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                argv.push(OsStr::from_bytes(pool[(rng % pool.len() as u64) as usize]));
+            }
+            if argv.iter().all(|a| !a.as_bytes().contains(&0xff)) {
+                argv.push(OsStr::from_bytes(b"\xff"));
+            }
+            let cwd = tempfile::tempdir_in(scratch.path()).unwrap();
+            let mut cmd = Command::new(program);
+            cmd.args(&argv).current_dir(cwd.path());
+            let mut run = Started::spawn(&mut cmd, scratch.path(), None);
+            // Programs that run on (svscan on a dir, a chain-loader's
+            // child) are ended here; only what they did before counts.
+            let status = run.wait_exit(Duration::from_secs(3));
+            let Some(status) = status else { continue };
+            use std::os::unix::process::ExitStatusExt;
+            if status.code() == Some(101) || status.signal().is_some() {
+                failures.push(format!(
+                    "{} {argv:?}: {status:?}: {}",
+                    program.display(),
+                    run.stderr()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
