@@ -204,6 +204,11 @@ impl Spawn {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        let closed = if close_first.is_empty() {
+            None
+        } else {
+            Some(pipe2(OFlag::O_CLOEXEC)?)
+        };
         let plan = sys::ChildPlan {
             paths: &paths,
             argv: &argv_ptrs,
@@ -215,11 +220,20 @@ impl Spawn {
             parent_death_signal: self.parent_death_signal,
             error_pipe: err_write.as_raw_fd(),
             close_first: &close_first,
+            closed_signal: closed.as_ref().map(|(_, w)| w.as_raw_fd()),
             gate: gate.as_ref().map(|(r, w)| (r.as_raw_fd(), w.as_raw_fd())),
         };
         let pid = sys::fork_exec(&plan)?;
         drop(err_write);
         drop(moved);
+        if let Some((read_end, write_end)) = closed {
+            // Until the child has closed them, a copy of our lock and FIFOs
+            // would outlive us if we were killed now. A moment's wait: the
+            // child does nothing before.
+            drop(write_end);
+            let mut byte = [0u8; 1];
+            while let Err(Errno::EINTR) = nix::unistd::read(&read_end, &mut byte) {}
+        }
         Ok(Child {
             pid,
             exec_status: err_read,

@@ -27,6 +27,9 @@ pub struct ChildPlan<'a> {
     /// Closed first thing in the child: descriptors only the parent may
     /// hold (supervise's lock and FIFOs), even before the exec.
     pub close_first: &'a [RawFd],
+    /// Written (one byte) and closed by the child once `close_first` is
+    /// closed, so the parent can wait until no copy of them is left.
+    pub closed_signal: Option<RawFd>,
     /// (read end, write end) of a pipe: the child closes the write end and
     /// execs only after reading a byte from the read end; EOF (the parent
     /// died first) makes it exit 111 unexec'd.
@@ -67,6 +70,10 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
     // fork), as POSIX allows after fork in a single-threaded parent.
     unsafe {
         for &fd in plan.close_first {
+            libc::close(fd);
+        }
+        if let Some(fd) = plan.closed_signal {
+            libc::write(fd, b"c".as_ptr().cast(), 1);
             libc::close(fd);
         }
         if let Some((_, write_end)) = plan.gate {

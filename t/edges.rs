@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::marked::{self, marker, KillMarked};
 use common::*;
 
 const T: Duration = Duration::from_secs(10);
@@ -103,37 +104,8 @@ impl Drop for Started {
     }
 }
 
-/// Live processes whose command line contains `marker`.
 fn copies(marker: &str) -> Vec<u32> {
-    fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| {
-            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            String::from_utf8_lossy(&cmdline)
-                .replace('\0', " ")
-                .contains(marker)
-                && alive(pid)
-        })
-        .collect()
-}
-
-/// Kills every process carrying `marker` when dropped: what a failed
-/// assert would otherwise leave behind.
-struct KillMarked(String);
-
-impl Drop for KillMarked {
-    fn drop(&mut self) {
-        for pid in copies(&self.0) {
-            signal(pid as i32, Signal::SIGKILL);
-        }
-    }
-}
-
-/// A marker no other program (nor another test) uses: `sleep` accepts a
-/// fractional number, so the marker is a unique duration.
-fn marker(base: u32) -> String {
-    format!("{base}.{}", std::process::id())
+    marked::marked(marker)
 }
 
 // ---- security ------------------------------------------------------------
@@ -465,6 +437,50 @@ fn a_kill_right_after_a_restart_never_leaves_an_unrecorded_copy() {
     s.send("dx");
     assert!(sup.wait_exit(T).is_some());
     wait_for("no copy", T, || copies(&mark).is_empty());
+}
+
+/// A supervise killed the moment its status names a new run: svstat must
+/// say it is not running (no child of it, not yet exec'd, may still hold
+/// supervise/ok), and the next supervise must get the lock.
+#[test]
+fn a_dead_supervise_is_never_reported_up_nor_holds_the_lock() {
+    let trials: usize = std::env::var("UPKEEP_HONESTY_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let mark = marker(1111);
+    let _cleanup = KillMarked(mark.clone());
+    let s = Service::new(&format!("#!/bin/sh\nexec sleep {mark}\n"));
+    let mut sup = Started::supervise(&s.dir, s.tmp.path());
+    wait_for("up", T, || s.state_field("state") == "ready");
+    for trial in 0..trials {
+        let before = s.pid();
+        s.send("t");
+        // No sleep here: the window is the child's way from fork to exec.
+        let end = Instant::now() + T;
+        while s.pid() == before || s.pid() == 0 {
+            assert!(Instant::now() < end, "trial {trial}: no restart");
+        }
+        signal(sup.pid(), Signal::SIGKILL);
+        assert!(sup.wait_exit(T).is_some());
+        let line = svstat(&[], &s.dir);
+        assert!(
+            line.ends_with("supervise not running\n"),
+            "trial {trial}: {line}"
+        );
+        sup = Started::supervise(&s.dir, s.tmp.path());
+        wait_for("up again", T, || {
+            sup.stderr().contains("fatal") || s.state_field("state") == "ready"
+        });
+        assert!(
+            !sup.stderr().contains("fatal"),
+            "trial {trial}: {}",
+            sup.stderr()
+        );
+        wait_for("svok", T, || {
+            Command::new(SVOK).arg(&s.dir).status().unwrap().success()
+        });
+    }
 }
 
 #[test]
