@@ -153,15 +153,21 @@ impl ConfigReader {
 }
 
 fn parse_signal(text: &str) -> Result<i32, String> {
+    // 0, as in s6: `d` sends no signal (only CONT; timeout-kill still KILLs).
+    if text.trim() == "0" {
+        return Ok(0);
+    }
     signals::parse(text).ok_or_else(|| format!("{}: not a signal name", text.trim()))
 }
 
 fn parse_notification_fd(text: &str) -> Result<Option<i32>, String> {
     match text.trim().parse::<i32>() {
-        // 0, 1 and 2 are run's stdio; a readiness pipe there would break it.
-        Ok(n) if (3..1024).contains(&n) => Ok(Some(n)),
+        // As in s6, 0, 1 and 2 are allowed: the pipe then replaces that
+        // stdio descriptor of run (a daemon that says it is ready on its
+        // stdout), and is closed once it said so.
+        Ok(n) if (0..1024).contains(&n) => Ok(Some(n)),
         _ => Err(format!(
-            "{}: not a file descriptor number from 3 to 1023",
+            "{}: not a file descriptor number from 0 to 1023",
             text.trim()
         )),
     }
@@ -279,7 +285,7 @@ mod tests {
         std::fs::write(dir.path().join("timeout-kill"), "250ms\n").unwrap();
         std::fs::write(dir.path().join("down-signal"), "HUP\n").unwrap();
         std::fs::write(dir.path().join("backoff"), "nonsense").unwrap();
-        std::fs::write(dir.path().join("notification-fd"), "1").unwrap();
+        std::fs::write(dir.path().join("notification-fd"), "1024").unwrap();
         let c = ConfigReader::new(dir.path()).load();
         assert_eq!(c.timeout_kill, Some(Duration::from_millis(250)));
         assert_eq!(c.down_signal, libc::SIGHUP);
@@ -320,6 +326,21 @@ mod tests {
             trust.judge_dir(d).as_deref(),
             Some("the service directory is writable by others")
         );
+    }
+
+    #[test]
+    fn s6_edge_values() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("down-signal"), "0\n").unwrap();
+        std::fs::write(dir.path().join("notification-fd"), "1\n").unwrap();
+        let c = ConfigReader::new(dir.path()).load();
+        assert_eq!(c.down_signal, 0);
+        assert_eq!(c.notification_fd, Some(1));
+        std::fs::write(dir.path().join("down-signal"), "65\n").unwrap();
+        std::fs::write(dir.path().join("notification-fd"), "-1\n").unwrap();
+        let c = ConfigReader::new(dir.path()).load();
+        assert_eq!(c.down_signal, libc::SIGTERM);
+        assert_eq!(c.notification_fd, None);
     }
 
     #[test]

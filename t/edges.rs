@@ -337,6 +337,33 @@ fn zero_timeout_finish_and_timeout_kill_mean_no_limit_as_in_s6() {
     assert_eq!(s.read("finished"), "done\n", "finish was KILLed");
 }
 
+#[test]
+fn down_signal_0_sends_no_signal_as_in_s6() {
+    let s = Service::new(SIGNAL_RECORDER);
+    fs::write(s.path("down-signal"), "0\n").unwrap();
+    fs::write(s.path("timeout-kill"), "200\n").unwrap();
+    let _sup = s.supervise();
+    wait_for("recorder up", T, || !s.read("starts").is_empty());
+    let out = s.svc(&["-d", "-wd", "-T", "5s"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // CONT, then KILL at timeout-kill: no TERM ever.
+    assert!(!s.read("sigs").contains("TERM"), "{}", s.read("sigs"));
+}
+
+#[test]
+fn notification_fd_1_is_run_s_stdout_as_in_s6() {
+    let s =
+        Service::new("#!/bin/sh\nwhile [ ! -e go ]; do sleep 0.01; done\necho\nexec sleep 1112\n");
+    fs::write(s.path("notification-fd"), "1\n").unwrap();
+    let _sup = s.supervise();
+    // Not ready before it says so on fd 1.
+    wait_for("up, not ready", T, || s.state_field("state") == "up");
+    fs::write(s.path("go"), "").unwrap();
+    wait_for("ready once it said so", T, || {
+        s.state_field("state") == "ready"
+    });
+}
+
 // ---- supervise/control ------------------------------------------------------
 
 fn cpu_ticks(pid: i32) -> u64 {
