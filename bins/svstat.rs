@@ -19,11 +19,12 @@ S is the time since run last started or exited. Always exits 0.
 
   -l      adds upkeep's state: `; state STATE, last exit CODE, restarts N`, then
           `backoff ...` while a crash loop is throttled and `check RESULT (N failures)`
-          when DIR/check exists. STATE is one of down, starting, up, ready, stopping,
-          finishing, backoff.
+          when DIR/check exists, `refused: WHY` when supervise will not start run
+          because something there could be changed by another user. STATE is one of
+          down, starting, up, ready, stopping, finishing, backoff.
   --json  one JSON object per dir: supervise, up, pid, seconds, normally_up, paused,
           want, state, ready, last_exit, restarts, fast_failures, check, check_failures,
-          next_start_in.
+          next_start_in, refused.
 
 Readiness: a service is ready when run writes a newline on DIR/notification-fd, or,
 without one, when DIR/check first passes, or, with neither, as soon as run is started.
