@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{duration, runtimefile, signals};
+use crate::{duration, signals};
 
 pub const DEFAULT_TIMEOUT_FINISH: Duration = Duration::from_secs(5);
 pub const DEFAULT_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
@@ -116,7 +116,7 @@ impl ConfigReader {
             self.reported.retain(|(f, _)| *f != file);
             return default;
         }
-        let text = match runtimefile::read_optional(&self.dir.join(file)) {
+        let text = match read_config(&self.dir.join(file)) {
             Ok(Some(t)) => t,
             Ok(None) => return default,
             Err(e) => {
@@ -150,6 +150,30 @@ impl ConfigReader {
         self.reported.retain(|(f, _)| *f != file);
         self.reported.push((file, why));
     }
+}
+
+/// A configuration file's text; `Ok(None)` when it does not exist. Only a
+/// regular file is read, without blocking: a FIFO there (by mistake) must
+/// not hang supervise.
+fn read_config(path: &Path) -> std::io::Result<Option<String>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // A value is a line; more than this is no value of ours.
+    let mut bytes = Vec::new();
+    file.by_ref().take(4096).read_to_end(&mut bytes)?;
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 fn parse_signal(text: &str) -> Result<i32, String> {
@@ -326,6 +350,18 @@ mod tests {
             trust.judge_dir(d).as_deref(),
             Some("the service directory is writable by others")
         );
+    }
+
+    #[test]
+    fn a_fifo_is_no_config_file_and_never_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        nix::unistd::mkfifo(
+            &dir.path().join("timeout-kill"),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .unwrap();
+        let c = ConfigReader::new(dir.path()).load();
+        assert_eq!(c.timeout_kill, None);
     }
 
     #[test]
