@@ -7,9 +7,9 @@ use std::path::Path;
 
 use crate::control;
 use crate::errors::{io_phrase, phrase};
-use crate::servicedir::Trust;
 use crate::status::{self, Phase, State, Status, Want};
 use crate::tai64::Tai64N;
+use crate::trust::Trust;
 
 /// A service dir as svstat sees it.
 pub enum Report {

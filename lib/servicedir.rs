@@ -217,79 +217,6 @@ fn parse_count(text: &str) -> Result<u32, String> {
     }
 }
 
-/// What supervise executes in a service dir.
-pub const PROGRAMS: &[&str] = &["run", "finish", "check"];
-
-/// Whom supervise trusts with what it executes, reads as configuration or
-/// writes into: root and the user it runs as (so a user's own svscan over
-/// their own dirs works). Anything else another user owns or can write is
-/// refused: a world-writable `finish` would otherwise run as root.
-#[derive(Clone, Debug)]
-pub struct Trust {
-    uids: Vec<u32>,
-}
-
-impl Trust {
-    pub fn for_this_process() -> Trust {
-        Trust {
-            uids: vec![0, nix::unistd::geteuid().as_raw()],
-        }
-    }
-
-    /// Also trust `uid` (svstat judging for a supervise of that user).
-    pub fn also(mut self, uid: u32) -> Trust {
-        self.uids.push(uid);
-        self
-    }
-
-    fn owner_ok(&self, uid: u32) -> bool {
-        self.uids.contains(&uid)
-    }
-
-    /// Why `path` (shown as `what`) must not be trusted: owned by another
-    /// user, or writable by its group or by others. `None` when it is fine
-    /// or does not exist. A symlink is judged by what it points to.
-    pub fn judge(&self, path: &Path, what: &str) -> Option<String> {
-        use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(path).ok()?;
-        if !self.owner_ok(m.uid()) {
-            return Some(format!("{what} is owned by another user (uid {})", m.uid()));
-        }
-        if m.mode() & 0o002 != 0 {
-            return Some(format!("{what} is writable by others"));
-        }
-        if m.mode() & 0o020 != 0 {
-            return Some(format!("{what} is writable by its group"));
-        }
-        None
-    }
-
-    /// Why the service dir `dir` (or its `supervise/`, where a symlink must
-    /// have been made by a trusted user) must not be used at all.
-    pub fn judge_dir(&self, dir: &Path) -> Option<String> {
-        use std::os::unix::fs::MetadataExt;
-        self.judge(dir, "the service directory").or_else(|| {
-            let sup = dir.join("supervise");
-            match std::fs::symlink_metadata(&sup) {
-                Ok(l) if l.file_type().is_symlink() && !self.owner_ok(l.uid()) => Some(format!(
-                    "supervise is a symbolic link made by another user (uid {})",
-                    l.uid()
-                )),
-                _ => self.judge(&sup, "supervise"),
-            }
-        })
-    }
-
-    /// Why a file supervise executes or reads as configuration in `dir`
-    /// must not be trusted (the first one found).
-    pub fn judge_files(&self, dir: &Path) -> Option<String> {
-        PROGRAMS
-            .iter()
-            .chain(CONFIG_FILES)
-            .find_map(|f| self.judge(&dir.join(f), f))
-    }
-}
-
 /// Does DIR/down exist (service normally down)?
 pub fn normally_down(dir: &Path) -> std::io::Result<bool> {
     match std::fs::symlink_metadata(dir.join("down")) {
@@ -316,40 +243,6 @@ mod tests {
         assert_eq!(c.backoff, DEFAULT_BACKOFF);
         assert_eq!(c.notification_fd, None);
         assert_eq!(c.timeout_finish, Some(DEFAULT_TIMEOUT_FINISH));
-    }
-
-    #[test]
-    fn trust_refuses_what_others_own_or_can_write() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::write(d.join("run"), "").unwrap();
-        let trust = Trust::for_this_process();
-        assert_eq!(trust.judge_dir(d), None);
-        assert_eq!(trust.judge_files(d), None);
-        for (file, mode, why) in [
-            ("finish", 0o666, "finish is writable by others"),
-            ("check", 0o775, "check is writable by its group"),
-            ("timeout-kill", 0o646, "timeout-kill is writable by others"),
-        ] {
-            std::fs::write(d.join(file), "").unwrap();
-            std::fs::set_permissions(d.join(file), std::fs::Permissions::from_mode(mode)).unwrap();
-            assert_eq!(trust.judge_files(d).as_deref(), Some(why));
-            std::fs::remove_file(d.join(file)).unwrap();
-        }
-        std::fs::create_dir(d.join("supervise")).unwrap();
-        std::fs::set_permissions(d.join("supervise"), std::fs::Permissions::from_mode(0o1777))
-            .unwrap();
-        assert_eq!(
-            trust.judge_dir(d).as_deref(),
-            Some("supervise is writable by others")
-        );
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert_eq!(
-            trust.judge_dir(d).as_deref(),
-            Some("the service directory is writable by others")
-        );
     }
 
     #[test]

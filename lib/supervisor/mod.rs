@@ -25,9 +25,10 @@ use nix::unistd::Pid;
 
 use crate::errors::{self, Failure, EXIT_TEMPORARY};
 use crate::event::{self, Timer};
-use crate::servicedir::{self, Config, ConfigReader, Trust};
+use crate::servicedir::{self, Config, ConfigReader};
 use crate::status::{Phase, State, Status, Want};
 use crate::tai64::Tai64N;
+use crate::trust::Trust;
 
 const PROG: &str = "supervise";
 

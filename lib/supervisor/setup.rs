@@ -19,7 +19,7 @@ use crate::errors::{self, Failure, EXIT_TEMPORARY};
 use crate::event;
 use crate::lock::{self, Lock};
 use crate::runtimefile::Dir;
-use crate::servicedir::Trust;
+use crate::trust::Trust;
 
 /// How long a new supervise waits for a lock still held by a predecessor
 /// that is dying (killed, its descriptors not yet all closed).

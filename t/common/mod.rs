@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 pub use nix::sys::signal::Signal;
 
 pub mod marked;
+pub mod started;
 
 pub const SUPERVISE: &str = env!("CARGO_BIN_EXE_supervise");
 pub const SVC: &str = env!("CARGO_BIN_EXE_svc");
