@@ -24,19 +24,14 @@ pub struct Child {
 }
 
 impl Child {
-    /// Let a gated child go on to exec. Harmless when it is not gated or
-    /// already gone.
-    pub fn open_gate(&mut self) {
-        open_gate(self.gate.take());
-    }
-
     /// Block until the child has exec'd (Ok) or failed to (Err(errno)).
     pub fn wait_exec(&self) -> Result<(), Errno> {
         read_exec_status(&self.exec_status)
     }
 }
 
-/// Let the gated child whose gate this is go on to exec.
+/// Let the gated child whose gate this is go on to exec (see
+/// [`Spawn::gated`]). Harmless when it is already gone.
 pub fn open_gate(gate: Option<OwnedFd>) {
     if let Some(gate) = gate {
         let _ = nix::unistd::write(&gate, b"g");
@@ -111,7 +106,7 @@ impl Spawn {
         }
     }
 
-    /// The child waits before its exec until [`Child::open_gate`]; if this
+    /// The child waits before its exec until [`open_gate`]; if this
     /// process dies first, the child exits 111 without exec'ing. So the
     /// caller can record the child's pid before the program can exist.
     pub fn gated(mut self) -> Spawn {
