@@ -152,9 +152,9 @@ impl ConfigReader {
     }
 }
 
-/// A configuration file's text; `Ok(None)` when it does not exist. Only a
-/// regular file is read, without blocking: a FIFO there (by mistake) must
-/// not hang supervise.
+/// A configuration file's first line, as s6-supervise reads it; `Ok(None)`
+/// when it does not exist. Only a regular file is read, without blocking: a
+/// FIFO there (by mistake) must not hang supervise.
 fn read_config(path: &Path) -> std::io::Result<Option<String>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
@@ -173,7 +173,8 @@ fn read_config(path: &Path) -> std::io::Result<Option<String>> {
     // A value is a line; more than this is no value of ours.
     let mut bytes = Vec::new();
     file.by_ref().take(4096).read_to_end(&mut bytes)?;
-    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    Ok(Some(String::from_utf8_lossy(line).into_owned()))
 }
 
 fn parse_signal(text: &str) -> Result<i32, String> {
@@ -255,6 +256,16 @@ mod tests {
         .unwrap();
         let c = ConfigReader::new(dir.path()).load();
         assert_eq!(c.timeout_kill, None);
+    }
+
+    #[test]
+    fn only_the_first_line_counts_as_in_s6() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("timeout-finish"), "0\nno limit, as in s6\n").unwrap();
+        std::fs::write(dir.path().join("down-signal"), "HUP\n# not TERM\n").unwrap();
+        let c = ConfigReader::new(dir.path()).load();
+        assert_eq!(c.timeout_finish, None);
+        assert_eq!(c.down_signal, libc::SIGHUP);
     }
 
     #[test]
