@@ -122,6 +122,28 @@ fn finish_check_and_config_files_are_checked_too() {
 }
 
 #[test]
+fn a_link_out_of_the_dir_is_judged_all_the_way() {
+    // check -> a file of root's, in a directory anyone can write: anyone
+    // could put another file in its place.
+    let s = Service::new("#!/bin/sh\necho x >> starts\nexec sleep 1105\n");
+    let open = s.tmp.path().join("open");
+    fs::create_dir(&open).unwrap();
+    write_exec(&open.join("check"), "#!/bin/sh\nexit 0\n");
+    chmod(&open, 0o777);
+    std::os::unix::fs::symlink(open.join("check"), s.path("check")).unwrap();
+    fs::write(s.path("backoff"), "20ms 50ms").unwrap();
+    let _sup = s.supervise();
+    wait_for("refusals", T, || {
+        s.state_field("fast_failures").parse::<u32>().unwrap_or(0) >= 2
+    });
+    assert!(s.read("starts").is_empty());
+    let long = svstat(&["-l"], &s.dir);
+    assert!(long.contains("refused: check leads through "), "{long}");
+    chmod(&open, 0o755);
+    wait_for("runs once fixed", T, || !s.read("starts").is_empty());
+}
+
+#[test]
 fn supervise_dir_must_be_private_but_may_be_roots_symlink() {
     // Sticky and writable by all: usable for runtime files in general, but
     // not as supervise/, where another user could plant the FIFOs.
