@@ -188,13 +188,18 @@ fn fork_failure_is_retried_until_it_works() {
             .parse::<u32>()
             .unwrap_or(0)
     };
-    let mut blocker = Command::new(SETUIDGID)
-        .args([user, "sleep", "1000"])
-        .spawn()
-        .unwrap();
+    // Whatever happens, what runs as the user ends with the test.
+    let (blocked, served) = (marker(1000), marker(1003));
+    let _cleanup = (KillMarked(blocked.clone()), KillMarked(served.clone()));
+    let mut blocker = KillOnDrop(
+        Command::new(SETUIDGID)
+            .args([user, "sleep", &blocked])
+            .spawn()
+            .unwrap(),
+    );
     wait_for("blocker running as the user", T, || count() >= 1);
     let limit = count() + 1;
-    let s = Service::new("#!/bin/sh\nexec sleep 1003\n");
+    let s = Service::new(&format!("#!/bin/sh\nexec sleep {served}\n"));
     fs::write(s.path("backoff"), "50ms 200ms").unwrap();
     Command::new("chown")
         .args(["-R", &format!("{user}:")])
@@ -202,28 +207,35 @@ fn fork_failure_is_retried_until_it_works() {
         .status()
         .unwrap();
     fs::set_permissions(s.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let mut sup = Command::new(SETUIDGID)
-        .args([user, "prlimit", &format!("--nproc={limit}"), SUPERVISE])
-        .arg(&s.dir)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut sup = KillOnDrop(
+        Command::new(SETUIDGID)
+            .args([user, "prlimit", &format!("--nproc={limit}"), SUPERVISE])
+            .arg(&s.dir)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     wait_for("several failed forks", T, || {
         s.state_field("fast_failures").parse::<u32>().unwrap_or(0) >= 3
     });
     assert_eq!(s.pid(), 0);
-    blocker.kill().unwrap();
-    blocker.wait().unwrap();
+    blocker.0.kill().unwrap();
+    blocker.0.wait().unwrap();
     wait_for("up once forking works", T, || {
         s.state_field("state") == "ready"
     });
     fs::write(s.path("supervise/control"), "dx").unwrap();
-    let status = sup.wait().unwrap();
+    let status = sup.0.wait().unwrap();
     assert!(status.success());
     let mut err = String::new();
     use std::io::Read;
-    sup.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    sup.0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert_eq!(
         err.matches("unable to start").count(),
         1,
