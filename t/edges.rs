@@ -218,10 +218,20 @@ fn a_dead_supervise_is_never_reported_up_nor_holds_the_lock() {
         signal(sup.pid(), Signal::SIGKILL);
         assert!(sup.wait_exit(T).is_some());
         let line = svstat(&[], &s.dir);
-        assert!(
-            line.ends_with("supervise not running\n"),
-            "trial {trial}: {line}"
-        );
+        if !line.ends_with("supervise not running\n") {
+            let holder = upkeep::lock::flock_holder(&s.path("supervise/lock")).unwrap();
+            let info = holder.map(|p| {
+                (
+                    fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default(),
+                    fs::read_link(format!("/proc/{p}/fd")).ok(),
+                )
+            });
+            let locks = fs::read_to_string("/proc/locks").unwrap_or_default();
+            panic!(
+                "trial {trial}: {line} killed {} holder {holder:?} {info:?}\n{locks}",
+                sup.pid()
+            );
+        }
         sup = Started::supervise(&s.dir, s.tmp.path());
         wait_for("up again", T, || {
             sup.stderr().contains("fatal") || s.state_field("state") == "ready"

@@ -144,10 +144,12 @@ pub fn take_ownership(shown: &str) -> Result<Owned, (i32, Failure)> {
     };
     let control = fifo("control")?;
     let ok = fifo("ok")?;
+    // ok before the lock: while a child still has the lock, svok finds its
+    // taker dead; once the lock is closed, it must find no reader of ok.
     crate::spawn::close_first_in_children(&[
-        lock.file().as_raw_fd(),
-        control.as_raw_fd(),
         ok.as_raw_fd(),
+        control.as_raw_fd(),
+        lock.file().as_raw_fd(),
         dir.as_fd().as_raw_fd(),
     ]);
     Ok(Owned {
