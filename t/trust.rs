@@ -15,6 +15,7 @@ use common::*;
 
 const T: Duration = Duration::from_secs(10);
 const SETUIDGID: &str = env!("CARGO_BIN_EXE_setuidgid");
+const SVSCAN: &str = env!("CARGO_BIN_EXE_svscan");
 
 fn need_root() -> bool {
     if nix::unistd::geteuid().is_root() {
@@ -201,9 +202,33 @@ fn a_users_own_dir_works_for_that_user_and_is_refused_to_root() {
     // The user's own supervise (as under their own svscan) runs it.
     let mut cmd = Command::new(SETUIDGID);
     cmd.args([user, SUPERVISE]).arg(&s.dir);
-    let _own = Started::spawn(&mut cmd, s.tmp.path(), Some(&s.dir));
+    let mut own = Started::spawn(&mut cmd, s.tmp.path(), Some(&s.dir));
     wait_for("up as the user", T, || {
         s.read("starts").lines().count() == 1
+    });
+    s.send("dx");
+    assert!(own.wait_exit(T).is_some_and(|st| st.success()));
+    // And under the user's own svscan, over a scan dir of theirs.
+    let scan = tempfile::tempdir().unwrap();
+    chmod(scan.path(), 0o755);
+    fs::rename(&s.dir, scan.path().join("svc")).unwrap();
+    let dir = scan.path().join("svc");
+    let chown = Command::new("chown")
+        .arg(format!("{user}:"))
+        .arg(scan.path())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let mut cmd = Command::new(SETUIDGID);
+    cmd.args([user, SVSCAN]).arg(scan.path());
+    let _cleanup = common::marked::KillIn(scan.path().to_path_buf());
+    let _svscan = Started::spawn(&mut cmd, s.tmp.path(), Some(&dir));
+    wait_for("up under the user's svscan", T, || {
+        fs::read_to_string(dir.join("starts"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == 2
     });
 }
 
