@@ -150,6 +150,9 @@ fn a_kill_right_after_a_restart_never_leaves_an_unrecorded_copy() {
     let mark = marker(1108);
     let _cleanup = KillMarked(mark.clone());
     let s = Service::new(&format!("#!/bin/sh\nexec sleep {mark}\n"));
+    // A successor that adopts a run TERMed a moment ago sees it die young,
+    // which it counts as a crash: keep that backoff short.
+    fs::write(s.path("backoff"), "1ms 5ms").unwrap();
     let mut sup = Started::supervise(&s.dir, s.tmp.path());
     wait_for("up", T, || s.state_field("state") == "ready");
     let mut rng = 0x2545_f491_4f6c_dd1du64;
