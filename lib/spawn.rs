@@ -189,7 +189,12 @@ impl Spawn {
                 fds.push((src, dst));
             }
         }
-        let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC)?;
+        let (err_read, mut err_write) = pipe2(OFlag::O_CLOEXEC)?;
+        if err_write.as_raw_fd() <= highest {
+            // The child reports a failed exec on it after its fd moves:
+            // one of them must not land on it.
+            err_write = sys::dup_above(err_write.as_raw_fd(), highest + 1)?;
+        }
         let gate = if self.gated {
             Some(pipe2(OFlag::O_CLOEXEC)?)
         } else {

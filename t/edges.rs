@@ -139,6 +139,30 @@ fn notification_fd_1_is_run_s_stdout_as_in_s6() {
     });
 }
 
+/// Whatever descriptor number notification-fd names, it never takes the
+/// place of the pipe through which the child reports a failed exec.
+#[test]
+fn an_exec_failure_is_reported_whatever_the_notification_fd() {
+    let scratch = tempfile::tempdir().unwrap();
+    for fd in 3..48 {
+        let s = Service::new("");
+        fs::remove_file(s.path("run")).unwrap();
+        fs::write(s.path("notification-fd"), format!("{fd}\n")).unwrap();
+        fs::write(s.path("backoff"), "1s 1s").unwrap();
+        let mut sup = Started::supervise(&s.dir, scratch.path());
+        wait_for("the first start", T, || {
+            s.state_field("fast_failures") == "1"
+        });
+        s.send("dx");
+        assert!(sup.wait_exit(T).is_some());
+        let err = sup.stderr();
+        assert!(
+            err.contains("unable to start") && err.contains("/run: file does not exist"),
+            "notification-fd {fd}: {err}"
+        );
+    }
+}
+
 // ---- no duplicate -----------------------------------------------------------
 
 #[test]
