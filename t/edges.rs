@@ -275,6 +275,30 @@ fn a_dead_supervise_is_never_reported_up_nor_holds_the_lock() {
 }
 
 #[test]
+fn a_garbage_time_in_status_never_panics_the_successor() {
+    let mark = marker(1113);
+    let _cleanup = KillMarked(mark.clone());
+    let s = Service::new(&format!("#!/bin/sh\nexec sleep {mark}\n"));
+    let mut sup = Started::supervise(&s.dir, s.tmp.path());
+    wait_for("up", T, || s.state_field("state") == "ready");
+    let pid = s.pid();
+    signal(sup.pid(), Signal::SIGKILL);
+    assert!(sup.wait_exit(T).is_some());
+    // Bad luck on disk: the time label is garbage, the rest is right.
+    let mut status = fs::read(s.path("supervise/status")).unwrap();
+    status[..12].copy_from_slice(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+    fs::write(s.path("supervise/status"), &status).unwrap();
+    let mut sup = Started::supervise(&s.dir, s.tmp.path());
+    wait_for("adopted", T, || {
+        sup.stderr().contains("adopted") || sup.child.try_wait().unwrap().is_some()
+    });
+    assert!(sup.child.try_wait().unwrap().is_none(), "{}", sup.stderr());
+    assert_eq!(s.pid(), pid);
+    let out = Command::new(SVSTAT).arg("-l").arg(&s.dir).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
 fn a_new_supervise_waits_for_a_dying_predecessors_lock() {
     let s = Service::new("#!/bin/sh\nexec sleep 1109\n");
     fs::create_dir(s.path("supervise")).unwrap();
