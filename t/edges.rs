@@ -275,7 +275,7 @@ fn a_dead_supervise_is_never_reported_up_nor_holds_the_lock() {
 }
 
 #[test]
-fn a_garbage_time_in_status_never_panics_the_successor() {
+fn garbage_in_status_and_state_never_panics_the_successor() {
     let mark = marker(1113);
     let _cleanup = KillMarked(mark.clone());
     let s = Service::new(&format!("#!/bin/sh\nexec sleep {mark}\n"));
@@ -284,7 +284,12 @@ fn a_garbage_time_in_status_never_panics_the_successor() {
     let pid = s.pid();
     signal(sup.pid(), Signal::SIGKILL);
     assert!(sup.wait_exit(T).is_some());
-    // Bad luck on disk: the time label is garbage, the rest is right.
+    // Bad luck on disk: the time label and the count are garbage, the rest
+    // is right.
+    let state = s.read("supervise/state");
+    let restarts = state.lines().find(|l| l.starts_with("restarts=")).unwrap();
+    let state = state.replace(restarts, "restarts=18446744073709551615");
+    fs::write(s.path("supervise/state"), state).unwrap();
     let mut status = fs::read(s.path("supervise/status")).unwrap();
     status[..12].copy_from_slice(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
     fs::write(s.path("supervise/status"), &status).unwrap();
