@@ -279,3 +279,35 @@ fn a_regular_file_at_control_is_replaced_by_a_fifo() {
     let out = s.svc(&["-d", "-wd", "-T", "5s"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
+
+#[test]
+fn svstat_is_not_hung_by_a_fifo_planted_as_status_or_state() {
+    // Another user's dir: ok has a reader (theirs), status and state are
+    // FIFOs nobody writes. Root's svstat must answer all the same.
+    let s = Service::new("#!/bin/sh\nexec sleep 1114\n");
+    fs::create_dir(s.path("supervise")).unwrap();
+    for f in ["ok", "status", "state"] {
+        nix::unistd::mkfifo(
+            &s.path("supervise").join(f),
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+        )
+        .unwrap();
+    }
+    use std::os::unix::fs::OpenOptionsExt;
+    let _reader = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(s.path("supervise/ok"))
+        .unwrap();
+    for args in [&[][..], &["-l"][..], &["--json"][..]] {
+        let mut cmd = Command::new(SVSTAT);
+        cmd.args(args).arg(&s.dir);
+        let mut run = Started::spawn(&mut cmd, s.tmp.path(), None);
+        let status = run.wait_exit(T);
+        assert!(
+            status.is_some_and(|st| st.success()),
+            "svstat {args:?} hung"
+        );
+    }
+}
