@@ -39,6 +39,9 @@ enum Format {
 }
 
 fn main() {
+    if upkeep::help::answered("svstat", HELP) {
+        return;
+    }
     let mut format = Format::Daemontools;
     let mut dirs: Vec<String> = Vec::new();
     let mut options_done = false;
