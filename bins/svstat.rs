@@ -7,8 +7,11 @@ use std::path::Path;
 
 use upkeep::report;
 
+#[path = "svstat/prom.rs"]
+mod prom;
+
 const HELP: &str = "\
-usage: svstat [-l | --json] DIR...
+usage: svstat [-l | --json | --prom] DIR...
 
 Prints one line per service dir, as daemontools' svstat does:
   DIR: up (pid N) S seconds[, normally down][, paused][, want down]
@@ -23,6 +26,10 @@ S is the time since run last started or exited. Always exits 0.
   --json  one JSON object per dir: supervise, up, pid, seconds, normally_up, paused,
           want, state, ready, last_exit, restarts, fast_failures, check, check_failures,
           next_start_in.
+  --prom  Prometheus text (format 0.0.4) for node_exporter's textfile collector:
+          upkeep_service_{supervised,up,ready,want_up,normally_up,state_seconds,state,
+          restarts_total,last_exit_code,last_exit_signal,check_ok,check_failures,
+          backoff_failures,backoff_next_start_seconds}, labelled service=\"DIR\".
 
 Readiness: a service is ready when run writes a newline on DIR/notification-fd, or,
 without one, when DIR/check first passes, or, with neither, as soon as run is started.
@@ -36,6 +43,7 @@ enum Format {
     Daemontools,
     Long,
     Json,
+    Prom,
 }
 
 fn main() {
@@ -50,6 +58,7 @@ fn main() {
             "--" if !options_done => options_done = true,
             "-l" if !options_done => format = Format::Long,
             "--json" if !options_done => format = Format::Json,
+            "--prom" if !options_done => format = Format::Prom,
             "--help" if !options_done => {
                 print!("{HELP}");
                 return;
@@ -62,12 +71,24 @@ fn main() {
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    if let Format::Prom = format {
+        let reports: Vec<(String, report::Report)> = dirs
+            .iter()
+            .map(|d| (d.clone(), report::inspect(Path::new(d))))
+            .collect();
+        if out.write_all(prom::render(&reports).as_bytes()).is_err() {
+            std::process::exit(upkeep::errors::EXIT_TEMPORARY);
+        }
+        return;
+    }
     for dir in &dirs {
         let r = report::inspect(Path::new(dir));
         let line = match format {
             Format::Daemontools => format!("{dir}: {}", r.daemontools_text()),
             Format::Long => format!("{dir}: {}", r.long_text()),
             Format::Json => r.json(dir),
+            // Written whole above.
+            Format::Prom => continue,
         };
         if writeln!(out, "{line}").is_err() {
             std::process::exit(upkeep::errors::EXIT_TEMPORARY);

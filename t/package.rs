@@ -113,6 +113,7 @@ fn builds_lints_installs_and_runs() {
         "./lib/systemd/system/upkeep.service",
         "./usr/lib/ocf/resource.d/upkeep/upkeep",
         "./usr/share/bash-completion/completions/svc",
+        "./usr/lib/nagios/plugins/check_upkeep",
     ] {
         assert!(
             listing.contains(f),
