@@ -38,11 +38,6 @@ fn main() {
     }
     upkeep::sys::ignore_sigpipe();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    // daemontools' svc does nothing, silently, without a dir; with no
-    // argument at all that is a user asking how to use it.
-    if args.len() < 2 {
-        usage();
-    }
     let mut opts = GetOpt::new(&args, "udopchaitkxq12Kw:T:");
     let mut letters: Vec<u8> = Vec::new();
     let mut goal = None;
