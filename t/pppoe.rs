@@ -15,6 +15,8 @@ macro_rules! tests {
 
 #[path = "pppoe/cases.rs"]
 mod cases;
+#[path = "pppoe/configs.rs"]
+mod configs;
 #[path = "helpers/conn.rs"]
 mod conn;
 #[path = "helpers/fixture.rs"]
@@ -47,7 +49,11 @@ fn main() {
         return;
     }
     let filter: Vec<&String> = args[1..].iter().filter(|a| !a.starts_with('-')).collect();
-    let tests: Vec<(&str, fn())> = cases::all().into_iter().chain(race::all()).collect();
+    let tests: Vec<(&str, fn())> = cases::all()
+        .into_iter()
+        .chain(configs::all())
+        .chain(race::all())
+        .collect();
     let mut failed = Vec::new();
     let mut ran = 0;
     for (name, f) in tests {
