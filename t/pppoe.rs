@@ -23,6 +23,8 @@ mod conn;
 mod fixture;
 #[path = "helpers/isp.rs"]
 mod isp;
+#[path = "pppoe/leftovers.rs"]
+mod leftovers;
 #[path = "helpers/pppd.rs"]
 mod pppd;
 #[path = "pppoe/race.rs"]
@@ -52,6 +54,7 @@ fn main() {
     let tests: Vec<(&str, fn())> = cases::all()
         .into_iter()
         .chain(configs::all())
+        .chain(leftovers::all())
         .chain(race::all())
         .collect();
     let mut failed = Vec::new();

@@ -386,21 +386,6 @@ impl Config {
         suffixed(&self.pidfile, ".pppd")
     }
 
-    /// pppd's process name as /proc/PID/comm shows it (15 bytes at most).
-    pub fn pppd_comm(&self) -> String {
-        let name = self
-            .pppd
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        name.chars()
-            .scan(0, |len, c| {
-                *len += c.len_utf8();
-                (*len <= 15).then_some(c)
-            })
-            .collect()
-    }
-
     /// The loop's state: `PIDFILE.state`.
     pub fn state_file(&self) -> PathBuf {
         suffixed(&self.pidfile, ".state")

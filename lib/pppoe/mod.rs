@@ -5,6 +5,8 @@
 pub mod children;
 pub mod config;
 pub mod connect;
+pub mod pppdlock;
+pub mod servicestop;
 pub mod shellvars;
 pub mod start;
 pub mod stop;
