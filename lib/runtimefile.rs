@@ -176,7 +176,9 @@ impl Dir {
         if !trusted_owner(st.st_uid) {
             return Err(refused(&path, "a file owned by another user"));
         }
-        if st.st_nlink != 1 {
+        // 0 links: removed by its holder since our open, which a lock
+        // taker must expect (pidlock checks the inode after locking).
+        if st.st_nlink > 1 {
             return Err(refused(&path, "a file with other hard links"));
         }
         let mut flags =
