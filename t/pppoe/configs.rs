@@ -14,6 +14,8 @@ pub fn all() -> Vec<(&'static str, fn())> {
     tests![
         rp_pppoe_stock_config_loads,
         rp_pppoe_keys_reach_pppd,
+        argv_matches_rp_pppoes_own_script,
+        shipped_example_loads,
         demand_and_firewall_refused_in_one_line,
         relative_pidfile_refused,
         interface_names_checked_as_the_kernel_does,
@@ -317,6 +319,105 @@ fn rp_pppoe_keys_reach_pppd() {
         );
         assert!(!w.path("argv").exists(), "{bad}: pppd ran");
     }
+}
+
+/// The words of `argv` with pppoe's `-p FILE` (rp-pppoe's pid file for
+/// the pppoe process, which upkeep does not use) taken out of the pty
+/// command, and the pty command split as its shell splits it.
+fn comparable(argv: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < argv.len() {
+        if argv[i] == "pty" && i + 1 < argv.len() {
+            let words = shell_words(&argv[i + 1]);
+            let mut j = 0;
+            out.push("pty".to_string());
+            while j < words.len() {
+                if words[j] == "-p" {
+                    j += 2;
+                    continue;
+                }
+                out.push(words[j].clone());
+                j += 1;
+            }
+            i += 2;
+        } else {
+            out.push(argv[i].clone());
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Differential: Debian's rp-pppoe 3.15 pppoe-connect script and upkeep's
+/// loop, on the same configs, give the stand-in pppd the same arguments.
+fn argv_matches_rp_pppoes_own_script() {
+    let script = Path::new("/usr/sbin/pppoe-connect");
+    if !script.exists() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI needs Debian's pppoe package"
+        );
+        println!("  skipped: /usr/sbin/pppoe-connect (rp-pppoe) not installed");
+        return;
+    }
+    let w = World::new(Opts::default());
+    let d = w.dir.path();
+    // DNSTYPE=NOCHANGE: rp-pppoe's SERVER would replace /etc/resolv.conf.
+    for tweak in [
+        "DNSTYPE=NOCHANGE\n",
+        "DNSTYPE=NOCHANGE\nACNAME=ac1\nSERVICENAME=svc1\nCLAMPMSS=no\nDEFAULTROUTE=no\n\
+         PEERDNS=no\nLCP_INTERVAL=10\nLCP_FAILURE=5\nPPPOE_TIMEOUT=40\nSYNCHRONOUS=yes\n\
+         PPPOE_EXTRA=\"-f 3c12:3c13\"\nPPPD_EXTRA=\"ipparam wan\"\nUNIT=3\nMTU=1480\nMRU=1480\n",
+        "DNSTYPE=NOCHANGE\nLINUX_PLUGIN=/etc/ppp/plugins/rp-pppoe.so\nSERVICENAME=svc1\n",
+    ] {
+        let o = run_once(&w, &stock_config(d, tweak));
+        assert_eq!(o.status.code(), Some(100), "{tweak}: {}", text(&o));
+        let ours = comparable(&argv(&w));
+        // rp-pppoe's loop, told not to redial, with the same stand-in.
+        fs::write(
+            w.conf(),
+            stock_config(d, &format!("{tweak}RETRY_ON_FAILURE=no\n")),
+        )
+        .unwrap();
+        let _ = fs::remove_file(w.path("argv"));
+        let mut c = w
+            .env_cmd("sh")
+            .arg(script)
+            .arg(w.conf())
+            .env("PPPD_STANDIN_ARGV", w.path("argv"))
+            .env("PPPD_STANDIN_EXIT", "4")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        if wait_child(&mut c, Duration::from_secs(20)).is_none() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        assert_eq!(ours, comparable(&argv(&w)), "{tweak}");
+    }
+}
+
+/// service/ppp/pppoe.conf.example is rp-pppoe's stock layout: it loads,
+/// and gives pppd rp-pppoe's arguments.
+fn shipped_example_loads() {
+    let w = World::new(Opts::default());
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("service/ppp/pppoe.conf.example");
+    let example = fs::read_to_string(example).unwrap();
+    let d = w.dir.path().display();
+    let o = run_once(
+        &w,
+        &format!("{example}\nPIDFILE={d}/pppoe.pid\nPPPD={d}/pppd\nLOST_HOOK=\nDNSTYPE=NOCHANGE\n"),
+    );
+    assert_eq!(o.status.code(), Some(100), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!err.contains("warning"), "{err}");
+    let a = argv(&w);
+    assert_eq!(a[0], "pty");
+    assert!(shell_words(&a[1]).starts_with(&strings(&["/usr/sbin/pppoe", "-I"])));
+    assert!(a.contains(&"defaultroute".to_string()), "{a:?}");
 }
 
 /// DEMAND (dial on demand) and a FIREWALL script cannot work under the
