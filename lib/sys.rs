@@ -61,7 +61,7 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
     }
     // Child.
     // SAFETY: all calls are async-signal-safe system calls on valid pointers
-    // (sigset on the stack, C strings owned by the caller and alive across
+    // (sigset and flock on the stack, C strings owned by the caller and alive across
     // fork), as POSIX allows after fork in a single-threaded parent.
     unsafe {
         let mut empty: libc::sigset_t = std::mem::zeroed();
