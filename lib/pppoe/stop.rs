@@ -103,16 +103,16 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
 /// loop's lock: no new pppd can start meanwhile.
 fn end_pppd(path: &Path, kill_after: Duration) -> Result<(), Fatal> {
     let lock_fatal = |e: std::io::Error| io_fatal(format!("unable to lock {}", path.display()), &e);
-    let mut tries = 0;
+    // Once ended, a holder's lock is gone, and no new pppd can start: the
+    // loop runs again only if the holder refused to die.
     while let Some(h) = pppdlock::holder(path).map_err(lock_fatal)? {
-        if !pppdlock::end(&h, kill_after) && tries > 0 {
+        if !pppdlock::end(&h, kill_after) {
             return Err(Fatal::temporary(format!(
                 "{} is still held by pid {} after SIGKILL",
                 path.display(),
                 h.pid
             )));
         }
-        tries += 1;
     }
     let _ = crate::runtimefile::remove_if_exists(path);
     Ok(())
