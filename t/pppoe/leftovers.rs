@@ -12,6 +12,7 @@ use crate::fixture::{alive, bin, text, wait_child, wait_for, write_exec, Opts, W
 pub fn all() -> Vec<(&'static str, fn())> {
     tests![
         stop_service_despite_broken_config,
+        stop_service_broken_config_kills_a_stuck_pair,
         pppd_descendants_never_wedge_the_pair,
         state_never_says_running_for_a_dead_loop,
         runtime_dir_writable_by_others_refused,
@@ -151,6 +152,47 @@ fn stop_service_despite_broken_config() {
             "{what}: {err}"
         );
     }
+}
+
+/// The same with a pppd that ignores TERM under a loop that would wait a
+/// minute for it: past -T the loop and its pppd (pinned while the loop was
+/// alive) are KILLed, and the stop still succeeds.
+fn stop_service_broken_config_kills_a_stuck_pair() {
+    let mut w = World::new(Opts {
+        stop_timeout: "60s",
+        ..Opts::default()
+    });
+    w.extra_env
+        .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
+    let s = Supervised::new(
+        &w,
+        &format!(
+            "#!/bin/sh\nexec {} {}\n",
+            bin("pppoe-connect").display(),
+            w.conf().display()
+        ),
+    );
+    upkeep::control::send(&s.dir, b"u").unwrap();
+    assert!(w.wait_session());
+    let pppd = w.pppd_pid();
+    let looped = s.status().unwrap().pid as i32;
+    fs::write(
+        w.conf(),
+        format!("{}USER=two words\n", w.read("pppoe.conf")),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let o = w.stop(&["--service", s.dir.to_str().unwrap(), "-T", "300ms"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert!(!alive(looped) && !alive(pppd));
+    let st = s.status().unwrap();
+    assert_eq!((st.pid, st.want), (0, upkeep::status::Want::Down));
+    // KILLed pppd sends no PADT: the ISP sees the line vanish.
+    assert!(wait_for(Duration::from_secs(20), || w
+        .sessions()
+        .is_empty()));
 }
 
 /// pppd's ip-up starts a daemon that inherits pppd's descriptors and
