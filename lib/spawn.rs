@@ -56,6 +56,7 @@ pub struct Spawn {
     new_session: bool,
     new_process_group: bool,
     parent_death_signal: Option<i32>,
+    record_lock: Option<RawFd>,
 }
 
 fn cstring(s: &OsStr) -> CString {
@@ -77,6 +78,7 @@ impl Spawn {
             new_session: false,
             new_process_group: false,
             parent_death_signal: None,
+            record_lock: None,
         }
     }
 
@@ -134,6 +136,14 @@ impl Spawn {
         self
     }
 
+    /// The child takes a POSIX record lock on its fd `n` (kept with
+    /// `inherit(n)`) before exec: the lock is the child's alone, never its
+    /// descendants' (see sys::ChildPlan::record_lock).
+    pub fn record_lock(mut self, n: RawFd) -> Spawn {
+        self.record_lock = Some(n);
+        self
+    }
+
     pub fn spawn(&self) -> Result<Child, Errno> {
         let paths = search_path(&self.argv[0]);
         let argv_ptrs = pointer_array(&self.argv);
@@ -165,6 +175,7 @@ impl Spawn {
             new_session: self.new_session,
             new_process_group: self.new_process_group,
             parent_death_signal: self.parent_death_signal,
+            record_lock: self.record_lock,
             error_pipe: err_write.as_raw_fd(),
         };
         let pid = sys::fork_exec(&plan)?;
