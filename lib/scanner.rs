@@ -81,10 +81,32 @@ pub struct Scanner {
     shutting_down: bool,
 }
 
+/// Set by svscanboot, whose svscan starts with stdout the readproctitle
+/// pipe and stderr still svscanboot's own (the journal): once svscan runs,
+/// its errors (and its services') follow stdout; a fatal error before that
+/// is seen where svscanboot's are.
+pub const HANDOFF_ENV: &str = "SVSCANBOOT_HANDOFF";
+
 /// Run svscan in `dir` until SIGTERM/SIGINT and every supervisor is gone.
 pub fn run(dir: &Path) -> i32 {
+    let handoff = std::env::var_os(HANDOFF_ENV).is_some();
+    // Before any child is started: the services never see it.
+    std::env::remove_var(HANDOFF_ENV);
     match Scanner::new(dir) {
-        Ok(mut s) => s.main_loop(),
+        Ok(mut s) => {
+            if handoff {
+                if let Err(e) = nix::unistd::dup2_stderr(std::io::stdout()) {
+                    errors::warn(
+                        PROG,
+                        format_args!(
+                            "unable to send errors to stdout: {}",
+                            errors::phrase(e as i32)
+                        ),
+                    );
+                }
+            }
+            s.main_loop()
+        }
         Err(f) => {
             errors::say(format_args!("{PROG}: fatal: {f}"));
             EXIT_TEMPORARY
