@@ -3,7 +3,9 @@
 //! rescans driven by inotify and signals only, and an orderly shutdown
 //! (main services first, then their loggers, so the last lines are logged).
 
-use std::collections::HashMap;
+mod dangling;
+
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsFd, OwnedFd};
@@ -78,6 +80,10 @@ pub struct Scanner {
     foreign: HashMap<WatchDescriptor, (Key, bool)>,
     /// Dirs without a `run` yet, watched until one appears.
     candidates: HashMap<WatchDescriptor, OsString>,
+    /// The scan dir's own watch.
+    root_watch: WatchDescriptor,
+    /// Dirs where the target of a dangling symlink will appear.
+    dangling: HashSet<WatchDescriptor>,
     shutting_down: bool,
 }
 
@@ -142,7 +148,7 @@ impl Scanner {
         raise_fd_limit();
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
             .map_err(|e| Failure::sys("unable to create inotify instance", e))?;
-        inotify
+        let root_watch = inotify
             .add_watch(
                 ".",
                 AddWatchFlags::IN_CREATE
@@ -169,6 +175,8 @@ impl Scanner {
             watches: HashMap::new(),
             foreign: HashMap::new(),
             candidates: HashMap::new(),
+            root_watch,
+            dangling: HashSet::new(),
             shutting_down: false,
         })
     }
@@ -234,6 +242,11 @@ impl Scanner {
                 if e.mask.contains(AddWatchFlags::IN_IGNORED) {
                     self.watches.remove(&e.wd);
                     self.candidates.remove(&e.wd);
+                    self.dangling.remove(&e.wd);
+                    continue;
+                }
+                if self.dangling.contains(&e.wd) {
+                    changed = true; // a link's target may be there now
                     continue;
                 }
                 if let Some(&side) = self.foreign.get(&e.wd) {
@@ -320,6 +333,7 @@ impl Scanner {
             s.present = false;
         }
         let mut seen: Vec<(Key, OsString)> = Vec::new();
+        let mut awaited = HashSet::new();
         for entry in entries {
             let entry = match entry {
                 Ok(e) => e,
@@ -337,7 +351,12 @@ impl Scanner {
                 }
             } else if ft.is_symlink() {
                 // /service/foo -> /etc/sv/foo: the target is the service.
-                match std::fs::metadata(entry.path()) {
+                let link = Path::new(&name);
+                let mut target = std::fs::metadata(link);
+                if target.is_err() && self.await_target(link, &mut awaited) {
+                    target = std::fs::metadata(link);
+                }
+                match target {
                     Ok(m) if m.is_dir() => (m.dev(), m.ino()),
                     _ => continue,
                 }
@@ -365,6 +384,7 @@ impl Scanner {
             }
             seen.push((key, name));
         }
+        self.forget_stale_targets(&awaited);
         for (key, name) in seen {
             self.ensure(key, name);
         }
