@@ -4,6 +4,7 @@
 //! (main services first, then their loggers, so the last lines are logged).
 
 mod dangling;
+mod pipes;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -438,13 +439,20 @@ impl Scanner {
         svc.present = true;
         svc.name = name;
         if has_log && svc.log.is_none() {
-            match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+            // The pipe a killed svscan left to the survivors, else a new one.
+            let pipe = match pipes::recover(Path::new(&svc.name)) {
+                Some(p) => Ok(p),
+                None => nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC),
+            };
+            match pipe {
                 Ok(p) => {
+                    // Main already runs without this pipe (ours started
+                    // before log/ existed, or a foreign one writing
+                    // elsewhere): it takes the pipe at its next stop.
+                    svc.reattach_log = svc.main.pid.is_some()
+                        || pipes::foreign_writes_into(Path::new(&svc.name), &p.1) == Some(false);
                     svc.pipe = Some(p);
                     svc.log = Some(Supervisor::default());
-                    if svc.main.pid.is_some() {
-                        svc.reattach_log = true;
-                    }
                 }
                 Err(e) => {
                     errors::warn(
