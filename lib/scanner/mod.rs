@@ -4,6 +4,7 @@
 //! (main services first, then their loggers, so the last lines are logged).
 
 mod dangling;
+mod handover;
 mod pipes;
 
 use std::collections::{HashMap, HashSet};
@@ -40,6 +41,15 @@ struct Supervisor {
     /// holds the dir: watched until its lock is released, then replaced by
     /// ours, which adopts the service.
     foreign: Option<WatchDescriptor>,
+    /// svscan sent it `x` (to take the log pipe at the next stop).
+    told_to_exit: bool,
+    /// The next start replaces a supervise that svscan told to exit or
+    /// that was killed: it gets its want. One that exited on an operator's
+    /// `x` or TERM is replaced as daemontools does, want from `down`.
+    replacing: bool,
+    /// The control FIFO holding that want, kept open until this
+    /// supervise is gone (see handover.rs).
+    handover: Option<File>,
 }
 
 struct Service {
@@ -317,6 +327,7 @@ impl Scanner {
         };
         if let Some(sup) = sup {
             sup.foreign = None;
+            sup.replacing = std::mem::take(&mut sup.told_to_exit);
         }
         if svc.present && !self.shutting_down {
             self.start(key, log_side);
@@ -478,7 +489,7 @@ impl Scanner {
         if svc.reattach_log {
             svc.reattach_log = false;
             // Take the log pipe from the service's next restart on.
-            let _ = crate::control::send(Path::new(&svc.name), b"x");
+            svc.main.told_to_exit = crate::control::send(Path::new(&svc.name), b"x").is_ok();
         }
     }
 
@@ -520,6 +531,9 @@ impl Scanner {
         };
         sup.last_start = Some(Instant::now());
         sup.restart_pending = false;
+        if std::mem::take(&mut sup.replacing) {
+            sup.handover = handover::queue_want(&dir);
+        }
         match cmd.spawn() {
             Ok(child) => {
                 sup.pid = Some(child.pid);
@@ -617,6 +631,9 @@ impl Scanner {
         };
         let Some(sup) = sup else { return };
         sup.pid = None;
+        sup.handover = None;
+        sup.replacing =
+            matches!(ended, event::Ended::Signaled(_)) || std::mem::take(&mut sup.told_to_exit);
         if present {
             let dir = if log_side {
                 Path::new(&svc.name).join("log")
