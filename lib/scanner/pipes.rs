@@ -23,12 +23,28 @@ fn supervisor_of(dir: &Path) -> Option<u32> {
         .flatten()
 }
 
-/// /proc/PID/fd/N, if PID is a process of our own user (root's svscan
-/// never takes a pipe from a process another user controls).
-fn fd_path(pid: u32, fd: i32) -> Option<PathBuf> {
+/// /proc/PID/fd/N, if PID is a process of our own user: anyone who can
+/// open a lock file can hold its flock, and root's svscan never takes a
+/// pipe from a process another user controls on that ground alone.
+fn own_fd_path(pid: u32, fd: i32) -> Option<PathBuf> {
     let proc_dir = PathBuf::from(format!("/proc/{pid}"));
     let owner = std::fs::metadata(&proc_dir).ok()?.uid();
     (owner == nix::unistd::geteuid().as_raw()).then(|| proc_dir.join(format!("fd/{fd}")))
+}
+
+/// Is DIR/supervise/state what our own (or root's) supervise wrote, in a
+/// directory nobody else can write? Only then does the pid in it name the
+/// logger (which may run as another user, through setuidgid).
+fn trusted_state(dir: &Path) -> bool {
+    let supervise = dir.join("supervise");
+    let Ok(st) = std::fs::symlink_metadata(supervise.join("state")) else {
+        return false;
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    crate::runtimefile::Dir::open(&supervise).is_ok()
+        && st.file_type().is_file()
+        && (st.uid() == me || st.uid() == 0)
+        && st.mode() & 0o022 == 0
 }
 
 fn open_pipe_end(path: &Path, write: bool) -> Option<OwnedFd> {
@@ -46,8 +62,7 @@ fn open_pipe_end(path: &Path, write: bool) -> Option<OwnedFd> {
 
 /// Both ends of the pipe that is PID's fd N: (read, write). None unless it
 /// is an anonymous pipe (a named FIFO or a file is never taken for one).
-fn reopen(pid: u32, fd: i32) -> Option<(OwnedFd, OwnedFd)> {
-    let path = fd_path(pid, fd)?;
+fn reopen(path: PathBuf) -> Option<(OwnedFd, OwnedFd)> {
     let link = std::fs::read_link(&path).ok()?;
     if !link.as_os_str().as_encoded_bytes().starts_with(b"pipe:[") {
         return None;
@@ -74,7 +89,7 @@ fn raw(fd: &impl AsFd) -> i32 {
 pub(super) fn recover(service: &Path) -> Option<(OwnedFd, OwnedFd)> {
     let log = service.join("log");
     if let Some(pid) = supervisor_of(&log) {
-        if let Some(pipe) = reopen(pid, 0) {
+        if let Some(pipe) = own_fd_path(pid, 0).and_then(reopen) {
             // Still the same process (a dead one's pid would have released
             // the lock): its stdin was the pipe.
             if supervisor_of(&log) == Some(pid) {
@@ -82,13 +97,18 @@ pub(super) fn recover(service: &Path) -> Option<(OwnedFd, OwnedFd)> {
             }
         }
     }
+    // The logger's stdin gives it no more than it already has: the
+    // service's output, and a pipe it could write into itself.
+    if !trusted_state(&log) {
+        return None;
+    }
     let state = status::read_state(&log)?;
     let pid = Pid::from_raw(i32::try_from(state.pid).ok().filter(|&p| p > 0)?);
     let same = || state.starttime != 0 && procfs::start_time(pid) == Some(state.starttime);
     if !same() {
         return None;
     }
-    let pipe = reopen(state.pid, 0)?;
+    let pipe = reopen(PathBuf::from(format!("/proc/{}/fd/0", state.pid)))?;
     same().then_some(pipe)
 }
 
@@ -98,6 +118,6 @@ pub(super) fn recover(service: &Path) -> Option<(OwnedFd, OwnedFd)> {
 pub(super) fn foreign_writes_into(dir: &Path, pipe: &OwnedFd) -> Option<bool> {
     let pid = supervisor_of(dir)?;
     let ours = nix::sys::stat::fstat(pipe).ok()?;
-    let theirs = fd_path(pid, 1).and_then(|p| std::fs::metadata(p).ok());
+    let theirs = own_fd_path(pid, 1).and_then(|p| std::fs::metadata(p).ok());
     Some(theirs.is_some_and(|m| m.dev() == ours.st_dev && m.ino() == ours.st_ino))
 }
