@@ -208,6 +208,40 @@ fn the_log_pipe_survives_scanner_deaths() {
     }
 }
 
+/// svscan stopped after it was once killed: the supervisors it found
+/// running are stopped main first, their logger only once main's is gone,
+/// so the service's last words are logged.
+#[test]
+fn a_found_service_is_stopped_before_its_logger() {
+    let mut scan = Scan::new();
+    scan.add(
+        "s",
+        "#!/bin/sh\ntrap 'sleep 0.3; echo goodbye; exit 0' TERM\necho hello\nwhile :; do sleep 0.05; done\n",
+    );
+    scan.add_log("s", "#!/bin/sh\nexec cat >> out\n");
+    scan.start();
+    wait_for("hello logged", T, || {
+        log_has(&scan.dir("s/log/out"), "hello")
+    });
+    scan.kill9();
+    scan.start();
+    wait_for("the new svscan found both", T, || {
+        scan.said().matches("already running").count() == 2
+    });
+    let svscan = scan.svscan.as_mut().unwrap();
+    signal(svscan.id() as i32, Signal::SIGTERM);
+    wait_for("svscan to exit", T, || svscan.try_wait().unwrap().is_some());
+    scan.svscan = None;
+    assert!(
+        supervisor_of(&scan.dir("s")).is_none() && supervisor_of(&scan.dir("s/log")).is_none(),
+        "svscan exited before the supervisors it was stopping"
+    );
+    assert!(
+        log_has(&scan.dir("s/log/out"), "goodbye"),
+        "the service's last line was lost"
+    );
+}
+
 /// `svc -d` given while svscan waits for the service's next stop to attach
 /// a new log/ stands: the replacing supervise keeps the service down, and
 /// `svc -u` later brings it up writing into the log.

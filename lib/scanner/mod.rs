@@ -6,6 +6,7 @@
 mod dangling;
 mod handover;
 mod pipes;
+mod stop;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 
@@ -29,6 +30,21 @@ const PROG: &str = "svscan";
 const RESTART_SPACING: Duration = Duration::from_secs(1);
 /// After EMFILE/ENOMEM, the next attempt.
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
+/// A foreign supervise's lock file was closed but its flock still shows:
+/// the kernel reports the close a moment before it drops the lock. Looked
+/// at again this much later (only then: no idle wake-ups).
+const FOREIGN_RECHECK: Duration = Duration::from_millis(20);
+
+/// Why a foreign supervise is looked at.
+#[derive(Clone, Copy, PartialEq)]
+enum Release {
+    /// Its lock file was closed.
+    Closed,
+    /// FOREIGN_RECHECK after a close that still showed the lock held.
+    Recheck,
+    /// Its supervise/ is gone (IN_IGNORED): nothing left to wait for.
+    Gone,
+}
 
 /// One supervise process (main or log side).
 #[derive(Default)]
@@ -37,6 +53,8 @@ struct Supervisor {
     last_start: Option<Instant>,
     /// Dead and waiting for RESTART_SPACING to pass.
     restart_pending: bool,
+    /// Told to stop for good (dir removed, svscan shutting down).
+    stopping: bool,
     /// A supervise we did not start (left by an svscan that was killed)
     /// holds the dir: watched until its lock is released, then replaced by
     /// ours, which adopts the service.
@@ -72,6 +90,11 @@ impl Supervisor {
     fn idle(&self) -> bool {
         self.pid.is_none() && !self.restart_pending && self.foreign.is_none()
     }
+
+    /// A supervise runs on this side, ours or a foreign one.
+    fn alive(&self) -> bool {
+        self.pid.is_some() || self.foreign.is_some()
+    }
 }
 
 /// Services are identified by device and inode, as daemontools does: a
@@ -84,6 +107,7 @@ pub struct Scanner {
     inotify: Inotify,
     retry: Timer,
     restart: Timer,
+    recheck: Timer,
     dev_null: File,
     services: HashMap<Key, Service>,
     by_pid: HashMap<Pid, (Key, bool)>,
@@ -180,6 +204,7 @@ impl Scanner {
             inotify,
             retry: Timer::new().map_err(|e| Failure::sys("unable to create timerfd", e))?,
             restart: Timer::new().map_err(|e| Failure::sys("unable to create timerfd", e))?,
+            recheck: Timer::new().map_err(|e| Failure::sys("unable to create timerfd", e))?,
             dev_null,
             services: HashMap::new(),
             by_pid: HashMap::new(),
@@ -195,7 +220,7 @@ impl Scanner {
     fn main_loop(&mut self) -> i32 {
         self.scan();
         loop {
-            if self.shutting_down && self.by_pid.is_empty() {
+            if self.shutting_down && self.by_pid.is_empty() && self.foreign.is_empty() {
                 return 0;
             }
             let ready = {
@@ -204,6 +229,7 @@ impl Scanner {
                     self.inotify.as_fd(),
                     self.retry.as_fd(),
                     self.restart.as_fd(),
+                    self.recheck.as_fd(),
                 ];
                 match event::wait_readable(&fds, None) {
                     Ok(r) => r,
@@ -235,6 +261,12 @@ impl Scanner {
             if ready[3] && self.restart.take_expiry() {
                 self.restart_due();
             }
+            if ready[4] && self.recheck.take_expiry() {
+                let foreign: Vec<_> = self.foreign.iter().map(|(w, s)| (*w, *s)).collect();
+                for (wd, (key, log_side)) in foreign {
+                    self.foreign_released(wd, key, log_side, Release::Recheck);
+                }
+            }
             if rescan && !self.shutting_down {
                 self.scan();
             }
@@ -251,6 +283,9 @@ impl Scanner {
             }
             for e in events {
                 if e.mask.contains(AddWatchFlags::IN_IGNORED) {
+                    if let Some(&side) = self.foreign.get(&e.wd) {
+                        released.push((e.wd, side, Release::Gone));
+                    }
                     self.watches.remove(&e.wd);
                     self.candidates.remove(&e.wd);
                     self.dangling.remove(&e.wd);
@@ -262,7 +297,7 @@ impl Scanner {
                 }
                 if let Some(&side) = self.foreign.get(&e.wd) {
                     if e.name.as_deref() == Some(std::ffi::OsStr::new("lock")) {
-                        released.push((e.wd, side));
+                        released.push((e.wd, side, Release::Closed));
                     }
                     continue;
                 }
@@ -276,8 +311,8 @@ impl Scanner {
                 }
             }
         }
-        for (wd, (key, log_side)) in released {
-            self.foreign_released(wd, key, log_side);
+        for (wd, (key, log_side), how) in released {
+            self.foreign_released(wd, key, log_side, how);
         }
         changed
     }
@@ -310,15 +345,27 @@ impl Scanner {
         }
     }
 
-    fn foreign_released(&mut self, wd: WatchDescriptor, key: Key, log_side: bool) {
+    fn foreign_released(&mut self, wd: WatchDescriptor, key: Key, log_side: bool, how: Release) {
         let Some(svc) = self.services.get(&key) else {
             return;
         };
-        if crate::control::supervise_running(&Self::side_dir(svc, log_side)).unwrap_or(true) {
-            return; // someone else merely opened and closed the lock file
+        // The lock itself, not the ok FIFO: a dying supervise closes its
+        // lock first, so at this event its ok FIFO may still be open.
+        let lock = Self::side_dir(svc, log_side).join("supervise/lock");
+        let held = crate::lock::flock_holder(&lock).map_or(true, |h| h.is_some());
+        if held && how != Release::Gone {
+            // Just closing, or someone else merely opened and closed it.
+            if how == Release::Closed {
+                self.recheck.arm(FOREIGN_RECHECK);
+            }
+            return;
         }
-        self.foreign.remove(&wd);
-        let _ = self.inotify.rm_watch(wd);
+        if self.foreign.remove(&wd).is_none() {
+            return;
+        }
+        if how != Release::Gone {
+            let _ = self.inotify.rm_watch(wd);
+        }
         let svc = self.services.get_mut(&key).expect("known service");
         let sup = if log_side {
             svc.log.as_mut()
@@ -331,6 +378,8 @@ impl Scanner {
         }
         if svc.present && !self.shutting_down {
             self.start(key, log_side);
+        } else {
+            self.side_gone(key, log_side);
         }
     }
 
@@ -512,6 +561,7 @@ impl Scanner {
             };
             sup.foreign = Some(wd);
             sup.restart_pending = false;
+            sup.stopping = false;
             return;
         }
         let svc = self.services.get_mut(&key).expect("known service");
@@ -531,6 +581,7 @@ impl Scanner {
         };
         sup.last_start = Some(Instant::now());
         sup.restart_pending = false;
+        sup.stopping = false;
         if std::mem::take(&mut sup.replacing) {
             sup.handover = handover::queue_want(&dir);
         }
@@ -551,60 +602,6 @@ impl Scanner {
                 sup.restart_pending = true;
                 self.arm_restart_timer();
             }
-        }
-    }
-
-    /// The dir is gone (or hidden): stop its service, main side first.
-    fn remove(&mut self, key: Key) {
-        let svc = self.services.get_mut(&key).expect("known service");
-        svc.main.restart_pending = false;
-        if let Some(l) = svc.log.as_mut() {
-            l.restart_pending = false;
-        }
-        if let Some(wd) = svc.watch.take() {
-            self.watches.remove(&wd);
-            let _ = self.inotify.rm_watch(wd);
-        }
-        // A supervise we did not start is told through its control FIFO
-        // (while the dir still exists); we do not wait for it.
-        for log_side in [false, true] {
-            let sup = if log_side {
-                svc.log.as_mut()
-            } else {
-                Some(&mut svc.main)
-            };
-            if let Some(wd) = sup.and_then(|s| s.foreign.take()) {
-                self.foreign.remove(&wd);
-                let _ = self.inotify.rm_watch(wd);
-                let dir = Self::side_dir(svc, log_side);
-                let _ = crate::control::send(&dir, b"dx");
-            }
-        }
-        // SIGTERM is supervise's `dx`; the control FIFO may be gone with the dir.
-        match (svc.main.pid, svc.log.as_ref().and_then(|l| l.pid)) {
-            (Some(pid), _) => {
-                let _ = kill(pid, Signal::SIGTERM);
-            }
-            (None, Some(log)) => {
-                let _ = kill(log, Signal::SIGTERM);
-            }
-            (None, None) => {
-                self.services.remove(&key);
-            }
-        }
-    }
-
-    fn shut_down(&mut self) {
-        if self.shutting_down {
-            return;
-        }
-        self.shutting_down = true;
-        self.retry.cancel();
-        self.restart.cancel();
-        let keys: Vec<Key> = self.services.keys().copied().collect();
-        for key in keys {
-            self.services.get_mut(&key).expect("known").present = false;
-            self.remove(key);
         }
     }
 
@@ -667,19 +664,7 @@ impl Scanner {
             }
             return;
         }
-        // Removed or shutting down: once main is gone, stop the logger.
-        if !log_side {
-            match svc.log.as_ref().and_then(|l| l.pid) {
-                Some(log) => {
-                    let _ = kill(log, Signal::SIGTERM);
-                }
-                None => {
-                    self.services.remove(&key);
-                }
-            }
-        } else if svc.main.pid.is_none() {
-            self.services.remove(&key);
-        }
+        self.side_gone(key, log_side);
     }
 
     fn arm_restart_timer(&mut self) {
