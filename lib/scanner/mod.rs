@@ -628,9 +628,12 @@ impl Scanner {
         };
         let Some(sup) = sup else { return };
         sup.pid = None;
-        sup.handover = None;
-        sup.replacing =
-            matches!(ended, event::Ended::Signaled(_)) || std::mem::take(&mut sup.told_to_exit);
+        // One that failed before reading the want it was handed (lock still
+        // held by its dying predecessor) hands it on to the next.
+        let handed = sup.handover.take().is_some();
+        sup.replacing = matches!(ended, event::Ended::Signaled(_))
+            || std::mem::take(&mut sup.told_to_exit)
+            || (handed && !matches!(ended, event::Ended::Exited(0)));
         if present {
             let dir = if log_side {
                 Path::new(&svc.name).join("log")
