@@ -387,3 +387,52 @@ fn svscanboot_says_why_on_stderr() {
         "stderr: {err:?}"
     );
 }
+
+/// Once svscan runs, its output and its services' errors go to
+/// readproctitle, not to svscanboot's stderr, and the hand-off variable is
+/// not in the services' environment.
+#[test]
+fn svscanboot_hands_errors_to_readproctitle_once_running() {
+    let mut scan = Scan::new();
+    scan.add(
+        "noisy",
+        "#!/bin/sh\nenv > env.out\necho 'later error' >&2\nexec sleep 100\n",
+    );
+    let err = scan.tmp.path().join("boot.err");
+    let mut boot = Command::new(env!("CARGO_BIN_EXE_svscanboot"))
+        .arg(scan.root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    struct Stop<'a>(&'a mut Child);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            signal(self.0.id() as i32, Signal::SIGTERM);
+            let end = Instant::now() + T;
+            while self.0.try_wait().ok().flatten().is_none() && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stop = Stop(&mut boot);
+    wait_for("service up", T, || scan.up("noisy"));
+    let title = || {
+        let out = Command::new("pgrep")
+            .args(["-a", "-P", &stop.0.id().to_string()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    wait_for("the error in readproctitle's title", T, || {
+        title().contains("later error")
+    });
+    let env = fs::read_to_string(scan.dir("noisy/env.out")).unwrap();
+    assert!(!env.contains("SVSCANBOOT_HANDOFF"), "{env}");
+    drop(stop);
+    let said = fs::read_to_string(&err).unwrap();
+    assert!(!said.contains("later error"), "{said}");
+}
