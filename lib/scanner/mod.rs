@@ -4,6 +4,7 @@
 //! (main services first, then their loggers, so the last lines are logged).
 
 mod dangling;
+mod foreign;
 mod handover;
 mod pipes;
 mod stop;
@@ -24,28 +25,13 @@ use nix::unistd::Pid;
 use crate::errors::{self, Failure, EXIT_TEMPORARY};
 use crate::event::{self, Timer};
 use crate::spawn::Spawn;
+use foreign::Release;
 
 const PROG: &str = "svscan";
 /// A supervise that died is restarted at most this often.
 const RESTART_SPACING: Duration = Duration::from_secs(1);
 /// After EMFILE/ENOMEM, the next attempt.
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
-/// A foreign supervise's lock file was closed but its flock still shows:
-/// the kernel reports the close a moment before it drops the lock. Looked
-/// at again this much later (only then: no idle wake-ups).
-const FOREIGN_RECHECK: Duration = Duration::from_millis(20);
-
-/// Why a foreign supervise is looked at.
-#[derive(Clone, Copy, PartialEq)]
-enum Release {
-    /// Its lock file was closed.
-    Closed,
-    /// FOREIGN_RECHECK after a close that still showed the lock held.
-    Recheck,
-    /// Its supervise/ is gone (IN_IGNORED): nothing left to wait for.
-    Gone,
-}
-
 /// One supervise process (main or log side).
 #[derive(Default)]
 struct Supervisor {
@@ -59,6 +45,9 @@ struct Supervisor {
     /// holds the dir: watched until its lock is released, then replaced by
     /// ours, which adopts the service.
     foreign: Option<WatchDescriptor>,
+    /// That foreign supervise's pidfd: it can be told to stop (SIGTERM,
+    /// its `dx`) and seen gone even after its dir was renamed or removed.
+    foreign_pidfd: Option<OwnedFd>,
     /// svscan sent it `x` (to take the log pipe at the next stop).
     told_to_exit: bool,
     /// The next start replaces a supervise that svscan told to exit or
@@ -223,16 +212,20 @@ impl Scanner {
             if self.shutting_down && self.by_pid.is_empty() && self.foreign.is_empty() {
                 return 0;
             }
-            let ready = {
-                let fds = [
+            let (ready, pinned) = {
+                let mut fds = vec![
                     self.signals.as_fd(),
                     self.inotify.as_fd(),
                     self.retry.as_fd(),
                     self.restart.as_fd(),
                     self.recheck.as_fd(),
                 ];
+                // Foreign supervisors' pidfds: readable when they exit.
+                let pinned = self.pinned_foreign();
+                fds.extend(pinned.iter().map(|(_, fd)| *fd));
+                let pinned: Vec<_> = pinned.into_iter().map(|(p, _)| p).collect();
                 match event::wait_readable(&fds, None) {
-                    Ok(r) => r,
+                    Ok(r) => (r, pinned),
                     Err(e) => {
                         errors::warn(
                             PROG,
@@ -265,6 +258,11 @@ impl Scanner {
                 let foreign: Vec<_> = self.foreign.iter().map(|(w, s)| (*w, *s)).collect();
                 for (wd, (key, log_side)) in foreign {
                     self.foreign_released(wd, key, log_side, Release::Recheck);
+                }
+            }
+            for ((wd, key, log_side), exited) in pinned.into_iter().zip(&ready[5..]) {
+                if *exited {
+                    self.foreign_released(wd, key, log_side, Release::Exited);
                 }
             }
             if rescan && !self.shutting_down {
@@ -323,63 +321,6 @@ impl Scanner {
             dir.join("log")
         } else {
             dir
-        }
-    }
-
-    /// Is another supervise already running on `dir`? If so, watch its
-    /// supervise/ for the lock being closed. The watch comes before the
-    /// test, so a release in between is not missed.
-    fn watch_foreign(&mut self, dir: &Path) -> Option<WatchDescriptor> {
-        let wd = self
-            .inotify
-            .add_watch(
-                &dir.join("supervise"),
-                AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_CLOSE_NOWRITE,
-            )
-            .ok()?;
-        if crate::control::supervise_running(dir).unwrap_or(false) {
-            Some(wd)
-        } else {
-            let _ = self.inotify.rm_watch(wd);
-            None
-        }
-    }
-
-    fn foreign_released(&mut self, wd: WatchDescriptor, key: Key, log_side: bool, how: Release) {
-        let Some(svc) = self.services.get(&key) else {
-            return;
-        };
-        // The lock itself, not the ok FIFO: a dying supervise closes its
-        // lock first, so at this event its ok FIFO may still be open.
-        let lock = Self::side_dir(svc, log_side).join("supervise/lock");
-        let held = crate::lock::flock_holder(&lock).map_or(true, |h| h.is_some());
-        if held && how != Release::Gone {
-            // Just closing, or someone else merely opened and closed it.
-            if how == Release::Closed {
-                self.recheck.arm(FOREIGN_RECHECK);
-            }
-            return;
-        }
-        if self.foreign.remove(&wd).is_none() {
-            return;
-        }
-        if how != Release::Gone {
-            let _ = self.inotify.rm_watch(wd);
-        }
-        let svc = self.services.get_mut(&key).expect("known service");
-        let sup = if log_side {
-            svc.log.as_mut()
-        } else {
-            Some(&mut svc.main)
-        };
-        if let Some(sup) = sup {
-            sup.foreign = None;
-            sup.replacing = std::mem::take(&mut sup.told_to_exit);
-        }
-        if svc.present && !self.shutting_down {
-            self.start(key, log_side);
-        } else {
-            self.side_gone(key, log_side);
         }
     }
 
@@ -544,7 +485,7 @@ impl Scanner {
 
     fn start(&mut self, key: Key, log_side: bool) {
         let dir = Self::side_dir(&self.services[&key], log_side);
-        if let Some(wd) = self.watch_foreign(&dir) {
+        if let Some((wd, pidfd)) = self.watch_foreign(&dir) {
             errors::warn(
                 PROG,
                 format_args!(
@@ -560,6 +501,7 @@ impl Scanner {
                 &mut svc.main
             };
             sup.foreign = Some(wd);
+            sup.foreign_pidfd = pidfd;
             sup.restart_pending = false;
             sup.stopping = false;
             return;

@@ -8,6 +8,7 @@ use std::path::Path;
 use nix::sys::signal::{kill, Signal};
 
 use super::{Key, Scanner};
+use crate::sys;
 
 impl Scanner {
     /// The dir is gone (or hidden): stop its service, main side first.
@@ -53,6 +54,15 @@ impl Scanner {
             return;
         }
         if crate::control::send(Path::new(&dir), b"dx").is_err() {
+            // Its dir was renamed or removed: SIGTERM is supervise's `dx`.
+            let signalled = sup
+                .foreign_pidfd
+                .as_ref()
+                .is_some_and(|pidfd| sys::pidfd_send_signal(pidfd, libc::SIGTERM).is_ok());
+            if signalled {
+                return;
+            }
+            sup.foreign_pidfd = None;
             let wd = sup.foreign.take().expect("checked above");
             self.foreign.remove(&wd);
             let _ = self.inotify.rm_watch(wd);
