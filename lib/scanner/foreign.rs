@@ -32,14 +32,29 @@ pub(super) enum Release {
     Gone,
 }
 
-/// A pidfd on the supervise holding DIR's lock.
-fn pin_supervisor(dir: &Path) -> Option<OwnedFd> {
+/// A foreign supervise held by a pidfd: its pid and that pidfd.
+pub(super) struct Pin {
+    pub pid: u32,
+    pub pidfd: OwnedFd,
+}
+
+/// Pin the supervise holding DIR's lock.
+fn pin_supervisor(dir: &Path) -> Option<Pin> {
     let lock = dir.join("supervise/lock");
     let pid = lock::flock_holder(&lock).ok()??;
     let pidfd = sys::pidfd_open(Pid::from_raw(i32::try_from(pid).ok()?)).ok()?;
     // Pinned now; the lock still held by that pid proves it is the same
     // process, not a later one that reused a dead supervise's pid.
-    (lock::flock_holder(&lock).ok()? == Some(pid)).then_some(pidfd)
+    (lock::flock_holder(&lock).ok()? == Some(pid)).then_some(Pin { pid, pidfd })
+}
+
+/// Does the supervise now holding DIR's lock happen to be the pinned one?
+/// (No when the dir was renamed, removed, or is another service's now.)
+pub(super) fn still_holds(pin: &Pin, dir: &Path) -> bool {
+    lock::flock_holder(&dir.join("supervise/lock"))
+        .ok()
+        .flatten()
+        == Some(pin.pid)
 }
 
 /// A pidfd becomes readable when its process has exited.
@@ -59,10 +74,7 @@ impl Scanner {
     /// Is another supervise already running on `dir`? If so, watch its
     /// supervise/ for the lock being closed and pin it with a pidfd. The
     /// watch comes before the test, so a release in between is not missed.
-    pub(super) fn watch_foreign(
-        &mut self,
-        dir: &Path,
-    ) -> Option<(WatchDescriptor, Option<OwnedFd>)> {
+    pub(super) fn watch_foreign(&mut self, dir: &Path) -> Option<(WatchDescriptor, Option<Pin>)> {
         let wd = self
             .inotify
             .add_watch(
@@ -84,7 +96,7 @@ impl Scanner {
             .iter()
             .filter_map(|(&wd, &(key, log_side))| {
                 let sup = side(self.services.get(&key)?, log_side)?;
-                let fd = sup.foreign_pidfd.as_ref()?.as_fd();
+                let fd = sup.foreign_pin.as_ref()?.pidfd.as_fd();
                 Some(((wd, key, log_side), fd))
             })
             .collect()
@@ -100,7 +112,7 @@ impl Scanner {
         let Some(svc) = self.services.get(&key) else {
             return;
         };
-        let pidfd = side(svc, log_side).and_then(|s| s.foreign_pidfd.as_ref());
+        let pidfd = side(svc, log_side).and_then(|s| s.foreign_pin.as_ref().map(|p| &p.pidfd));
         let running = match (how, pidfd) {
             (Release::Exited, _) => false,
             (_, Some(pidfd)) => still_running(pidfd),
@@ -140,7 +152,7 @@ impl Scanner {
         };
         if let Some(sup) = sup {
             sup.foreign = None;
-            sup.foreign_pidfd = None;
+            sup.foreign_pin = None;
             sup.replacing = std::mem::take(&mut sup.told_to_exit);
         }
         if svc.present && !self.shutting_down {

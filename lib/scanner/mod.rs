@@ -26,7 +26,7 @@ use nix::unistd::Pid;
 
 use crate::errors::{self, Failure, EXIT_TEMPORARY};
 use crate::event::{self, Timer};
-use foreign::Release;
+use foreign::{Pin, Release};
 
 const PROG: &str = "svscan";
 /// A supervise that died is restarted at most this often.
@@ -46,9 +46,9 @@ struct Supervisor {
     /// holds the dir: watched until its lock is released, then replaced by
     /// ours, which adopts the service.
     foreign: Option<WatchDescriptor>,
-    /// That foreign supervise's pidfd: it can be told to stop (SIGTERM,
-    /// its `dx`) and seen gone even after its dir was renamed or removed.
-    foreign_pidfd: Option<OwnedFd>,
+    /// That foreign supervise's pid and pidfd: seen gone, and told to stop
+    /// (SIGTERM, its `dx`), even after its dir was renamed or removed.
+    foreign_pin: Option<Pin>,
     /// svscan sent it `x` (to take the log pipe at the next stop).
     told_to_exit: bool,
     /// The next start replaces a supervise that svscan told to exit or

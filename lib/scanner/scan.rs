@@ -174,7 +174,7 @@ impl Scanner {
 
     pub(super) fn start(&mut self, key: Key, log_side: bool) {
         let dir = Self::side_dir(&self.services[&key], log_side);
-        if let Some((wd, pidfd)) = self.watch_foreign(&dir) {
+        if let Some((wd, pin)) = self.watch_foreign(&dir) {
             errors::warn(
                 PROG,
                 format_args!(
@@ -190,7 +190,7 @@ impl Scanner {
                 &mut svc.main
             };
             sup.foreign = Some(wd);
-            sup.foreign_pidfd = pidfd;
+            sup.foreign_pin = pin;
             sup.restart_pending = false;
             sup.stopping = false;
             return;

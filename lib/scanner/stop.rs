@@ -3,11 +3,9 @@
 //! the last lines are logged — for the supervisors svscan started and for
 //! the foreign ones a killed svscan left behind alike.
 
-use std::path::Path;
-
 use nix::sys::signal::{kill, Signal};
 
-use super::{Key, Scanner};
+use super::{foreign, Key, Scanner};
 use crate::sys;
 
 impl Scanner {
@@ -53,16 +51,18 @@ impl Scanner {
         if sup.foreign.is_none() || std::mem::replace(&mut sup.stopping, true) {
             return;
         }
-        if crate::control::send(Path::new(&dir), b"dx").is_err() {
-            // Its dir was renamed or removed: SIGTERM is supervise's `dx`.
-            let signalled = sup
-                .foreign_pidfd
-                .as_ref()
-                .is_some_and(|pidfd| sys::pidfd_send_signal(pidfd, libc::SIGTERM).is_ok());
-            if signalled {
-                return;
+        // Through the control FIFO while the dir is still that supervise's
+        // (any supervise, daemontools' too, obeys `dx`); once the dir was
+        // renamed, removed or reused, to the pinned process: SIGTERM is
+        // upkeep's supervise's `dx`.
+        let told = match &sup.foreign_pin {
+            Some(pin) if !foreign::still_holds(pin, &dir) => {
+                sys::pidfd_send_signal(&pin.pidfd, libc::SIGTERM).is_ok()
             }
-            sup.foreign_pidfd = None;
+            _ => crate::control::send(&dir, b"dx").is_ok(),
+        };
+        if !told {
+            sup.foreign_pin = None;
             let wd = sup.foreign.take().expect("checked above");
             self.foreign.remove(&wd);
             let _ = self.inotify.rm_watch(wd);
