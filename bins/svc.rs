@@ -20,7 +20,22 @@ fn usage() -> ! {
     std::process::exit(EXIT_PERMANENT)
 }
 
+const HELP: &str = "usage: svc [-udopchaitkxq12K] [-w u|U|d|D|r|R] [-T duration] dir ...
+Control supervised services.
+  -u up  -d down  -o once  -p pause  -c continue  -h HUP  -a ALRM
+  -i INT  -t TERM  -k KILL  -q QUIT  -1 USR1  -2 USR2  -K KILL the group
+  -x exit supervise when the service is down
+  -w u|U|d|D|r|R  wait until up, up and ready, down, down with finish
+                  done, restarted, restarted and ready
+  -T duration     limit the wait (e.g. 5s, 1m)
+Exit: 0; with -w, 0 when every dir reached the state, 99 on timeout,
+111 when a dir has no supervise; 100 on usage.  See svc(8).
+";
+
 fn main() {
+    if upkeep::help::answered("svc", HELP) {
+        return;
+    }
     upkeep::sys::ignore_sigpipe();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let mut opts = GetOpt::new(&args, "udopchaitkxq12Kw:T:");

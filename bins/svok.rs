@@ -6,7 +6,15 @@ use std::path::Path;
 use upkeep::control;
 use upkeep::errors::{self, EXIT_PERMANENT, EXIT_TEMPORARY};
 
+const HELP: &str = "usage: svok dir
+Exit 0 if supervise is running on dir, 100 if not; 111 when dir cannot
+be reached.  See svok(8).
+";
+
 fn main() {
+    if upkeep::help::answered("svok", HELP) {
+        return;
+    }
     // Bytes, not UTF-8: a service dir may have any name.
     let Some(arg) = std::env::args_os().nth(1) else {
         errors::usage("svok", "svok dir")

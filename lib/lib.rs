@@ -13,6 +13,7 @@ pub mod envmod;
 pub mod errors;
 pub mod event;
 pub mod getopt;
+pub mod help;
 pub mod limits;
 pub mod lock;
 pub mod multilog;

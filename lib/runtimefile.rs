@@ -159,6 +159,20 @@ impl Dir {
     /// exec. A symlink, a FIFO, a file of another user or one with more than
     /// one link is refused.
     pub fn open_lock(&self, name: &OsStr, mode: u32) -> io::Result<File> {
+        // A file its holder removed between our open and our look has no
+        // link left: open again, which creates a fresh one.
+        for _ in 0..3 {
+            if let Some(file) = self.open_lock_once(name, mode)? {
+                return Ok(file);
+            }
+        }
+        Err(refused(
+            &self.path.join(name),
+            "removed again and again while being opened",
+        ))
+    }
+
+    fn open_lock_once(&self, name: &OsStr, mode: u32) -> io::Result<Option<File>> {
         self.check_shared_entry(name)?;
         // O_NONBLOCK: a FIFO planted at the name must not block the open.
         let fd = nix::fcntl::openat(
@@ -184,6 +198,9 @@ impl Dir {
         if !trusted_owner(st.st_uid) {
             return Err(refused(&path, "a file owned by another user"));
         }
+        if st.st_nlink == 0 {
+            return Ok(None);
+        }
         if st.st_nlink != 1 {
             return Err(refused(&path, "a file with other hard links"));
         }
@@ -191,7 +208,7 @@ impl Dir {
             OFlag::from_bits_truncate(nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFL)?);
         flags.remove(OFlag::O_NONBLOCK);
         nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(flags))?;
-        Ok(File::from(fd))
+        Ok(Some(File::from(fd)))
     }
 
     /// Open the FIFO `name` read-write, non-blocking and close-on-exec,

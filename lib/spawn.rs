@@ -67,6 +67,7 @@ pub struct Spawn {
     new_process_group: bool,
     parent_death_signal: Option<i32>,
     gated: bool,
+    record_lock: Option<RawFd>,
 }
 
 /// Descriptors closed first thing in every child (see
@@ -103,6 +104,7 @@ impl Spawn {
             new_process_group: false,
             parent_death_signal: None,
             gated: false,
+            record_lock: None,
         }
     }
 
@@ -168,6 +170,14 @@ impl Spawn {
         self
     }
 
+    /// The child takes a POSIX record lock on its fd `n` (kept with
+    /// `inherit(n)`) before exec: the lock is the child's alone, never its
+    /// descendants' (see sys::ChildPlan::record_lock).
+    pub fn record_lock(mut self, n: RawFd) -> Spawn {
+        self.record_lock = Some(n);
+        self
+    }
+
     pub fn spawn(&self) -> Result<Child, Errno> {
         let paths = search_path(&self.argv[0]);
         let argv_ptrs = pointer_array(&self.argv);
@@ -218,6 +228,7 @@ impl Spawn {
             new_session: self.new_session,
             new_process_group: self.new_process_group,
             parent_death_signal: self.parent_death_signal,
+            record_lock: self.record_lock,
             error_pipe: err_write.as_raw_fd(),
             close_first: &close_first,
             closed_signal: closed.as_ref().map(|(_, w)| w.as_raw_fd()),

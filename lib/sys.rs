@@ -22,6 +22,11 @@ pub struct ChildPlan<'a> {
     pub new_session: bool,
     pub new_process_group: bool,
     pub parent_death_signal: Option<libc::c_int>,
+    /// Take a POSIX record lock (F_SETLK, write, whole file) on this fd of
+    /// the child, after the fds are set up. The child keeps it through exec
+    /// while it keeps the fd open; its own children never hold it (record
+    /// locks are not inherited by fork).
+    pub record_lock: Option<RawFd>,
     /// Written with the errno of a failed step, then the child exits 127.
     pub error_pipe: RawFd,
     /// Closed first thing in the child: descriptors only the parent may
@@ -66,7 +71,7 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
     }
     // Child.
     // SAFETY: all calls are async-signal-safe system calls on valid pointers
-    // (sigset on the stack, C strings owned by the caller and alive across
+    // (sigset and flock on the stack, C strings owned by the caller and alive across
     // fork), as POSIX allows after fork in a single-threaded parent.
     unsafe {
         for &fd in plan.close_first {
@@ -122,6 +127,14 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
                     child_fail(plan.error_pipe, errno());
                 }
             } else if libc::dup2(src, dst) < 0 {
+                child_fail(plan.error_pipe, errno());
+            }
+        }
+        if let Some(fd) = plan.record_lock {
+            let mut lock: libc::flock = std::mem::zeroed();
+            lock.l_type = libc::F_WRLCK as libc::c_short;
+            lock.l_whence = libc::SEEK_SET as libc::c_short;
+            if libc::fcntl(fd, libc::F_SETLK, &lock) < 0 {
                 child_fail(plan.error_pipe, errno());
             }
         }
