@@ -174,6 +174,24 @@ fn supervise_dir_must_be_private_but_may_be_roots_symlink() {
 }
 
 #[test]
+fn a_fix_on_the_way_to_supervise_s_target_is_noticed() {
+    // supervise -> open/sup, where open/ is writable by all: refused until
+    // open/ is fixed, a change no watch on the service dir sees.
+    let s = Service::new("#!/bin/sh\necho x >> starts\nexec sleep 1115\n");
+    let open = s.tmp.path().join("open");
+    fs::create_dir_all(open.join("sup")).unwrap();
+    chmod(&open, 0o777);
+    std::os::unix::fs::symlink(open.join("sup"), s.path("supervise")).unwrap();
+    let _sup = Started::supervise(&s.dir, s.tmp.path());
+    wait_for("the refusal", T, || {
+        svstat(&["-l"], &s.dir).contains("refused: supervise leads through")
+    });
+    assert!(s.read("starts").is_empty());
+    chmod(&open, 0o755);
+    wait_for("started once fixed", T, || !s.read("starts").is_empty());
+}
+
+#[test]
 fn a_users_own_dir_works_for_that_user_and_is_refused_to_root() {
     if !need_root() {
         return;
