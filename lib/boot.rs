@@ -84,7 +84,7 @@ fn boot(dir: &Path) -> Result<i32, Failure> {
     // stderr stays ours until svscan is running (HANDOFF_ENV): a missing
     // dir is then said in the journal, not only in a title nobody reads.
     let mut scan_env = env;
-    scan_env.push(OsString::from(format!("{}=1", crate::scanner::HANDOFF_ENV)));
+    scan_env.push(OsString::from(format!("{}=1", crate::handoff::HANDOFF_ENV)));
     let scan = Spawn::new(sibling("svscan"))
         .arg(dir)
         .env(scan_env)

@@ -1,7 +1,9 @@
-//! svscan (DESIGN §7): one supervise per service dir and one per `log/`,
-//! a pipe between them held open here for the services' whole life,
-//! rescans driven by inotify and signals only, and an orderly shutdown
-//! (main services first, then their loggers, so the last lines are logged).
+//! svscan [DIR]: one supervise per service dir and one per `log/`, a pipe
+//! between them held open here for the services' whole life, rescans
+//! driven by inotify and signals only (SIGHUP, SIGALRM), and an orderly
+//! shutdown (main services first, then their loggers, so the last lines
+//! are logged). See doc/DESIGN.md for the contract.
+#![forbid(unsafe_code)]
 
 mod dangling;
 mod deaths;
@@ -24,9 +26,10 @@ use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 
-use crate::errors::{self, Failure, EXIT_TEMPORARY};
-use crate::event::{self, Timer};
 use foreign::{Pin, Release};
+use upkeep::errors::{self, Failure, EXIT_TEMPORARY};
+use upkeep::event::{self, Timer};
+use upkeep::handoff::HANDOFF_ENV;
 
 const PROG: &str = "svscan";
 /// A supervise that died is restarted at most this often.
@@ -91,7 +94,7 @@ impl Supervisor {
 /// rename keeps the service, a new dir under an old name is a new one.
 type Key = (u64, u64);
 
-pub struct Scanner {
+struct Scanner {
     supervise: PathBuf,
     signals: SignalFd,
     inotify: Inotify,
@@ -112,14 +115,8 @@ pub struct Scanner {
     shutting_down: bool,
 }
 
-/// Set by svscanboot, whose svscan starts with stdout the readproctitle
-/// pipe and stderr still svscanboot's own (the journal): once svscan runs,
-/// its errors (and its services') follow stdout; a fatal error before that
-/// is seen where svscanboot's are.
-pub const HANDOFF_ENV: &str = "SVSCANBOOT_HANDOFF";
-
 /// Run svscan in `dir` until SIGTERM/SIGINT and every supervisor is gone.
-pub fn run(dir: &Path) -> i32 {
+fn run(dir: &Path) -> i32 {
     let handoff = std::env::var_os(HANDOFF_ENV).is_some();
     // Before any child is started: the services never see it.
     std::env::remove_var(HANDOFF_ENV);
@@ -156,7 +153,7 @@ fn raise_fd_limit() {
 
 impl Scanner {
     fn new(dir: &Path) -> Result<Scanner, Failure> {
-        crate::sys::ignore_sigpipe();
+        upkeep::sys::ignore_sigpipe();
         let signals = event::signal_fd(&[
             Signal::SIGCHLD,
             Signal::SIGTERM,
@@ -189,7 +186,7 @@ impl Scanner {
             .open("/dev/null")
             .map_err(|e| Failure::io("unable to open /dev/null", &e))?;
         Ok(Scanner {
-            supervise: crate::spawn::sibling("supervise"),
+            supervise: upkeep::spawn::sibling("supervise"),
             signals,
             inotify,
             retry: Timer::new().map_err(|e| Failure::sys("unable to create timerfd", e))?,
@@ -324,4 +321,22 @@ impl Scanner {
             dir
         }
     }
+}
+
+const HELP: &str = "usage: svscan [dir]
+Start a supervise for every subdirectory of dir (default .) that has a
+run file, and one for its log/ with a pipe between them; watch dir for
+new and removed services (inotify; SIGHUP or SIGALRM rescans).  SIGTERM
+or SIGINT stops every service, loggers last, and exits 0.
+Exit: 0 after SIGTERM/SIGINT; 111 when dir cannot be used.
+See svscan(8).
+";
+
+fn main() {
+    if upkeep::help::answered("svscan", HELP) {
+        return;
+    }
+    // Bytes, not UTF-8: a scan dir may have any name.
+    let dir = std::env::args_os().nth(1).unwrap_or_else(|| ".".into());
+    std::process::exit(run(std::path::Path::new(&dir)));
 }

@@ -6,7 +6,7 @@
 use nix::sys::signal::{kill, Signal};
 
 use super::{foreign, Key, Scanner};
-use crate::sys;
+use upkeep::sys;
 
 impl Scanner {
     /// The dir is gone (or hidden): stop its service, main side first.
@@ -59,7 +59,7 @@ impl Scanner {
             Some(pin) if !foreign::still_holds(pin, &dir) => {
                 sys::pidfd_send_signal(&pin.pidfd, libc::SIGTERM).is_ok()
             }
-            _ => crate::control::send(&dir, b"dx").is_ok(),
+            _ => upkeep::control::send(&dir, b"dx").is_ok(),
         };
         if !told {
             sup.foreign_pin = None;

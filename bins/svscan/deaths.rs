@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{Key, Scanner, PROG, RESTART_SPACING};
-use crate::{errors, event};
+use upkeep::{errors, event};
 
 impl Scanner {
     pub(super) fn reap(&mut self) {
@@ -53,7 +53,7 @@ impl Scanner {
                     format_args!(
                         "supervise {} killed by {}",
                         dir.display(),
-                        crate::signals::name(sig)
+                        upkeep::signals::name(sig)
                     ),
                 ),
             }

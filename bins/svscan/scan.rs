@@ -11,8 +11,8 @@ use std::time::Instant;
 use nix::sys::inotify::AddWatchFlags;
 
 use super::{handover, pipes, Key, Scanner, Service, Supervisor, PROG, RETRY_AFTER_ERROR};
-use crate::errors;
-use crate::spawn::Spawn;
+use upkeep::errors;
+use upkeep::spawn::Spawn;
 
 impl Scanner {
     pub(super) fn scan(&mut self) {
@@ -168,7 +168,7 @@ impl Scanner {
         if svc.reattach_log {
             svc.reattach_log = false;
             // Take the log pipe from the service's next restart on.
-            svc.main.told_to_exit = crate::control::send(Path::new(&svc.name), b"x").is_ok();
+            svc.main.told_to_exit = upkeep::control::send(Path::new(&svc.name), b"x").is_ok();
         }
     }
 

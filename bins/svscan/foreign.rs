@@ -12,7 +12,7 @@ use nix::sys::inotify::{AddWatchFlags, WatchDescriptor};
 use nix::unistd::Pid;
 
 use super::{Key, Scanner, Service, Supervisor};
-use crate::{event, lock, sys};
+use upkeep::{event, lock, sys};
 
 /// The lock file was closed but the supervise still shows as running: the
 /// kernel reports the close a moment before the process is gone. Looked
@@ -82,7 +82,7 @@ impl Scanner {
                 AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_CLOSE_NOWRITE,
             )
             .ok()?;
-        if crate::control::supervise_running(dir).unwrap_or(false) {
+        if upkeep::control::supervise_running(dir).unwrap_or(false) {
             Some((wd, pin_supervisor(dir)))
         } else {
             let _ = self.inotify.rm_watch(wd);
