@@ -28,7 +28,6 @@ pub mod servicedir;
 pub mod signals;
 pub mod spawn;
 pub mod status;
-pub mod supervisor;
 pub mod svwait;
 #[allow(unsafe_code)]
 pub mod sys;

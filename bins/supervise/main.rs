@@ -1,10 +1,14 @@
-//! supervise's state machine (DESIGN §5): one poll loop over a signalfd,
+//! supervise DIR: run DIR/run forever, obey supervise/control, keep
+//! supervise/status (daemontools-compatible) and supervise/state.
+//!
+//! The state machine: one poll loop over a signalfd,
 //! the control FIFO, timerfds, the child's exec-status and readiness pipes,
 //! and a pidfd for an adopted run. No sleeping, no polling.
 //!
 //! lifecycle.rs starts run and handles its exit (finish, backoff);
 //! check.rs runs health checks and the readiness time limit; adopt.rs takes
 //! over a run left by a supervise that was killed.
+#![forbid(unsafe_code)]
 
 mod adopt;
 mod check;
@@ -23,12 +27,12 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 
-use crate::errors::{self, Failure, EXIT_TEMPORARY};
-use crate::event::{self, Timer};
-use crate::servicedir::{self, Config, ConfigReader};
-use crate::status::{Phase, State, Status, Want};
-use crate::tai64::Tai64N;
-use crate::trust::Trust;
+use upkeep::errors::{self, Failure, EXIT_TEMPORARY};
+use upkeep::event::{self, Timer};
+use upkeep::servicedir::{self, Config, ConfigReader};
+use upkeep::status::{Phase, State, Status, Want};
+use upkeep::tai64::Tai64N;
+use upkeep::trust::Trust;
 
 const PROG: &str = "supervise";
 
@@ -55,7 +59,7 @@ struct Finish {
     exec_status: OwnedFd,
 }
 
-pub struct Supervisor {
+struct Supervisor {
     /// The dir as the user named it, for messages.
     shown: String,
     /// Its last component, finish's third argument (bytes, as given).
@@ -100,7 +104,7 @@ pub struct Supervisor {
 }
 
 /// Run supervise on `dir` until told to exit. Returns the exit code.
-pub fn run(dir: &Path) -> i32 {
+fn run(dir: &Path) -> i32 {
     match Supervisor::new(dir) {
         Ok(Some(mut s)) => s.main_loop(),
         // Told to stop while waiting for an untrusted dir to be fixed.
@@ -135,7 +139,7 @@ fn temporary(what: String, e: &std::io::Error) -> (i32, Failure) {
 impl Supervisor {
     fn new(dir: &Path) -> Result<Option<Supervisor>, (i32, Failure)> {
         let shown = dir.display().to_string();
-        crate::sys::ignore_sigpipe();
+        upkeep::sys::ignore_sigpipe();
         let signals = event::signal_fd(&[
             Signal::SIGCHLD,
             Signal::SIGTERM,
@@ -399,7 +403,7 @@ impl Supervisor {
                 }
             }
             other => {
-                if let Some(sig) = crate::control::letter_signal(other) {
+                if let Some(sig) = upkeep::control::letter_signal(other) {
                     self.signal_run(sig);
                 }
                 // Unknown bytes are ignored, as daemontools does.
@@ -446,7 +450,7 @@ impl Supervisor {
     fn signal_run(&self, sig: i32) {
         let Some(run) = &self.run else { return };
         let result = match &run.adopted {
-            Some(pidfd) => crate::sys::pidfd_send_signal(pidfd, sig),
+            Some(pidfd) => upkeep::sys::pidfd_send_signal(pidfd, sig),
             None => kill(run.pid, Signal::try_from(sig).ok()),
         };
         match result {
@@ -545,4 +549,27 @@ impl Supervisor {
 /// Signal a whole process group (run's session leader pid is its pgid).
 fn signal_group(leader: Pid, sig: i32) {
     let _ = kill(Pid::from_raw(-leader.as_raw()), Signal::try_from(sig).ok());
+}
+
+const HELP: &str = "usage: supervise dir
+Run dir/run for ever, restarting it when it exits, controlled through
+dir/supervise/control (svc) and reporting through dir/supervise/status
+(svstat, daemontools' format).  Optional files in dir: down, finish,
+check, backoff, timeout-kill, timeout-finish, timeout-ready, down-signal,
+notification-fd, check-interval, check-timeout, check-failures.
+Exit: 0 after svc -x once the service is down; 111 when supervise/ cannot
+be set up or another supervise runs on dir, 100 on usage.
+See supervise(8).
+";
+
+fn main() {
+    if upkeep::help::answered("supervise", HELP) {
+        return;
+    }
+    // Bytes, not UTF-8: a service dir may have any name.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.len() != 2 {
+        upkeep::errors::usage("supervise", "supervise dir");
+    }
+    std::process::exit(run(std::path::Path::new(&args[1])));
 }

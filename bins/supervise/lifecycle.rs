@@ -9,12 +9,12 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::{signal_group, Finish, Run, Supervisor, PROG};
-use crate::errors;
-use crate::event::Ended;
-use crate::spawn::{self, Spawn};
-use crate::status::{Phase, Want};
-use crate::tai64::Tai64N;
-use crate::{procfs, signals};
+use upkeep::errors;
+use upkeep::event::Ended;
+use upkeep::spawn::{self, Spawn};
+use upkeep::status::{Phase, Want};
+use upkeep::tai64::Tai64N;
+use upkeep::{procfs, signals};
 
 /// A run that lived at least this long is restarted at once.
 const MIN_HEALTHY_RUN: Duration = Duration::from_secs(1);
@@ -193,7 +193,7 @@ impl Supervisor {
     // ---- exits ----------------------------------------------------------
 
     pub(super) fn reap(&mut self) {
-        for (pid, ended) in crate::event::reap_children() {
+        for (pid, ended) in upkeep::event::reap_children() {
             let exit = match ended {
                 Ended::Exited(c) => Exit::Code(c),
                 Ended::Signaled(s) => Exit::Signal(s),

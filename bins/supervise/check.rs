@@ -13,10 +13,10 @@ use nix::unistd::Pid;
 
 use super::lifecycle::Exit;
 use super::{signal_group, Supervisor, PROG};
-use crate::errors;
-use crate::event::Timer;
-use crate::spawn::Spawn;
-use crate::status::Phase;
+use upkeep::errors;
+use upkeep::event::Timer;
+use upkeep::spawn::Spawn;
+use upkeep::status::Phase;
 
 const FIRST_PROBE: Duration = Duration::from_millis(100);
 

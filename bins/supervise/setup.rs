@@ -15,11 +15,11 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signalfd::SignalFd;
 
 use super::PROG;
-use crate::errors::{self, Failure, EXIT_TEMPORARY};
-use crate::event;
-use crate::lock::{self, Lock};
-use crate::runtimefile::Dir;
-use crate::trust::Trust;
+use upkeep::errors::{self, Failure, EXIT_TEMPORARY};
+use upkeep::event;
+use upkeep::lock::{self, Lock};
+use upkeep::runtimefile::Dir;
+use upkeep::trust::Trust;
 
 /// How long a new supervise waits for a lock still held by a predecessor
 /// that is dying (killed, its descriptors not yet all closed).
@@ -152,7 +152,7 @@ pub fn take_ownership(shown: &str) -> Result<Owned, (i32, Failure)> {
     let ok = fifo("ok")?;
     // ok before the lock: while a child still has the lock, svok finds its
     // taker dead; once the lock is closed, it must find no reader of ok.
-    crate::spawn::close_first_in_children(&[
+    upkeep::spawn::close_first_in_children(&[
         ok.as_raw_fd(),
         control.as_raw_fd(),
         lock.file().as_raw_fd(),

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 
 use super::{Run, Supervisor, PROG};
-use crate::status::{self, Phase};
-use crate::{errors, procfs, sys};
+use upkeep::status::{self, Phase};
+use upkeep::{errors, procfs, sys};
 
 impl Supervisor {
     pub(super) fn adopt_leftover_run(&mut self) {
@@ -71,7 +71,7 @@ impl Supervisor {
         if self.phase == Phase::Stopping {
             // It was being stopped when its supervisor died: finish the job
             // (and restart it if that stop was a restart).
-            self.operator_restart = self.want == crate::status::Want::Up;
+            self.operator_restart = self.want == upkeep::status::Want::Up;
             self.signal_run(self.config.down_signal);
             self.signal_run(libc::SIGCONT);
             self.begin_stop();
