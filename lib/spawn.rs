@@ -180,10 +180,9 @@ impl Spawn {
 
     pub fn spawn(&self) -> Result<Child, Errno> {
         let paths = search_path(&self.argv[0]);
-        let argv_ptrs = pointer_array(&self.argv);
-        let env_ptrs = match &self.env {
-            Some(env) => pointer_array(env),
-            None => pointer_array(inherited_env()),
+        let env = match &self.env {
+            Some(env) => env.as_slice(),
+            None => inherited_env(),
         };
         // A source fd that is also a target of another mapping would be
         // clobbered by the child's dup2 sequence: move it out of the way.
@@ -221,8 +220,8 @@ impl Spawn {
         };
         let plan = sys::ChildPlan {
             paths: &paths,
-            argv: &argv_ptrs,
-            envp: &env_ptrs,
+            argv: &self.argv,
+            envp: env,
             fds: &fds,
             cwd: self.cwd.as_deref(),
             new_session: self.new_session,
@@ -251,14 +250,6 @@ impl Spawn {
             gate: gate.map(|(_, w)| w),
         })
     }
-}
-
-fn pointer_array(strings: &[CString]) -> Vec<*const libc::c_char> {
-    strings
-        .iter()
-        .map(|s| s.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect()
 }
 
 /// The environment as it was at the first spawn, kept: supervise starts
@@ -320,7 +311,7 @@ pub fn exec(argv: &[OsString], env: Option<Vec<OsString>>) -> Errno {
         Some(e) => e.iter().map(|x| cstring(x)).collect(),
         None => current_env(),
     };
-    sys::exec_paths(&paths, &pointer_array(&args), &pointer_array(&env))
+    sys::exec_paths(&paths, &args, &env)
 }
 
 /// Chain-load `argv` or die as daemontools does:
