@@ -5,7 +5,6 @@
 #![deny(unsafe_code)]
 
 pub mod account;
-pub mod boot;
 pub mod control;
 pub mod duration;
 pub mod envdir;
@@ -17,12 +16,9 @@ pub mod handoff;
 pub mod help;
 pub mod limits;
 pub mod lock;
-pub mod multilog;
 pub mod pidlock;
 pub mod pppoe;
 pub mod procfs;
-pub mod proctitle;
-pub mod report;
 pub mod runtimefile;
 pub mod servicedir;
 pub mod signals;

@@ -14,9 +14,9 @@ use nix::unistd::{fsync, linkat, unlinkat, Pid, UnlinkatFlags};
 use super::logdir::{
     open_append, open_read, open_trunc, LogDir, Progress, CURRENT_MODE_CLOSED, CURRENT_MODE_OPEN,
 };
-use crate::errors::phrase;
-use crate::spawn::Spawn;
-use crate::tai64::Tai64N;
+use upkeep::errors::phrase;
+use upkeep::spawn::Spawn;
+use upkeep::tai64::Tai64N;
 
 /// A processor that is running.
 #[derive(Debug)]
@@ -73,7 +73,7 @@ fn prune(d: &LogDir) -> Result<(), String> {
         format!(
             "unable to read {}, pausing: {}",
             d.name,
-            crate::errors::io_phrase(&e)
+            upkeep::errors::io_phrase(&e)
         )
     };
     let mut old: Vec<Vec<u8>> = Vec::new();
@@ -343,7 +343,7 @@ impl LogDir {
             .cwd(self.path.as_os_str())
             .spawn()
             .map_err(|e| format!("unable to fork for processor in {n}, pausing: {}", why(e)))?;
-        let pidfd = crate::sys::pidfd_open(child.pid).ok();
+        let pidfd = upkeep::sys::pidfd_open(child.pid).ok();
         Ok(Running {
             pid: child.pid,
             pidfd,

@@ -17,8 +17,8 @@ use nix::unistd::{unlinkat, UnlinkatFlags};
 use super::queue::{Op, OutQueue};
 use super::script::DirConfig;
 use super::steps::Step;
-use crate::errors::phrase;
-use crate::lock::{self, Lock};
+use upkeep::errors::phrase;
+use upkeep::lock::{self, Lock};
 
 /// What a directory needs before it can take more input.
 #[derive(Debug, PartialEq, Eq)]
