@@ -9,9 +9,6 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
-/// Every letter supervise obeys.
-pub const LETTERS: &[u8] = b"udoahktipcxq12wK";
-
 /// The signal a letter sends to run, for the letters that only signal.
 pub fn letter_signal(letter: u8) -> Option<i32> {
     Some(match letter {

@@ -76,10 +76,6 @@ impl Timer {
         self.deadline.is_some()
     }
 
-    pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
-    }
-
     /// Call when the descriptor polled readable: true if the timer expired
     /// (and is now disarmed).
     pub fn take_expiry(&mut self) -> bool {

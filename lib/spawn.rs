@@ -165,7 +165,7 @@ impl Spawn {
         self
     }
 
-    pub fn parent_death_signal(mut self, sig: i32) -> Spawn {
+    pub(crate) fn parent_death_signal(mut self, sig: i32) -> Spawn {
         self.parent_death_signal = Some(sig);
         self
     }
@@ -173,7 +173,7 @@ impl Spawn {
     /// The child takes a POSIX record lock on its fd `n` (kept with
     /// `inherit(n)`) before exec: the lock is the child's alone, never its
     /// descendants' (see sys::ChildPlan::record_lock).
-    pub fn record_lock(mut self, n: RawFd) -> Spawn {
+    pub(crate) fn record_lock(mut self, n: RawFd) -> Spawn {
         self.record_lock = Some(n);
         self
     }
@@ -262,7 +262,7 @@ fn inherited_env() -> &'static [CString] {
 }
 
 /// The environment of this process as `KEY=VALUE` C strings.
-pub fn current_env() -> Vec<CString> {
+pub(crate) fn current_env() -> Vec<CString> {
     std::env::vars_os()
         .map(|(k, v)| {
             let mut e = k;
@@ -275,7 +275,7 @@ pub fn current_env() -> Vec<CString> {
 
 /// Candidate paths for a program name, as execvp and daemontools' pathexec
 /// search: a name with a `/` is used as is, otherwise each PATH entry.
-pub fn search_path(program: &CString) -> Vec<CString> {
+pub(crate) fn search_path(program: &CString) -> Vec<CString> {
     let bytes = program.as_bytes();
     if bytes.contains(&b'/') || bytes.is_empty() {
         return vec![program.clone()];
@@ -298,7 +298,7 @@ pub fn search_path(program: &CString) -> Vec<CString> {
 
 /// Replace this process with `argv` (PATH searched), with `env` or the
 /// current environment. Returns only on failure, with the errno.
-pub fn exec(argv: &[OsString], env: Option<Vec<OsString>>) -> Errno {
+pub(crate) fn exec(argv: &[OsString], env: Option<Vec<OsString>>) -> Errno {
     if argv.is_empty() {
         return Errno::ENOENT;
     }
