@@ -104,7 +104,7 @@ impl PidLock {
 }
 
 /// The pid in a pid file, once its line is complete (`N\n`).
-pub(crate) fn parse_pid(text: &str) -> Option<Pid> {
+fn parse_pid(text: &str) -> Option<Pid> {
     let line = text.strip_suffix('\n')?;
     let n: i32 = line.trim().parse().ok()?;
     (n > 0).then(|| Pid::from_raw(n))
@@ -170,7 +170,7 @@ pub fn holder(path: &Path) -> io::Result<Option<Holder>> {
 
 /// Does process `pid` hold an exclusive flock on the file (dev, ino)? Its
 /// /proc/PID/fdinfo lists the locks owned through each descriptor.
-pub(crate) fn holds_flock(pid: Pid, dev: u64, ino: u64) -> bool {
+fn holds_flock(pid: Pid, dev: u64, ino: u64) -> bool {
     let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
     let Ok(entries) = std::fs::read_dir(&fd_dir) else {
         return false;

@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use crate::{duration, signals};
 
-pub(crate) const DEFAULT_TIMEOUT_FINISH: Duration = Duration::from_secs(5);
-pub(crate) const DEFAULT_BACKOFF: (Duration, Duration) =
-    (Duration::from_secs(1), Duration::from_secs(30));
-pub(crate) const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(10);
-pub(crate) const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
-pub(crate) const DEFAULT_CHECK_FAILURES: u32 = 3;
+const DEFAULT_TIMEOUT_FINISH: Duration = Duration::from_secs(5);
+const DEFAULT_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_CHECK_FAILURES: u32 = 3;
 
 /// Every configuration file a service dir may hold.
 pub const CONFIG_FILES: &[&str] = &[

@@ -262,7 +262,7 @@ fn inherited_env() -> &'static [CString] {
 }
 
 /// The environment of this process as `KEY=VALUE` C strings.
-pub(crate) fn current_env() -> Vec<CString> {
+fn current_env() -> Vec<CString> {
     std::env::vars_os()
         .map(|(k, v)| {
             let mut e = k;
@@ -275,7 +275,7 @@ pub(crate) fn current_env() -> Vec<CString> {
 
 /// Candidate paths for a program name, as execvp and daemontools' pathexec
 /// search: a name with a `/` is used as is, otherwise each PATH entry.
-pub(crate) fn search_path(program: &CString) -> Vec<CString> {
+fn search_path(program: &CString) -> Vec<CString> {
     let bytes = program.as_bytes();
     if bytes.contains(&b'/') || bytes.is_empty() {
         return vec![program.clone()];
@@ -298,7 +298,7 @@ pub(crate) fn search_path(program: &CString) -> Vec<CString> {
 
 /// Replace this process with `argv` (PATH searched), with `env` or the
 /// current environment. Returns only on failure, with the errno.
-pub(crate) fn exec(argv: &[OsString], env: Option<Vec<OsString>>) -> Errno {
+fn exec(argv: &[OsString], env: Option<Vec<OsString>>) -> Errno {
     if argv.is_empty() {
         return Errno::ENOENT;
     }

@@ -28,7 +28,7 @@ impl Tai64N {
 
     /// Unix seconds (may be negative for labels before 1970). Any label
     /// is accepted, a garbage one too: the result saturates.
-    pub(crate) fn unix_secs(&self) -> i64 {
+    fn unix_secs(&self) -> i64 {
         let secs = i128::from(self.secs) - i128::from(TAI_OFFSET);
         secs.clamp(i64::MIN.into(), i64::MAX.into()) as i64
     }

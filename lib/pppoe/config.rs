@@ -12,10 +12,10 @@ use crate::duration;
 use crate::errors::{io_phrase, EXIT_PERMANENT, EXIT_TEMPORARY};
 
 pub const DEFAULT_CONFIG: &str = "/etc/ppp/pppoe.conf";
-pub(crate) const DEFAULT_PIDFILE: &str = "/run/pppoe.pid";
-pub(crate) const DEFAULT_PPPD: &str = "/usr/sbin/pppd";
+const DEFAULT_PIDFILE: &str = "/run/pppoe.pid";
+const DEFAULT_PPPD: &str = "/usr/sbin/pppd";
 pub(crate) const DEFAULT_PPPOE: &str = "/usr/sbin/pppoe";
-pub(crate) const DEFAULT_HOOKS: [&str; 2] = ["/etc/ppp/adsl-lost", "/etc/ppp/pppoe-lost"];
+const DEFAULT_HOOKS: [&str; 2] = ["/etc/ppp/adsl-lost", "/etc/ppp/pppoe-lost"];
 
 /// upkeep's own keys.
 const UPKEEP_KEYS: &[&str] = &[
@@ -131,7 +131,7 @@ impl std::fmt::Display for ConfigError {
 
 /// An interface name as the kernel's dev_valid_name() takes it: 1 to 15
 /// bytes, not `.` or `..`, no `/`, `:` or whitespace (nor NUL).
-pub(crate) fn valid_ifname(name: &str) -> bool {
+fn valid_ifname(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 15
         && name != "."
@@ -219,7 +219,7 @@ impl Config {
         Config::parse(path, &text)
     }
 
-    pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let mut v = Vars {
             path,
             values: HashMap::new(),
@@ -342,7 +342,7 @@ impl Config {
     }
 
     /// The warning for unknown keys, if any (one line for all of them).
-    pub(crate) fn unknown_warning(&self) -> Option<String> {
+    fn unknown_warning(&self) -> Option<String> {
         (!self.unknown.is_empty()).then(|| {
             format!(
                 "{}: ignoring unknown keys: {}",

@@ -21,7 +21,7 @@ use crate::{runtimefile, sys};
 
 const PROG: &str = "pppoe-connect";
 /// How long the lost hook may run.
-pub(crate) const HOOK_LIMIT: Duration = Duration::from_secs(30);
+const HOOK_LIMIT: Duration = Duration::from_secs(30);
 
 fn note(msg: impl std::fmt::Display) {
     eprintln!("{PROG}: {msg}");

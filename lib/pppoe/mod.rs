@@ -2,13 +2,13 @@
 //! around pppd that owns a lock for its whole life, and a stop that acts on
 //! that lock, so a stop ends the loop whatever moment it lands in.
 
-pub(crate) mod children;
+mod children;
 pub mod config;
 pub mod connect;
-pub(crate) mod pppdargs;
-pub(crate) mod pppdlock;
+mod pppdargs;
+mod pppdlock;
 pub mod servicestop;
-pub(crate) mod shellvars;
+mod shellvars;
 pub mod start;
 pub mod stop;
 
@@ -19,22 +19,22 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
 /// What `PIDFILE.state` says.
-pub(crate) const STATE_RUNNING: &str = "running";
-pub(crate) const STATE_WAITING: &str = "waiting";
-pub(crate) const STATE_HOOK: &str = "hook";
-pub(crate) const STATE_STOPPING: &str = "stopping";
+const STATE_RUNNING: &str = "running";
+const STATE_WAITING: &str = "waiting";
+const STATE_HOOK: &str = "hook";
+const STATE_STOPPING: &str = "stopping";
 
 /// pppd exit codes that no redial can fix: options error, not root, no
 /// kernel PPP support.
-pub(crate) fn is_permanent(code: i32) -> bool {
+fn is_permanent(code: i32) -> bool {
     matches!(code, 2..=4)
 }
 
 /// pppd's exit code meaning SIGINT/SIGTERM/SIGHUP ended it (not a loss).
-pub(crate) const PPPD_SIGNALLED: i32 = 5;
+const PPPD_SIGNALLED: i32 = 5;
 
 /// pppd's own words for its exit codes (GLUE.md), for log lines.
-pub(crate) fn describe(code: i32) -> &'static str {
+fn describe(code: i32) -> &'static str {
     match code {
         0 => "ok",
         1 => "fatal error",
@@ -62,14 +62,14 @@ pub(crate) fn describe(code: i32) -> &'static str {
 }
 
 /// A child we started and watch through a pidfd.
-pub(crate) struct Proc {
+struct Proc {
     pub pid: Pid,
     pub pidfd: OwnedFd,
 }
 
 impl Proc {
     /// Reap the (exited) child: its exit code, or 128 + signal.
-    pub(crate) fn reap(&self) -> Result<i32, Errno> {
+    fn reap(&self) -> Result<i32, Errno> {
         loop {
             match waitpid(self.pid, None) {
                 Ok(WaitStatus::Exited(_, code)) => return Ok(code),
@@ -90,7 +90,7 @@ pub struct Fatal {
 }
 
 impl Fatal {
-    pub(crate) fn temporary(message: impl Into<String>) -> Fatal {
+    fn temporary(message: impl Into<String>) -> Fatal {
         Fatal {
             code: crate::errors::EXIT_TEMPORARY,
             message: message.into(),
@@ -114,18 +114,18 @@ impl std::fmt::Display for Fatal {
 }
 
 /// `what: phrase` for an errno, as a temporary failure.
-pub(crate) fn sys_fatal(what: impl std::fmt::Display, e: Errno) -> Fatal {
+fn sys_fatal(what: impl std::fmt::Display, e: Errno) -> Fatal {
     Fatal::temporary(format!("{what}: {}", crate::errors::phrase(e as i32)))
 }
 
 /// `what: phrase` for an io::Error, as a temporary failure.
-pub(crate) fn io_fatal(what: impl std::fmt::Display, e: &std::io::Error) -> Fatal {
+fn io_fatal(what: impl std::fmt::Display, e: &std::io::Error) -> Fatal {
     Fatal::temporary(format!("{what}: {}", crate::errors::io_phrase(e)))
 }
 
 /// The "already running" refusal, naming the holder's pid once it is known
 /// (a holder that just took the lock gets a moment to write it).
-pub(crate) fn already_running(pidfile: &std::path::Path) -> Fatal {
+fn already_running(pidfile: &std::path::Path) -> Fatal {
     use std::time::{Duration, Instant};
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {

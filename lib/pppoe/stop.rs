@@ -127,7 +127,7 @@ fn remove(l: PidLock) {
 /// lock, now ours, or None when the file is gone. Past the time limit, also SIGKILL any process named
 /// `comm` that holds the lock though the pid file does not name it (a fork
 /// of the killed loop that has not exec'd yet keeps a copy of the lock).
-pub(crate) fn end_holder_named(
+fn end_holder_named(
     path: &Path,
     comm: Option<&str>,
     kill_after: Duration,
