@@ -147,6 +147,29 @@ impl Dir {
         renamed
     }
 
+    /// Write `data` to a new temporary file for `name` without touching
+    /// `name` itself: several files can be prepared (so that a full disk
+    /// fails before anything visible changed) and then committed. A
+    /// preparation dropped uncommitted removes its temporary file.
+    pub fn prepare(&self, name: &OsStr, data: &[u8], mode: u32) -> io::Result<Prepared<'_>> {
+        self.check_shared_entry(name)?;
+        let tmp = temp_name(name);
+        let fd = nix::fcntl::openat(
+            &self.fd,
+            tmp.as_os_str(),
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(mode),
+        )?;
+        let prepared = Prepared {
+            dir: self,
+            tmp,
+            name: name.to_os_string(),
+            committed: false,
+        };
+        File::from(fd).write_all(data)?;
+        Ok(prepared)
+    }
+
     /// Open (creating it, never truncating) the lock file `name`, close-on-
     /// exec. A symlink, a FIFO, a file of another user or one with more than
     /// one link is refused.
@@ -197,6 +220,41 @@ impl Dir {
 
     pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// A file written under a temporary name, waiting for [`Prepared::commit`].
+#[derive(Debug)]
+pub struct Prepared<'a> {
+    dir: &'a Dir,
+    tmp: OsString,
+    name: OsString,
+    committed: bool,
+}
+
+impl Prepared<'_> {
+    /// Rename the temporary file over the real name (no space needed).
+    pub fn commit(mut self) -> io::Result<()> {
+        nix::fcntl::renameat(
+            &self.dir.fd,
+            self.tmp.as_os_str(),
+            &self.dir.fd,
+            self.name.as_os_str(),
+        )?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Prepared<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = nix::unistd::unlinkat(
+                &self.dir.fd,
+                self.tmp.as_os_str(),
+                UnlinkatFlags::NoRemoveDir,
+            );
+        }
     }
 }
 
