@@ -4,6 +4,8 @@
 
 #[path = "vrrp_notify/keepalived.rs"]
 mod keepalived;
+#[path = "vrrp_notify/kills.rs"]
+mod kills;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -73,6 +75,12 @@ impl Reader {
             .status()
             .unwrap();
         assert!(r.success());
+    }
+
+    /// SIGKILL, and reap it.
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Exit code, waiting up to `limit`.

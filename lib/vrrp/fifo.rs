@@ -379,6 +379,23 @@ fn read_exactly(fd: &impl AsFd, buf: &mut [u8]) {
     }
 }
 
+/// Lock the fifo against a second reader. A killed predecessor's hook may
+/// still hold the lock for an instant (forked, not yet exec'd or killed by
+/// its parent-death signal): a refusal is believed after a second.
+fn lock_fifo(file: File) -> Result<Lock, Errno> {
+    let io_errno = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    for _ in 0..50 {
+        // A dup shares the open file description, and so the lock.
+        match lock::try_exclusive(file.try_clone().map_err(io_errno)?) {
+            Err(Errno::EAGAIN) => {
+                let _ = event::wait_readable(&[], Some(Duration::from_millis(20)));
+            }
+            other => return other,
+        }
+    }
+    lock::try_exclusive(file)
+}
+
 fn die_sys(prog: &str, what: String, e: Errno) -> ! {
     errors::die(prog, EXIT_TEMPORARY, Failure::sys(what, e))
 }
@@ -398,7 +415,7 @@ pub fn run(opts: &FifoOptions) -> i32 {
         Ok(fd) => fd,
         Err(f) => errors::die(prog, EXIT_TEMPORARY, f),
     };
-    let fifo = match lock::try_exclusive(File::from(fifo)) {
+    let fifo = match lock_fifo(File::from(fifo)) {
         Ok(l) => l,
         Err(e) => die_sys(prog, format!("unable to lock {}", opts.fifo.display()), e),
     };
