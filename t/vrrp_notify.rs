@@ -2,6 +2,8 @@
 //! SIGTERM with pending lines, hook-mode locking; and with real keepalived
 //! in two network namespaces (t/vrrp_notify/keepalived.rs).
 
+#[path = "vrrp_notify/hookorder.rs"]
+mod hookorder;
 #[path = "vrrp_notify/keepalived.rs"]
 mod keepalived;
 #[path = "vrrp_notify/kills.rs"]
