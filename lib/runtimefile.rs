@@ -209,6 +209,33 @@ impl Dir {
         Ok(File::from(fd))
     }
 
+    /// Read the small file `name`: `Ok(None)` when it does not exist. Never
+    /// through a symlink, never a FIFO, only a plain file of ours or root's.
+    pub fn read_optional(&self, name: &OsStr) -> io::Result<Option<Vec<u8>>> {
+        let fd = match nix::fcntl::openat(
+            &self.fd,
+            name,
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(Errno::ELOOP) => return Err(refused(&self.path.join(name), "a symbolic link")),
+            Err(e) => return Err(e.into()),
+        };
+        let st = nix::sys::stat::fstat(&fd)?;
+        let path = self.path.join(name);
+        if !is_type(&st, SFlag::S_IFREG) {
+            return Err(refused(&path, "not a regular file"));
+        }
+        if !trusted_owner(st.st_uid) {
+            return Err(refused(&path, "a file owned by another user"));
+        }
+        let mut data = Vec::new();
+        io::Read::read_to_end(&mut File::from(fd), &mut data)?;
+        Ok(Some(data))
+    }
+
     /// Remove `name`; a missing file is not an error.
     pub fn remove(&self, name: &OsStr) -> io::Result<()> {
         self.check_shared_entry(name)?;

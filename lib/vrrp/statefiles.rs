@@ -200,22 +200,24 @@ impl StateDir {
 
     /// The journal of the state files `name` belongs to.
     pub fn journal(&self, name: &str) -> Option<Entry> {
-        let text = runtimefile::read_optional(&self.path(name, JOURNAL)).ok()??;
-        Entry::parse(&text).filter(|e| self.prefix_for(&e.event.name) == self.prefix_for(name))
+        let dir = self.open().ok()?;
+        let file = format!("{}.{JOURNAL}", self.prefix_for(name));
+        read_entry(&dir, OsStr::new(&file))
+            .filter(|e| self.prefix_for(&e.event.name) == self.prefix_for(name))
     }
 
     /// Every journal of this prefix whose hooks have not finished: events
     /// to apply again after a kill.
     pub fn unfinished(&self) -> Vec<Entry> {
-        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+        let (Ok(dir), Ok(rd)) = (self.open(), std::fs::read_dir(&self.dir)) else {
             return Vec::new();
         };
         let mut v: Vec<Entry> = rd
             .filter_map(|e| e.ok())
             .filter_map(|e| {
-                let n = e.file_name().to_string_lossy().into_owned();
-                let base = n.strip_suffix(&format!(".{JOURNAL}"))?.to_string();
-                let entry = Entry::parse(&runtimefile::read_optional(&e.path()).ok()??)?;
+                let n = e.file_name();
+                let base = n.to_str()?.strip_suffix(&format!(".{JOURNAL}"))?;
+                let entry = read_entry(&dir, &n)?;
                 (self.prefix_for(&entry.event.name) == base && !entry.hooks_done).then_some(entry)
             })
             .collect();
@@ -260,6 +262,12 @@ impl StateDir {
             }
         }
     }
+}
+
+/// A journal, read safely; anything unreadable or foreign is no journal.
+fn read_entry(dir: &Dir, name: &OsStr) -> Option<Entry> {
+    let data = dir.read_optional(name).ok()??;
+    Entry::parse(&String::from_utf8_lossy(&data))
 }
 
 #[cfg(test)]
