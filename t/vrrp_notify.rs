@@ -4,6 +4,8 @@
 
 #[path = "vrrp_notify/disk.rs"]
 mod disk;
+#[path = "vrrp_notify/drain.rs"]
+mod drain;
 #[path = "vrrp_notify/hookorder.rs"]
 mod hookorder;
 #[path = "vrrp_notify/keepalived.rs"]
