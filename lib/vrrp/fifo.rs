@@ -183,7 +183,8 @@ impl Reader<'_> {
             }
         };
         let mut data = vec![0u8; n];
-        read_exactly(&self.peek_r, &mut data);
+        let got = read_exactly(&self.peek_r, &mut data);
+        data.truncate(got);
         data
     }
 
@@ -191,7 +192,7 @@ impl Reader<'_> {
     fn consume(&mut self, n: usize) {
         if let Some(fd) = self.fifo_fd() {
             let mut sink = vec![0u8; n];
-            read_exactly(&fd, &mut sink);
+            let _ = read_exactly(&fd, &mut sink);
         }
     }
 
@@ -366,17 +367,18 @@ fn parse(l: Result<String, String>, events: &mut Vec<Event>, warnings: &mut Vec<
     }
 }
 
-/// Read exactly `buf.len()` bytes that are known to be in the pipe.
-fn read_exactly(fd: &impl AsFd, buf: &mut [u8]) {
+/// Read the `buf.len()` bytes known to be in the pipe; returns how many came.
+fn read_exactly(fd: &impl AsFd, buf: &mut [u8]) -> usize {
     let mut done = 0;
     while done < buf.len() {
         match nix::unistd::read(fd.as_fd(), &mut buf[done..]) {
-            Ok(0) => return,
+            Ok(0) => break,
             Ok(n) => done += n,
             Err(Errno::EINTR) => {}
-            Err(_) => return,
+            Err(_) => break,
         }
     }
+    done
 }
 
 /// Lock the fifo against a second reader. A killed predecessor's hook may
