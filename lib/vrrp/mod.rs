@@ -6,6 +6,7 @@ pub mod fifo;
 pub mod hooks;
 pub mod line;
 pub mod order;
+pub mod pipe;
 pub mod statefiles;
 
 use std::time::{Duration, Instant};
