@@ -173,3 +173,53 @@ fn hook_mode_never_applies_an_event_older_than_one_applied() {
         "{err}"
     );
 }
+
+/// An older process that does not take its turn (stopped here) is waited
+/// for no longer than its hooks could take (twice --hook-timeout, plus a
+/// second); when it comes back, its event is older than the one applied and
+/// is dropped.
+#[test]
+fn hook_mode_waits_for_a_stuck_older_process_only_so_long() {
+    let (_tmp, dir) = setup();
+    let log = dir.join("hooks.log");
+    for s in STATES {
+        write_script(
+            &dir.join("hooks").join(s),
+            &format!("echo \"$3 $4\" >>{}", log.display()),
+        );
+    }
+    let state = dir.join("state");
+    fs::create_dir(&state).unwrap();
+    let held = upkeep::lock::exclusive(
+        upkeep::lock::open_lock_file(&state.join(upkeep::vrrp::LOCK_NAME)).unwrap(),
+    )
+    .unwrap();
+    let timeout = ["--hook-timeout", "100ms"];
+    let older = hook_mode(&dir, &["INSTANCE", "VI_1", "MASTER", "1"], &timeout)
+        .stderr(fs::File::create(dir.join("older.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut procs = Procs(vec![older]);
+    let older_pid = nix::unistd::Pid::from_raw(procs.0[0].id() as i32);
+    nix::sys::signal::kill(older_pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let started = std::time::Instant::now();
+    let newer = hook_mode(&dir, &["INSTANCE", "VI_1", "BACKUP", "2"], &timeout)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    procs.0.push(newer);
+    drop(held);
+    assert_eq!(procs.0[1].wait().unwrap().code(), Some(0));
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1200), "{waited:?}");
+    assert_eq!(lines(&log), ["BACKUP 2"]);
+    nix::sys::signal::kill(older_pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert_eq!(procs.0[0].wait().unwrap().code(), Some(0));
+    assert_eq!(lines(&log), ["BACKUP 2"]);
+    assert_eq!(
+        state_files(&state, "keepalived_vrrp"),
+        ["keepalived_vrrp.BACKUP"]
+    );
+    let err = fs::read_to_string(dir.join("older.err")).unwrap();
+    assert!(err.contains("not applying"), "{err}");
+}
