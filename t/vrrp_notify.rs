@@ -2,6 +2,8 @@
 //! SIGTERM with pending lines, hook-mode locking; and with real keepalived
 //! in two network namespaces (t/vrrp_notify/keepalived.rs).
 
+#[path = "vrrp_notify/backlog.rs"]
+mod backlog;
 #[path = "vrrp_notify/disk.rs"]
 mod disk;
 #[path = "vrrp_notify/drain.rs"]

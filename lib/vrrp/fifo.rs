@@ -119,6 +119,13 @@ impl Reader<'_> {
         let mut data = vec![0u8; n];
         let got = read_exactly(&self.peek_r, &mut data);
         data.truncate(got);
+        // A peek that filled our pipe may have cut a line that goes on in
+        // the fifo: leave its start there too (unless no line ends at all).
+        if got == self.peek_max {
+            if let Some(nl) = data.iter().rposition(|&b| b == b'\n') {
+                data.truncate(nl + 1);
+            }
+        }
         data
     }
 
