@@ -55,7 +55,18 @@ fn a_queued_backlog_jumps_to_the_newest_state_at_once() {
         backlog += &format!("INSTANCE \"VI_1\" {} {}\n", STATES[i % 4], i);
     }
     backlog += "INSTANCE \"VI_1\" BACKUP 201\n";
+    // Queued whole before the reader looks (a write past PIPE_BUF may be
+    // seen half-way): it is stopped meanwhile.
+    let pid = nix::unistd::Pid::from_raw(reader.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    assert!(wait_for(Duration::from_secs(5), || fs::read_to_string(
+        format!("/proc/{pid}/stat")
+    )
+    .is_ok_and(|st| st
+        .rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('T')))));
     w.write_all(backlog.as_bytes()).unwrap();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
     let last = state.join("keepalived_vrrp.BACKUP");
     assert!(
         wait_for(Duration::from_secs(10), || fs::read_to_string(&last)
