@@ -77,6 +77,10 @@ struct Reader<'a> {
     /// lines unconsumed) until the retry timer fires.
     blocked: bool,
     reported: bool,
+    /// The last batch could not be applied (it is retried).
+    apply_failed: bool,
+    /// Journals whose "hooks done" could not be written yet.
+    undone: Vec<Entry>,
     retry: Timer,
     stopping: bool,
     eof: bool,
@@ -169,20 +173,20 @@ impl Reader<'_> {
         }
         batch.extend(events.into_iter().map(|e| (e, None)));
         if let Err(f) = self.apply(&batch) {
-            if !self.reported {
-                errors::warn(self.prog(), format_args!("{f}: trying again every second"));
-                self.reported = true;
-            }
+            self.apply_failed = true;
+            self.write_failed(f);
             self.lines = before;
             self.recovering = batch
                 .into_iter()
                 .filter_map(|(e, at)| at.map(|at| Entry::new(e, at)))
                 .collect();
             self.blocked = true;
-            self.retry.arm(super::RETRY);
             return;
         }
-        self.reported = false;
+        if !batch.is_empty() {
+            self.apply_failed = false;
+            self.write_worked();
+        }
         self.consume(data.len());
         for w in warnings {
             errors::warn(self.prog(), w);
@@ -232,23 +236,60 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// A state file or journal write failed: reported once until writes
+    /// work again, and tried again every second.
+    fn write_failed(&mut self, f: Failure) {
+        if !self.reported {
+            errors::warn(self.prog(), format_args!("{f}: trying again every second"));
+            self.reported = true;
+        }
+        self.retry.arm(super::RETRY);
+    }
+
+    fn write_worked(&mut self) {
+        if self.undone.is_empty() && !self.apply_failed {
+            self.reported = false;
+        }
+    }
+
+    /// Mark hooks done in journals where that failed, unless a newer event
+    /// has been applied to the same state files since.
+    fn retry_done_marks(&mut self) {
+        let mut wrote = false;
+        for entry in std::mem::take(&mut self.undone) {
+            if self.opts.states.journal(&entry.event.name).as_ref() != Some(&entry) {
+                continue;
+            }
+            match self.opts.states.mark_done(&entry) {
+                Ok(()) => wrote = true,
+                Err(f) => {
+                    self.undone.push(entry);
+                    self.write_failed(f);
+                }
+            }
+        }
+        if wrote {
+            self.write_worked();
+        }
+    }
+
     /// Start queued hooks while nothing runs; mark an event's hooks done
     /// in its journal when it is still the newest of its state files.
     fn dispatch(&mut self) {
-        let prog = self.prog();
         loop {
             if let Some((run, q)) = &mut self.current {
                 run.progress();
                 if !run.is_done() {
                     return;
                 }
-                if let Some((serial, entry)) = self.newest.get(&q.key) {
-                    if *serial == q.serial {
-                        if let Err(f) = self.opts.states.mark_done(entry) {
-                            // A later start runs these hooks once more.
-                            errors::warn(prog, f);
+                if self.newest.get(&q.key).is_some_and(|(s, _)| *s == q.serial) {
+                    if let Some((_, entry)) = self.newest.remove(&q.key) {
+                        if let Err(f) = self.opts.states.mark_done(&entry) {
+                            // Until it works, a restart would run these
+                            // hooks once more: harmless, they are idempotent.
+                            self.undone.push(entry);
+                            self.write_failed(f);
                         }
-                        self.newest.remove(&q.key);
                     }
                 }
                 self.current = None;
@@ -368,6 +409,8 @@ pub fn run(opts: &FifoOptions) -> i32 {
         recovering: opts.states.unfinished(),
         blocked: false,
         reported: false,
+        apply_failed: false,
+        undone: Vec::new(),
         retry,
         stopping: false,
         eof: false,
@@ -422,6 +465,7 @@ pub fn run(opts: &FifoOptions) -> i32 {
         }
         if r.retry.take_expiry() {
             r.blocked = false;
+            r.retry_done_marks();
         }
     }
 }

@@ -128,7 +128,11 @@ fn a_full_disk_leaves_the_old_state_or_the_new_never_a_mix() {
     let reader = Reader::start(&dir, &[]);
     let mut w = open_writer(&dir);
     w.write_all(b"INSTANCE \"VI_1\" MASTER 150\n").unwrap();
-    assert!(wait_for(Duration::from_secs(5), || lines(&log) == ["MASTER 150"]));
+    let journal = state.join("keepalived_vrrp.event");
+    assert!(wait_for(Duration::from_secs(5), || lines(&log)
+        == ["MASTER 150"]
+        && fs::read_to_string(&journal)
+            .is_ok_and(|j| j.contains("hooks=done"))));
     let filler = fill(&state);
     w.write_all(b"INSTANCE \"VI_1\" BACKUP 150\n").unwrap();
     assert!(
@@ -171,6 +175,52 @@ fn a_full_disk_leaves_the_old_state_or_the_new_never_a_mix() {
     );
     // (The journal's "hooks done" is being written just now, maybe.)
     assert!(wait_for(Duration::from_secs(1), || temp_files(&state).is_empty()));
+
+    // The disk fills while a hook runs: its "hooks done" mark fails, then
+    // the next event's files do; one report for both, both retried.
+    let go = dir.join("go");
+    write_script(
+        &dir.join("hooks/STOP"),
+        &format!(
+            "echo \"$3 $4\" >>{}\nwhile [ ! -e {} ]; do sleep 0.01; done",
+            log.display(),
+            go.display()
+        ),
+    );
+    w.write_all(b"INSTANCE \"VI_1\" STOP 150\n").unwrap();
+    assert!(wait_for(Duration::from_secs(5), || lines(&log).len() == 3));
+    let filler = fill(&state);
+    fs::write(&go, "").unwrap();
+    assert!(wait_for(Duration::from_secs(5), || reader
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("warning"))
+        .count()
+        == 2));
+    w.write_all(b"INSTANCE \"VI_1\" MASTER 151\n").unwrap();
+    let watch_until = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < watch_until {
+        assert_eq!(consistent(&state).as_deref(), Some("STOP"));
+        std::thread::yield_now();
+    }
+    fs::remove_file(&filler).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(5), || consistent(&state).as_deref()
+            == Some("MASTER")
+            && lines(&log).last().map(String::as_str) == Some("MASTER 151")
+            && fs::read_to_string(&journal).is_ok_and(|j| j
+                .contains("MASTER 151")
+                && j.contains("hooks=done"))),
+        "{}",
+        reader.stderr()
+    );
+    let err = reader.stderr();
+    assert_eq!(
+        err.lines().filter(|l| l.contains("warning")).count(),
+        2,
+        "{err}"
+    );
+    assert!(wait_for(Duration::from_secs(1), || temp_files(&state).is_empty()));
     drop(reader);
 
     // Hook mode: the same, retried while it waits.
@@ -181,12 +231,21 @@ fn a_full_disk_leaves_the_old_state_or_the_new_never_a_mix() {
         .unwrap();
     let hook_err = || fs::read_to_string(dir.join("hook.err")).unwrap_or_default();
     assert!(wait_for(Duration::from_secs(5), || hook_err().contains("warning")));
-    assert_eq!(consistent(&state).as_deref(), Some("BACKUP"));
+    assert_eq!(consistent(&state).as_deref(), Some("MASTER"));
     fs::remove_file(&filler).unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{}", hook_err());
     assert_eq!(consistent(&state).as_deref(), Some("FAULT"));
-    assert_eq!(lines(&log), ["MASTER 150", "BACKUP 150", "FAULT 150"]);
+    assert_eq!(
+        lines(&log),
+        [
+            "MASTER 150",
+            "BACKUP 150",
+            "STOP 150",
+            "MASTER 151",
+            "FAULT 150"
+        ]
+    );
     assert_eq!(hook_err().matches("warning").count(), 1, "{}", hook_err());
     assert!(temp_files(&state).is_empty());
 }
