@@ -425,6 +425,36 @@ mod tests {
     }
 
     #[test]
+    fn prepared_files_appear_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Dir::open(dir.path()).unwrap();
+        let a = d.prepare(OsStr::new("a"), b"A", 0o644).unwrap();
+        let b = d.prepare(OsStr::new("b"), b"B", 0o644).unwrap();
+        assert!(!dir.path().join("a").exists());
+        a.commit().unwrap();
+        drop(b);
+        assert_eq!(fs::read(dir.path().join("a")).unwrap(), b"A");
+        assert!(!dir.path().join("b").exists());
+        assert!(no_temps(dir.path()));
+    }
+
+    #[test]
+    fn reads_never_follow_a_symlink_nor_open_a_fifo() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Dir::open(dir.path()).unwrap();
+        fs::write(dir.path().join("victim"), b"precious").unwrap();
+        symlink(dir.path().join("victim"), dir.path().join("link")).unwrap();
+        nix::unistd::mkfifo(&dir.path().join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(d.read_optional(OsStr::new("link")).is_err());
+        assert!(d.read_optional(OsStr::new("fifo")).is_err());
+        assert_eq!(d.read_optional(OsStr::new("missing")).unwrap(), None);
+        assert_eq!(
+            d.read_optional(OsStr::new("victim")).unwrap().as_deref(),
+            Some(&b"precious"[..])
+        );
+    }
+
+    #[test]
     fn a_failed_write_leaves_the_old_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("state");
