@@ -127,9 +127,11 @@ fn hook_mode_never_applies_an_event_older_than_one_applied() {
     }
     let state = dir.join("state");
     fs::create_dir(&state).unwrap();
-    // A copy of the program: another name, so not seen as a sibling.
+    // The program under another name (its comm), so not seen as a sibling.
+    // (A symlink: a fresh copy could be "text file busy" while another
+    // test thread forks.)
     let copy = dir.join("notify-copy");
-    fs::copy(super::BIN, &copy).unwrap();
+    std::os::unix::fs::symlink(super::BIN, &copy).unwrap();
     let held = upkeep::lock::exclusive(
         upkeep::lock::open_lock_file(&state.join(upkeep::vrrp::LOCK_NAME)).unwrap(),
     )
