@@ -113,7 +113,10 @@ fn kill_9_at_any_moment_converges_to_the_last_event() {
         if one_write {
             w.write_all(text.as_bytes()).unwrap();
         }
-        std::thread::sleep(Duration::from_micros(rng.below(40_000)));
+        // A third of the kills within a millisecond of the last write (the
+        // line just read, or not yet), the rest within 40 ms.
+        let within = if rng.below(3) == 0 { 1_000 } else { 40_000 };
+        std::thread::sleep(Duration::from_micros(rng.below(within)));
         // Where the kill lands, as far as the files tell (a figure).
         let (s, p) = last.clone().unwrap();
         let applied = fs::read_to_string(state.join(format!("keepalived_vrrp.{s}")))
