@@ -9,7 +9,18 @@ use upkeep::{envdir, envmod, spawn};
 
 const PROG: &str = "envdir";
 
+const HELP: &str = "usage: envdir dir child [arg ...]
+Run child with environment variables from the files in dir: each file's
+first line (NUL as newline, trailing blanks removed) becomes the variable
+named after the file; an empty file removes the variable.
+Exit: child's status; 111 when dir cannot be read or child cannot start,
+100 on usage.  See envdir(8).
+";
+
 fn main() {
+    if upkeep::help::answered("envdir", HELP) {
+        return;
+    }
     let args: Vec<OsString> = std::env::args_os().collect();
     if args.len() < 3 {
         // daemontools' envdir exits 111, not 100, on a usage error.

@@ -10,7 +10,16 @@ use upkeep::{account, spawn};
 
 const PROG: &str = "envuidgid";
 
+const HELP: &str = "usage: envuidgid account child [arg ...]
+Run child with $UID and $GID set to account's uid and gid.
+Exit: child's status; 111 when the account is unknown or child cannot
+start, 100 on usage.  See envuidgid(8).
+";
+
 fn main() {
+    if upkeep::help::answered("envuidgid", HELP) {
+        return;
+    }
     let args: Vec<OsString> = std::env::args_os().collect();
     if args.len() < 3 {
         usage(PROG, "envuidgid account child");

@@ -20,7 +20,17 @@ const PROG: &str = "fghack";
 /// that closes some descriptors still holds the others.
 const EXTRA_COPIES: usize = 30;
 
+const HELP: &str = "usage: fghack child [arg ...]
+Run a daemon that backgrounds itself as if it stayed in the foreground:
+wait until child and everything it started have finished.
+Exit: child's exit code; 111 on a system error, 100 on usage.
+See fghack(8).
+";
+
 fn main() {
+    if upkeep::help::answered("fghack", HELP) {
+        return;
+    }
     let args: Vec<OsString> = std::env::args_os().collect();
     if args.len() < 2 {
         usage(PROG, "fghack child");

@@ -9,7 +9,16 @@ use upkeep::spawn;
 
 const PROG: &str = "pgrphack";
 
+const HELP: &str = "usage: pgrphack child [arg ...]
+Run child in a new session and process group.
+Exit: child's status; 111 when child cannot start, 100 on usage.
+See pgrphack(8).
+";
+
 fn main() {
+    if upkeep::help::answered("pgrphack", HELP) {
+        return;
+    }
     let args: Vec<OsString> = std::env::args_os().collect();
     if args.len() < 2 {
         usage(PROG, "pgrphack child");

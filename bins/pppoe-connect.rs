@@ -12,15 +12,20 @@ const PROG: &str = "pppoe-connect";
 /// Keep a PPPoE link up: run pppd (nodetach) under a lifetime lock on
 /// PIDFILE, run the lost hook when pppd dies, redial after RETRY_DELAY.
 ///
-/// CONFIG is rp-pppoe's shell-style KEY=value file, read strictly (a line
-/// it cannot parse is fatal, naming file and line; unknown keys get one
-/// warning): ETH, USER (required); PIDFILE (/run/pppoe.pid; pppd's pid goes
-/// to PIDFILE.pppd, the loop's state — running, waiting, hook, stopping —
-/// to PIDFILE.state); PPPD (/usr/sbin/pppd); PPPD_EXTRA, PPPOE_EXTRA (extra
-/// words for pppd / the pppoe pty command); RETRY_DELAY (5s); LOST_HOOK
-/// (/etc/ppp/adsl-lost, else /etc/ppp/pppoe-lost; empty: none); STOP_TIMEOUT
-/// (10s); SERVICE (for pppoe-stop). Durations: 5s, 500ms, 1m; a bare number
-/// is milliseconds.
+/// CONFIG is rp-pppoe 3.15's pppoe.conf, read without a shell (comments,
+/// quoting, export, $VAR, CF_BASE=`basename $CONFIG`); a line it cannot
+/// parse is fatal, naming file and line; unknown keys get one warning.
+/// upkeep's keys: ETH, USER (required); PIDFILE (/run/pppoe.pid, absolute;
+/// pppd's pid goes to PIDFILE.pppd, the loop's state — running, waiting,
+/// hook, stopping — to PIDFILE.state); PPPD (/usr/sbin/pppd); PPPD_EXTRA,
+/// PPPOE_EXTRA (extra words for pppd / the pppoe pty command); RETRY_DELAY
+/// (5s); LOST_HOOK (/etc/ppp/adsl-lost, else /etc/ppp/pppoe-lost; empty:
+/// none); STOP_TIMEOUT (10s); SERVICE (for pppoe-stop). rp-pppoe's keys go
+/// to pppd and pppoe as rp-pppoe passes them (ACNAME, SERVICENAME,
+/// CLAMPMSS, PPPOE_TIMEOUT, SYNCHRONOUS, DEFAULTROUTE, PEERDNS, DNSTYPE,
+/// LCP_INTERVAL, LCP_FAILURE, MTU, MRU, UNIT, LINUX_PLUGIN); DEMAND,
+/// FIREWALL, OVERRIDE_PPPD_COMMAND and RETRY_ON_FAILURE=no are refused.
+/// Durations: 5s, 500ms, 1m; a bare number is milliseconds.
 ///
 /// When pppd exits while the link is wanted, the lost hook runs as
 /// `HOOK CONFIG CODE` (CODE: pppd's exit code, 128+N if killed by signal N;

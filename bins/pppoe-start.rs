@@ -20,9 +20,10 @@ struct Cli {
     #[arg(default_value = DEFAULT_CONFIG)]
     config: PathBuf,
     /// give up waiting for pppd after this long (the loop keeps running)
-    #[arg(short = 'T', value_name = "DURATION", default_value = "30s",
-          value_parser = upkeep::duration::parse)]
-    timeout: std::time::Duration,
+    /// (default: CONNECT_TIMEOUT in CONFIG, in seconds, else 30s; 0: wait
+    /// only until the loop holds its lock)
+    #[arg(short = 'T', value_name = "DURATION", value_parser = upkeep::duration::parse)]
+    timeout: Option<std::time::Duration>,
     /// append the loop's output to FILE instead of discarding it
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
@@ -41,7 +42,10 @@ fn main() {
         .filter(|p| p.exists())
         .unwrap_or_else(|| PathBuf::from("pppoe-connect"));
     let opts = StartOptions {
-        timeout: cli.timeout,
+        timeout: cli
+            .timeout
+            .or(cfg.connect_timeout)
+            .unwrap_or(std::time::Duration::from_secs(30)),
         log: cli.log.as_deref(),
         connect: &connect,
     };

@@ -2,16 +2,21 @@
 //! pppoe-stop [CONFIG] [--service DIR] [-T DURATION] (DESIGN §10).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 use upkeep::errors::{die, warn};
 use upkeep::pppoe::config::{Config, DEFAULT_CONFIG};
+use upkeep::pppoe::servicestop;
 use upkeep::pppoe::stop::{self, StopOptions};
 
 const PROG: &str = "pppoe-stop";
 
 /// Stop the pppoe-connect loop of CONFIG and its pppd, whatever the loop is
 /// doing. Exits 0 only when neither remains; 111 with a reason otherwise.
+/// With --service, a CONFIG that cannot be read or parsed does not keep the
+/// loop up: the service is taken down and waited for, then the problem is
+/// reported as a warning (exit 0 when the stop worked).
 #[derive(Parser)]
 #[command(name = PROG, version)]
 struct Cli {
@@ -25,12 +30,29 @@ struct Cli {
     /// SIGKILL loop and pppd if still running after this long
     /// (default: STOP_TIMEOUT in CONFIG, 10s)
     #[arg(short = 'T', value_name = "DURATION", value_parser = upkeep::duration::parse)]
-    timeout: Option<std::time::Duration>,
+    timeout: Option<Duration>,
 }
 
 fn main() {
     let cli = upkeep::pppoe::parse_cli::<Cli>();
-    let cfg = Config::load(&cli.config).unwrap_or_else(|e| die(PROG, e.code, e));
+    let cfg = match Config::load(&cli.config) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            // Without the config there is no lock to act on; the service
+            // still knows its loop.
+            let Some(dir) = &cli.service else {
+                die(PROG, e.code, e)
+            };
+            let kill_after = cli.timeout.unwrap_or(Duration::from_secs(10));
+            match servicestop::stop(dir, kill_after) {
+                Ok(()) => {
+                    warn(PROG, format_args!("{} is down, but {e}", dir.display()));
+                    std::process::exit(0)
+                }
+                Err(f) => die(PROG, f.code, format_args!("{f}; and {e}")),
+            }
+        }
+    };
     let opts = StopOptions {
         service: cli.service.as_deref(),
         kill_after: cli.timeout.unwrap_or(cfg.stop_timeout),

@@ -15,7 +15,16 @@ const PROG: &str = "readproctitle";
 /// Shorter titles are refused, as in daemontools.
 const MIN_TITLE: usize = 5;
 
+const HELP: &str = "usage: readproctitle arg ... title
+Read stdin for ever and keep its last bytes in place of title, so that
+ps shows them (svscanboot's error output).
+Exit: 0 at end of input, 100 on usage.  See readproctitle(8).
+";
+
 fn main() {
+    if upkeep::help::answered("readproctitle", HELP) {
+        return;
+    }
     let args: Vec<OsString> = std::env::args_os().collect();
     let Some(last) = args.get(1..).and_then(|a| a.last()) else {
         std::process::exit(EXIT_PERMANENT);

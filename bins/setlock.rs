@@ -13,7 +13,20 @@ use upkeep::{lock, spawn};
 const PROG: &str = "setlock";
 const USAGE: &str = "setlock [ -nNxX ] file program [ arg ... ]";
 
+const HELP: &str = "usage: setlock [-nNxX] file program [arg ...]
+Run program holding an exclusive lock on file (created, never truncated).
+  -n  do not wait for the lock: fail at once if it is held
+  -N  wait for the lock (default)
+  -x  exit 0 instead of 111 when the lock cannot be taken
+  -X  exit 111 when the lock cannot be taken (default)
+Exit: program's status; 111 when file cannot be locked, 100 on usage.
+See setlock(8).
+";
+
 fn main() {
+    if upkeep::help::answered("setlock", HELP) {
+        return;
+    }
     let args: Vec<OsString> = std::env::args_os().collect();
     let mut no_delay = false;
     let mut quiet = false;

@@ -9,7 +9,16 @@ use upkeep::{account, spawn};
 
 const PROG: &str = "setuidgid";
 
+const HELP: &str = "usage: setuidgid account child [arg ...]
+Run child as account: its uid and gid, and no other groups.
+Exit: child's status; 111 when the account is unknown or child cannot
+start, 100 on usage.  See setuidgid(8).
+";
+
 fn main() {
+    if upkeep::help::answered("setuidgid", HELP) {
+        return;
+    }
     let args: Vec<OsString> = std::env::args_os().collect();
     if args.len() < 3 {
         usage(PROG, "setuidgid account child");

@@ -14,7 +14,20 @@ const USAGE: &str = "softlimit [-a allbytes] [-c corebytes] [-d databytes] [-f f
 [-l lockbytes] [-m membytes] [-o openfiles] [-p processes] [-r residentbytes] [-s stackbytes] \
 [-t cpusecs] child";
 
+const HELP: &str = "usage: softlimit [-acdflmoprst n] child [arg ...]
+Run child with lowered soft resource limits (n bytes or a count; = for up
+to the hard limit):
+  -a address space  -c core size  -d data segment  -f file size
+  -l locked memory  -m all memory limits  -o open files  -p processes
+  -r resident set  -s stack  -t CPU seconds
+Exit: child's status; 111 when child cannot start, 100 on usage.
+See softlimit(8).
+";
+
 fn main() {
+    if upkeep::help::answered("softlimit", HELP) {
+        return;
+    }
     let args: Vec<OsString> = std::env::args_os().collect();
     let mut opts = GetOpt::new(&args, limits::SOFTLIMIT_OPTIONS);
     loop {

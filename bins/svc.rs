@@ -20,7 +20,22 @@ fn usage() -> ! {
     std::process::exit(EXIT_PERMANENT)
 }
 
+const HELP: &str = "usage: svc [-udopchaitkxq12K] [-w u|U|d|D|r|R] [-T duration] dir ...
+Control supervised services.
+  -u up  -d down  -o once  -p pause  -c continue  -h HUP  -a ALRM
+  -i INT  -t TERM  -k KILL  -q QUIT  -1 USR1  -2 USR2  -K KILL the group
+  -x exit supervise when the service is down
+  -w u|U|d|D|r|R  wait until up, up and ready, down, down with finish
+                  done, restarted, restarted and ready
+  -T duration     limit the wait (e.g. 5s, 1m)
+Exit: 0; with -w, 0 when every dir reached the state, 99 on timeout,
+111 when a dir has no supervise; 100 on usage.  See svc(8).
+";
+
 fn main() {
+    if upkeep::help::answered("svc", HELP) {
+        return;
+    }
     upkeep::sys::ignore_sigpipe();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let mut opts = GetOpt::new(&args, "udopchaitkxq12Kw:T:");
@@ -61,15 +76,14 @@ fn main() {
             }
         }
     }
-    let dirs: Vec<String> = args[opts.index()..]
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let deadline = limit.map(|d| Instant::now() + d);
+    // Paths as given, bytes and all; shown lossily in messages only.
+    let dirs = &args[opts.index()..];
+    // duration::parse keeps -T within range; None here would mean no limit.
+    let deadline = limit.and_then(|d| Instant::now().checked_add(d));
 
     let mut watches = Vec::new();
     let mut failed = false;
-    for dir in &dirs {
+    for dir in dirs {
         let path = Path::new(dir);
         // The watch comes first, so the effect of the command cannot be missed.
         let mut watch = match goal {
@@ -83,7 +97,7 @@ fn main() {
         match control::send(path, &letters) {
             Ok(()) => watches.extend(watch),
             Err(e) => {
-                errors::warn("svc", e.warning(dir));
+                errors::warn("svc", e.warning(&path.display().to_string()));
                 failed = true;
             }
         }

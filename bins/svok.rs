@@ -6,11 +6,21 @@ use std::path::Path;
 use upkeep::control;
 use upkeep::errors::{self, EXIT_PERMANENT, EXIT_TEMPORARY};
 
+const HELP: &str = "usage: svok dir
+Exit 0 if supervise is running on dir, 100 if not; 111 when dir cannot
+be reached.  See svok(8).
+";
+
 fn main() {
-    let Some(dir) = std::env::args().nth(1) else {
+    if upkeep::help::answered("svok", HELP) {
+        return;
+    }
+    // Bytes, not UTF-8: a service dir may have any name.
+    let Some(arg) = std::env::args_os().nth(1) else {
         errors::usage("svok", "svok dir")
     };
-    let path = Path::new(&dir);
+    let path = Path::new(&arg);
+    let dir = path.display();
     if let Err(e) = control::check_dir(path) {
         errors::die(
             "svok",

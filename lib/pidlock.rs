@@ -56,10 +56,11 @@ pub fn probe(path: &Path, create: bool) -> io::Result<Probe> {
         let file = if create {
             lock::open_lock_file(path)?
         } else {
+            // Never through a planted symlink, never blocked on a FIFO.
             match OpenOptions::new()
                 .read(true)
                 .append(true)
-                .custom_flags(libc::O_CLOEXEC)
+                .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
                 .open(path)
             {
                 Ok(f) => f,
@@ -146,7 +147,7 @@ impl Holder {
 pub fn holder(path: &Path) -> io::Result<Option<Holder>> {
     let mut file = match OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_CLOEXEC)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
     {
         Ok(f) => f,

@@ -11,7 +11,9 @@
 //!   it over the old one: a reader sees the old content or the new, never a
 //!   mix, and a planted `name.new` symlink is never followed;
 //! - a lock file is opened without following a symlink, and used only when
-//!   it is a plain file of ours with one link.
+//!   it is a plain file of ours with one link;
+//! - a FIFO is opened without following a symlink, and used only when it
+//!   is a FIFO of ours (a regular file in its place is replaced).
 //!
 //! No fsync: this is runtime state rewritten at every change.
 
@@ -108,6 +110,12 @@ impl Dir {
         &self.path
     }
 
+    /// Sticky and writable by others (as /tmp): usable, files of others in
+    /// it refused, but not private.
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
     /// Check the file `name` where the directory is shared: an existing one
     /// must be ours.
     fn check_shared_entry(&self, name: &OsStr) -> io::Result<()> {
@@ -174,6 +182,20 @@ impl Dir {
     /// exec. A symlink, a FIFO, a file of another user or one with more than
     /// one link is refused.
     pub fn open_lock(&self, name: &OsStr, mode: u32) -> io::Result<File> {
+        // A file its holder removed between our open and our look has no
+        // link left: open again, which creates a fresh one.
+        for _ in 0..3 {
+            if let Some(file) = self.open_lock_once(name, mode)? {
+                return Ok(file);
+            }
+        }
+        Err(refused(
+            &self.path.join(name),
+            "removed again and again while being opened",
+        ))
+    }
+
+    fn open_lock_once(&self, name: &OsStr, mode: u32) -> io::Result<Option<File>> {
         self.check_shared_entry(name)?;
         // O_NONBLOCK: a FIFO planted at the name must not block the open.
         let fd = nix::fcntl::openat(
@@ -199,6 +221,9 @@ impl Dir {
         if !trusted_owner(st.st_uid) {
             return Err(refused(&path, "a file owned by another user"));
         }
+        if st.st_nlink == 0 {
+            return Ok(None);
+        }
         if st.st_nlink != 1 {
             return Err(refused(&path, "a file with other hard links"));
         }
@@ -206,7 +231,49 @@ impl Dir {
             OFlag::from_bits_truncate(nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFL)?);
         flags.remove(OFlag::O_NONBLOCK);
         nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(flags))?;
-        Ok(File::from(fd))
+        Ok(Some(File::from(fd)))
+    }
+
+    /// Open the FIFO `name` read-write, non-blocking and close-on-exec,
+    /// making it (mode `mode`) if missing: its owner is then always both a
+    /// reader (writers can open it) and a writer (it never reads EOF). A
+    /// regular file in its place (`echo d > supervise/control` while the
+    /// FIFO was missing) would poll readable for ever: it is replaced by a
+    /// FIFO, and `true` returned to say so. A symlink, anything else, or a
+    /// FIFO of another user is refused.
+    pub fn open_fifo(&self, name: &OsStr, mode: u32) -> io::Result<(File, bool)> {
+        self.check_shared_entry(name)?;
+        let path = self.path.join(name);
+        let mut replaced = false;
+        loop {
+            match nix::unistd::mkfifoat(&self.fd, name, Mode::from_bits_truncate(mode)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let fd = nix::fcntl::openat(
+                &self.fd,
+                name,
+                OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| match e {
+                Errno::ELOOP => refused(&path, "a symbolic link"),
+                e => e.into(),
+            })?;
+            let st = nix::sys::stat::fstat(&fd)?;
+            if !trusted_owner(st.st_uid) {
+                return Err(refused(&path, "a file owned by another user"));
+            }
+            if is_type(&st, SFlag::S_IFIFO) {
+                return Ok((File::from(fd), replaced));
+            }
+            if replaced || !is_type(&st, SFlag::S_IFREG) {
+                return Err(refused(&path, "not a FIFO"));
+            }
+            drop(fd);
+            nix::unistd::unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir)?;
+            replaced = true;
+        }
     }
 
     /// Read the small file `name`: `Ok(None)` when it does not exist. Never
@@ -452,6 +519,28 @@ mod tests {
             d.read_optional(OsStr::new("victim")).unwrap().as_deref(),
             Some(&b"precious"[..])
         );
+    }
+
+    #[test]
+    fn fifos_are_made_kept_and_put_in_place_of_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Dir::open(dir.path()).unwrap();
+        let (_, replaced) = d.open_fifo(OsStr::new("control"), 0o600).unwrap();
+        assert!(!replaced);
+        let (_, replaced) = d.open_fifo(OsStr::new("control"), 0o600).unwrap();
+        assert!(!replaced);
+        fs::write(dir.path().join("ok"), b"d").unwrap();
+        let (_, replaced) = d.open_fifo(OsStr::new("ok"), 0o600).unwrap();
+        assert!(replaced);
+        use std::os::unix::fs::FileTypeExt;
+        assert!(fs::metadata(dir.path().join("ok"))
+            .unwrap()
+            .file_type()
+            .is_fifo());
+        symlink("/dev/null", dir.path().join("link")).unwrap();
+        assert!(d.open_fifo(OsStr::new("link"), 0o600).is_err());
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        assert!(d.open_fifo(OsStr::new("sub"), 0o600).is_err());
     }
 
     #[test]

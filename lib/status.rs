@@ -145,6 +145,8 @@ pub struct State {
     pub check_failures: u32,
     /// /proc start time of pid (clock ticks since boot), for adoption.
     pub starttime: u64,
+    /// Why run is not started (a file that cannot be trusted), or empty.
+    pub refused: String,
 }
 
 impl Default for State {
@@ -163,6 +165,7 @@ impl Default for State {
             check: "none".into(),
             check_failures: 0,
             starttime: 0,
+            refused: String::new(),
         }
     }
 }
@@ -184,6 +187,9 @@ impl State {
         let _ = writeln!(s, "check={}", self.check);
         let _ = writeln!(s, "check_failures={}", self.check_failures);
         let _ = writeln!(s, "starttime={}", self.starttime);
+        // One line: a reason never holds a newline, but make sure.
+        let refused = self.refused.replace('\n', " ");
+        let _ = writeln!(s, "refused={refused}");
         s
     }
 
@@ -216,6 +222,7 @@ impl State {
                 "check" => st.check = v.to_string(),
                 "check_failures" => st.check_failures = v.parse().unwrap_or(0),
                 "starttime" => st.starttime = v.parse().unwrap_or(0),
+                "refused" => st.refused = v.to_string(),
                 _ => {}
             }
         }
@@ -223,17 +230,35 @@ impl State {
     }
 }
 
+/// A status or state file's bytes (at most `limit`): only a regular file,
+/// opened without blocking, is read. svstat and svc run as root on any
+/// dir: a FIFO planted there must not hang them.
+fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Read DIR/supervise/status. `Ok(None)` if it is shorter than 18 bytes.
 pub fn read_status(service: &Path) -> io::Result<Option<Status>> {
-    let bytes = std::fs::read(service.join("supervise/status"))?;
+    let bytes = read_regular(&service.join("supervise/status"), 64)?;
     Ok(Status::decode(&bytes))
 }
 
 /// Read DIR/supervise/state; `None` if missing or not a state file
 /// (daemontools' supervise writes none).
 pub fn read_state(service: &Path) -> Option<State> {
-    let text = runtimefile::read_optional(&service.join("supervise/state")).ok()??;
-    State::decode(&text)
+    let bytes = read_regular(&service.join("supervise/state"), 64 * 1024).ok()?;
+    State::decode(&String::from_utf8_lossy(&bytes))
 }
 
 #[cfg(test)]

@@ -63,11 +63,13 @@ impl Watch {
     /// Start watching DIR/supervise; call before sending the command.
     pub fn new(dir: &Path) -> Result<Watch, Errno> {
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
+        // Not IN_CLOSE_NOWRITE: every read of status by this very waiter
+        // would wake it. Both supervises open their lock for writing, so
+        // its close on exit is an IN_CLOSE_WRITE.
         inotify.add_watch(
             &dir.join("supervise"),
             AddWatchFlags::IN_MOVED_TO
                 | AddWatchFlags::IN_CLOSE_WRITE
-                | AddWatchFlags::IN_CLOSE_NOWRITE
                 | AddWatchFlags::IN_DELETE_SELF,
         )?;
         let before = status::read_status(dir).ok().flatten();
@@ -134,9 +136,7 @@ impl Watch {
                 break;
             }
             for e in events {
-                let closed = e
-                    .mask
-                    .intersects(AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_CLOSE_NOWRITE);
+                let closed = e.mask.contains(AddWatchFlags::IN_CLOSE_WRITE);
                 if (closed && e.name.as_deref() == Some(OsStr::new("lock")))
                     || e.mask.contains(AddWatchFlags::IN_DELETE_SELF)
                 {

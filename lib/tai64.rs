@@ -26,19 +26,24 @@ impl Tai64N {
         }
     }
 
-    /// Unix seconds (may be negative for labels before 1970).
+    /// Unix seconds (may be negative for labels before 1970). Any label
+    /// is accepted, a garbage one too: the result saturates.
     pub fn unix_secs(&self) -> i64 {
-        self.secs as i64 - TAI_OFFSET as i64
+        let secs = i128::from(self.secs) - i128::from(TAI_OFFSET);
+        secs.clamp(i64::MIN.into(), i64::MAX.into()) as i64
     }
 
+    /// The label as a SystemTime; the epoch when it cannot be one (a
+    /// garbage label read from a file must not panic its reader).
     pub fn to_system(&self) -> SystemTime {
         let secs = self.unix_secs();
-        if secs >= 0 {
-            UNIX_EPOCH + Duration::new(secs as u64, self.nanos)
+        let nanos = Duration::from_nanos(self.nanos.into());
+        let t = if secs >= 0 {
+            UNIX_EPOCH.checked_add(Duration::from_secs(secs as u64))
         } else {
-            UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
-                + Duration::from_nanos(self.nanos.into())
-        }
+            UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs()))
+        };
+        t.and_then(|t| t.checked_add(nanos)).unwrap_or(UNIX_EPOCH)
     }
 
     /// The 12-byte external TAI64N format (big-endian seconds, nanoseconds).
@@ -66,6 +71,20 @@ impl Tai64N {
         format!("{:016x}{:08x}", self.secs, self.nanos)
     }
 
+    /// The same 24 digits as [`Tai64N::to_hex`], without allocating (for
+    /// multilog's per-line stamps).
+    pub fn hex_digits(&self) -> [u8; 24] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 24];
+        for (i, d) in out[..16].iter_mut().enumerate() {
+            *d = HEX[((self.secs >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        for (i, d) in out[16..].iter_mut().enumerate() {
+            *d = HEX[((self.nanos >> (28 - 4 * i)) & 0xf) as usize];
+        }
+        out
+    }
+
     /// Parses 24 hex digits (no `@`).
     pub fn from_hex(s: &str) -> Option<Tai64N> {
         if s.len() != 24 || !s.bytes().all(|c| c.is_ascii_hexdigit()) {
@@ -88,6 +107,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn garbage_labels_never_panic() {
+        for secs in [0, 1, u64::MAX, 1 << 63, (1 << 63) + (1 << 62)] {
+            let t = Tai64N {
+                secs,
+                nanos: u32::MAX,
+            };
+            let _ = t.unix_secs();
+            let _ = t.to_system();
+        }
+    }
+
+    #[test]
     fn round_trips() {
         let t = Tai64N::now();
         assert_eq!(Tai64N::from_bytes(&t.to_bytes()), t);
@@ -100,5 +131,10 @@ mod tests {
     fn known_label() {
         let t = Tai64N::from_system(UNIX_EPOCH + Duration::from_secs(1_000_000_000));
         assert_eq!(t.to_hex(), "400000003b9aca0a00000000");
+        let t = Tai64N {
+            secs: 0x4000_0000_6543_21ff,
+            nanos: 0x0abc_def1,
+        };
+        assert_eq!(t.hex_digits(), *t.to_hex().as_bytes());
     }
 }

@@ -192,6 +192,21 @@ fn rotation_with_small_size_and_pruning() {
 }
 
 #[test]
+fn every_rotated_file_ends_where_daemontools_ends_it() {
+    // Lines of many lengths, some longer than the 1000-byte line buffer,
+    // over many reads: each rotated file must match daemontools' exactly.
+    let mut input = Vec::new();
+    for i in 0..6000usize {
+        let len = (i * 37) % 1500;
+        input.extend_from_slice(format!("{i} ").as_bytes());
+        input.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, len));
+        input.push(b'\n');
+    }
+    differential(&["s4096", "n1000", "./log"], &[&input], &["log"]);
+    differential(&["s100000", "n1000", "./log"], &[&input], &["log"]);
+}
+
+#[test]
 fn timestamps_and_patterns() {
     let input = b"fatal: out of memory\ninfo: fine\nSTAT 1\nnamed[135]: Cleaned cache of 3121 RRs\nSTAT 2\n";
     differential(

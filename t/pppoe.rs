@@ -15,12 +15,16 @@ macro_rules! tests {
 
 #[path = "pppoe/cases.rs"]
 mod cases;
+#[path = "pppoe/configs.rs"]
+mod configs;
 #[path = "helpers/conn.rs"]
 mod conn;
 #[path = "helpers/fixture.rs"]
 mod fixture;
 #[path = "helpers/isp.rs"]
 mod isp;
+#[path = "pppoe/leftovers.rs"]
+mod leftovers;
 #[path = "helpers/pppd.rs"]
 mod pppd;
 #[path = "pppoe/race.rs"]
@@ -47,7 +51,12 @@ fn main() {
         return;
     }
     let filter: Vec<&String> = args[1..].iter().filter(|a| !a.starts_with('-')).collect();
-    let tests: Vec<(&str, fn())> = cases::all().into_iter().chain(race::all()).collect();
+    let tests: Vec<(&str, fn())> = cases::all()
+        .into_iter()
+        .chain(configs::all())
+        .chain(leftovers::all())
+        .chain(race::all())
+        .collect();
     let mut failed = Vec::new();
     let mut ran = 0;
     for (name, f) in tests {

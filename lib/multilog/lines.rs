@@ -20,7 +20,7 @@ impl Multilog {
         while !data.is_empty() {
             if self.overflow {
                 // The tail of an over-long line.
-                let (part, ended) = match data.iter().position(|&c| c == b'\n') {
+                let (part, ended) = match find_newline(data) {
                     Some(i) => (&data[..i], true),
                     None => (data, false),
                 };
@@ -37,13 +37,12 @@ impl Multilog {
             if self.line.is_empty() && self.script.timestamp {
                 // Stamped when the line's first byte arrives.
                 self.line.push(b'@');
-                self.line
-                    .extend_from_slice(Tai64N::now().to_hex().as_bytes());
+                self.line.extend_from_slice(&Tai64N::now().hex_digits());
                 self.line.push(b' ');
             }
             let room = LINE_MAX - self.line.len();
             let window = &data[..data.len().min(room)];
-            match window.iter().position(|&c| c == b'\n') {
+            match find_newline(window) {
                 Some(i) => {
                     self.line.extend_from_slice(&window[..i]);
                     data = &data[i + 1..];
@@ -124,6 +123,31 @@ impl Multilog {
     }
 }
 
+/// The first newline in `data`, eight bytes at a time (the hot loop of a
+/// busy logger).
+pub fn find_newline(data: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const NEWLINES: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let mut words = data.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let x = u64::from_ne_bytes(w) ^ NEWLINES;
+        // Some byte of x is zero exactly when this is non-zero.
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
+            return word.iter().position(|&c| c == b'\n').map(|i| at + i);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&c| c == b'\n')
+        .map(|i| at + i)
+}
+
 /// `e`: the first 200 bytes of the line on stderr, `...` marking a cut.
 /// A failing stderr must not stop logging, so errors are ignored.
 fn alert(line: &[u8]) {
@@ -136,4 +160,26 @@ fn alert(line: &[u8]) {
         msg.push(b'\n');
     }
     let _ = std::io::stderr().write_all(&msg);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_newline;
+
+    #[test]
+    fn finds_the_first_newline_anywhere() {
+        for len in 0..40 {
+            for at in 0..len {
+                let mut v = vec![b'x'; len];
+                v[at] = b'\n';
+                if at + 3 < len {
+                    v[at + 3] = b'\n';
+                }
+                assert_eq!(find_newline(&v), Some(at), "len {len} at {at}");
+            }
+            // Bytes with the high bit set are not newlines.
+            assert_eq!(find_newline(&vec![0x8a; len]), None);
+            assert_eq!(find_newline(&vec![b'x'; len]), None);
+        }
+    }
 }

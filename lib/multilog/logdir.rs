@@ -224,9 +224,12 @@ impl LogDir {
         }
     }
 
-    /// daemontools' c_write for the front of the queue: rotate first when
-    /// full, never write past `size`, and near the end stop at a newline so
-    /// files end at line boundaries. False when the write failed.
+    /// daemontools' c_write for what is queued: rotate first when full,
+    /// never write past `size`, and near the end stop at a newline so files
+    /// end at line boundaries. daemontools makes one write call per buffer
+    /// flush; the same calls are worked out here, and those that end up in
+    /// the same file go to the kernel as one write, so the files are the
+    /// same byte for byte. False when the write failed.
     fn write_front(&mut self) -> bool {
         if self.bytes >= self.size {
             self.plan_rotation();
@@ -237,20 +240,19 @@ impl LogDir {
             self.plan.push_back(Step::OpenCurrent);
             return true;
         };
-        let chunk = self.queue.front_bytes();
-        let mut len = chunk.len().min((self.size - self.bytes) as usize);
-        if self.bytes + len as u64 >= self.size.saturating_sub(2000) {
-            if let Some(i) = chunk[..len].iter().rposition(|&c| c == b'\n') {
-                len = i + 1;
-            }
+        let (len, rotate) = plan_writes(self.queue.front_writes(), self.bytes, self.size);
+        if len == 0 {
+            return true;
         }
-        match nix::unistd::write(fd, &chunk[..len]) {
+        // The queued bytes are contiguous.
+        let bytes = self.queue.front_run(len);
+        match nix::unistd::write(fd, bytes) {
             Ok(w) if w > 0 => {
-                let ends_line = chunk[w - 1] == b'\n';
+                let all = w == len;
                 self.bytes += w as u64;
                 self.queue.consume(w);
                 self.succeeded();
-                if self.bytes >= self.size.saturating_sub(2000) && ends_line {
+                if all && rotate {
                     self.plan_rotation();
                 }
                 true
@@ -288,5 +290,67 @@ impl LogDir {
         } else {
             self.plan.push_back(Step::Finish("previous", 's'));
         }
+    }
+}
+
+/// Work out daemontools' write calls for `writes` (each a flushed buffer)
+/// into a `current` of `bytes` bytes with limit `size` (> `bytes`): how
+/// many bytes go into this file, and whether it is full after them.
+pub fn plan_writes<'a>(
+    writes: impl Iterator<Item = &'a [u8]>,
+    mut bytes: u64,
+    size: u64,
+) -> (usize, bool) {
+    let near = size.saturating_sub(2000);
+    let mut total = 0usize;
+    for mut chunk in writes {
+        // A chunk is written in as many calls as it takes (buffer_flush).
+        while !chunk.is_empty() {
+            if bytes >= size {
+                return (total, true);
+            }
+            let mut len = chunk.len().min((size - bytes) as usize);
+            if bytes + len as u64 >= near {
+                if let Some(i) = chunk[..len].iter().rposition(|&c| c == b'\n') {
+                    len = i + 1;
+                }
+            }
+            bytes += len as u64;
+            total += len;
+            if bytes >= near && chunk[len - 1] == b'\n' {
+                return (total, true);
+            }
+            chunk = &chunk[len..];
+        }
+    }
+    (total, false)
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::plan_writes;
+
+    #[test]
+    fn whole_queue_when_far_from_the_limit() {
+        let w: [&[u8]; 3] = [b"ab\n", b"cd\n", b"e"];
+        assert_eq!(plan_writes(w.into_iter(), 0, 99999), (7, false));
+    }
+
+    #[test]
+    fn stops_at_the_line_that_fills_the_file() {
+        // size 4100: near = 2100. 2000 bytes, then a chunk crossing 2100
+        // with a newline: written up to that newline, then full.
+        let a = vec![b'x'; 2000];
+        let mut b = [b'y'; 150];
+        b[120] = b'\n';
+        let c = b"more\n".to_vec();
+        let w = [&a[..], &b[..], &c[..]];
+        assert_eq!(plan_writes(w.into_iter(), 0, 4100), (2121, true));
+    }
+
+    #[test]
+    fn never_past_size() {
+        let a = vec![b'x'; 5000];
+        assert_eq!(plan_writes([&a[..]].into_iter(), 0, 4096), (4096, true));
     }
 }

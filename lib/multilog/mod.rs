@@ -32,8 +32,11 @@ use statusfile::StatusFile;
 
 const PROG: &str = "multilog";
 /// daemontools reads input 1024 bytes at a time and flushes its buffers
-/// between reads; the same size gives the same file boundaries.
+/// between reads; cutting what is read into the same pieces, with a flush
+/// between them, gives the same file boundaries.
 const INPUT: usize = 1024;
+/// What one read takes: many of daemontools' reads at once.
+const READ: usize = 64 * INPUT;
 /// How long to wait before retrying a failed disk operation.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -163,7 +166,7 @@ pub fn run(args: &[OsString]) -> i32 {
     let mut ml = Multilog::open(script::parse(args)).unwrap_or_else(|m| fatal(m));
     let stdin = std::io::stdin();
     let input = stdin.as_fd();
-    let mut buf = [0u8; INPUT];
+    let mut buf = vec![0u8; READ];
     let mut flags = Flags::default();
     let mut eof = false;
     let mut closing = false;
@@ -230,10 +233,17 @@ pub fn run(args: &[OsString]) -> i32 {
         }
         // After SIGTERM, read byte by byte so nothing past the line's end
         // is taken from stdin.
-        let want = if flags.exit { 1 } else { INPUT };
+        let want = if flags.exit { 1 } else { READ };
         match nix::unistd::read(input, &mut buf[..want]) {
             Ok(0) => eof = true,
-            Ok(n) => ml.feed(&buf[..n]),
+            Ok(n) => {
+                for (i, piece) in buf[..n].chunks(INPUT).enumerate() {
+                    if i > 0 {
+                        ml.flush_point(false);
+                    }
+                    ml.feed(piece);
+                }
+            }
             Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
             // daemontools treats a read error as the end of input.
             Err(_) => eof = true,

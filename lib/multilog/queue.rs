@@ -81,25 +81,41 @@ impl OutQueue {
         self.ops.front().copied()
     }
 
-    /// The bytes of the front `Write`.
-    pub fn front_bytes(&self) -> &[u8] {
-        match self.ops.front() {
-            Some(Op::Write(n)) => &self.data[self.pos..self.pos + n],
-            _ => &[],
-        }
+    /// The bytes of the `Write`s at the front, one slice per write call
+    /// daemontools would make, up to the first `Rotate` or `Close`.
+    pub fn front_writes(&self) -> impl Iterator<Item = &[u8]> {
+        let mut at = self.pos;
+        self.ops.iter().map_while(move |op| match *op {
+            Op::Write(n) => {
+                let bytes = &self.data[at..at + n];
+                at += n;
+                Some(bytes)
+            }
+            _ => None,
+        })
     }
 
-    /// `n` bytes of the front `Write` are on disk.
-    pub fn consume(&mut self, n: usize) {
-        if let Some(Op::Write(len)) = self.ops.front_mut() {
-            let n = n.min(*len);
-            *len -= n;
-            self.pos += n;
+    /// `n` bytes from the front are on disk (across `Write`s, never past
+    /// a `Rotate` or `Close`).
+    pub fn consume(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(Op::Write(len)) = self.ops.front_mut() else {
+                break;
+            };
+            let k = n.min(*len);
+            *len -= k;
+            self.pos += k;
+            n -= k;
             if *len == 0 {
                 self.ops.pop_front();
             }
         }
         self.compact();
+    }
+
+    /// The next `n` queued bytes (`n` no more than the front `Write`s hold).
+    pub fn front_run(&self, n: usize) -> &[u8] {
+        &self.data[self.pos..(self.pos + n).min(self.data.len())]
     }
 
     /// Drop a finished `Rotate` or `Close`.

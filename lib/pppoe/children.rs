@@ -1,27 +1,32 @@
 //! The loop's two kinds of children: pppd (a direct child, own session,
-//! PR_SET_PDEATHSIG=SIGTERM, holding the lock on PIDFILE.pppd through an
-//! inherited descriptor) and the lost hook (own session, so a time limit
-//! can kill its whole group).
+//! PR_SET_PDEATHSIG=SIGTERM, holding a record lock on PIDFILE.pppd that its
+//! own children never hold: see pppdlock) and the lost hook (own session,
+//! so a time limit can kill its whole group).
 
-use std::path::Path;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 
 use super::config::Config;
-use super::{io_fatal, stop, sys_fatal, Fatal, Proc};
+use super::{io_fatal, pppdlock, sys_fatal, Fatal, Proc};
 use crate::errors::{io_phrase, phrase, warn};
-use crate::pidlock::{self, PidLock, Probe};
 use crate::spawn::Spawn;
 use crate::sys;
 
 /// A running pppd.
 pub struct Pppd {
     pub proc: Proc,
-    /// The lock on PIDFILE.pppd, shared with pppd itself (it inherits the
-    /// descriptor), so it stays held while pppd lives even if the loop is
-    /// gone: that is how a stop finds an orphaned pppd and proves it is one.
-    pub lock: PidLock,
+    /// PIDFILE.pppd, whose lock pppd holds (see pppdlock).
+    pub path: PathBuf,
+}
+
+impl Pppd {
+    /// pppd is reaped: its pid file goes.
+    pub fn remove_file(&self) {
+        let _ = crate::runtimefile::remove_if_exists(&self.path);
+    }
 }
 
 /// Why no pppd runs now.
@@ -36,51 +41,50 @@ pub enum DialError {
 /// left holding PIDFILE.pppd (two pppds would fight for one session).
 pub fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
     let path = cfg.pppd_pidfile();
+    let lock_fatal = |e: std::io::Error| {
+        DialError::Fatal(io_fatal(format!("unable to lock {}", path.display()), &e))
+    };
     let mut tries = 0;
-    let lock = loop {
-        match pidlock::probe(&path, true) {
-            Ok(Probe::Free(l)) => break l,
-            Ok(Probe::Absent) => continue,
-            Ok(Probe::Held) if tries < 2 => {
+    let file = loop {
+        let file = pppdlock::open(&path).map_err(lock_fatal)?;
+        match pppdlock::holder_of(&file).map_err(lock_fatal)? {
+            None => break file,
+            Some(h) if tries < 2 => {
                 tries += 1;
                 warn(
                     "pppoe-connect",
                     format_args!(
-                        "pppd of an earlier loop still holds {}: stopping it",
-                        path.display()
+                        "pppd of an earlier loop still holds {} (pid {}): stopping it",
+                        path.display(),
+                        h.pid
                     ),
                 );
-                let comm = cfg.pppd_comm();
-                if let Err(e) =
-                    stop::end_holder_named(&path, Some(&comm), cfg.stop_timeout, &mut || {})
-                {
-                    warn("pppoe-connect", e);
-                }
+                pppdlock::end(&h, cfg.stop_timeout);
             }
-            Ok(Probe::Held) => {
+            Some(h) => {
                 return Err(DialError::Fatal(Fatal::temporary(format!(
-                    "pppd of an earlier loop still holds {}",
-                    path.display()
+                    "pppd of an earlier loop still holds {} (pid {})",
+                    path.display(),
+                    h.pid
                 ))))
-            }
-            Err(e) => {
-                return Err(DialError::Fatal(io_fatal(
-                    format!("unable to lock {}", path.display()),
-                    &e,
-                )))
             }
         }
     };
+    let fd = file.as_raw_fd();
     let child = Spawn::new(&cfg.pppd)
         .args(cfg.pppd_args())
         .new_session()
         .parent_death_signal(libc::SIGTERM)
-        .inherit(pidlock::raw_fd(&lock))
+        .inherit(fd)
+        .record_lock(fd)
         .spawn();
+    let remove = || {
+        let _ = crate::runtimefile::remove_if_exists(&path);
+    };
     let child = match child {
         Ok(c) => c,
         Err(e) => {
-            let _ = lock.remove();
+            remove();
             return Err(DialError::Retry(format!(
                 "unable to fork: {}",
                 phrase(e as i32)
@@ -97,26 +101,26 @@ pub fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
             // child: its pid cannot have been reused.)
             let _ = kill(child.pid, Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(child.pid, None);
-            let _ = lock.remove();
+            remove();
             return Err(DialError::Fatal(sys_fatal("unable to open pidfd", e)));
         }
     };
     if let Err(e) = child.wait_exec() {
         let _ = proc.reap();
-        let _ = lock.remove();
+        remove();
         return Err(DialError::Retry(format!(
             "unable to run {}: {}",
             cfg.pppd.display(),
             phrase(e as i32)
         )));
     }
-    if let Err(e) = lock.write_pid(child.pid) {
+    if let Err(e) = pppdlock::write_pid(&file, child.pid) {
         warn(
             "pppoe-connect",
             format_args!("unable to write {}: {}", path.display(), io_phrase(&e)),
         );
     }
-    Ok(Pppd { proc, lock })
+    Ok(Pppd { proc, path })
 }
 
 /// Start the lost hook: `HOOK CONFIG CODE`.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::shellvars::parse_line;
+use super::shellvars::{parse_line, split_words};
 use crate::duration;
 use crate::errors::{io_phrase, EXIT_PERMANENT, EXIT_TEMPORARY};
 
@@ -17,7 +17,8 @@ pub const DEFAULT_PPPD: &str = "/usr/sbin/pppd";
 pub const DEFAULT_PPPOE: &str = "/usr/sbin/pppoe";
 pub const DEFAULT_HOOKS: [&str; 2] = ["/etc/ppp/adsl-lost", "/etc/ppp/pppoe-lost"];
 
-const KNOWN: &[&str] = &[
+/// upkeep's own keys.
+const UPKEEP_KEYS: &[&str] = &[
     "ETH",
     "USER",
     "PIDFILE",
@@ -30,6 +31,56 @@ const KNOWN: &[&str] = &[
     "SERVICE",
 ];
 
+/// rp-pppoe's keys (pppoe.conf(5) and its pppoe-connect script), all read.
+/// Those that steer pppd or pppoe are mapped to their arguments; these
+/// change nothing for the loop: the variables the stock file computes
+/// (CF_BASE), pppoe-start's progress dots, DNS1/DNS2 (only for
+/// DNSTYPE=SPECIFY, which gets a warning).
+const RP_PPPOE_KEYS: &[&str] = &[
+    "ACNAME",
+    "SERVICENAME",
+    "DEMAND",
+    "DNSTYPE",
+    "PEERDNS",
+    "USEPEERDNS",
+    "DNS1",
+    "DNS2",
+    "DEFAULTROUTE",
+    "CONNECT_TIMEOUT",
+    "CONNECT_POLL",
+    "PING",
+    "CF_BASE",
+    "SYNCHRONOUS",
+    "CLAMPMSS",
+    "LCP_INTERVAL",
+    "LCP_FAILURE",
+    "PPPOE_TIMEOUT",
+    "FIREWALL",
+    "LINUX_PLUGIN",
+    "OVERRIDE_PPPD_COMMAND",
+    "RETRY_ON_FAILURE",
+    "MTU",
+    "MRU",
+    "UNIT",
+];
+
+/// How pppd reaches the PPPoE server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// rp-pppoe's `pppoe` program as pppd's pty command.
+    Pty {
+        /// pppoe -T: inactivity timeout, seconds.
+        timeout: u32,
+        /// pppoe -m: clamp TCP MSS (None: CLAMPMSS=no).
+        clamp_mss: Option<u32>,
+        /// pppoe -s, pppd sync.
+        synchronous: bool,
+        extra: Vec<String>,
+    },
+    /// pppd's kernel-mode plugin (LINUX_PLUGIN, rp-pppoe.so).
+    Plugin(String),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub path: PathBuf,
@@ -38,7 +89,19 @@ pub struct Config {
     pub pidfile: PathBuf,
     pub pppd: PathBuf,
     pub pppd_extra: Vec<String>,
-    pub pppoe_extra: Vec<String>,
+    pub transport: Transport,
+    /// ACNAME, SERVICENAME (empty: any).
+    pub ac_name: String,
+    pub service_name: String,
+    pub defaultroute: bool,
+    pub usepeerdns: bool,
+    pub lcp_interval: u32,
+    pub lcp_failure: u32,
+    pub mtu: u32,
+    pub mru: u32,
+    pub unit: Option<u32>,
+    /// CONNECT_TIMEOUT: pppoe-start's default wait (None: not set).
+    pub connect_timeout: Option<Duration>,
     pub retry_delay: Duration,
     /// `None`: the default hooks; `Some("")`: no hook.
     pub lost_hook: Option<PathBuf>,
@@ -49,6 +112,8 @@ pub struct Config {
     /// Durations written as bare numbers (milliseconds, which an rp-pppoe
     /// user may not expect).
     pub bare_durations: Vec<String>,
+    /// Other things worth one warning line (settings read but not acted on).
+    pub notes: Vec<String>,
 }
 
 /// A config that cannot be used, with the exit code it deserves.
@@ -64,6 +129,85 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+/// An interface name as the kernel's dev_valid_name() takes it: 1 to 15
+/// bytes, not `.` or `..`, no `/`, `:` or whitespace (nor NUL).
+pub fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace())
+}
+
+/// The variables of a parsed file and the line each was last set on.
+struct Vars<'a> {
+    path: &'a Path,
+    values: HashMap<String, String>,
+    lines: HashMap<String, usize>,
+}
+
+impl Vars<'_> {
+    fn get(&self, k: &str) -> Option<&str> {
+        self.values.get(k).map(String::as_str)
+    }
+
+    /// The value, `None` when unset or empty (as rp-pppoe's `test -n`).
+    fn set(&self, k: &str) -> Option<&str> {
+        self.get(k).filter(|v| !v.is_empty())
+    }
+
+    fn error(&self, k: &str, why: impl std::fmt::Display) -> ConfigError {
+        ConfigError {
+            message: format!(
+                "unable to parse {} line {}: {why}",
+                self.path.display(),
+                self.lines.get(k).copied().unwrap_or(0)
+            ),
+            code: EXIT_PERMANENT,
+        }
+    }
+
+    /// A whole number in `range`, or `default` when unset or empty.
+    fn number(
+        &self,
+        k: &str,
+        default: u32,
+        range: std::ops::RangeInclusive<u32>,
+    ) -> Result<u32, ConfigError> {
+        let Some(v) = self.set(k) else {
+            return Ok(default);
+        };
+        match v.parse::<u32>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(self.error(
+                k,
+                format_args!(
+                    "{k}={v}: not a number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )),
+        }
+    }
+
+    fn duration(&self, k: &str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.get(k) {
+            None => Ok(default),
+            Some(v) => duration::parse(v).map_err(|e| self.error(k, format_args!("{k}: {e}"))),
+        }
+    }
+
+    fn words(&self, k: &str) -> Result<Vec<String>, ConfigError> {
+        split_words(self.get(k).unwrap_or("")).map_err(|e| self.error(k, format_args!("{k}: {e}")))
+    }
+
+    fn is(&self, k: &str, v: &str) -> bool {
+        self.get(k) == Some(v)
+    }
+}
+
 impl Config {
     /// Read and parse `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -76,9 +220,13 @@ impl Config {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let mut vars: HashMap<String, String> = HashMap::new();
-        vars.insert("CONFIG".into(), path.to_string_lossy().into_owned());
-        let mut lines_of: HashMap<String, usize> = HashMap::new();
+        let mut v = Vars {
+            path,
+            values: HashMap::new(),
+            lines: HashMap::new(),
+        };
+        v.values
+            .insert("CONFIG".into(), path.to_string_lossy().into_owned());
         let mut unknown = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let n = i + 1;
@@ -86,63 +234,110 @@ impl Config {
                 message: format!("unable to parse {} line {n}: {why}", path.display()),
                 code: EXIT_PERMANENT,
             };
-            let Some((key, value)) = parse_line(line, &vars).map_err(bad)? else {
+            let Some((key, value)) = parse_line(line, &v.values).map_err(bad)? else {
                 continue;
             };
-            if !KNOWN.contains(&key.as_str()) && !unknown.contains(&key) {
+            let known =
+                UPKEEP_KEYS.contains(&key.as_str()) || RP_PPPOE_KEYS.contains(&key.as_str());
+            if !known && !unknown.contains(&key) {
                 unknown.push(key.clone());
             }
-            lines_of.insert(key.clone(), n);
-            vars.insert(key, value);
+            v.lines.insert(key.clone(), n);
+            v.values.insert(key, value);
         }
-        let get = |k: &str| vars.get(k).cloned();
+        refuse_unsupported(&v)?;
         let bare_durations = ["RETRY_DELAY", "STOP_TIMEOUT"]
             .iter()
-            .filter(|k| {
-                vars.get(**k).is_some_and(|v| {
-                    !v.trim().is_empty() && v.trim().bytes().all(|b| b.is_ascii_digit())
-                })
+            .filter_map(|k| {
+                let t = v.get(k)?.trim();
+                (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| format!("{k}={t}"))
             })
-            .map(|k| format!("{k}={}", vars[*k].trim()))
             .collect();
-        let dur = |k: &str, default: Duration| -> Result<Duration, ConfigError> {
-            match vars.get(k) {
-                None => Ok(default),
-                Some(v) => duration::parse(v).map_err(|e| ConfigError {
-                    message: format!(
-                        "unable to parse {} line {}: {k}: {e}",
-                        path.display(),
-                        lines_of.get(k).copied().unwrap_or(0)
-                    ),
-                    code: EXIT_PERMANENT,
-                }),
+        let pidfile = match v.set("PIDFILE") {
+            None => PathBuf::from(DEFAULT_PIDFILE),
+            Some(p) if Path::new(p).is_absolute() => PathBuf::from(p),
+            Some(_) => return Err(v.error("PIDFILE", "PIDFILE must be an absolute path")),
+        };
+        let eth = v.get("ETH").unwrap_or_default().to_string();
+        if !eth.is_empty() && !valid_ifname(&eth) {
+            return Err(v.error(
+                "ETH",
+                format_args!(
+                    "ETH={eth:?}: not an interface name (1-15 bytes, no '/', ':' or \
+                     whitespace, not . or ..)"
+                ),
+            ));
+        }
+        let transport = match v.set("LINUX_PLUGIN") {
+            Some(p) => Transport::Plugin(p.to_string()),
+            None => Transport::Pty {
+                timeout: v.number("PPPOE_TIMEOUT", 80, 0..=86_400)?,
+                clamp_mss: if v.is("CLAMPMSS", "no") {
+                    None
+                } else {
+                    Some(v.number("CLAMPMSS", 1412, 536..=1452)?)
+                },
+                synchronous: v.is("SYNCHRONOUS", "yes"),
+                extra: v.words("PPPOE_EXTRA")?,
+            },
+        };
+        let mut notes = Vec::new();
+        if v.is("DNSTYPE", "SPECIFY") {
+            notes.push("DNSTYPE=SPECIFY: /etc/resolv.conf is not rewritten (write DNS1 and DNS2 there yourself)".into());
+        }
+        // rp-pppoe ignores pppoe's settings with the plugin too; these two
+        // are not in the stock file, so someone set them on purpose.
+        if matches!(transport, Transport::Plugin(_)) {
+            if v.set("PPPOE_EXTRA").is_some() {
+                notes.push(
+                    "PPPOE_EXTRA is not used with LINUX_PLUGIN (no pppoe program runs)".into(),
+                );
             }
-        };
-        let words = |k: &str| -> Vec<String> {
-            vars.get(k)
-                .map(|v| v.split_whitespace().map(str::to_string).collect())
-                .unwrap_or_default()
-        };
-        let nonempty_path = |k: &str, default: &str| -> PathBuf {
-            match vars.get(k) {
-                Some(v) if !v.is_empty() => PathBuf::from(v),
-                _ => PathBuf::from(default),
+            if v.is("SYNCHRONOUS", "yes") {
+                notes.push("SYNCHRONOUS=yes is not used with LINUX_PLUGIN".into());
             }
+        }
+        // rp-pppoe: DNSTYPE=SERVER means usepeerdns whatever else is said;
+        // else PEERDNS=yes or USEPEERDNS=yes asks for it, USEPEERDNS=no wins.
+        let usepeerdns = v.is("DNSTYPE", "SERVER")
+            || (!v.is("USEPEERDNS", "no") && (v.is("PEERDNS", "yes") || v.is("USEPEERDNS", "yes")));
+        let connect_timeout = match v.set("CONNECT_TIMEOUT") {
+            None => None,
+            // rp-pppoe's unit is seconds.
+            Some(t) if t.bytes().all(|b| b.is_ascii_digit()) => Some(Duration::from_secs(
+                u64::from(v.number("CONNECT_TIMEOUT", 30, 0..=86_400)?),
+            )),
+            Some(_) => Some(v.duration("CONNECT_TIMEOUT", Duration::from_secs(30))?),
         };
+        let nonempty_path = |k: &str, default: &str| PathBuf::from(v.set(k).unwrap_or(default));
         Ok(Config {
             path: path.to_path_buf(),
-            eth: get("ETH").unwrap_or_default(),
-            user: get("USER").unwrap_or_default(),
-            pidfile: nonempty_path("PIDFILE", DEFAULT_PIDFILE),
+            eth,
+            user: v.get("USER").unwrap_or_default().to_string(),
+            pidfile,
             pppd: nonempty_path("PPPD", DEFAULT_PPPD),
-            pppd_extra: words("PPPD_EXTRA"),
-            pppoe_extra: words("PPPOE_EXTRA"),
-            retry_delay: dur("RETRY_DELAY", Duration::from_secs(5))?,
-            lost_hook: get("LOST_HOOK").map(PathBuf::from),
-            stop_timeout: dur("STOP_TIMEOUT", Duration::from_secs(10))?,
-            service: get("SERVICE").filter(|s| !s.is_empty()).map(PathBuf::from),
+            pppd_extra: v.words("PPPD_EXTRA")?,
+            transport,
+            ac_name: v.get("ACNAME").unwrap_or_default().to_string(),
+            service_name: v.get("SERVICENAME").unwrap_or_default().to_string(),
+            defaultroute: !v.is("DEFAULTROUTE", "no"),
+            usepeerdns,
+            lcp_interval: v.number("LCP_INTERVAL", 20, 0..=86_400)?,
+            lcp_failure: v.number("LCP_FAILURE", 3, 0..=1000)?,
+            mtu: v.number("MTU", 1492, 64..=1500)?,
+            mru: v.number("MRU", 1492, 64..=1500)?,
+            unit: match v.set("UNIT") {
+                Some(_) => Some(v.number("UNIT", 0, 0..=65_535)?),
+                None => None,
+            },
+            connect_timeout,
+            retry_delay: v.duration("RETRY_DELAY", Duration::from_secs(5))?,
+            lost_hook: v.get("LOST_HOOK").map(PathBuf::from),
+            stop_timeout: v.duration("STOP_TIMEOUT", Duration::from_secs(10))?,
+            service: v.set("SERVICE").map(PathBuf::from),
             unknown,
             bare_durations,
+            notes,
         })
     }
 
@@ -157,8 +352,8 @@ impl Config {
         })
     }
 
-    /// Every warning the config deserves: unknown keys (one line for all)
-    /// and durations that are bare numbers (milliseconds).
+    /// Every warning the config deserves: unknown keys (one line for all),
+    /// durations that are bare numbers (milliseconds), settings not acted on.
     pub fn warnings(&self) -> Vec<String> {
         let mut w: Vec<String> = self.unknown_warning().into_iter().collect();
         for d in &self.bare_durations {
@@ -166,6 +361,9 @@ impl Config {
                 "{}: {d} is in milliseconds (write a unit, e.g. 5s)",
                 self.path.display()
             ));
+        }
+        for n in &self.notes {
+            w.push(format!("{}: {n}", self.path.display()));
         }
         w
     }
@@ -188,21 +386,6 @@ impl Config {
         suffixed(&self.pidfile, ".pppd")
     }
 
-    /// pppd's process name as /proc/PID/comm shows it (15 bytes at most).
-    pub fn pppd_comm(&self) -> String {
-        let name = self
-            .pppd
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        name.chars()
-            .scan(0, |len, c| {
-                *len += c.len_utf8();
-                (*len <= 15).then_some(c)
-            })
-            .collect()
-    }
-
     /// The loop's state: `PIDFILE.state`.
     pub fn state_file(&self) -> PathBuf {
         suffixed(&self.pidfile, ".state")
@@ -217,42 +400,35 @@ impl Config {
             None => DEFAULT_HOOKS.iter().map(PathBuf::from).find(|p| p.exists()),
         }
     }
+}
 
-    /// pppd's arguments, rp-pppoe's standard set (`nodetach` among them).
-    pub fn pppd_args(&self) -> Vec<String> {
-        let mut pty = format!("{DEFAULT_PPPOE} -I {} -T 80 -U -m 1412", self.eth);
-        for w in &self.pppoe_extra {
-            pty.push(' ');
-            pty.push_str(w);
-        }
-        let mut a: Vec<String> = vec!["pty".into(), pty];
-        for w in [
-            "noipdefault",
-            "noauth",
-            "default-asyncmap",
-            "defaultroute",
-            "hide-password",
-            "nodetach",
-            "mtu",
-            "1492",
-            "mru",
-            "1492",
-            "noaccomp",
-            "nodeflate",
-            "nopcomp",
-            "novj",
-            "novjccomp",
-            "user",
-        ] {
-            a.push(w.into());
-        }
-        a.push(self.user.clone());
-        for w in ["lcp-echo-interval", "20", "lcp-echo-failure", "3"] {
-            a.push(w.into());
-        }
-        a.extend(self.pppd_extra.iter().cloned());
-        a
+/// rp-pppoe settings that cannot work under the loop: one line each.
+fn refuse_unsupported(v: &Vars) -> Result<(), ConfigError> {
+    if let Some(d) = v.set("DEMAND").filter(|d| *d != "no") {
+        return Err(v.error(
+            "DEMAND",
+            format_args!("DEMAND={d}: dial on demand is not supported (pppoe-connect keeps the link up; set DEMAND=no)"),
+        ));
     }
+    if let Some(f) = v.set("FIREWALL").filter(|f| *f != "NONE") {
+        return Err(v.error(
+            "FIREWALL",
+            format_args!("FIREWALL={f}: rp-pppoe's firewall scripts are not run (set FIREWALL=NONE and load your rules at boot)"),
+        ));
+    }
+    if v.set("OVERRIDE_PPPD_COMMAND").is_some() {
+        return Err(v.error(
+            "OVERRIDE_PPPD_COMMAND",
+            "OVERRIDE_PPPD_COMMAND is not supported (pppd must run as pppoe-connect starts it; use PPPD and PPPD_EXTRA)",
+        ));
+    }
+    if v.is("RETRY_ON_FAILURE", "no") {
+        return Err(v.error(
+            "RETRY_ON_FAILURE",
+            "RETRY_ON_FAILURE=no is not supported (pppoe-connect always redials; stop it with pppoe-stop)",
+        ));
+    }
+    Ok(())
 }
 
 fn suffixed(p: &Path, suffix: &str) -> PathBuf {
@@ -273,7 +449,7 @@ mod tests {
     fn shell_subset() {
         let c = parse(
             "# comment\n\nETH=eth1\nexport USER='b x@isp'\nPIDFILE=\"/run/$ETH-pppoe.pid\" # why\n\
-             RETRY_DELAY=2s\nPPPD_EXTRA=\"debug  ipparam x\"\nDEMAND=no\nDNSTYPE=SERVER\nDEMAND=yes\n",
+             RETRY_DELAY=2s\nPPPD_EXTRA=\"debug  ipparam x\"\nFOO=no\nDNSTYPE=SERVER\nBAR=yes\n",
         )
         .unwrap();
         assert_eq!(c.eth, "eth1");
@@ -281,13 +457,10 @@ mod tests {
         assert_eq!(c.pidfile, PathBuf::from("/run/eth1-pppoe.pid"));
         assert_eq!(c.retry_delay, Duration::from_secs(2));
         assert_eq!(c.pppd_extra, vec!["debug", "ipparam", "x"]);
-        assert_eq!(c.unknown, vec!["DEMAND", "DNSTYPE"]);
+        assert_eq!(c.unknown, vec!["FOO", "BAR"]);
         assert_eq!(c.stop_timeout, Duration::from_secs(10));
         assert_eq!(c.pppd_pidfile(), PathBuf::from("/run/eth1-pppoe.pid.pppd"));
         assert!(c.pppd_args().contains(&"nodetach".to_string()));
-        assert_eq!(c.pppd_comm(), "pppd");
-        let long = parse("PPPD=/opt/a-very-long-pppd-name\n").unwrap();
-        assert_eq!(long.pppd_comm(), "a-very-long-ppp");
     }
 
     #[test]
@@ -296,10 +469,18 @@ mod tests {
             ("ETH=eth0\nUSER=a b\n", "line 2: unquoted space"),
             ("ETH=eth0\n\nnonsense\n", "line 3: expected KEY=value"),
             ("X=\"abc\n", "line 1: unterminated double quote"),
+            ("CF_BASE=`basename $ETH`\n", "line 1: command substitution"),
             (
-                "CF_BASE=`basename $CONFIG`\n",
-                "line 1: command substitution",
+                "PIDFILE=run/x.pid\n",
+                "line 1: PIDFILE must be an absolute path",
             ),
+            ("ETH=x\nDEMAND=300\n", "line 2: DEMAND=300: dial on demand"),
+            ("FIREWALL=STANDALONE\n", "line 1: FIREWALL=STANDALONE: "),
+            (
+                "ETH=\"a b\"\n",
+                "line 1: ETH=\"a b\": not an interface name",
+            ),
+            ("LCP_FAILURE=x\n", "line 1: LCP_FAILURE=x: not a number"),
             ("A=$(ls)\n", "line 1: command substitution"),
             ("PIDFILE=/run/$NOPE.pid\n", "line 1: $NOPE is not set above"),
             ("ETH=x\nRETRY_DELAY=soon\n", "line 2: RETRY_DELAY"),
@@ -314,6 +495,47 @@ mod tests {
             );
             assert_eq!(e.code, EXIT_PERMANENT);
         }
+    }
+
+    #[test]
+    fn interface_names_as_the_kernel_takes_them() {
+        for ok in ["eth0", "a", "fifteen-bytesxy", "wan.7", "vlan@x"] {
+            assert!(valid_ifname(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a:b",
+            "a b",
+            "a\tb",
+            "sixteen-bytes-xx",
+            "a\0",
+        ] {
+            assert!(!valid_ifname(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn stock_defaults_are_rp_pppoes() {
+        let c = parse("ETH=eth0\nUSER=u\n").unwrap();
+        assert_eq!(
+            c.pppd_args()[..2],
+            [
+                "pty".to_string(),
+                "/usr/sbin/pppoe -I eth0 -T 80 -U -m 1412".to_string()
+            ]
+        );
+        assert!(c.defaultroute && !c.usepeerdns);
+        assert_eq!((c.lcp_interval, c.lcp_failure), (20, 3));
+        let c = parse("USEPEERDNS=yes\nCONNECT_TIMEOUT=0\n").unwrap();
+        assert!(c.usepeerdns);
+        assert_eq!(c.connect_timeout, Some(Duration::ZERO));
+        let c = parse("DNSTYPE=SERVER\nUSEPEERDNS=no\n").unwrap();
+        assert!(c.usepeerdns);
+        let c = parse("PEERDNS=yes\nUSEPEERDNS=no\n").unwrap();
+        assert!(!c.usepeerdns);
     }
 
     #[test]

@@ -73,6 +73,15 @@ pub fn run(cfg: &Config) -> Result<(), Fatal> {
     };
     lock.write_pid(getpid())
         .map_err(|e| io_fatal(format!("unable to write {}", cfg.pidfile.display()), &e))?;
+    // A state file left by a loop that was killed speaks for a dead loop:
+    // gone the moment the lock is ours.
+    if let Err(e) = runtimefile::remove_if_exists(&cfg.state_file()) {
+        warn(format_args!(
+            "unable to remove {}: {}",
+            cfg.state_file().display(),
+            crate::errors::io_phrase(&e)
+        ));
+    }
     let mut lp = Loop {
         cfg,
         lock: Some(lock),
@@ -260,7 +269,7 @@ impl Loop<'_> {
     fn pppd_exited(&mut self) {
         let Some(p) = self.pppd.take() else { return };
         let code = p.proc.reap().unwrap_or(1);
-        let _ = p.lock.remove();
+        p.remove_file();
         if self.stopping {
             return self.finish(Ok(()));
         }
@@ -346,7 +355,7 @@ impl Loop<'_> {
             let _ = event::wait_readable(&[p.proc.pidfd.as_fd()], Some(self.cfg.stop_timeout));
             let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGKILL);
             let _ = p.proc.reap();
-            let _ = p.lock.remove();
+            p.remove_file();
         }
         self.finish(Err(f));
     }

@@ -5,6 +5,9 @@
 pub mod children;
 pub mod config;
 pub mod connect;
+pub mod pppdargs;
+pub mod pppdlock;
+pub mod servicestop;
 pub mod shellvars;
 pub mod start;
 pub mod stop;

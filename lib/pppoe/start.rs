@@ -18,6 +18,7 @@ use crate::spawn::Spawn;
 use crate::{runtimefile, sys};
 
 pub struct StartOptions<'a> {
+    /// How long to wait for pppd; zero: only for the loop to hold its lock.
     pub timeout: Duration,
     /// Where the loop's stdout and stderr go (appended); /dev/null if None.
     pub log: Option<&'a Path>,
@@ -50,6 +51,10 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
             e,
         ));
     }
+    // The loop would refuse a directory others can write: say so here,
+    // where it can be seen, not as "exited 111".
+    runtimefile::Dir::open(runtimefile::parent_of(&cfg.pidfile))
+        .map_err(|e| io_fatal(format!("unable to lock {}", cfg.pidfile.display()), &e))?;
     if let Probe::Held = pidlock::probe(&cfg.pidfile, false)
         .map_err(|e| io_fatal(format!("unable to lock {}", cfg.pidfile.display()), &e))?
     {
@@ -96,11 +101,22 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
             e,
         ));
     }
-    let deadline = Instant::now() + opts.timeout;
+    // A zero timeout (rp-pppoe's CONNECT_TIMEOUT=0): do not wait for pppd,
+    // only for the loop to hold its lock.
+    let wait_pppd = !opts.timeout.is_zero();
+    let limit = if wait_pppd {
+        opts.timeout
+    } else {
+        Duration::from_secs(30)
+    };
+    let now = Instant::now();
+    let deadline = now
+        .checked_add(limit)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
     loop {
         let ours = pidlock::read_pid(&cfg.pidfile).ok().flatten() == Some(child.pid);
         let state = runtimefile::read_optional(&cfg.state_file()).ok().flatten();
-        if ours && state.as_deref().map(str::trim) == Some(STATE_RUNNING) {
+        if ours && (!wait_pppd || state.as_deref().map(str::trim) == Some(STATE_RUNNING)) {
             return Ok(child.pid);
         }
         let now = Instant::now();

@@ -12,7 +12,7 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::unistd::Pid;
 
 use super::config::Config;
-use super::{io_fatal, Fatal};
+use super::{io_fatal, pppdlock, Fatal};
 use crate::control::{self, SendError};
 use crate::event;
 use crate::pidlock::{self, PidLock, Probe};
@@ -58,7 +58,7 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
             &mut || {
                 // KILL pppd first: it may be the reason the loop is stuck, and
                 // it only gets a TERM (PDEATHSIG) when the loop dies.
-                if let Ok(Some(h)) = pidlock::holder(&pppd_path) {
+                if let Ok(Some(h)) = pppdlock::holder(&pppd_path) {
                     let _ = h.signal(libc::SIGKILL);
                 }
             },
@@ -78,13 +78,11 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
                 }
             },
         };
-        // We hold the loop's lock: no loop runs and none can start. A pppd
-        // whose loop was killed may still hold its own lock.
-        let comm = cfg.pppd_comm();
-        if let Some(p) = end_holder_named(&pppd_path, Some(&comm), opts.kill_after, &mut || {})? {
-            let _ = p.remove();
-        }
+        // We hold the loop's lock: no loop runs and none can start, so
+        // the state file speaks for a dead loop. A pppd whose loop was
+        // killed may still hold its own lock.
         let _ = crate::runtimefile::remove_if_exists(&cfg.state_file());
+        end_pppd(&pppd_path, opts.kill_after)?;
         remove(main);
         break;
     }
@@ -97,6 +95,26 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
             )));
         }
     }
+    Ok(())
+}
+
+/// End the pppd holding `path`'s record lock (TERM, KILL past
+/// `kill_after`), then remove the file. Only for a caller that holds the
+/// loop's lock: no new pppd can start meanwhile.
+fn end_pppd(path: &Path, kill_after: Duration) -> Result<(), Fatal> {
+    let lock_fatal = |e: std::io::Error| io_fatal(format!("unable to lock {}", path.display()), &e);
+    // Once ended, a holder's lock is gone, and no new pppd can start: the
+    // loop runs again only if the holder refused to die.
+    while let Some(h) = pppdlock::holder(path).map_err(lock_fatal)? {
+        if !pppdlock::end(&h, kill_after) {
+            return Err(Fatal::temporary(format!(
+                "{} is still held by pid {} after SIGKILL",
+                path.display(),
+                h.pid
+            )));
+        }
+    }
+    let _ = crate::runtimefile::remove_if_exists(path);
     Ok(())
 }
 
@@ -178,7 +196,11 @@ pub fn end_holder_named(
 
 /// Wait until supervise's status on `dir` satisfies `ok` (status is
 /// replaced by rename, so watch supervise/ for it). False on timeout.
-fn wait_supervise(dir: &Path, deadline: Instant, ok: impl Fn(&status::Status) -> bool) -> bool {
+pub(crate) fn wait_supervise(
+    dir: &Path,
+    deadline: Instant,
+    ok: impl Fn(&status::Status) -> bool,
+) -> bool {
     let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
     if let Some(i) = &ino {
         let _ = i.add_watch(

@@ -14,7 +14,10 @@
 //! `ifname tty speed local remote ipparam`), PPPD_STANDIN_ECHO_MS (LCP
 //! echo: send `ECHO` this often while up; after three periods without a
 //! word from the ISP the link is dead: exit 16, as pppd's
-//! lcp-echo-failure does).
+//! lcp-echo-failure does), PPPD_STANDIN_ARGV (write the arguments there,
+//! each followed by a NUL, before anything else, so a test can check
+//! exactly what pppd was given). After `plugin`, a `nic-IFNAME` word is
+//! accepted as rp-pppoe.so accepts it.
 
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
@@ -46,6 +49,7 @@ const WITH_ARG: &[&str] = &[
     "file",
     "logfile",
     "rp_pppoe_service",
+    "rp_pppoe_ac",
     "nic",
     "asyncmap",
     "ms-dns",
@@ -118,7 +122,20 @@ fn script(var: &str, ipparam: &str) {
     }
 }
 
+fn record_argv(args: &[String]) {
+    if let Some(path) = std::env::var_os("PPPD_STANDIN_ARGV") {
+        let mut all = Vec::new();
+        for a in &args[1..] {
+            all.extend_from_slice(a.as_bytes());
+            all.push(0);
+        }
+        let _ = std::fs::write(path, all);
+    }
+}
+
 pub fn main(args: &[String]) -> i32 {
+    record_argv(args);
+    let mut plugin = false;
     let mut user = String::from("nobody");
     let mut ipparam = String::new();
     let mut nodetach = false;
@@ -131,6 +148,7 @@ pub fn main(args: &[String]) -> i32 {
                 return finish(2, "options");
             };
             match a {
+                "plugin" => plugin = true,
                 "user" => user = v.clone(),
                 "ipparam" => ipparam = v.clone(),
                 _ => {}
@@ -138,6 +156,8 @@ pub fn main(args: &[String]) -> i32 {
             i += 2;
         } else if FLAGS.contains(&a) {
             nodetach |= a == "nodetach";
+            i += 1;
+        } else if plugin && a.starts_with("nic-") {
             i += 1;
         } else {
             eprintln!("pppd: unrecognized option '{a}'");

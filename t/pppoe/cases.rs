@@ -97,7 +97,7 @@ fn config_missing_file_and_pppd() {
 
 fn unknown_keys_one_warning() {
     let w = World::new(Opts {
-        extra_conf: "DEMAND=no\nDNSTYPE=SERVER\nCLAMPMSS=1412\n",
+        extra_conf: "DEMAND=no\nNO_SUCH_KEY=1\nDNSTYPE=SERVER\nCLAMP_MSS=1412\n",
         ..Opts::default()
     });
     let mut c = w.connect();
@@ -110,7 +110,7 @@ fn unknown_keys_one_warning() {
     assert_eq!(
         warnings,
         vec![format!(
-            "pppoe-connect: warning: {}: ignoring unknown keys: DEMAND DNSTYPE CLAMPMSS",
+            "pppoe-connect: warning: {}: ignoring unknown keys: NO_SUCH_KEY CLAMP_MSS",
             w.conf().display()
         )]
     );

@@ -208,7 +208,7 @@ fn results_md(root: &Path, run: &RunInfo, rows: &[Row], ctx: &Ctx, failed: &[Str
     let mut md = String::new();
     md.push_str("# Benchmarks: upkeep against daemontools, runit and s6\n\n");
     md.push_str(&format!(
-        "Written by `bench/run{}`. Date: {date}. Kernel: {kernel}. CPU: {}. Peers: {}. upkeep: commit {commit} (release build). Services and logs on {}. One run ({:.0} s), same machine, same service scripts for every system. Load average (1 min) {} at the start, {} at the end: other work shared the machine, so absolute figures are noisy; the ratios within this one run are what count.\n\n",
+        "Written by `bench/run{}`. Date: {date}. Kernel: {kernel}. CPU: {}. Peers: {}. upkeep: commit {commit} (dist build). Services and logs on {}. One run ({:.0} s), same machine, same service scripts for every system. Load average (1 min) {} at the start, {} at the end: other work shared the machine, so absolute figures are noisy; the ratios within this one run are what count.\n\n",
         if run.quick { " --quick" } else { "" },
         cpu_model(),
         versions.trim_end_matches([',', ' ']),
@@ -281,7 +281,7 @@ fn main() -> ExitCode {
         quick: args.quick,
         work: work.clone(),
         bins: Bins {
-            upkeep: args.root.join("target/release"),
+            upkeep: args.root.join("target/dist"),
         },
         results: bench.join("results"),
         notes: Vec::new(),

@@ -32,7 +32,7 @@ impl Sys {
 }
 
 /// Where each system's programs are. Peers come from Debian (/usr/bin);
-/// upkeep's from the release build of this repository.
+/// upkeep's from the dist build (fat LTO) of this repository.
 pub struct Bins {
     pub upkeep: PathBuf,
 }
