@@ -19,7 +19,6 @@
 //! holds the fifo any more (EOF) or it has been quiet for `linger`.
 
 use std::collections::{HashMap, VecDeque};
-use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -364,11 +363,11 @@ pub fn run(opts: &FifoOptions) -> i32 {
     if let Err(f) = opts.states.ensure() {
         errors::die(prog, EXIT_TEMPORARY, f);
     }
-    let fifo = match open_fifo(&opts.fifo, OFlag::O_RDWR) {
-        Ok(fd) => fd,
+    let fifo = match open_fifo(&opts.fifo) {
+        Ok(f) => f,
         Err(f) => errors::die(prog, EXIT_TEMPORARY, f),
     };
-    let fifo = match lock_fifo(File::from(fifo)) {
+    let fifo = match lock_fifo(fifo) {
         Ok(l) => l,
         Err(e) => die_sys(prog, format!("unable to lock {}", opts.fifo.display()), e),
     };

@@ -312,6 +312,28 @@ fn planted_symlinks_and_foreign_state_dirs_are_refused() {
         assert_eq!(fs::read_dir(dir.join("rootdir")).unwrap().count(), 0);
     }
 
+    // The fifo's name, a symlink another user planted (to a FIFO of root's
+    // elsewhere): never opened through.
+    let elsewhere = dir.join("rootdir/fifo");
+    nix::unistd::mkfifo(&elsewhere, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let planted = dir.join("planted-fifo");
+    symlink(&elsewhere, &planted).unwrap();
+    lchown(&planted, Some(NOBODY), Some(NOBODY)).unwrap();
+    let out = output_within(
+        Command::new(BIN)
+            .arg("--fifo")
+            .arg(&planted)
+            .arg("--state-dir")
+            .arg(dir.join("state"))
+            .arg("--hooks")
+            .arg(dir.join("hooks")),
+        Duration::from_secs(10),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(111), "{err}");
+    assert!(err.contains("a symbolic link"), "{err}");
+    fs::remove_file(&elsewhere).unwrap();
+
     // Sticky and shared (as /run/lock): names another user planted are
     // left alone, and the event is not applied (nor its hooks run).
     let shared = dir.join("shared");
