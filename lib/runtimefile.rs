@@ -98,7 +98,7 @@ impl Dir {
         if !trusted_owner(st.st_uid) {
             return Err(refused(path, "a directory owned by another user"));
         }
-        let others_write = st.st_mode & 0o022 != 0;
+        let others_write = crate::account::others_can_write(st.st_uid, st.st_gid, st.st_mode);
         let sticky = st.st_mode & 0o1000 != 0;
         if others_write && !sticky {
             return Err(refused(path, "a directory writable by others"));
