@@ -250,6 +250,47 @@ fn a_users_own_dir_works_for_that_user_and_is_refused_to_root() {
     });
 }
 
+/// With a umask of 002 (Debian's user private groups) a user's files are
+/// group-writable; when the group is the user's own, named after it and
+/// with no other member, nobody else can write them and the dir is fine.
+/// Any other group's write bit is still refused.
+#[test]
+fn a_users_private_group_may_write_another_group_may_not() {
+    if !need_root() {
+        return;
+    }
+    // Debian's daemon: uid 1, primary group daemon (1) with no members.
+    let user = "daemon";
+    for (group, trusted) in [("daemon", true), ("bin", false)] {
+        let s = Service::new("#!/bin/sh\necho x >> starts\nexec sleep 1105\n");
+        chmod(s.tmp.path(), 0o755);
+        let chown = Command::new("chown")
+            .args(["-R", &format!("{user}:{group}")])
+            .arg(&s.dir)
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        chmod(&s.dir, 0o775);
+        chmod(&s.path("run"), 0o775);
+        let mut cmd = Command::new(SETUIDGID);
+        cmd.args([user, SUPERVISE]).arg(&s.dir);
+        let own = Started::spawn(&mut cmd, s.tmp.path(), Some(&s.dir));
+        if trusted {
+            wait_for("up with a private group's write bit", T, || {
+                s.read("starts").lines().count() == 1
+            });
+        } else {
+            wait_for("the refusal", T, || own.stderr().contains("refusing"));
+            assert!(
+                own.stderr().contains("writable by its group"),
+                "{}",
+                own.stderr()
+            );
+            assert!(!s.path("starts").exists());
+        }
+    }
+}
+
 // ---- supervise/control ------------------------------------------------------
 
 fn cpu_ticks(pid: i32) -> u64 {

@@ -1,9 +1,22 @@
 //! vrrp-notify (DESIGN §9): ordering, atomic state files, hook time limits,
-//! SIGTERM with pending lines, hook-mode locking; and with real keepalived
+//! SIGTERM with pending lines, hook-mode locking; keepalived's last word
+//! winning across kill -9 (kills.rs), hook-mode races (hookorder.rs), a
+//! full disk and foreign state dirs (disk.rs), backlogs (backlog.rs; the
+//! drain figure of bench/vrrp-drain is drain.rs); and with real keepalived
 //! in two network namespaces (t/vrrp_notify/keepalived.rs).
 
+#[path = "vrrp_notify/backlog.rs"]
+mod backlog;
+#[path = "vrrp_notify/disk.rs"]
+mod disk;
+#[path = "vrrp_notify/drain.rs"]
+mod drain;
+#[path = "vrrp_notify/hookorder.rs"]
+mod hookorder;
 #[path = "vrrp_notify/keepalived.rs"]
 mod keepalived;
+#[path = "vrrp_notify/kills.rs"]
+mod kills;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -73,6 +86,12 @@ impl Reader {
             .status()
             .unwrap();
         assert!(r.success());
+    }
+
+    /// SIGKILL, and reap it.
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Exit code, waiting up to `limit`.
