@@ -23,7 +23,7 @@ impl Lock {
 
 /// Open (creating, never truncating) a lock file, close-on-exec, the one
 /// safe way (see `runtimefile`).
-pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
+pub fn open_lock_file(path: &Path) -> io::Result<File> {
     crate::runtimefile::open_lock_file(path)
 }
 
