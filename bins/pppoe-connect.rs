@@ -1,5 +1,5 @@
 #![forbid(unsafe_code)]
-//! pppoe-connect [CONFIG]: the redial loop around pppd (DESIGN §10).
+//! pppoe-connect [CONFIG]: the redial loop around pppd (doc/DESIGN.md, pppoe-connect, pppoe-stop, pppoe-start).
 
 use std::path::PathBuf;
 

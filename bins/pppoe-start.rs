@@ -1,5 +1,5 @@
 #![forbid(unsafe_code)]
-//! pppoe-start [CONFIG] [-T DURATION] (DESIGN §10).
+//! pppoe-start [CONFIG] [-T DURATION] (doc/DESIGN.md, pppoe-connect, pppoe-stop, pppoe-start).
 
 use std::path::PathBuf;
 

@@ -1,5 +1,5 @@
 #![forbid(unsafe_code)]
-//! pppoe-stop [CONFIG] [--service DIR] [-T DURATION] (DESIGN §10).
+//! pppoe-stop [CONFIG] [--service DIR] [-T DURATION] (doc/DESIGN.md, pppoe-connect, pppoe-stop, pppoe-start).
 
 use std::path::PathBuf;
 use std::time::Duration;

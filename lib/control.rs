@@ -1,5 +1,5 @@
 //! supervise/control: one byte per command, daemontools' letters plus
-//! upkeep's extensions (DESIGN §5.2), and how a client sends them.
+//! upkeep's extensions (doc/DESIGN.md, supervise/ — the wire format), and how a client sends them.
 
 use std::fs::OpenOptions;
 use std::io::Write;

@@ -1,4 +1,4 @@
-//! A service directory's optional configuration files (DESIGN §3). They are
+//! A service directory's optional configuration files (doc/DESIGN.md, A service directory). They are
 //! read at every start of `run`, so editing them needs no restart of
 //! supervise. A bad value is reported once and the default is used: a typo
 //! never stops a service.

@@ -1,4 +1,4 @@
-//! The fault suite (issue 11): what upkeep survives. Kill -9 of supervise
+//! The fault suite: what upkeep survives. Kill -9 of supervise
 //! and of svscan, fork failure, fuzzed control bytes, malformed files,
 //! permissions.
 

@@ -1,4 +1,4 @@
-//! supervise trusts nothing another user could change (issue 18): the
+//! supervise trusts nothing another user could change: the
 //! service dir, supervise/ and every file run, finish, check and the
 //! configuration; a regular file at supervise/control.
 

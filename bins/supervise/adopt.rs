@@ -1,4 +1,4 @@
-//! Surviving supervise's own death (DESIGN §5.5). A SIGKILLed supervise
+//! Surviving supervise's own death (doc/DESIGN.md, supervise). A SIGKILLed supervise
 //! leaves its run running. The next supervise on the dir reads `state`: if
 //! the recorded pid is alive with the recorded /proc start time (so it is
 //! the same process, not a reused pid), it adopts it — watches it with a

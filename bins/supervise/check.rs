@@ -1,4 +1,4 @@
-//! Health checks (DESIGN §5.4, Pacemaker's `op monitor`): `./check PID`
+//! Health checks (doc/DESIGN.md, supervise; Pacemaker's `op monitor`): `./check PID`
 //! every check-interval while run is up, killed at check-timeout, never
 //! overlapping itself; check-failures failures in a row restart the service
 //! (like `t`, with timeout-kill). Until the service is ready, checks probe

@@ -1,5 +1,5 @@
 //! Taking ownership of a service directory: supervise/ with its lock,
-//! control and ok FIFOs (DESIGN §4). Nothing is created or written in a
+//! control and ok FIFOs (doc/DESIGN.md, supervise/ — the wire format). Nothing is created or written in a
 //! directory that cannot be trusted: supervise waits until it is fixed.
 
 use std::ffi::OsStr;

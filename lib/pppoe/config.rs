@@ -1,5 +1,5 @@
 //! rp-pppoe's config file, the shell-style `KEY=value` subset upkeep reads
-//! (DESIGN §10). Parsed strictly: anything a shell would do that we do not
+//! (doc/DESIGN.md, pppoe-connect, pppoe-stop, pppoe-start). Parsed strictly: anything a shell would do that we do not
 //! (commands, command substitution, unquoted spaces) is an error naming the
 //! file and line, never a silent guess.
 

@@ -1,4 +1,4 @@
-//! pppoe-connect / pppoe-stop / pppoe-start (DESIGN §10): a redial loop
+//! pppoe-connect / pppoe-stop / pppoe-start (doc/DESIGN.md, pppoe-connect, pppoe-stop, pppoe-start): a redial loop
 //! around pppd that owns a lock for its whole life, and a stop that acts on
 //! that lock, so a stop ends the loop whatever moment it lands in.
 
@@ -33,7 +33,7 @@ fn is_permanent(code: i32) -> bool {
 /// pppd's exit code meaning SIGINT/SIGTERM/SIGHUP ended it (not a loss).
 const PPPD_SIGNALLED: i32 = 5;
 
-/// pppd's own words for its exit codes (GLUE.md), for log lines.
+/// pppd's own words for its exit codes (pppd(8), EXIT STATUS), for log lines.
 fn describe(code: i32) -> &'static str {
     match code {
         0 => "ok",
