@@ -64,6 +64,6 @@ fn main() {
         lock::exclusive(f)
     };
     // Kept alive until exec: the child inherits the descriptor and the lock.
-    let _held = held.unwrap_or_else(|e| fail("unable to lock", phrase(e as i32)));
+    let _held = held.unwrap_or_else(|e| fail("unable to lock", phrase(e)));
     spawn::exec_or_die(PROG, &rest[1..], None)
 }

@@ -46,14 +46,14 @@ impl SendError {
     pub fn warning(&self, dir: &str) -> String {
         use crate::errors::phrase;
         match self {
-            SendError::Dir(e) => format!("unable to chdir to {dir}: {}", phrase(*e as i32)),
+            SendError::Dir(e) => format!("unable to chdir to {dir}: {}", phrase(*e)),
             SendError::NotRunning => format!("unable to control {dir}: supervise not running"),
-            SendError::Open(e) => format!("unable to control {dir}: {}", phrase(*e as i32)),
+            SendError::Open(e) => format!("unable to control {dir}: {}", phrase(*e)),
             SendError::NotFifo => {
                 format!("unable to control {dir}: supervise/control is not a FIFO")
             }
             SendError::Write(e) => {
-                format!("error writing commands to {dir}: {}", phrase(*e as i32))
+                format!("error writing commands to {dir}: {}", phrase(*e))
             }
         }
     }

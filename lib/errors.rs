@@ -11,10 +11,28 @@ pub const EXIT_PERMANENT: i32 = 100;
 /// Exit code for temporary failures.
 pub const EXIT_TEMPORARY: i32 = 111;
 
+/// What `phrase` accepts: an Errno, or a raw errno number (as an
+/// io::Error carries it).
+pub trait ErrnoValue {
+    fn errno(self) -> Errno;
+}
+
+impl ErrnoValue for Errno {
+    fn errno(self) -> Errno {
+        self
+    }
+}
+
+impl ErrnoValue for i32 {
+    fn errno(self) -> Errno {
+        Errno::from_raw(self)
+    }
+}
+
 /// daemontools' phrase for an errno (its error_str), so scripts that match
 /// these words keep working.
-pub fn phrase(errno: i32) -> String {
-    let e = Errno::from_raw(errno);
+pub fn phrase(errno: impl ErrnoValue) -> String {
+    let e = errno.errno();
     let p = match e {
         Errno::ENOENT => "file does not exist",
         Errno::EACCES => "access denied",
@@ -84,7 +102,7 @@ impl Failure {
     pub fn sys(what: impl Into<String>, errno: Errno) -> Failure {
         Failure {
             what: what.into(),
-            why: phrase(errno as i32),
+            why: phrase(errno),
             errno: Some(errno as i32),
         }
     }

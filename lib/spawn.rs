@@ -325,7 +325,7 @@ pub fn exec_or_die(prog: &str, argv: &[OsString], env: Option<Vec<OsString>>) ->
     errors::die(
         prog,
         EXIT_TEMPORARY,
-        format_args!("unable to run {name}: {}", errors::phrase(err as i32)),
+        format_args!("unable to run {name}: {}", errors::phrase(err)),
     )
 }
 

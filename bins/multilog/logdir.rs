@@ -112,9 +112,8 @@ impl LogDir {
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| format!("unable to open directory {name}: {}", phrase(e as i32)))?;
-        let lock_failed =
-            |e: Errno| format!("unable to lock directory {name}: {}", phrase(e as i32));
+        .map_err(|e| format!("unable to open directory {name}: {}", phrase(e)))?;
+        let lock_failed = |e: Errno| format!("unable to lock directory {name}: {}", phrase(e));
         let lockfd = open_append(&dir, "lock").map_err(lock_failed)?;
         let held = lock::try_exclusive(std::fs::File::from(lockfd)).map_err(lock_failed)?;
         let mut d = LogDir {
@@ -134,14 +133,12 @@ impl LogDir {
         };
         let n = &d.name;
         match stat_exec(&d.dir, "current") {
-            Err(e) => return Err(format!("unable to stat {n}/current: {}", phrase(e as i32))),
+            Err(e) => return Err(format!("unable to stat {n}/current: {}", phrase(e))),
             Ok(Some((true, size))) => {
-                let fd = open_append(&d.dir, "current").map_err(|e| {
-                    format!("unable to append to {n}/current: {}", phrase(e as i32))
-                })?;
-                fchmod(&fd, mode(CURRENT_MODE_OPEN)).map_err(|e| {
-                    format!("unable to set mode of {n}/current: {}", phrase(e as i32))
-                })?;
+                let fd = open_append(&d.dir, "current")
+                    .map_err(|e| format!("unable to append to {n}/current: {}", phrase(e)))?;
+                fchmod(&fd, mode(CURRENT_MODE_OPEN))
+                    .map_err(|e| format!("unable to set mode of {n}/current: {}", phrase(e)))?;
                 d.current = Some(fd);
                 d.bytes = size;
                 return Ok(d);
@@ -151,12 +148,7 @@ impl LogDir {
         let _ = unlinkat(&d.dir, "state", UnlinkatFlags::NoRemoveDir);
         let _ = unlinkat(&d.dir, "newstate", UnlinkatFlags::NoRemoveDir);
         let processed = match stat_exec(&d.dir, "processed") {
-            Err(e) => {
-                return Err(format!(
-                    "unable to stat {n}/processed: {}",
-                    phrase(e as i32)
-                ))
-            }
+            Err(e) => return Err(format!("unable to stat {n}/processed: {}", phrase(e))),
             Ok(p) => p.is_some_and(|(exec, _)| exec),
         };
         if processed {
@@ -262,7 +254,7 @@ impl LogDir {
                 let msg = format!(
                     "unable to write to {}/current, pausing: {}",
                     self.name,
-                    phrase(e as i32)
+                    phrase(e)
                 );
                 self.fail(&msg);
                 false

@@ -155,13 +155,13 @@ fn run(args: &[OsString]) -> i32 {
     let sfd = event::signal_fd(&[Signal::SIGTERM, Signal::SIGALRM]).unwrap_or_else(|e| {
         fatal(format!(
             "unable to create signalfd: {}",
-            upkeep::errors::phrase(e as i32)
+            upkeep::errors::phrase(e)
         ))
     });
     let mut timer = Timer::new().unwrap_or_else(|e| {
         fatal(format!(
             "unable to create timerfd: {}",
-            upkeep::errors::phrase(e as i32)
+            upkeep::errors::phrase(e)
         ))
     });
     let mut ml = Multilog::open(script::parse(args)).unwrap_or_else(|m| fatal(m));
@@ -186,10 +186,7 @@ fn run(args: &[OsString]) -> i32 {
             let mut fds: Vec<BorrowedFd> = vec![sfd.as_fd(), timer.as_fd()];
             fds.extend(ml.waiting_fds());
             let ready = event::wait_readable(&fds, None).unwrap_or_else(|e| {
-                fatal(format!(
-                    "unable to poll: {}",
-                    upkeep::errors::phrase(e as i32)
-                ))
+                fatal(format!("unable to poll: {}", upkeep::errors::phrase(e)))
             });
             if ready[0] {
                 note_signals(&sfd, &mut flags);
@@ -219,12 +216,8 @@ fn run(args: &[OsString]) -> i32 {
             closing = true;
             continue;
         }
-        let ready = event::wait_readable(&[input, sfd.as_fd()], None).unwrap_or_else(|e| {
-            fatal(format!(
-                "unable to poll: {}",
-                upkeep::errors::phrase(e as i32)
-            ))
-        });
+        let ready = event::wait_readable(&[input, sfd.as_fd()], None)
+            .unwrap_or_else(|e| fatal(format!("unable to poll: {}", upkeep::errors::phrase(e))));
         if ready[1] {
             note_signals(&sfd, &mut flags);
             continue;

@@ -63,7 +63,7 @@ enum Outcome {
 use Outcome::*;
 
 fn why(e: Errno) -> String {
-    phrase(e as i32)
+    phrase(e)
 }
 
 /// Count the old log files (names `@` + at least 24 more bytes) and remove

@@ -71,10 +71,7 @@ impl Supervisor {
                 }
                 Err(e) => errors::warn(
                     PROG,
-                    format_args!(
-                        "unable to create readiness pipe: {}",
-                        errors::phrase(e as i32)
-                    ),
+                    format_args!("unable to create readiness pipe: {}", errors::phrase(e)),
                 ),
             }
         }

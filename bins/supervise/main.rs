@@ -263,10 +263,7 @@ impl Supervisor {
             match event::wait_readable(&fds, None) {
                 Ok(r) => (sources.iter().map(|(k, _)| *k).collect::<Vec<_>>(), r),
                 Err(e) => {
-                    errors::warn(
-                        PROG,
-                        format_args!("poll failed: {}", errors::phrase(e as i32)),
-                    );
+                    errors::warn(PROG, format_args!("poll failed: {}", errors::phrase(e)));
                     return;
                 }
             }
@@ -457,7 +454,7 @@ impl Supervisor {
             Ok(()) | Err(Errno::ESRCH) => {}
             Err(e) => errors::warn(
                 PROG,
-                format_args!("unable to signal {}: {}", run.pid, errors::phrase(e as i32)),
+                format_args!("unable to signal {}: {}", run.pid, errors::phrase(e)),
             ),
         }
     }
@@ -468,7 +465,7 @@ impl Supervisor {
             format_args!(
                 "unable to start {}/{program}: {}",
                 self.shown,
-                errors::phrase(e as i32)
+                errors::phrase(e)
             ),
         );
     }

@@ -126,10 +126,7 @@ fn run(dir: &Path) -> i32 {
                 if let Err(e) = nix::unistd::dup2_stderr(std::io::stdout()) {
                     errors::warn(
                         PROG,
-                        format_args!(
-                            "unable to send errors to stdout: {}",
-                            errors::phrase(e as i32)
-                        ),
+                        format_args!("unable to send errors to stdout: {}", errors::phrase(e)),
                     );
                 }
             }
@@ -225,10 +222,7 @@ impl Scanner {
                 match event::wait_readable(&fds, None) {
                     Ok(r) => (r, pinned),
                     Err(e) => {
-                        errors::warn(
-                            PROG,
-                            format_args!("poll failed: {}", errors::phrase(e as i32)),
-                        );
+                        errors::warn(PROG, format_args!("poll failed: {}", errors::phrase(e)));
                         continue;
                     }
                 }

@@ -149,7 +149,7 @@ impl Scanner {
                         PROG,
                         format_args!(
                             "unable to create pipe: {}; trying again in 1 second",
-                            errors::phrase(e as i32)
+                            errors::phrase(e)
                         ),
                     );
                     self.retry.arm(RETRY_AFTER_ERROR);
@@ -227,7 +227,7 @@ impl Scanner {
                     format_args!(
                         "unable to start supervise {}: {}; trying again",
                         dir.display(),
-                        errors::phrase(e as i32)
+                        errors::phrase(e)
                     ),
                 );
                 sup.restart_pending = true;

@@ -45,7 +45,7 @@ pub fn inspect(dir: &Path) -> Report {
         refused: refusal(dir),
     };
     if let Err(e) = control::check_dir(dir) {
-        return problem(format!("unable to chdir: {}", phrase(e as i32)));
+        return problem(format!("unable to chdir: {}", phrase(e)));
     }
     let normally_up = match upkeep::servicedir::normally_down(dir) {
         Ok(down) => !down,
@@ -57,7 +57,7 @@ pub fn inspect(dir: &Path) -> Report {
             return problem("supervise not running".into())
         }
         Ok(false) => return problem("unable to open supervise/ok: file does not exist".into()),
-        Err(e) => return problem(format!("unable to open supervise/ok: {}", phrase(e as i32))),
+        Err(e) => return problem(format!("unable to open supervise/ok: {}", phrase(e))),
     }
     let status = match status::read_status(dir) {
         Ok(Some(s)) => s,

@@ -85,10 +85,7 @@ pub(crate) fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
         Ok(c) => c,
         Err(e) => {
             remove();
-            return Err(DialError::Retry(format!(
-                "unable to fork: {}",
-                phrase(e as i32)
-            )));
+            return Err(DialError::Retry(format!("unable to fork: {}", phrase(e))));
         }
     };
     let proc = match sys::pidfd_open(child.pid) {
@@ -111,7 +108,7 @@ pub(crate) fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
         return Err(DialError::Retry(format!(
             "unable to run {}: {}",
             cfg.pppd.display(),
-            phrase(e as i32)
+            phrase(e)
         )));
     }
     if let Err(e) = pppdlock::write_pid(&file, child.pid) {

@@ -24,7 +24,7 @@ const PROG: &str = "pppoe-connect";
 const HOOK_LIMIT: Duration = Duration::from_secs(30);
 
 fn note(msg: impl std::fmt::Display) {
-    eprintln!("{PROG}: {msg}");
+    crate::errors::say(format_args!("{PROG}: {msg}"));
 }
 
 fn warn(msg: impl std::fmt::Display) {
@@ -307,7 +307,7 @@ impl Loop<'_> {
                 warn(format_args!(
                     "unable to run {}: {}",
                     hook.display(),
-                    phrase(e as i32)
+                    phrase(e)
                 ));
                 self.after_hook();
             }

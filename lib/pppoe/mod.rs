@@ -115,7 +115,7 @@ impl std::fmt::Display for Fatal {
 
 /// `what: phrase` for an errno, as a temporary failure.
 fn sys_fatal(what: impl std::fmt::Display, e: Errno) -> Fatal {
-    Fatal::temporary(format!("{what}: {}", crate::errors::phrase(e as i32)))
+    Fatal::temporary(format!("{what}: {}", crate::errors::phrase(e)))
 }
 
 /// `what: phrase` for an io::Error, as a temporary failure.
