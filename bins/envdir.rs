@@ -29,5 +29,6 @@ fn main() {
     }
     let changes = envdir::read(&args[1]).unwrap_or_else(|f| die(PROG, EXIT_TEMPORARY, f));
     let env = changes.apply(envmod::current());
-    spawn::exec_or_die(PROG, &args[2..], Some(env))
+    let failure = spawn::chain_load(&args[2..], Some(env));
+    upkeep::errors::die(PROG, upkeep::errors::EXIT_TEMPORARY, failure)
 }

@@ -34,7 +34,7 @@ struct Cli {
 }
 
 fn main() {
-    let cli = upkeep::pppoe::parse_cli::<Cli>();
+    let cli = upkeep::pppoe::parse_cli::<Cli>().unwrap_or_else(|code| std::process::exit(code));
     let cfg = match Config::load(&cli.config) {
         Ok(cfg) => cfg,
         Err(e) => {

@@ -1,6 +1,6 @@
 //! The one way upkeep starts a child: fork, reset the signal mask and every
 //! disposition, own session, fds, cwd, exec (sys::fork_exec). Also the one
-//! way a chain-loader replaces itself with its child (`exec_or_die`).
+//! way a chain-loader replaces itself with its child (`chain_load`).
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -11,7 +11,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::unistd::{pipe2, Pid};
 
-use crate::errors::{self, EXIT_TEMPORARY};
+use crate::errors::Failure;
 use crate::sys;
 
 /// A started child. `exec_status` becomes readable when the exec happened
@@ -314,19 +314,15 @@ fn exec(argv: &[OsString], env: Option<Vec<OsString>>) -> Errno {
     sys::exec_paths(&paths, &args, &env)
 }
 
-/// Chain-load `argv` or die as daemontools does:
-/// `PROG: fatal: unable to run ARGV0: PHRASE`, exit 111.
-pub fn exec_or_die(prog: &str, argv: &[OsString], env: Option<Vec<OsString>>) -> ! {
+/// Chain-load `argv`. Returns only on failure, with what daemontools'
+/// chain-loaders report then (`unable to run ARGV0: PHRASE`, exit 111).
+pub fn chain_load(argv: &[OsString], env: Option<Vec<OsString>>) -> Failure {
     let err = exec(argv, env);
     let name = argv
         .first()
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_default();
-    errors::die(
-        prog,
-        EXIT_TEMPORARY,
-        format_args!("unable to run {name}: {}", errors::phrase(err)),
-    )
+    Failure::sys(format!("unable to run {name}"), err)
 }
 
 /// A program installed beside this one, else the bare name (PATH search).

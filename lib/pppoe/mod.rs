@@ -141,19 +141,16 @@ fn already_running(pidfile: &std::path::Path) -> Fatal {
     }
 }
 
-/// Parse a clap command line with daemontools' exit codes: help and
-/// version exit 0, a usage error exits 100 (clap would use 2).
-pub fn parse_cli<T: clap::Parser>() -> T {
-    match T::try_parse() {
-        Ok(t) => t,
-        Err(e) => {
-            let code = if e.use_stderr() {
-                crate::errors::EXIT_PERMANENT
-            } else {
-                0
-            };
-            let _ = e.print();
-            std::process::exit(code)
+/// Parse a clap command line with daemontools' exit codes. Help, version
+/// or a usage error are printed here; Err is then the code to exit with:
+/// 0 after help and version, 100 on a usage error (clap would use 2).
+pub fn parse_cli<T: clap::Parser>() -> Result<T, i32> {
+    T::try_parse().map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            crate::errors::EXIT_PERMANENT
+        } else {
+            0
         }
-    }
+    })
 }
