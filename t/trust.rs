@@ -18,16 +18,7 @@ const SETUIDGID: &str = env!("CARGO_BIN_EXE_setuidgid");
 const SVSCAN: &str = env!("CARGO_BIN_EXE_svscan");
 
 fn need_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    assert_ne!(
-        std::env::var("CI").as_deref(),
-        Ok("true"),
-        "CI runs as root"
-    );
-    eprintln!("skipping: needs root");
-    false
+    common::need_root("this test")
 }
 
 fn chmod(path: &Path, mode: u32) {
