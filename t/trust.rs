@@ -94,6 +94,14 @@ fn finish_check_and_config_files_are_checked_too() {
             fs::write(s.path(file), "TERM\n").unwrap();
         }
         chmod(&s.path(file), mode);
+        if why.ends_with("its group") {
+            // Not the owner's private group (root's own group would be
+            // fine: nobody else is in it). Only root can give it away.
+            if !nix::unistd::Uid::effective().is_root() {
+                continue;
+            }
+            nix::unistd::chown(&s.path(file), None, Some(nix::unistd::Gid::from_raw(2))).unwrap();
+        }
         fs::write(s.path("backoff"), "20ms 50ms").unwrap();
         let _sup = s.supervise();
         wait_for("refusals", T, || {
