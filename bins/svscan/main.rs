@@ -38,7 +38,7 @@ const RESTART_SPACING: Duration = Duration::from_secs(1);
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
 /// One supervise process (main or log side).
 #[derive(Default)]
-struct Supervisor {
+struct Supervise {
     pid: Option<Pid>,
     last_start: Option<Instant>,
     /// Dead and waiting for RESTART_SPACING to pass.
@@ -65,8 +65,8 @@ struct Supervisor {
 
 struct Service {
     name: OsString,
-    main: Supervisor,
-    log: Option<Supervisor>,
+    main: Supervise,
+    log: Option<Supervise>,
     /// (read end for log's stdin, write end for main's stdout).
     pipe: Option<(OwnedFd, OwnedFd)>,
     /// Still present in the scan dir.
@@ -78,7 +78,30 @@ struct Service {
     reattach_log: bool,
 }
 
-impl Supervisor {
+/// Which of a service's two supervises: the service's own or its log/'s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Main,
+    Log,
+}
+
+impl Service {
+    fn side(&self, side: Side) -> Option<&Supervise> {
+        match side {
+            Side::Main => Some(&self.main),
+            Side::Log => self.log.as_ref(),
+        }
+    }
+
+    fn side_mut(&mut self, side: Side) -> Option<&mut Supervise> {
+        match side {
+            Side::Main => Some(&mut self.main),
+            Side::Log => self.log.as_mut(),
+        }
+    }
+}
+
+impl Supervise {
     /// Neither running, nor due for a restart, nor waiting for a foreign one.
     fn idle(&self) -> bool {
         self.pid.is_none() && !self.restart_pending && self.foreign.is_none()
@@ -103,9 +126,9 @@ struct Scanner {
     recheck: Timer,
     dev_null: File,
     services: HashMap<Key, Service>,
-    by_pid: HashMap<Pid, (Key, bool)>,
+    by_pid: HashMap<Pid, (Key, Side)>,
     watches: HashMap<WatchDescriptor, Key>,
-    foreign: HashMap<WatchDescriptor, (Key, bool)>,
+    foreign: HashMap<WatchDescriptor, (Key, Side)>,
     /// Dirs without a `run` yet, watched until one appears.
     candidates: HashMap<WatchDescriptor, OsString>,
     /// The scan dir's own watch.
@@ -248,13 +271,13 @@ impl Scanner {
             }
             if ready[4] && self.recheck.take_expiry() {
                 let foreign: Vec<_> = self.foreign.iter().map(|(w, s)| (*w, *s)).collect();
-                for (wd, (key, log_side)) in foreign {
-                    self.foreign_released(wd, key, log_side, Release::Recheck);
+                for (wd, (key, side)) in foreign {
+                    self.foreign_released(wd, key, side, Release::Recheck);
                 }
             }
-            for ((wd, key, log_side), exited) in pinned.into_iter().zip(&ready[5..]) {
+            for ((wd, key, side), exited) in pinned.into_iter().zip(&ready[5..]) {
                 if *exited {
-                    self.foreign_released(wd, key, log_side, Release::Exited);
+                    self.foreign_released(wd, key, side, Release::Exited);
                 }
             }
             if rescan && !self.shutting_down {
@@ -301,18 +324,17 @@ impl Scanner {
                 }
             }
         }
-        for (wd, (key, log_side), how) in released {
-            self.foreign_released(wd, key, log_side, how);
+        for (wd, (key, side), how) in released {
+            self.foreign_released(wd, key, side, how);
         }
         changed
     }
 
-    fn side_dir(svc: &Service, log_side: bool) -> PathBuf {
+    fn side_dir(svc: &Service, side: Side) -> PathBuf {
         let dir = PathBuf::from(&svc.name);
-        if log_side {
-            dir.join("log")
-        } else {
-            dir
+        match side {
+            Side::Main => dir,
+            Side::Log => dir.join("log"),
         }
     }
 }
