@@ -9,6 +9,7 @@
 //! reading and the writer blocks on the pipe instead of losing lines.
 #![forbid(unsafe_code)]
 
+mod files;
 mod lines;
 mod logdir;
 mod queue;

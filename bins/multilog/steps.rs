@@ -11,9 +11,8 @@ use nix::sys::stat::{fchmod, fchmodat, fstatat, FchmodatFlags, Mode};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fsync, linkat, unlinkat, Pid, UnlinkatFlags};
 
-use super::logdir::{
-    open_append, open_read, open_trunc, LogDir, Progress, CURRENT_MODE_CLOSED, CURRENT_MODE_OPEN,
-};
+use super::files::{open_append, open_read, open_trunc, CURRENT_MODE_CLOSED, CURRENT_MODE_OPEN};
+use super::logdir::{LogDir, Progress};
 use upkeep::errors::phrase;
 use upkeep::spawn::Spawn;
 use upkeep::tai64::Tai64N;
@@ -133,189 +132,240 @@ impl LogDir {
     fn run_step(&mut self, step: Step) -> Outcome {
         let n = self.name.clone();
         match step {
-            Step::Fsync | Step::CloseSync => match self.current.as_ref().map(fsync) {
-                Some(Err(e)) => Retry(
-                    format!("unable to write {n}/current to disk, pausing: {}", why(e)),
-                    step,
-                ),
-                _ => Next(vec![]),
-            },
-            Step::RenameCurrent => {
-                self.current = None;
-                match renameat(&self.dir, "current", &self.dir, "previous") {
-                    Ok(()) => Next(vec![]),
-                    Err(e) => Retry(
-                        format!(
-                            "unable to rename current to previous in directory {n}, pausing: {}",
-                            why(e)
-                        ),
-                        step,
-                    ),
-                }
-            }
-            Step::OpenCurrent => {
-                let opened = open_append(&self.dir, "current")
-                    .map_err(|e| format!("unable to create {n}/current, pausing: {}", why(e)));
-                let fd = match opened {
-                    Ok(fd) => fd,
-                    Err(msg) => return Retry(msg, step),
-                };
-                if let Err(e) = fchmod(&fd, Mode::from_bits_truncate(CURRENT_MODE_OPEN)) {
-                    return Retry(
-                        format!("unable to set mode of {n}/current, pausing: {}", why(e)),
-                        step,
-                    );
-                }
-                self.current = Some(fd);
-                self.bytes = 0;
-                Next(vec![])
-            }
-            Step::ChmodPrevious => match fchmodat(
-                &self.dir,
-                "previous",
-                Mode::from_bits_truncate(CURRENT_MODE_CLOSED),
-                FchmodatFlags::FollowSymlink,
-            ) {
-                Ok(()) => Next(vec![]),
-                Err(e) => Retry(
-                    format!("unable to set mode of {n}/previous, pausing: {}", why(e)),
-                    step,
-                ),
-            },
-            Step::RunProcessor => match self.start_processor() {
-                Ok(run) => Next(vec![Step::WaitProcessor(run)]),
-                Err(msg) => Retry(msg, step),
-            },
-            Step::WaitProcessor(run) => match waitpid(run.pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => Wait(Step::WaitProcessor(run)),
-                Ok(WaitStatus::Exited(_, 0)) => Next(vec![]),
-                Ok(WaitStatus::Exited(..)) | Err(_) => Retry(
-                    format!("processor failed in {n}, pausing"),
-                    Step::RunProcessor,
-                ),
-                Ok(WaitStatus::Signaled(..)) => Retry(
-                    format!("processor crashed in {n}, pausing"),
-                    Step::RunProcessor,
-                ),
-                Ok(_) => Wait(Step::WaitProcessor(run)),
-            },
-            Step::SyncProcessed => {
-                let r = open_append(&self.dir, "processed")
-                    .map_err(|e| format!("unable to create {n}/processed, pausing: {}", why(e)))
-                    .and_then(|fd| {
-                        fsync(&fd).map_err(|e| {
-                            format!("unable to write {n}/processed to disk, pausing: {}", why(e))
-                        })?;
-                        fchmod(&fd, Mode::from_bits_truncate(CURRENT_MODE_CLOSED)).map_err(|e| {
-                            format!("unable to set mode of {n}/processed, pausing: {}", why(e))
-                        })
-                    });
-                match r {
-                    Ok(()) => Next(vec![]),
-                    Err(msg) => Retry(msg, step),
-                }
-            }
-            Step::SyncNewstate => {
-                let r = open_append(&self.dir, "newstate")
-                    .map_err(|e| format!("unable to create {n}/newstate, pausing: {}", why(e)))
-                    .and_then(|fd| {
-                        fsync(&fd).map_err(|e| {
-                            format!("unable to write {n}/newstate to disk, pausing: {}", why(e))
-                        })
-                    });
-                match r {
-                    Ok(()) => Next(vec![]),
-                    Err(msg) => Retry(msg, step),
-                }
-            }
-            Step::UnlinkPrevious => {
-                match unlinkat(&self.dir, "previous", UnlinkatFlags::NoRemoveDir) {
-                    Ok(()) | Err(Errno::ENOENT) => Next(vec![]),
-                    Err(e) => Retry(
-                        format!("unable to remove {n}/previous, pausing: {}", why(e)),
-                        step,
-                    ),
-                }
-            }
-            Step::RenameNewstate => match renameat(&self.dir, "newstate", &self.dir, "state") {
-                Ok(()) => Next(vec![]),
-                Err(e) => Retry(
-                    format!(
-                        "unable to rename newstate to state in directory {n}, pausing: {}",
-                        why(e)
-                    ),
-                    step,
-                ),
-            },
-            Step::Finish(file, code) => match fstatat(&self.dir, file, AtFlags::empty()) {
-                Err(Errno::ENOENT) => Next(vec![]),
-                Err(e) => Retry(
-                    format!("unable to stat {n}/{file}, pausing: {}", why(e)),
-                    step,
-                ),
-                // A second link means an earlier attempt already made the
-                // old log file.
-                Ok(st) if st.st_nlink == 1 => Next(vec![
-                    Step::Link(file, code),
-                    Step::Unlink(file),
-                    Step::Prune,
-                ]),
-                Ok(_) => Next(vec![Step::Unlink(file), Step::Prune]),
-            },
-            Step::Link(file, code) => {
-                let name = format!("@{}.{code}", Tai64N::now().to_hex());
-                match linkat(&self.dir, file, &self.dir, name.as_str(), AtFlags::empty()) {
-                    Ok(()) => Next(vec![]),
-                    Err(e) => Retry(
-                        format!("unable to link to {n}/{name}, pausing: {}", why(e)),
-                        step,
-                    ),
-                }
-            }
-            Step::Unlink(file) => match unlinkat(&self.dir, file, UnlinkatFlags::NoRemoveDir) {
-                Ok(()) | Err(Errno::ENOENT) => Next(vec![]),
-                Err(e) => Retry(
-                    format!("unable to remove {n}/{file}, pausing: {}", why(e)),
-                    step,
-                ),
-            },
-            Step::Prune => match prune(self) {
-                Ok(()) => Next(vec![]),
-                Err(msg) => Retry(msg, step),
-            },
-            Step::CreateState => match open_trunc(&self.dir, "state") {
-                Ok(_) => Next(vec![]),
-                Err(e) => Fatal(format!("unable to write to {n}/state: {}", why(e))),
-            },
-            Step::CreateCurrent => {
-                let fd = match open_append(&self.dir, "current") {
-                    Ok(fd) => fd,
-                    Err(e) => return Fatal(format!("unable to write to {n}/current: {}", why(e))),
-                };
-                if let Err(e) = fchmod(&fd, Mode::from_bits_truncate(CURRENT_MODE_OPEN)) {
-                    return Fatal(format!("unable to set mode of {n}/current: {}", why(e)));
-                }
-                self.current = Some(fd);
-                self.bytes = 0;
-                Next(vec![])
-            }
-            Step::CloseChmod => match self
-                .current
-                .as_ref()
-                .map(|fd| fchmod(fd, Mode::from_bits_truncate(CURRENT_MODE_CLOSED)))
-            {
-                Some(Err(e)) => Retry(
-                    format!("unable to set mode of {n}/current, pausing: {}", why(e)),
-                    step,
-                ),
-                _ => Next(vec![]),
-            },
+            Step::Fsync | Step::CloseSync => self.sync_current(&n, step),
+            Step::RenameCurrent => self.rename_current(&n, step),
+            Step::OpenCurrent => self.open_current(&n, step),
+            Step::ChmodPrevious => self.chmod_previous(&n, step),
+            Step::RunProcessor => self.run_processor(step),
+            Step::WaitProcessor(run) => self.wait_processor(&n, run),
+            Step::SyncProcessed => self.sync_processed(&n, step),
+            Step::SyncNewstate => self.sync_newstate(&n, step),
+            Step::UnlinkPrevious => self.unlink_previous(&n, step),
+            Step::RenameNewstate => self.rename_newstate(&n, step),
+            Step::Finish(file, code) => self.finish(&n, step, file, code),
+            Step::Link(file, code) => self.link(&n, step, file, code),
+            Step::Unlink(file) => self.unlink(&n, step, file),
+            Step::Prune => self.prune(step),
+            Step::CreateState => self.create_state(&n),
+            Step::CreateCurrent => self.create_current(&n),
+            Step::CloseChmod => self.close_chmod(&n, step),
         }
     }
 
-    /// Run the processor as daemontools does: `sh -c PROCESSOR` in the
-    /// directory, `previous` on stdin, `processed` on stdout, `state` on fd 4
-    /// and `newstate` on fd 5.
+    fn sync_current(&mut self, n: &str, step: Step) -> Outcome {
+        match self.current.as_ref().map(fsync) {
+            Some(Err(e)) => Retry(
+                format!("unable to write {n}/current to disk, pausing: {}", why(e)),
+                step,
+            ),
+            _ => Next(vec![]),
+        }
+    }
+
+    fn rename_current(&mut self, n: &str, step: Step) -> Outcome {
+        self.current = None;
+        match renameat(&self.dir, "current", &self.dir, "previous") {
+            Ok(()) => Next(vec![]),
+            Err(e) => Retry(
+                format!(
+                    "unable to rename current to previous in directory {n}, pausing: {}",
+                    why(e)
+                ),
+                step,
+            ),
+        }
+    }
+
+    fn open_current(&mut self, n: &str, step: Step) -> Outcome {
+        let opened = open_append(&self.dir, "current")
+            .map_err(|e| format!("unable to create {n}/current, pausing: {}", why(e)));
+        let fd = match opened {
+            Ok(fd) => fd,
+            Err(msg) => return Retry(msg, step),
+        };
+        if let Err(e) = fchmod(&fd, Mode::from_bits_truncate(CURRENT_MODE_OPEN)) {
+            return Retry(
+                format!("unable to set mode of {n}/current, pausing: {}", why(e)),
+                step,
+            );
+        }
+        self.current = Some(fd);
+        self.bytes = 0;
+        Next(vec![])
+    }
+
+    fn chmod_previous(&mut self, n: &str, step: Step) -> Outcome {
+        match fchmodat(
+            &self.dir,
+            "previous",
+            Mode::from_bits_truncate(CURRENT_MODE_CLOSED),
+            FchmodatFlags::FollowSymlink,
+        ) {
+            Ok(()) => Next(vec![]),
+            Err(e) => Retry(
+                format!("unable to set mode of {n}/previous, pausing: {}", why(e)),
+                step,
+            ),
+        }
+    }
+
+    fn run_processor(&mut self, step: Step) -> Outcome {
+        match self.start_processor() {
+            Ok(run) => Next(vec![Step::WaitProcessor(run)]),
+            Err(msg) => Retry(msg, step),
+        }
+    }
+
+    fn wait_processor(&mut self, n: &str, run: Running) -> Outcome {
+        match waitpid(run.pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => Wait(Step::WaitProcessor(run)),
+            Ok(WaitStatus::Exited(_, 0)) => Next(vec![]),
+            Ok(WaitStatus::Exited(..)) | Err(_) => Retry(
+                format!("processor failed in {n}, pausing"),
+                Step::RunProcessor,
+            ),
+            Ok(WaitStatus::Signaled(..)) => Retry(
+                format!("processor crashed in {n}, pausing"),
+                Step::RunProcessor,
+            ),
+            Ok(_) => Wait(Step::WaitProcessor(run)),
+        }
+    }
+
+    fn sync_processed(&mut self, n: &str, step: Step) -> Outcome {
+        let r = open_append(&self.dir, "processed")
+            .map_err(|e| format!("unable to create {n}/processed, pausing: {}", why(e)))
+            .and_then(|fd| {
+                fsync(&fd).map_err(|e| {
+                    format!("unable to write {n}/processed to disk, pausing: {}", why(e))
+                })?;
+                fchmod(&fd, Mode::from_bits_truncate(CURRENT_MODE_CLOSED)).map_err(|e| {
+                    format!("unable to set mode of {n}/processed, pausing: {}", why(e))
+                })
+            });
+        match r {
+            Ok(()) => Next(vec![]),
+            Err(msg) => Retry(msg, step),
+        }
+    }
+
+    fn sync_newstate(&mut self, n: &str, step: Step) -> Outcome {
+        let r = open_append(&self.dir, "newstate")
+            .map_err(|e| format!("unable to create {n}/newstate, pausing: {}", why(e)))
+            .and_then(|fd| {
+                fsync(&fd).map_err(|e| {
+                    format!("unable to write {n}/newstate to disk, pausing: {}", why(e))
+                })
+            });
+        match r {
+            Ok(()) => Next(vec![]),
+            Err(msg) => Retry(msg, step),
+        }
+    }
+
+    fn unlink_previous(&mut self, n: &str, step: Step) -> Outcome {
+        match unlinkat(&self.dir, "previous", UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Next(vec![]),
+            Err(e) => Retry(
+                format!("unable to remove {n}/previous, pausing: {}", why(e)),
+                step,
+            ),
+        }
+    }
+
+    fn rename_newstate(&mut self, n: &str, step: Step) -> Outcome {
+        match renameat(&self.dir, "newstate", &self.dir, "state") {
+            Ok(()) => Next(vec![]),
+            Err(e) => Retry(
+                format!(
+                    "unable to rename newstate to state in directory {n}, pausing: {}",
+                    why(e)
+                ),
+                step,
+            ),
+        }
+    }
+
+    fn finish(&mut self, n: &str, step: Step, file: &'static str, code: char) -> Outcome {
+        match fstatat(&self.dir, file, AtFlags::empty()) {
+            Err(Errno::ENOENT) => Next(vec![]),
+            Err(e) => Retry(
+                format!("unable to stat {n}/{file}, pausing: {}", why(e)),
+                step,
+            ),
+            // A second link means an earlier attempt already made the
+            // old log file.
+            Ok(st) if st.st_nlink == 1 => Next(vec![
+                Step::Link(file, code),
+                Step::Unlink(file),
+                Step::Prune,
+            ]),
+            Ok(_) => Next(vec![Step::Unlink(file), Step::Prune]),
+        }
+    }
+
+    fn link(&mut self, n: &str, step: Step, file: &'static str, code: char) -> Outcome {
+        let name = format!("@{}.{code}", Tai64N::now().to_hex());
+        match linkat(&self.dir, file, &self.dir, name.as_str(), AtFlags::empty()) {
+            Ok(()) => Next(vec![]),
+            Err(e) => Retry(
+                format!("unable to link to {n}/{name}, pausing: {}", why(e)),
+                step,
+            ),
+        }
+    }
+
+    fn unlink(&mut self, n: &str, step: Step, file: &'static str) -> Outcome {
+        match unlinkat(&self.dir, file, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Next(vec![]),
+            Err(e) => Retry(
+                format!("unable to remove {n}/{file}, pausing: {}", why(e)),
+                step,
+            ),
+        }
+    }
+
+    fn prune(&mut self, step: Step) -> Outcome {
+        match prune(self) {
+            Ok(()) => Next(vec![]),
+            Err(msg) => Retry(msg, step),
+        }
+    }
+
+    fn create_state(&mut self, n: &str) -> Outcome {
+        match open_trunc(&self.dir, "state") {
+            Ok(_) => Next(vec![]),
+            Err(e) => Fatal(format!("unable to write to {n}/state: {}", why(e))),
+        }
+    }
+
+    fn create_current(&mut self, n: &str) -> Outcome {
+        let fd = match open_append(&self.dir, "current") {
+            Ok(fd) => fd,
+            Err(e) => return Fatal(format!("unable to write to {n}/current: {}", why(e))),
+        };
+        if let Err(e) = fchmod(&fd, Mode::from_bits_truncate(CURRENT_MODE_OPEN)) {
+            return Fatal(format!("unable to set mode of {n}/current: {}", why(e)));
+        }
+        self.current = Some(fd);
+        self.bytes = 0;
+        Next(vec![])
+    }
+
+    fn close_chmod(&mut self, n: &str, step: Step) -> Outcome {
+        match self
+            .current
+            .as_ref()
+            .map(|fd| fchmod(fd, Mode::from_bits_truncate(CURRENT_MODE_CLOSED)))
+        {
+            Some(Err(e)) => Retry(
+                format!("unable to set mode of {n}/current, pausing: {}", why(e)),
+                step,
+            ),
+            _ => Next(vec![]),
+        }
+    }
+
     fn start_processor(&mut self) -> Result<Running, String> {
         let n = &self.name;
         let proc = self.processor.clone().unwrap_or_default();
