@@ -132,6 +132,43 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// A fatal error as a program reports it: the message (`what failed:
+/// why`) and the code it exits with (EXIT_PERMANENT, EXIT_TEMPORARY, or
+/// 99 for a time limit). Library code returns it; only programs exit.
+#[derive(Debug)]
+pub struct Fatal {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Fatal {
+    pub fn temporary(message: impl std::fmt::Display) -> Fatal {
+        Fatal {
+            code: EXIT_TEMPORARY,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// A failed system call is temporary, as in daemontools.
+impl From<Failure> for Fatal {
+    fn from(failure: Failure) -> Fatal {
+        Fatal::temporary(failure)
+    }
+}
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// `prog: fatal: MESSAGE` on stderr in one write; the code to exit with.
+pub fn report(prog: &str, fatal: &Fatal) -> i32 {
+    say(format_args!("{prog}: fatal: {fatal}"));
+    fatal.code
+}
+
 /// One line on stderr in a single write(2), so lines from several writers
 /// sharing a log pipe never interleave mid-line.
 pub fn say(line: impl std::fmt::Display) {

@@ -29,7 +29,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 
-use upkeep::errors::{self, Failure, EXIT_TEMPORARY};
+use upkeep::errors::{self, Failure, Fatal};
 use upkeep::event::{self, Timer};
 use upkeep::servicedir::{self, Config, ConfigReader};
 use upkeep::status::{Phase, State, Status, Want};
@@ -111,10 +111,7 @@ fn run(dir: &Path) -> i32 {
         Ok(Some(mut s)) => s.main_loop(),
         // Told to stop while waiting for an untrusted dir to be fixed.
         Ok(None) => 0,
-        Err((code, failure)) => {
-            errors::say(format_args!("{PROG}: fatal: {failure}"));
-            code
-        }
+        Err(fatal) => errors::report(PROG, &fatal),
     }
 }
 
@@ -134,12 +131,12 @@ enum Source {
     Signals,
 }
 
-fn temporary(what: String, e: &std::io::Error) -> (i32, Failure) {
-    (EXIT_TEMPORARY, Failure::io(what, e))
+fn temporary(what: String, e: &std::io::Error) -> Fatal {
+    Fatal::from(Failure::io(what, e))
 }
 
 impl Supervisor {
-    fn new(dir: &Path) -> Result<Option<Supervisor>, (i32, Failure)> {
+    fn new(dir: &Path) -> Result<Option<Supervisor>, Fatal> {
         let shown = dir.display().to_string();
         upkeep::sys::ignore_sigpipe();
         let signals = event::signal_fd(&[
@@ -148,7 +145,7 @@ impl Supervisor {
             Signal::SIGINT,
             Signal::SIGHUP,
         ])
-        .map_err(|e| (EXIT_TEMPORARY, Failure::sys("unable to create signalfd", e)))?;
+        .map_err(|e| Fatal::from(Failure::sys("unable to create signalfd", e)))?;
         std::env::set_current_dir(dir)
             .map_err(|e| temporary(format!("unable to chdir to {shown}"), &e))?;
         // Before anything is created or written in it.
@@ -163,9 +160,8 @@ impl Supervisor {
             .control
             .try_clone()
             .map_err(|e| temporary(format!("unable to open {shown}/supervise/control"), &e))?;
-        let timer = || {
-            Timer::new().map_err(|e| (EXIT_TEMPORARY, Failure::sys("unable to create timerfd", e)))
-        };
+        let timer =
+            || Timer::new().map_err(|e| Fatal::from(Failure::sys("unable to create timerfd", e)));
         let abs = std::env::current_dir().unwrap_or_else(|_| dir.into());
         let name = abs.file_name().unwrap_or(dir.as_os_str()).to_os_string();
         let mut reader = ConfigReader::new(Path::new("."));
@@ -187,7 +183,7 @@ impl Supervisor {
             kill_timer: timer()?,
             finish_timer: timer()?,
             checks: check::Checks::new()
-                .map_err(|e| (EXIT_TEMPORARY, Failure::sys("unable to create timerfd", e)))?,
+                .map_err(|e| Fatal::from(Failure::sys("unable to create timerfd", e)))?,
             phase: Phase::Down,
             want: if normally_down { Want::Down } else { Want::Up },
             paused: false,

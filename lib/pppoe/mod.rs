@@ -82,21 +82,7 @@ impl Proc {
     }
 }
 
-/// Why a pppoe program gives up, with its exit code.
-#[derive(Debug)]
-pub struct Fatal {
-    pub code: i32,
-    pub message: String,
-}
-
-impl Fatal {
-    fn temporary(message: impl Into<String>) -> Fatal {
-        Fatal {
-            code: crate::errors::EXIT_TEMPORARY,
-            message: message.into(),
-        }
-    }
-}
+pub use crate::errors::Fatal;
 
 impl From<config::ConfigError> for Fatal {
     fn from(e: config::ConfigError) -> Fatal {
@@ -104,12 +90,6 @@ impl From<config::ConfigError> for Fatal {
             code: e.code,
             message: e.message,
         }
-    }
-}
-
-impl std::fmt::Display for Fatal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
     }
 }
 
