@@ -12,10 +12,9 @@ use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use super::lifecycle::Exit;
-use super::{signal_group, Supervisor, PROG};
+use super::{service_program, signal_group, Supervisor, PROG};
 use upkeep::errors;
 use upkeep::event::Timer;
-use upkeep::spawn::Spawn;
 use upkeep::status::Phase;
 
 const FIRST_PROBE: Duration = Duration::from_millis(100);
@@ -108,11 +107,8 @@ impl Supervisor {
         // under svscan): a check's complaint belongs in the service's log,
         // not in svscan's error output.
         let stdout = std::io::stdout();
-        let cmd = Spawn::new("./check")
+        let cmd = service_program("./check")
             .arg(pid.to_string())
-            .new_session()
-            .inherit(0)
-            .inherit(1)
             .fd(&stdout, 2);
         match cmd.spawn() {
             Ok(child) => {

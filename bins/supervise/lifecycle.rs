@@ -8,10 +8,10 @@ use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::{signal_group, Finish, Run, Supervisor, PROG};
+use super::{service_program, signal_group, Finish, Run, Supervisor, PROG};
 use upkeep::errors;
 use upkeep::event::Ended;
-use upkeep::spawn::{self, Spawn};
+use upkeep::spawn;
 use upkeep::status::{Phase, Want};
 use upkeep::tai64::Tai64N;
 use upkeep::{procfs, signals};
@@ -54,12 +54,7 @@ impl Supervisor {
         }
         // Read only once trusted.
         self.config = self.reader.load();
-        let mut cmd = Spawn::new("./run")
-            .gated()
-            .new_session()
-            .inherit(0)
-            .inherit(1)
-            .inherit(2);
+        let mut cmd = service_program("./run").gated().inherit(2);
         let mut notify_read = None;
         let mut notify_write = None;
         if let Some(n) = self.config.notification_fd {
@@ -270,13 +265,10 @@ impl Supervisor {
             self.after_down();
             return;
         }
-        let cmd = Spawn::new("./finish")
+        let cmd = service_program("./finish")
             .arg(code.to_string())
             .arg(sig.to_string())
             .arg(&self.name)
-            .new_session()
-            .inherit(0)
-            .inherit(1)
             .inherit(2);
         match cmd.spawn() {
             Ok(child) => {

@@ -138,8 +138,7 @@ fn temporary(what: String, e: &std::io::Error) -> Fatal {
 impl Supervisor {
     fn new(dir: &Path) -> Result<Option<Supervisor>, Fatal> {
         let shown = dir.display().to_string();
-        upkeep::sys::ignore_sigpipe();
-        let signals = event::signal_fd(&[
+        let signals = event::daemon_signals(&[
             Signal::SIGCHLD,
             Signal::SIGTERM,
             Signal::SIGINT,
@@ -339,6 +338,15 @@ impl Supervisor {
 /// Signal a whole process group (run's session leader pid is its pgid).
 fn signal_group(leader: Pid, sig: i32) {
     let _ = kill(Pid::from_raw(-leader.as_raw()), Signal::try_from(sig).ok());
+}
+
+/// ./run, ./finish and ./check start alike: in a session of their own
+/// (signalled as one process group), with supervise's stdin and stdout.
+fn service_program(path: &str) -> upkeep::spawn::Spawn {
+    upkeep::spawn::Spawn::new(path)
+        .new_session()
+        .inherit(0)
+        .inherit(1)
 }
 
 const HELP: &str = "usage: supervise dir

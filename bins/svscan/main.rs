@@ -162,19 +162,9 @@ fn run(dir: &Path) -> i32 {
     }
 }
 
-fn raise_fd_limit() {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < hard {
-            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-        }
-    }
-}
-
 impl Scanner {
     fn new(dir: &Path) -> Result<Scanner, Failure> {
-        upkeep::sys::ignore_sigpipe();
-        let signals = event::signal_fd(&[
+        let signals = event::daemon_signals(&[
             Signal::SIGCHLD,
             Signal::SIGTERM,
             Signal::SIGINT,
@@ -187,7 +177,7 @@ impl Scanner {
         // Orphans of adopted services are reparented to us and reaped here.
         nix::sys::prctl::set_child_subreaper(true)
             .map_err(|e| Failure::sys("unable to become a subreaper", e))?;
-        raise_fd_limit();
+        event::raise_fd_limit();
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
             .map_err(|e| Failure::sys("unable to create inotify instance", e))?;
         let root_watch = inotify

@@ -51,10 +51,9 @@ struct Loop<'a> {
 /// Run the loop for `cfg` until a stop signal (Ok) or a permanent failure.
 pub fn run(cfg: &Config) -> Result<(), Fatal> {
     cfg.check_link()?;
-    sys::ignore_sigpipe();
     // Block the stop signals before taking the lock: from then on a stop
     // is an event, never a default-action death with files left behind.
-    let sigfd = event::signal_fd(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])
+    let sigfd = event::daemon_signals(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])
         .map_err(|e| sys_fatal("unable to create signalfd", e))?;
     if let Err(e) = nix::unistd::access(&cfg.pppd, AccessFlags::X_OK) {
         return Err(sys_fatal(
