@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{read_pid, signal, wait_for, write_exec, Service, Signal, SVOK, SVSTAT};
+use common::{read_pid, signal, wait_for, write_exec, Service, Signal, SVC, SVOK, SVSTAT};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -197,7 +197,7 @@ fn filters_exit_codes() {
 }
 
 /// supervise(8): run starts with stdin /dev/null, in a session and
-/// process group of its own.
+/// process group of its own; s6's nosetsid file is not read.
 #[test]
 fn run_gets_dev_null_and_a_session_of_its_own() {
     let s = Service::new(
@@ -205,6 +205,7 @@ fn run_gets_dev_null_and_a_session_of_its_own() {
          set -- $(cat /proc/$$/stat)\necho \"$$ $5 $6\" >> stdin.tmp\n\
          mv stdin.tmp seen\nexec sleep 1204\n",
     );
+    fs::write(s.path("nosetsid"), "").unwrap();
     let _sup = s.supervise();
     wait_for("run to record", T, || s.path("seen").exists());
     let seen = s.read("seen");
@@ -419,4 +420,168 @@ fn svscan_exits_111_on_an_unusable_dir() {
         assert_eq!(code(&out), Some(111), "{}: {out:?}", dir.display());
         assert!(stderr(&out).starts_with("svscan: fatal: "), "{out:?}");
     }
+}
+
+/// svc(8): the options go out in the order given, each once.
+#[test]
+fn svc_sends_each_letter_once_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    fs::create_dir_all(dir.join("supervise")).unwrap();
+    let control = dir.join("supervise/control");
+    nix::unistd::mkfifo(&control, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // Read and write, so svc finds a reader and our read never waits for a writer.
+    let mut fifo = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&control)
+        .unwrap();
+    let out = run(SVC, &["-uduhhtuK", "-x", "-t"], &[&dir]);
+    assert_eq!(code(&out), Some(0), "{out:?}");
+    let mut got = [0u8; 64];
+    let n = std::io::Read::read(&mut fifo, &mut got).unwrap();
+    assert_eq!(&got[..n], b"udhtKx");
+}
+
+/// supervise(8): letters already waiting in supervise/control are obeyed
+/// before anything starts: a waiting `d` means run never starts.
+#[test]
+fn letters_waiting_in_control_come_first() {
+    let s = Service::new("#!/bin/sh\necho $$ >> starts\nexec sleep 1208\n");
+    fs::create_dir(s.path("supervise")).unwrap();
+    let control = s.path("supervise/control");
+    nix::unistd::mkfifo(&control, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut fifo = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&control)
+        .unwrap();
+    fifo.write_all(b"d").unwrap();
+    let mut sup = s.supervise();
+    wait_for("want down", T, || s.state_field("want") == "down");
+    drop(fifo);
+    assert_eq!(s.state_field("state"), "down");
+    assert_eq!(s.state_field("last_exit"), "", "run was started");
+    assert!(!s.path("starts").exists(), "run was started");
+    // And the service still comes up when told.
+    let out = s.svc(&["-u", "-wu", "-T", "5s"]);
+    assert_eq!(code(&out), Some(0), "{out:?}");
+    s.send("dx");
+    assert_eq!(sup.wait_exit(T).0, Some(0));
+}
+
+/// supervise(8): finish gets `-1 0` when the exit status is unknown (an
+/// adopted run, not supervise's child, died).
+#[test]
+fn finish_of_an_adopted_run_gets_minus_1_and_0() {
+    let s = Service::new("#!/bin/sh\nexec sleep 1209\n");
+    write_exec(&s.path("finish"), "#!/bin/sh\necho \"$@\" >> finished\n");
+    let mut first = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    let pid = s.pid();
+    signal(first.pid(), Signal::SIGKILL);
+    let _ = first.wait_exit(T);
+    let mut second = s.supervise();
+    wait_for("adopted", T, || {
+        s.pid() == pid && s.state_field("state") == "ready"
+    });
+    signal(pid as i32, Signal::SIGKILL);
+    wait_for("finish ran", T, || s.read("finished").ends_with('\n'));
+    assert_eq!(s.read("finished").lines().next(), Some("-1 0 svc"));
+    s.send("dx");
+    assert_eq!(second.wait_exit(T).0, Some(0));
+}
+
+/// supervise(8): finish's time limit is 5 seconds by default.
+#[test]
+fn timeout_finish_defaults_to_5_seconds() {
+    let s = Service::new("#!/bin/sh\nexec sleep 1210\n");
+    write_exec(
+        &s.path("finish"),
+        "#!/bin/sh\necho $$ > finish.pid\nexec sleep 1211\n",
+    );
+    let _sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    s.send("d");
+    wait_for("finish running", T, || s.read("finish.pid").ends_with('\n'));
+    let started = Instant::now();
+    let fpid: u32 = s.read("finish.pid").trim().parse().unwrap();
+    wait_for("finish killed", T, || !common::alive(fpid));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(4), "killed after {took:?}");
+    wait_for("down", T, || s.state_field("state") == "down");
+}
+
+/// A running svscan, stopped with everything it started when dropped.
+struct Scan(Child);
+
+impl Drop for Scan {
+    fn drop(&mut self) {
+        signal(self.0.id() as i32, Signal::SIGTERM);
+        let end = Instant::now() + T;
+        while self.0.try_wait().ok().flatten().is_none() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ppid(pid: u32) -> u32 {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// svscan(8): it runs the supervise installed beside it (not PATH's
+/// daemontools one), each in a process group of its own, and as a child
+/// subreaper it gets the services a killed supervise leaves behind.
+#[test]
+fn svscan_runs_its_own_supervise_in_its_own_group_and_reaps_orphans() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let built = Path::new(env!("CARGO_BIN_EXE_svscan")).parent().unwrap();
+    for p in ["svscan", "supervise"] {
+        fs::copy(built.join(p), bin.join(p)).unwrap();
+    }
+    let scan = tmp.path().join("service");
+    fs::create_dir_all(scan.join("a")).unwrap();
+    write_exec(&scan.join("a/run"), "#!/bin/sh\nexec sleep 1212\n");
+    let svscan = Scan(
+        Command::new(bin.join("svscan"))
+            .arg(&scan)
+            // Where daemontools' supervise is.
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let a = scan.join("a");
+    wait_for("a up", T, || read_pid(&a) != 0);
+    let sup = children(svscan.0.id())
+        .into_iter()
+        .find(|c| comm(*c) == "supervise")
+        .expect("a supervise child");
+    assert_eq!(
+        fs::read_link(format!("/proc/{sup}/exe")).unwrap(),
+        bin.join("supervise")
+    );
+    let pgid = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(sup as i32))).unwrap();
+    assert_eq!(pgid.as_raw(), sup as i32, "supervise is not a group leader");
+    let run = read_pid(&a);
+    signal(sup as i32, Signal::SIGKILL);
+    wait_for("the orphaned run reparented to svscan", T, || {
+        ppid(run) == svscan.0.id()
+    });
 }
