@@ -584,4 +584,13 @@ fn svscan_runs_its_own_supervise_in_its_own_group_and_reaps_orphans() {
     wait_for("the orphaned run reparented to svscan", T, || {
         ppid(run) == svscan.0.id()
     });
+    // Only a supervise stops it: wait for the replacement to adopt it
+    // (svscan's SIGTERM leaves a service whose supervise is dead running).
+    wait_for("run adopted by a new supervise", T, || {
+        run_status(SVOK, &a) == Some(0) && read_pid(&a) == run
+    });
+}
+
+fn run_status(program: &str, dir: &Path) -> Option<i32> {
+    code(&run(program, &[], &[dir]))
 }
