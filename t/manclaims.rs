@@ -594,3 +594,105 @@ fn svscan_runs_its_own_supervise_in_its_own_group_and_reaps_orphans() {
 fn run_status(program: &str, dir: &Path) -> Option<i32> {
     code(&run(program, &[], &[dir]))
 }
+
+/// A pppoe config in a temp dir whose pppd is `pppd_script`; the loop is
+/// stopped with pppoe-stop when dropped.
+struct Pppoe {
+    tmp: tempfile::TempDir,
+}
+
+impl Pppoe {
+    fn new(pppd_script: &str, extra: &str) -> Pppoe {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        write_exec(&d.join("pppd"), pppd_script);
+        fs::write(
+            d.join("pppoe.conf"),
+            format!(
+                "ETH=eth0\nUSER=x\nPIDFILE={}/pppoe.pid\nPPPD={}/pppd\nRETRY_DELAY=10s\nLOST_HOOK=\n{extra}",
+                d.display(),
+                d.display()
+            ),
+        )
+        .unwrap();
+        Pppoe { tmp }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    fn start(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_pppoe-start"))
+            .arg(self.path("pppoe.conf"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn stop(&self) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_pppoe-stop"))
+            .arg(self.path("pppoe.conf"))
+            .args(["-T", "2s"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Pppoe {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// pppoe-start(8): 0 once the loop runs pppd (not once the link is up),
+/// with -T 0 once it holds its lock; --log gets the loop's output; 111
+/// for an unreadable config, 100 for one that cannot be parsed or a
+/// usage error.
+#[test]
+fn pppoe_start_exit_codes_and_log() {
+    let p = Pppoe::new("#!/bin/sh\nexec sleep 1213\n", "FOO=1\n");
+    let log = p.path("loop.log");
+    let out = p.start(&["-T", "5s", "--log", log.to_str().unwrap()]);
+    assert_eq!(code(&out), Some(0), "{out:?}");
+    assert_eq!(
+        fs::read_to_string(p.path("pppoe.pid.state"))
+            .unwrap()
+            .trim(),
+        "running"
+    );
+    let pppd: u32 = fs::read_to_string(p.path("pppoe.pid.pppd"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(common::alive(pppd));
+    assert_eq!(code(&p.stop()), Some(0));
+    // The loop's own warning, from its stderr.
+    wait_for("the loop's warning in the log", T, || {
+        fs::read_to_string(&log).is_ok_and(|l| l.contains("pppoe-connect: warning:"))
+    });
+
+    // A pppd that fails at once: -T 0 does not wait for it.
+    let p = Pppoe::new("#!/bin/sh\nexit 1\n", "");
+    let out = p.start(&["-T", "0"]);
+    assert_eq!(code(&out), Some(0), "{out:?}");
+    assert_eq!(code(&p.stop()), Some(0));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_pppoe-start"))
+        .arg(p.path("missing.conf"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(111), "{out:?}");
+    fs::write(p.path("bad.conf"), "ETH=eth0\nUSER=x\nfoo bar\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pppoe-start"))
+        .arg(p.path("bad.conf"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(100), "{out:?}");
+    assert!(stderr(&out).contains("line 3"), "{out:?}");
+    let out = p.start(&["-Z"]);
+    assert_eq!(code(&out), Some(100), "{out:?}");
+}
