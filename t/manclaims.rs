@@ -696,3 +696,126 @@ fn pppoe_start_exit_codes_and_log() {
     let out = p.start(&["-Z"]);
     assert_eq!(code(&out), Some(100), "{out:?}");
 }
+
+/// supervise(8): check-failures defaults to 3.
+#[test]
+fn check_failures_defaults_to_3() {
+    let s = Service::new("#!/bin/sh\nexec sleep 1214\n");
+    write_exec(
+        &s.path("check"),
+        "#!/bin/sh\nif [ -e healthy ]; then rm healthy; exit 0; fi\necho x >> failures\nexit 1\n",
+    );
+    fs::write(s.path("healthy"), "").unwrap();
+    fs::write(s.path("check-interval"), "50ms").unwrap();
+    let _sup = s.supervise();
+    wait_for("ready", T, || s.state_field("state") == "ready");
+    let pid = s.pid();
+    wait_for("restart after the failures", T, || {
+        s.pid() != 0 && s.pid() != pid
+    });
+    assert_eq!(s.read("failures").lines().count(), 3);
+}
+
+/// supervise(8): check-timeout and check-interval default to 10 seconds.
+#[test]
+fn check_timeout_and_interval_default_to_10_seconds() {
+    let s = Service::new("#!/bin/sh\nexec sleep 1215\n");
+    // The first check passes, the second hangs.
+    write_exec(
+        &s.path("check"),
+        "#!/bin/sh\necho $$ >> calls\n[ -e hang ] && exec sleep 1216\ntouch hang\nexit 0\n",
+    );
+    let _sup = s.supervise();
+    wait_for("ready", T, || s.state_field("state") == "ready");
+    let first = Instant::now();
+    let long = Duration::from_secs(25);
+    wait_for("the second check", long, || {
+        s.read("calls").lines().count() >= 2
+    });
+    let interval = first.elapsed();
+    let hung: u32 = s.read("calls").lines().nth(1).unwrap().parse().unwrap();
+    let second = Instant::now();
+    wait_for("the hanging check killed", long, || !common::alive(hung));
+    let timeout = second.elapsed();
+    // Generous bounds: what is checked is 10 s, neither 1 s nor a minute.
+    for (what, took) in [("interval", interval), ("timeout", timeout)] {
+        assert!(
+            took >= Duration::from_secs(8) && took <= Duration::from_secs(20),
+            "{what} {took:?}"
+        );
+    }
+    assert_eq!(s.state_field("check"), "timeout");
+}
+
+/// supervise(8): after run exits, what is left of its process group gets
+/// TERM and, after timeout-kill, KILL.
+#[test]
+fn leftovers_of_runs_group_are_killed_after_timeout_kill() {
+    let s = Service::new(
+        "#!/bin/sh\n[ -e once ] && exec sleep 1217\ntouch once\n\
+         sh -c 'trap \"\" TERM; echo $$ > stubborn; exec sleep 1218' &\n\
+         while [ ! -s stubborn ]; do sleep 0.01; done\nexit 0\n",
+    );
+    fs::write(s.path("timeout-kill"), "300ms\n").unwrap();
+    let _sup = s.supervise();
+    wait_for("stubborn child", T, || s.read("stubborn").ends_with('\n'));
+    let stubborn: u32 = s.read("stubborn").trim().parse().unwrap();
+    let _guard = KillOnDrop(stubborn);
+    wait_for("the stubborn leftover killed", T, || {
+        !common::alive(stubborn)
+    });
+}
+
+/// svscan(8): SIGALRM forces a rescan and stops nothing; SIGINT stops
+/// every service and svscan exits 0, as SIGTERM does.
+#[test]
+fn svscan_sigalrm_rescans_and_sigint_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scan = tmp.path().join("service");
+    fs::create_dir_all(scan.join("a")).unwrap();
+    write_exec(&scan.join("a/run"), "#!/bin/sh\nexec sleep 1219\n");
+    let mut svscan = Scan(
+        Command::new(env!("CARGO_BIN_EXE_svscan"))
+            .arg(&scan)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let a = scan.join("a");
+    wait_for("a up", T, || read_pid(&a) != 0);
+    let run = read_pid(&a);
+    signal(svscan.0.id() as i32, Signal::SIGALRM);
+    fs::create_dir_all(scan.join("b")).unwrap();
+    write_exec(&scan.join("b/run"), "#!/bin/sh\nexec sleep 1220\n");
+    wait_for("b up", T, || read_pid(&scan.join("b")) != 0);
+    assert_eq!(read_pid(&a), run, "SIGALRM restarted a");
+    assert!(
+        svscan.0.try_wait().unwrap().is_none(),
+        "SIGALRM ended svscan"
+    );
+    let b = read_pid(&scan.join("b"));
+    signal(svscan.0.id() as i32, Signal::SIGINT);
+    let mut status = None;
+    wait_for("svscan to exit", T, || {
+        status = svscan.0.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(status.unwrap().code(), Some(0));
+    assert!(
+        !common::alive(run) && !common::alive(b),
+        "a service outlived svscan"
+    );
+}
+
+/// SIGKILL to a process a test made immune to TERM, pass or fail.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if common::alive(self.0) {
+            signal(self.0 as i32, Signal::SIGKILL);
+        }
+    }
+}
