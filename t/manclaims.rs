@@ -744,7 +744,9 @@ fn check_timeout_and_interval_default_to_10_seconds() {
             "{what} {took:?}"
         );
     }
-    assert_eq!(s.state_field("check"), "timeout");
+    wait_for("the timeout recorded", T, || {
+        s.state_field("check") == "timeout"
+    });
 }
 
 /// supervise(8): after run exits, what is left of its process group gets
