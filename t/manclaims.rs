@@ -821,3 +821,143 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+fn is_root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true: this test needs root"
+    );
+    eprintln!("skipping: needs root (a mount namespace and chroot)");
+    false
+}
+
+/// A throw-away root for svscanboot, entered in a private mount
+/// namespace: `binds` (directories of /usr) are bind-mounted there only in
+/// that namespace; /upkeep holds copies of `programs`.
+struct Jail {
+    tmp: Option<tempfile::TempDir>,
+    binds: Vec<&'static str>,
+}
+
+impl Jail {
+    fn new(binds: &[&'static str], programs: &[&str]) -> Jail {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        for d in binds.iter().chain(&["upkeep", "service"]) {
+            fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for (link, to) in [
+            ("bin", "usr/bin"),
+            ("sbin", "usr/sbin"),
+            ("lib", "usr/lib"),
+            ("lib64", "usr/lib64"),
+        ] {
+            symlink(to, root.join(link)).unwrap();
+        }
+        let built = Path::new(env!("CARGO_BIN_EXE_svscanboot"))
+            .parent()
+            .unwrap();
+        for p in programs {
+            fs::copy(built.join(p), root.join("upkeep").join(p)).unwrap();
+        }
+        Jail {
+            tmp: Some(tmp),
+            binds: binds.to_vec(),
+        }
+    }
+
+    fn root(&self) -> &Path {
+        self.tmp.as_ref().unwrap().path()
+    }
+
+    /// `chroot ROOT /upkeep/svscanboot` with no argument, in a mount
+    /// namespace of its own (private: nothing it mounts is seen here).
+    fn boot(&self) -> Child {
+        let mut script = String::from("set -e\nmount --make-rprivate /\n");
+        for d in &self.binds {
+            script.push_str(&format!("mount --rbind /{d} \"$1/{d}\"\n"));
+        }
+        script.push_str("exec chroot \"$1\" /upkeep/svscanboot\n");
+        Command::new("unshare")
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                &script,
+                "sh",
+            ])
+            .arg(self.root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
+impl Drop for Jail {
+    fn drop(&mut self) {
+        // The binds never reach this namespace; should one have, keep the
+        // directory rather than delete through it.
+        let empty = self
+            .binds
+            .iter()
+            .all(|d| fs::read_dir(self.root().join(d)).is_ok_and(|mut e| e.next().is_none()));
+        if !empty {
+            let kept = self.tmp.take().unwrap().keep();
+            eprintln!("not removing {}: a mount is visible there", kept.display());
+        }
+    }
+}
+
+/// svscanboot(8): without an argument it runs svscan on /service.
+#[test]
+fn svscanboot_default_dir_is_service() {
+    if !is_root() {
+        return;
+    }
+    let jail = Jail::new(
+        &["usr", "dev", "proc"],
+        &["svscanboot", "svscan", "supervise", "readproctitle"],
+    );
+    let x = jail.root().join("service/x");
+    fs::create_dir(&x).unwrap();
+    write_exec(
+        &x.join("run"),
+        "#!/bin/sh\necho ok > seen\nexec sleep 1221\n",
+    );
+    let mut boot = Boot(jail.boot());
+    wait_for("the service in /service started", T, || {
+        x.join("seen").exists()
+    });
+    signal(boot.0.id() as i32, Signal::SIGTERM);
+    let status = boot.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+/// svscanboot(8): 111, saying which, when svscan or readproctitle cannot
+/// be started.
+#[test]
+fn svscanboot_exits_111_without_svscan_or_readproctitle() {
+    if !is_root() {
+        return;
+    }
+    // Only the libraries, /dev and /proc: no svscan anywhere on the PATH.
+    for (programs, missing) in [
+        (&["svscanboot"][..], "readproctitle"),
+        (&["svscanboot", "readproctitle"][..], "svscan"),
+    ] {
+        let jail = Jail::new(&["usr/lib", "usr/lib64", "dev", "proc"], programs);
+        let out = jail.boot().wait_with_output().unwrap();
+        assert_eq!(code(&out), Some(111), "{out:?}");
+        assert_eq!(
+            stderr(&out),
+            format!("svscanboot: fatal: unable to start {missing}: file does not exist\n")
+        );
+    }
+}
