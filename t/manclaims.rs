@@ -961,3 +961,19 @@ fn svscanboot_exits_111_without_svscan_or_readproctitle() {
         );
     }
 }
+
+/// supervise(8): a regular file found at supervise/ok (written while the
+/// FIFO was missing) is replaced by a FIFO.
+#[test]
+fn a_regular_file_at_ok_is_replaced_by_a_fifo() {
+    use std::os::unix::fs::FileTypeExt;
+    let s = Service::new("#!/bin/sh\nexec sleep 1222\n");
+    fs::create_dir(s.path("supervise")).unwrap();
+    fs::write(s.path("supervise/ok"), "").unwrap();
+    // supervise() waits for svok, which counts only a FIFO with a reader.
+    let _sup = s.supervise();
+    let ft = fs::symlink_metadata(s.path("supervise/ok"))
+        .unwrap()
+        .file_type();
+    assert!(ft.is_fifo(), "supervise/ok is {ft:?}");
+}
