@@ -507,3 +507,46 @@ fn a_regular_file_at_ok_is_replaced_by_a_fifo() {
         .file_type();
     assert!(ft.is_fifo(), "supervise/ok is {ft:?}");
 }
+
+/// svstat(8): --json has every documented field; next_start_in in
+/// backoff; supervise null and an error for a dir it cannot read.
+#[test]
+fn svstat_json_has_the_documented_fields() {
+    let up = Service::new("#!/bin/sh\nexec sleep 1223\n");
+    let _up = up.supervise();
+    let failing = Service::new("#!/bin/sh\nexit 1\n");
+    fs::write(failing.path("backoff"), "1m 1m\n").unwrap();
+    let _failing = failing.supervise();
+    wait_for("up", T, || up.state_field("state") == "ready");
+    wait_for("backoff", T, || failing.state_field("state") == "backoff");
+    let missing = up.tmp.path().join("missing");
+    let out = run(SVSTAT, &["--json"], &[&up.dir, &failing.dir, &missing]);
+    assert_eq!(code(&out), Some(0), "{out:?}");
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let has = |line: &str, key: &str| line.contains(&format!("\"{key}\":"));
+    for key in [
+        "dir",
+        "supervise",
+        "up",
+        "pid",
+        "seconds",
+        "normally_up",
+        "paused",
+        "want",
+        "state",
+        "ready",
+        "last_exit",
+        "restarts",
+        "fast_failures",
+        "check",
+        "check_failures",
+    ] {
+        assert!(has(lines[0], key) && has(lines[1], key), "{key}: {text}");
+    }
+    assert!(!has(lines[0], "next_start_in"), "{text}");
+    assert!(has(lines[1], "next_start_in"), "{text}");
+    assert!(lines[2].contains("\"supervise\":null"), "{text}");
+    assert!(has(lines[2], "error"), "{text}");
+}
