@@ -550,3 +550,21 @@ fn svstat_json_has_the_documented_fields() {
     assert!(lines[2].contains("\"supervise\":null"), "{text}");
     assert!(has(lines[2], "error"), "{text}");
 }
+
+/// supervise(8): notification-fd 0 or 2 puts the pipe in place of run's
+/// stdin or stderr, as s6 does.
+#[test]
+fn notification_fd_0_and_2_replace_stdin_and_stderr() {
+    for fd in ["0", "2"] {
+        let s = Service::new(&format!(
+            "#!/bin/sh\nwhile [ ! -e go ]; do sleep 0.01; done\necho >&{fd}\nexec sleep 1224\n"
+        ));
+        fs::write(s.path("notification-fd"), format!("{fd}\n")).unwrap();
+        let _sup = s.supervise();
+        wait_for("up", T, || s.state_field("state") == "up");
+        fs::write(s.path("go"), "").unwrap();
+        wait_for("ready through the pipe", T, || {
+            s.state_field("state") == "ready"
+        });
+    }
+}
