@@ -568,3 +568,20 @@ fn notification_fd_0_and_2_replace_stdin_and_stderr() {
         });
     }
 }
+
+/// supervise(8), Trust: while dir cannot be trusted, SIGTERM, SIGINT or
+/// SIGHUP make supervise exit 0, having started nothing.
+#[test]
+fn an_untrusted_supervise_exits_0_on_term_int_hup() {
+    use std::os::unix::fs::PermissionsExt;
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        let s = Service::new("#!/bin/sh\necho x >> starts\nexec sleep 1225\n");
+        fs::set_permissions(&s.dir, fs::Permissions::from_mode(0o777)).unwrap();
+        let mut sup = common::started::Started::supervise(&s.dir, s.tmp.path());
+        wait_for("the refusal", T, || sup.stderr().contains("refusing"));
+        signal(sup.pid(), sig);
+        let status = sup.wait_exit(T).expect("supervise exits");
+        assert_eq!(status.code(), Some(0), "{sig:?}: {}", sup.stderr());
+        assert!(!s.path("starts").exists(), "{sig:?}: run was started");
+    }
+}
