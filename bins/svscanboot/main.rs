@@ -82,6 +82,9 @@ fn boot(dir: &Path) -> Result<i32, Failure> {
         .fd(&null, 2)
         .spawn()
         .map_err(|e| Failure::sys("unable to start readproctitle", e))?;
+    title
+        .wait_exec()
+        .map_err(|e| Failure::sys("unable to start readproctitle", e))?;
     drop(read);
     // stderr stays ours until svscan is running (HANDOFF_ENV): a missing
     // dir is then said in the journal, not only in a title nobody reads.
@@ -97,6 +100,8 @@ fn boot(dir: &Path) -> Result<i32, Failure> {
         .fd(&write, 1)
         .inherit(2)
         .spawn()
+        .map_err(|e| Failure::sys("unable to start svscan", e))?;
+    scan.wait_exec()
         .map_err(|e| Failure::sys("unable to start svscan", e))?;
     // readproctitle ends at EOF, when svscan and every service that shared
     // its output are gone.
