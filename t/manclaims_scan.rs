@@ -363,15 +363,7 @@ fn svscan_sigalrm_rescans_and_sigint_stops() {
 }
 
 fn is_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true: this test needs root"
-    );
-    eprintln!("skipping: needs root (a mount namespace and chroot)");
-    false
+    common::need_root("a mount namespace and chroot")
 }
 
 /// A throw-away root for svscanboot, entered in a private mount
