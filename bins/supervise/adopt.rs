@@ -53,7 +53,7 @@ impl Supervisor {
         self.want = state.want;
         self.paused = state.paused;
         self.last_exit = state.last_exit.clone();
-        self.starts = state.restarts.saturating_add(1);
+        self.restarts.starts = state.restarts.saturating_add(1);
         let has_check = self.run.as_ref().is_some_and(|r| r.has_check);
         // The readiness pipe died with the old supervise: without a check,
         // an adopted run counts as ready, as one without a readiness fd does.
@@ -63,7 +63,7 @@ impl Supervisor {
             _ if has_check => Phase::Up,
             _ => Phase::Ready,
         };
-        self.dirty = true;
+        self.published.dirty = true;
         errors::warn(
             PROG,
             format_args!("{}: adopted the running service, pid {pid}", self.shown),
@@ -71,7 +71,7 @@ impl Supervisor {
         if self.phase == Phase::Stopping {
             // It was being stopped when its supervisor died: finish the job
             // (and restart it if that stop was a restart).
-            self.operator_restart = self.want == upkeep::status::Want::Up;
+            self.restarts.operator_restart = self.want == upkeep::status::Want::Up;
             self.signal_run(self.config.down_signal);
             self.signal_run(libc::SIGCONT);
             self.begin_stop();

@@ -141,7 +141,7 @@ impl Supervisor {
         } else if matches!(exit, Exit::Code(0)) {
             self.checks.result = "ok";
             self.checks.failures = 0;
-            self.dirty = true;
+            self.published.dirty = true;
             let has_notify_fd = self.config.notification_fd.is_some();
             if !has_notify_fd {
                 self.became_ready();
@@ -154,7 +154,7 @@ impl Supervisor {
 
     fn check_failed(&mut self, result: &'static str) {
         self.checks.result = result;
-        self.dirty = true;
+        self.published.dirty = true;
         if !self.counting() {
             self.schedule_check();
             return;
@@ -190,7 +190,7 @@ impl Supervisor {
 
     /// Like `t`: TERM (restart at once, no backoff), KILL at timeout-kill.
     fn restart_for_health(&mut self) {
-        self.operator_restart = true;
+        self.restarts.operator_restart = true;
         self.signal_run(libc::SIGTERM);
         self.signal_run(libc::SIGCONT);
         self.begin_stop();

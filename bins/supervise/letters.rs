@@ -24,17 +24,17 @@ impl Supervisor {
         match letter {
             b'u' => {
                 self.want = Want::Up;
-                self.dirty = true;
+                self.published.dirty = true;
                 self.start_now_if_idle();
             }
             b'o' => {
                 self.want = Want::Once;
-                self.dirty = true;
+                self.published.dirty = true;
                 self.start_now_if_idle();
             }
             b'd' => {
                 self.want = Want::Down;
-                self.dirty = true;
+                self.published.dirty = true;
                 self.cancel_pending_start();
                 if self.run.is_some() {
                     self.signal_run(self.config.down_signal);
@@ -45,22 +45,22 @@ impl Supervisor {
             }
             b'x' => {
                 self.exit_when_down = true;
-                self.dirty = true;
+                self.published.dirty = true;
             }
             b'p' => {
                 self.paused = true;
-                self.dirty = true;
+                self.published.dirty = true;
                 self.signal_run(libc::SIGSTOP);
             }
             b'c' => {
                 self.paused = false;
-                self.dirty = true;
+                self.published.dirty = true;
                 self.signal_run(libc::SIGCONT);
             }
             b't' | b'k' => {
                 if self.run.is_some() {
                     // An operator's restart is never throttled as a crash.
-                    self.operator_restart = true;
+                    self.restarts.operator_restart = true;
                     self.signal_run(if letter == b't' {
                         libc::SIGTERM
                     } else {
@@ -99,7 +99,7 @@ impl Supervisor {
         if self.run.is_some() || self.finish.is_some() {
             return; // after finish, want decides
         }
-        self.fast_failures = 0;
+        self.restarts.fast_failures = 0;
         self.cancel_pending_start();
         self.start();
     }
@@ -107,7 +107,7 @@ impl Supervisor {
     pub(super) fn cancel_pending_start(&mut self) {
         if self.start_timer.is_armed() || self.phase == Phase::Backoff {
             self.start_timer.cancel();
-            self.next_start = None;
+            self.restarts.next_start = None;
             if self.phase == Phase::Backoff {
                 self.set_phase(Phase::Down);
             }

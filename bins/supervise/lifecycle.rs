@@ -45,12 +45,12 @@ impl Supervisor {
                 );
             }
             self.refused = Some(why);
-            self.last_run_fast = true;
+            self.restarts.last_run_fast = true;
             self.schedule_restart();
             return;
         }
         if self.refused.take().is_some() {
-            self.dirty = true;
+            self.published.dirty = true;
         }
         // Read only once trusted.
         self.config = self.reader.load();
@@ -75,14 +75,14 @@ impl Supervisor {
             Err(e) => {
                 // Fork failed (EAGAIN, ENOMEM): never give up, back off.
                 self.report_start_failure(e);
-                self.last_run_fast = true;
+                self.restarts.last_run_fast = true;
                 self.schedule_restart();
                 return;
             }
         };
         drop(notify_write);
         let gate = child.gate;
-        self.starts = self.starts.saturating_add(1);
+        self.restarts.starts = self.restarts.starts.saturating_add(1);
         self.run = Some(Run {
             pid: child.pid,
             started: Instant::now(),
@@ -95,14 +95,14 @@ impl Supervisor {
         });
         self.since = Tai64N::now();
         self.paused = false;
-        self.operator_restart = false;
-        self.next_start = None;
+        self.restarts.operator_restart = false;
+        self.restarts.next_start = None;
         self.checks_reset();
         if let Some(limit) = self.config.timeout_ready {
             self.checks.ready.arm(limit);
         }
         self.set_phase(Phase::Starting);
-        self.dirty = true;
+        self.published.dirty = true;
         // run's pid on disk before run can exist: a supervise killed now
         // leaves a state the next one adopts from, never an unrecorded copy
         // (the gated child exits unexec'd when we die first).
@@ -111,9 +111,9 @@ impl Supervisor {
     }
 
     pub(super) fn report_start_failure(&mut self, e: Errno) {
-        if !self.start_failure_reported {
+        if !self.restarts.start_failure_reported {
             self.warn_unable_to_start("run", e);
-            self.start_failure_reported = true;
+            self.restarts.start_failure_reported = true;
         }
     }
 
@@ -124,7 +124,7 @@ impl Supervisor {
         };
         match spawn::read_exec_status(&fd) {
             Ok(()) => {
-                self.start_failure_reported = false;
+                self.restarts.start_failure_reported = false;
                 if self.phase == Phase::Starting {
                     // Without a readiness fd or a check, exec'd means ready.
                     let ready = run.notify.is_none() && !run.has_check;
@@ -174,7 +174,7 @@ impl Supervisor {
     }
 
     pub(super) fn on_start_timer(&mut self) {
-        self.next_start = None;
+        self.restarts.next_start = None;
         if self.run.is_none() && self.finish.is_none() && matches!(self.want, Want::Up) {
             self.start();
         } else if self.phase == Phase::Backoff {
@@ -226,11 +226,11 @@ impl Supervisor {
         };
         // A stop we asked for is no failure, whatever the run's age.
         let stopped_on_purpose = self.phase == Phase::Stopping;
-        self.last_run_fast = !stopped_on_purpose
+        self.restarts.last_run_fast = !stopped_on_purpose
             && (run.exec_failed.is_some() || run.started.elapsed() < MIN_HEALTHY_RUN);
         self.since = Tai64N::now();
         self.paused = false;
-        self.dirty = true;
+        self.published.dirty = true;
         self.checks_stop();
 
         // Leftovers of run's process group: TERM now, KILL at timeout-kill.
@@ -314,14 +314,14 @@ impl Supervisor {
     /// run (and finish) are gone: decide what comes next.
     fn after_down(&mut self) {
         self.set_phase(Phase::Down);
-        self.dirty = true;
+        self.published.dirty = true;
         if self.exit_when_down {
             return;
         }
         if self.want == Want::Up {
-            if self.operator_restart || !self.last_run_fast {
-                self.operator_restart = false;
-                self.fast_failures = 0;
+            if self.restarts.operator_restart || !self.restarts.last_run_fast {
+                self.restarts.operator_restart = false;
+                self.restarts.fast_failures = 0;
                 self.start();
             } else {
                 self.schedule_restart();
@@ -331,15 +331,15 @@ impl Supervisor {
 
     /// A fast failure: wait MIN·2^(n-1), capped at MAX, then start.
     fn schedule_restart(&mut self) {
-        self.fast_failures = self.fast_failures.saturating_add(1);
+        self.restarts.fast_failures = self.restarts.fast_failures.saturating_add(1);
         let (min, max) = self.config.backoff;
-        let shift = (self.fast_failures - 1).min(31);
+        let shift = (self.restarts.fast_failures - 1).min(31);
         let delay = min.checked_mul(1u32 << shift).unwrap_or(max).min(max);
         self.start_timer.arm(delay);
-        self.next_start = std::time::SystemTime::now()
+        self.restarts.next_start = std::time::SystemTime::now()
             .checked_add(delay)
             .map(Tai64N::from_system);
         self.set_phase(Phase::Backoff);
-        self.dirty = true;
+        self.published.dirty = true;
     }
 }

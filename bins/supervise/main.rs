@@ -87,6 +87,15 @@ struct Supervisor {
     kill_group: Option<Pid>,
     since: Tai64N,
     last_exit: String,
+    restarts: Restarts,
+    /// Why run was not started: a file that cannot be trusted.
+    refused: Option<String>,
+    published: Published,
+}
+
+/// Restart bookkeeping: how often run started, the crash-loop backoff.
+#[derive(Default)]
+struct Restarts {
     starts: u64,
     fast_failures: u32,
     next_start: Option<Tai64N>,
@@ -97,12 +106,15 @@ struct Supervisor {
     last_run_fast: bool,
     /// A start failure was already reported in the current streak.
     start_failure_reported: bool,
-    /// Why run was not started: a file that cannot be trusted.
-    refused: Option<String>,
+}
+
+/// What was published in supervise/status and supervise/state.
+struct Published {
+    /// Something changed since: publish again.
     dirty: bool,
     /// What the files hold now: a change that alters neither is not written.
-    written_status: [u8; 18],
-    written_state: String,
+    status: [u8; 18],
+    state: String,
 }
 
 /// Run supervise on `dir` until told to exit. Returns the exit code.
@@ -192,16 +204,13 @@ impl Supervisor {
             kill_group: None,
             since: Tai64N::now(),
             last_exit: String::new(),
-            starts: 0,
-            fast_failures: 0,
-            next_start: None,
-            operator_restart: false,
-            last_run_fast: false,
-            start_failure_reported: false,
+            restarts: Restarts::default(),
             refused: None,
-            dirty: true,
-            written_status: [0; 18],
-            written_state: String::new(),
+            published: Published {
+                dirty: true,
+                status: [0; 18],
+                state: String::new(),
+            },
         };
         s.adopt_leftover_run();
         Ok(Some(s))
@@ -215,7 +224,7 @@ impl Supervisor {
             self.start();
         }
         loop {
-            if self.dirty {
+            if self.published.dirty {
                 self.publish();
             }
             if self.exit_when_down && self.is_down() {

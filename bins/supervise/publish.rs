@@ -7,12 +7,12 @@ impl Supervisor {
     pub(super) fn set_phase(&mut self, phase: Phase) {
         if self.phase != phase {
             self.phase = phase;
-            self.dirty = true;
+            self.published.dirty = true;
         }
     }
 
     pub(super) fn publish(&mut self) {
-        self.dirty = false;
+        self.published.dirty = false;
         let pid = self.run_pid().map(|p| p.as_raw() as u32).unwrap_or(0);
         let state = State {
             phase: self.phase,
@@ -22,9 +22,9 @@ impl Supervisor {
             want: self.want,
             paused: self.paused && pid != 0,
             last_exit: self.last_exit.clone(),
-            restarts: self.starts.saturating_sub(1),
-            fast_failures: self.fast_failures,
-            next_start: self.next_start,
+            restarts: self.restarts.starts.saturating_sub(1),
+            fast_failures: self.restarts.fast_failures,
+            next_start: self.restarts.next_start,
             check: self.checks.result.to_string(),
             check_failures: self.checks.failures,
             starttime: self.run.as_ref().map(|r| r.starttime).unwrap_or(0),
@@ -39,20 +39,20 @@ impl Supervisor {
         // State first: a reader woken by the status rename sees both new.
         let (state, status) = (state.encode(), status.encode());
         let mut results = Vec::with_capacity(2);
-        if state != self.written_state {
+        if state != self.published.state {
             let r = self
                 .owned
                 .dir
                 .replace(OsStr::new("state"), state.as_bytes(), 0o644);
             if r.is_ok() {
-                self.written_state = state;
+                self.published.state = state;
             }
             results.push(("state", r));
         }
-        if status != self.written_status {
+        if status != self.published.status {
             let r = self.owned.dir.replace(OsStr::new("status"), &status, 0o644);
             if r.is_ok() {
-                self.written_status = status;
+                self.published.status = status;
             }
             results.push(("status", r));
         }
