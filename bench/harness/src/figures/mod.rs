@@ -6,8 +6,10 @@ mod adopt;
 mod check;
 mod crash;
 mod multilog;
+mod pppoe;
 mod restart;
 mod scan;
+mod vrrp;
 mod wait;
 
 use std::path::Path;
@@ -29,13 +31,9 @@ pub const ALL: &[(&str, Figure)] = &[
     ("crash", crash::run),
     ("multilog", multilog::run),
     ("check", check::run),
-    // HOOK (pppoe-stop): survivors per 10,000 stops, upkeep's pppoe-stop
-    // against rp-pppoe's pppoe-stop. Add `mod pppoe;` with a
-    // `pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String>` that fills
-    // the rp-pppoe value in the column of the peer it ships with and
-    // upkeep's in upkeep's, then list it here as ("pppoe", pppoe::run).
-    // HOOK (vrrp-notify): keepalived notify event → state file latency,
-    // same shape: `mod vrrp;` and ("vrrp", vrrp::run).
+    // The gateway glue: rp-pppoe is the only peer with an equivalent.
+    ("pppoe", pppoe::run),
+    ("vrrp", vrrp::run),
 ];
 
 /// Starts `sys`'s supervisor on `dir` and waits until its status names a
