@@ -215,7 +215,8 @@ fn results_md(root: &Path, run: &RunInfo, rows: &[Row], ctx: &Ctx, failed: &[Str
     md.push_str("# Benchmarks: upkeep against daemontools, runit and s6\n\n");
     if let Some(only) = &run.only {
         md.push_str(&format!(
-            "**A partial run (`--only {}`): only these figures; the full table is RESULTS.md.**\n\n",
+            "**A partial{} run (`--only {}`): only these figures; the full table is bench/RESULTS.md.**\n\n",
+            if run.quick { ", quick (fewer repetitions)" } else { "" },
             only.join(",")
         ));
     }

@@ -380,3 +380,117 @@ pub fn svg(row: &Row) -> String {
     s.push_str("</svg>\n");
     s
 }
+
+/// One line of a chart against N: its name and a value per x (None: it
+/// could not run there).
+pub struct Series {
+    pub name: String,
+    pub ours: bool,
+    pub vals: Vec<Option<f64>>,
+}
+
+/// A line chart of cost against N (x on a log scale), as a standalone SVG.
+pub fn svg_lines(title: &str, unit: &str, xs: &[f64], series: &[Series]) -> String {
+    const W: f64 = 640.0;
+    const H: f64 = 320.0;
+    const LEFT: f64 = 70.0;
+    const RIGHT: f64 = 150.0;
+    const TOP: f64 = 56.0;
+    const BOTTOM: f64 = 44.0;
+    const COLOURS: [&str; 5] = ["#4c6ef5", "#2b8a3e", "#ae3ec9", "#868e96", "#d9480f"];
+    let plot_w = W - LEFT - RIGHT;
+    let plot_h = H - TOP - BOTTOM;
+    let max = series
+        .iter()
+        .flat_map(|s| s.vals.iter().flatten())
+        .copied()
+        .fold(0.0_f64, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let (x0, x1) = (
+        xs.first().copied().unwrap_or(1.0).log10(),
+        xs.last().copied().unwrap_or(10.0).log10(),
+    );
+    let span = (x1 - x0).max(f64::MIN_POSITIVE);
+    let px = |x: f64| LEFT + (x.log10() - x0) / span * plot_w;
+    let py = |v: f64| TOP + plot_h - v / max * plot_h;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif">"#
+    );
+    let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="22" font-size="15" text-anchor="middle" font-weight="bold">{}</text>"#,
+        W / 2.0,
+        xml_escape(title)
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="{}" y="40" font-size="12" text-anchor="middle" fill="#555">{} against services (log scale) — lower is better, flat is linear cost</text>"##,
+        W / 2.0,
+        xml_escape(unit)
+    );
+    let base = TOP + plot_h;
+    let _ = writeln!(
+        s,
+        r##"<line x1="{LEFT}" y1="{base}" x2="{}" y2="{base}" stroke="#333"/><line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{base}" stroke="#333"/>"##,
+        LEFT + plot_w
+    );
+    for &x in xs {
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"#,
+            px(x),
+            base + 18.0,
+            fmt_val(Some(x))
+        );
+    }
+    for k in 0..=4 {
+        let v = max * k as f64 / 4.0;
+        let _ = writeln!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end" fill="#555">{}</text>"##,
+            LEFT - 6.0,
+            py(v) + 4.0,
+            fmt_val(Some(v))
+        );
+    }
+    for (i, line) in series.iter().enumerate() {
+        let colour = if line.ours {
+            COLOURS[4]
+        } else {
+            COLOURS[i % 4]
+        };
+        let pts: Vec<(f64, f64)> = xs
+            .iter()
+            .zip(&line.vals)
+            .filter_map(|(&x, v)| v.map(|v| (px(x), py(v))))
+            .collect();
+        let path: Vec<String> = pts.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+        let _ = writeln!(
+            s,
+            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="{}"/>"#,
+            path.join(" "),
+            if line.ours { 3 } else { 2 }
+        );
+        for (x, y) in &pts {
+            let _ = writeln!(
+                s,
+                r#"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="{colour}"/>"#
+            );
+        }
+        let ly = TOP + 14.0 + 18.0 * i as f64;
+        let _ = writeln!(
+            s,
+            r#"<line x1="{:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{colour}" stroke-width="3"/><text x="{:.1}" y="{:.1}" font-size="12">{}</text>"#,
+            W - RIGHT + 12.0,
+            W - RIGHT + 32.0,
+            W - RIGHT + 38.0,
+            ly + 4.0,
+            xml_escape(&line.name)
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}

@@ -5,9 +5,11 @@
 mod adopt;
 mod check;
 mod crash;
+mod failover;
 mod multilog;
 mod pppoe;
 mod restart;
+mod scale;
 mod scan;
 mod vrrp;
 mod wait;
@@ -28,12 +30,14 @@ pub const ALL: &[(&str, Figure)] = &[
     ("adopt", adopt::run),
     ("wait", wait::run),
     ("scan", scan::run),
+    ("scale", scale::run),
     ("crash", crash::run),
     ("multilog", multilog::run),
     ("check", check::run),
     // The gateway glue: rp-pppoe is the only peer with an equivalent.
     ("pppoe", pppoe::run),
     ("vrrp", vrrp::run),
+    ("failover", failover::run),
 ];
 
 /// Starts `sys`'s supervisor on `dir` and waits until its status names a
