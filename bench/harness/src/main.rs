@@ -3,8 +3,9 @@
 //!
 //!   upkeep-bench --root REPO [--quick] [--only FIGURE[,FIGURE...]]
 //!
-//! Prints the markdown table; writes bench/RESULTS.md, bench/results/*.csv
-//! (raw samples) and bench/charts/*.svg (one bar chart per row).
+//! Prints the markdown table; writes bench/RESULTS.md (with --only:
+//! bench/results/only-FIGURES.md instead), bench/results/*.csv (raw
+//! samples) and bench/charts/*.svg (one bar chart per row).
 
 mod figures;
 mod procs;
@@ -234,6 +235,18 @@ fn results_md(root: &Path, run: &RunInfo, rows: &[Row], ctx: &Ctx, failed: &[Str
         run.load_before,
         run.load_after,
     ));
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
+    let busiest = [&run.load_before, &run.load_after]
+        .iter()
+        .filter_map(|l| l.parse::<f64>().ok())
+        .fold(0.0, f64::max);
+    if busiest > cores {
+        md.push_str(&format!(
+            "**Under load: the 1-minute load average reached {busiest:.0} on {cores:.0} cores during this run. Figures are noisy; do not quote them as upkeep's.**\n\n"
+        ));
+    }
     md.push_str("↓ lower is better, ↑ higher is better. The last column is upkeep's figure divided by the best peer's.\n\n");
     md.push_str(&report::table(rows));
     let behind: Vec<&Row> = rows
