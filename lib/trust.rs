@@ -4,7 +4,7 @@
 use std::path::Path;
 
 /// What supervise executes in a service dir.
-pub const PROGRAMS: &[&str] = &["run", "finish", "check"];
+const PROGRAMS: &[&str] = &["run", "finish", "check"];
 
 /// Whom supervise trusts with what it executes, reads as configuration or
 /// writes into: root and the user it runs as (so a user's own svscan over

@@ -1,4 +1,4 @@
-//! supervise trusts nothing another user could change (issue 18): the
+//! supervise trusts nothing another user could change: the
 //! service dir, supervise/ and every file run, finish, check and the
 //! configuration; a regular file at supervise/control.
 
@@ -18,16 +18,7 @@ const SETUIDGID: &str = env!("CARGO_BIN_EXE_setuidgid");
 const SVSCAN: &str = env!("CARGO_BIN_EXE_svscan");
 
 fn need_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    assert_ne!(
-        std::env::var("CI").as_deref(),
-        Ok("true"),
-        "CI runs as root"
-    );
-    eprintln!("skipping: needs root");
-    false
+    common::need_root("this test")
 }
 
 fn chmod(path: &Path, mode: u32) {

@@ -1,4 +1,4 @@
-//! Surviving supervise's own death (DESIGN §5.5). A SIGKILLed supervise
+//! Surviving supervise's own death (doc/DESIGN.md, supervise). A SIGKILLed supervise
 //! leaves its run running. The next supervise on the dir reads `state`: if
 //! the recorded pid is alive with the recorded /proc start time (so it is
 //! the same process, not a reused pid), it adopts it — watches it with a
@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 
 use super::{Run, Supervisor, PROG};
-use crate::status::{self, Phase};
-use crate::{errors, procfs, sys};
+use upkeep::status::{self, Phase};
+use upkeep::{errors, procfs, sys};
 
 impl Supervisor {
     pub(super) fn adopt_leftover_run(&mut self) {
@@ -71,7 +71,7 @@ impl Supervisor {
         if self.phase == Phase::Stopping {
             // It was being stopped when its supervisor died: finish the job
             // (and restart it if that stop was a restart).
-            self.operator_restart = self.want == crate::status::Want::Up;
+            self.operator_restart = self.want == upkeep::status::Want::Up;
             self.signal_run(self.config.down_signal);
             self.signal_run(libc::SIGCONT);
             self.begin_stop();

@@ -7,7 +7,7 @@ use std::io::Write;
 
 use super::script::{self, Action};
 use super::Multilog;
-use crate::tai64::Tai64N;
+use upkeep::tai64::Tai64N;
 
 /// daemontools' line buffer.
 pub const LINE_MAX: usize = 1000;

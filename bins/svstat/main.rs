@@ -6,10 +6,8 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use upkeep::report;
-
-#[path = "svstat/prom.rs"]
 mod prom;
+mod report;
 
 const HELP: &str = "\
 usage: svstat [-l | --json | --prom] DIR...

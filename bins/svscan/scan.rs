@@ -10,9 +10,9 @@ use std::time::Instant;
 
 use nix::sys::inotify::AddWatchFlags;
 
-use super::{handover, pipes, Key, Scanner, Service, Supervisor, PROG, RETRY_AFTER_ERROR};
-use crate::errors;
-use crate::spawn::Spawn;
+use super::{handover, pipes, Key, Scanner, Service, Side, Supervise, PROG, RETRY_AFTER_ERROR};
+use upkeep::errors;
+use upkeep::spawn::Spawn;
 
 impl Scanner {
     pub(super) fn scan(&mut self) {
@@ -115,7 +115,7 @@ impl Scanner {
                 key,
                 Service {
                     name: name.clone(),
-                    main: Supervisor::default(),
+                    main: Supervise::default(),
                     log: None,
                     pipe: None,
                     present: true,
@@ -142,14 +142,14 @@ impl Scanner {
                     svc.reattach_log = svc.main.pid.is_some()
                         || pipes::foreign_writes_into(Path::new(&svc.name), &p.1) == Some(false);
                     svc.pipe = Some(p);
-                    svc.log = Some(Supervisor::default());
+                    svc.log = Some(Supervise::default());
                 }
                 Err(e) => {
                     errors::warn(
                         PROG,
                         format_args!(
                             "unable to create pipe: {}; trying again in 1 second",
-                            errors::phrase(e as i32)
+                            errors::phrase(e)
                         ),
                     );
                     self.retry.arm(RETRY_AFTER_ERROR);
@@ -158,22 +158,22 @@ impl Scanner {
         }
         let svc = &self.services[&key];
         if svc.log.as_ref().is_some_and(|l| l.idle()) {
-            self.start(key, true);
+            self.start(key, Side::Log);
         }
         let svc = &self.services[&key];
         if svc.main.idle() {
-            self.start(key, false);
+            self.start(key, Side::Main);
         }
         let svc = self.services.get_mut(&key).expect("present");
         if svc.reattach_log {
             svc.reattach_log = false;
             // Take the log pipe from the service's next restart on.
-            svc.main.told_to_exit = crate::control::send(Path::new(&svc.name), b"x").is_ok();
+            svc.main.told_to_exit = upkeep::control::send(Path::new(&svc.name), b"x").is_ok();
         }
     }
 
-    pub(super) fn start(&mut self, key: Key, log_side: bool) {
-        let dir = Self::side_dir(&self.services[&key], log_side);
+    pub(super) fn start(&mut self, key: Key, side: Side) {
+        let dir = Self::side_dir(&self.services[&key], side);
         if let Some((wd, pin)) = self.watch_foreign(&dir) {
             errors::warn(
                 PROG,
@@ -182,13 +182,9 @@ impl Scanner {
                     dir.display()
                 ),
             );
-            self.foreign.insert(wd, (key, log_side));
+            self.foreign.insert(wd, (key, side));
             let svc = self.services.get_mut(&key).expect("known service");
-            let sup = if log_side {
-                svc.log.as_mut().expect("log side exists")
-            } else {
-                &mut svc.main
-            };
+            let sup = svc.side_mut(side).expect("log side exists");
             sup.foreign = Some(wd);
             sup.foreign_pin = pin;
             sup.restart_pending = false;
@@ -200,16 +196,12 @@ impl Scanner {
             .arg(&dir)
             .new_process_group()
             .inherit(2);
-        cmd = match (&svc.pipe, log_side) {
-            (Some((r, _)), true) => cmd.fd(r, 0).inherit(1),
-            (Some((_, w)), false) => cmd.fd(&self.dev_null, 0).fd(w, 1),
+        cmd = match (&svc.pipe, side) {
+            (Some((r, _)), Side::Log) => cmd.fd(r, 0).inherit(1),
+            (Some((_, w)), Side::Main) => cmd.fd(&self.dev_null, 0).fd(w, 1),
             (None, _) => cmd.fd(&self.dev_null, 0).inherit(1),
         };
-        let sup = if log_side {
-            svc.log.as_mut().expect("log side exists")
-        } else {
-            &mut svc.main
-        };
+        let sup = svc.side_mut(side).expect("log side exists");
         sup.last_start = Some(Instant::now());
         sup.restart_pending = false;
         sup.stopping = false;
@@ -219,7 +211,7 @@ impl Scanner {
         match cmd.spawn() {
             Ok(child) => {
                 sup.pid = Some(child.pid);
-                self.by_pid.insert(child.pid, (key, log_side));
+                self.by_pid.insert(child.pid, (key, side));
             }
             Err(e) => {
                 errors::warn(
@@ -227,7 +219,7 @@ impl Scanner {
                     format_args!(
                         "unable to start supervise {}: {}; trying again",
                         dir.display(),
-                        errors::phrase(e as i32)
+                        errors::phrase(e)
                     ),
                 );
                 sup.restart_pending = true;

@@ -1,14 +1,20 @@
-//! supervise's state machine (DESIGN §5): one poll loop over a signalfd,
+//! supervise DIR: run DIR/run forever, obey supervise/control, keep
+//! supervise/status (daemontools-compatible) and supervise/state.
+//!
+//! The state machine: one poll loop over a signalfd,
 //! the control FIFO, timerfds, the child's exec-status and readiness pipes,
 //! and a pidfd for an adopted run. No sleeping, no polling.
 //!
 //! lifecycle.rs starts run and handles its exit (finish, backoff);
 //! check.rs runs health checks and the readiness time limit; adopt.rs takes
 //! over a run left by a supervise that was killed.
+#![forbid(unsafe_code)]
 
 mod adopt;
 mod check;
+mod letters;
 mod lifecycle;
+mod publish;
 mod setup;
 
 use std::ffi::{OsStr, OsString};
@@ -23,12 +29,12 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 
-use crate::errors::{self, Failure, EXIT_TEMPORARY};
-use crate::event::{self, Timer};
-use crate::servicedir::{self, Config, ConfigReader};
-use crate::status::{Phase, State, Status, Want};
-use crate::tai64::Tai64N;
-use crate::trust::Trust;
+use upkeep::errors::{self, Failure, Fatal};
+use upkeep::event::{self, Timer};
+use upkeep::servicedir::{self, Config, ConfigReader};
+use upkeep::status::{Phase, State, Status, Want};
+use upkeep::tai64::Tai64N;
+use upkeep::trust::Trust;
 
 const PROG: &str = "supervise";
 
@@ -55,7 +61,7 @@ struct Finish {
     exec_status: OwnedFd,
 }
 
-pub struct Supervisor {
+struct Supervisor {
     /// The dir as the user named it, for messages.
     shown: String,
     /// Its last component, finish's third argument (bytes, as given).
@@ -100,15 +106,12 @@ pub struct Supervisor {
 }
 
 /// Run supervise on `dir` until told to exit. Returns the exit code.
-pub fn run(dir: &Path) -> i32 {
+fn run(dir: &Path) -> i32 {
     match Supervisor::new(dir) {
         Ok(Some(mut s)) => s.main_loop(),
         // Told to stop while waiting for an untrusted dir to be fixed.
         Ok(None) => 0,
-        Err((code, failure)) => {
-            errors::say(format_args!("{PROG}: fatal: {failure}"));
-            code
-        }
+        Err(fatal) => errors::report(PROG, &fatal),
     }
 }
 
@@ -128,21 +131,20 @@ enum Source {
     Signals,
 }
 
-fn temporary(what: String, e: &std::io::Error) -> (i32, Failure) {
-    (EXIT_TEMPORARY, Failure::io(what, e))
+fn temporary(what: String, e: &std::io::Error) -> Fatal {
+    Fatal::from(Failure::io(what, e))
 }
 
 impl Supervisor {
-    fn new(dir: &Path) -> Result<Option<Supervisor>, (i32, Failure)> {
+    fn new(dir: &Path) -> Result<Option<Supervisor>, Fatal> {
         let shown = dir.display().to_string();
-        crate::sys::ignore_sigpipe();
-        let signals = event::signal_fd(&[
+        let signals = event::daemon_signals(&[
             Signal::SIGCHLD,
             Signal::SIGTERM,
             Signal::SIGINT,
             Signal::SIGHUP,
         ])
-        .map_err(|e| (EXIT_TEMPORARY, Failure::sys("unable to create signalfd", e)))?;
+        .map_err(|e| Fatal::from(Failure::sys("unable to create signalfd", e)))?;
         std::env::set_current_dir(dir)
             .map_err(|e| temporary(format!("unable to chdir to {shown}"), &e))?;
         // Before anything is created or written in it.
@@ -157,9 +159,8 @@ impl Supervisor {
             .control
             .try_clone()
             .map_err(|e| temporary(format!("unable to open {shown}/supervise/control"), &e))?;
-        let timer = || {
-            Timer::new().map_err(|e| (EXIT_TEMPORARY, Failure::sys("unable to create timerfd", e)))
-        };
+        let timer =
+            || Timer::new().map_err(|e| Fatal::from(Failure::sys("unable to create timerfd", e)));
         let abs = std::env::current_dir().unwrap_or_else(|_| dir.into());
         let name = abs.file_name().unwrap_or(dir.as_os_str()).to_os_string();
         let mut reader = ConfigReader::new(Path::new("."));
@@ -181,7 +182,7 @@ impl Supervisor {
             kill_timer: timer()?,
             finish_timer: timer()?,
             checks: check::Checks::new()
-                .map_err(|e| (EXIT_TEMPORARY, Failure::sys("unable to create timerfd", e)))?,
+                .map_err(|e| Fatal::from(Failure::sys("unable to create timerfd", e)))?,
             phase: Phase::Down,
             want: if normally_down { Want::Down } else { Want::Up },
             paused: false,
@@ -259,10 +260,7 @@ impl Supervisor {
             match event::wait_readable(&fds, None) {
                 Ok(r) => (sources.iter().map(|(k, _)| *k).collect::<Vec<_>>(), r),
                 Err(e) => {
-                    errors::warn(
-                        PROG,
-                        format_args!("poll failed: {}", errors::phrase(e as i32)),
-                    );
+                    errors::warn(PROG, format_args!("poll failed: {}", errors::phrase(e)));
                     return;
                 }
             }
@@ -325,224 +323,51 @@ impl Supervisor {
         }
     }
 
-    // ---- commands -------------------------------------------------------
-
-    fn on_control(&mut self) {
-        let mut buf = [0u8; 64];
-        loop {
-            match (&self.control).read(&mut buf) {
-                Ok(0) => return,
-                Ok(n) => {
-                    for &b in &buf[..n] {
-                        self.command(b);
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => return,
-            }
-        }
-    }
-
-    fn command(&mut self, letter: u8) {
-        match letter {
-            b'u' => {
-                self.want = Want::Up;
-                self.dirty = true;
-                self.start_now_if_idle();
-            }
-            b'o' => {
-                self.want = Want::Once;
-                self.dirty = true;
-                self.start_now_if_idle();
-            }
-            b'd' => {
-                self.want = Want::Down;
-                self.dirty = true;
-                self.cancel_pending_start();
-                if self.run.is_some() {
-                    self.signal_run(self.config.down_signal);
-                    self.signal_run(libc::SIGCONT);
-                    self.paused = false;
-                    self.begin_stop();
-                }
-            }
-            b'x' => {
-                self.exit_when_down = true;
-                self.dirty = true;
-            }
-            b'p' => {
-                self.paused = true;
-                self.dirty = true;
-                self.signal_run(libc::SIGSTOP);
-            }
-            b'c' => {
-                self.paused = false;
-                self.dirty = true;
-                self.signal_run(libc::SIGCONT);
-            }
-            b't' | b'k' => {
-                if self.run.is_some() {
-                    // An operator's restart is never throttled as a crash.
-                    self.operator_restart = true;
-                    self.signal_run(if letter == b't' {
-                        libc::SIGTERM
-                    } else {
-                        libc::SIGKILL
-                    });
-                } else if self.phase == Phase::Backoff {
-                    self.start_now_if_idle();
-                }
-            }
-            b'K' => {
-                if let Some(pid) = self.run_pid() {
-                    signal_group(pid, libc::SIGKILL);
-                }
-            }
-            other => {
-                if let Some(sig) = crate::control::letter_signal(other) {
-                    self.signal_run(sig);
-                }
-                // Unknown bytes are ignored, as daemontools does.
-            }
-        }
-    }
-
-    /// The down signal was sent (or a restart for health): KILL the group
-    /// at timeout-kill if run is still there.
-    fn begin_stop(&mut self) {
-        self.set_phase(Phase::Stopping);
-        self.checks_stop();
-        if let (Some(limit), Some(pid)) = (self.config.timeout_kill, self.run_pid()) {
-            self.kill_group = Some(pid);
-            self.kill_timer.arm(limit);
-        }
-    }
-
-    fn start_now_if_idle(&mut self) {
-        if self.run.is_some() || self.finish.is_some() {
-            return; // after finish, want decides
-        }
-        self.fast_failures = 0;
-        self.cancel_pending_start();
-        self.start();
-    }
-
-    fn cancel_pending_start(&mut self) {
-        if self.start_timer.is_armed() || self.phase == Phase::Backoff {
-            self.start_timer.cancel();
-            self.next_start = None;
-            if self.phase == Phase::Backoff {
-                self.set_phase(Phase::Down);
-            }
-        }
-    }
-
-    fn run_pid(&self) -> Option<Pid> {
-        self.run.as_ref().map(|r| r.pid)
-    }
-
-    /// Signal run: through its pidfd when adopted (never a pid reuser),
-    /// else by pid (our child cannot be reused before we reap it).
-    fn signal_run(&self, sig: i32) {
-        let Some(run) = &self.run else { return };
-        let result = match &run.adopted {
-            Some(pidfd) => crate::sys::pidfd_send_signal(pidfd, sig),
-            None => kill(run.pid, Signal::try_from(sig).ok()),
-        };
-        match result {
-            Ok(()) | Err(Errno::ESRCH) => {}
-            Err(e) => errors::warn(
-                PROG,
-                format_args!("unable to signal {}: {}", run.pid, errors::phrase(e as i32)),
-            ),
-        }
-    }
-
     fn warn_unable_to_start(&self, program: &str, e: Errno) {
         errors::warn(
             PROG,
             format_args!(
                 "unable to start {}/{program}: {}",
                 self.shown,
-                errors::phrase(e as i32)
+                errors::phrase(e)
             ),
         );
-    }
-
-    fn set_phase(&mut self, phase: Phase) {
-        if self.phase != phase {
-            self.phase = phase;
-            self.dirty = true;
-        }
-    }
-
-    // ---- publishing -----------------------------------------------------
-
-    fn publish(&mut self) {
-        self.dirty = false;
-        let pid = self.run_pid().map(|p| p.as_raw() as u32).unwrap_or(0);
-        let state = State {
-            phase: self.phase,
-            pid,
-            pgid: pid,
-            since: self.since,
-            want: self.want,
-            paused: self.paused && pid != 0,
-            last_exit: self.last_exit.clone(),
-            restarts: self.starts.saturating_sub(1),
-            fast_failures: self.fast_failures,
-            next_start: self.next_start,
-            check: self.checks.result.to_string(),
-            check_failures: self.checks.failures,
-            starttime: self.run.as_ref().map(|r| r.starttime).unwrap_or(0),
-            refused: self.refused.clone().unwrap_or_default(),
-        };
-        let status = Status {
-            since: self.since,
-            pid,
-            paused: self.paused,
-            want: self.want,
-        };
-        // State first: a reader woken by the status rename sees both new.
-        let (state, status) = (state.encode(), status.encode());
-        let mut results = Vec::with_capacity(2);
-        if state != self.written_state {
-            let r = self
-                .owned
-                .dir
-                .replace(OsStr::new("state"), state.as_bytes(), 0o644);
-            if r.is_ok() {
-                self.written_state = state;
-            }
-            results.push(("state", r));
-        }
-        if status != self.written_status {
-            let r = self.owned.dir.replace(OsStr::new("status"), &status, 0o644);
-            if r.is_ok() {
-                self.written_status = status;
-            }
-            results.push(("status", r));
-        }
-        for (file, result) in results {
-            match result {
-                // The service dir was removed: svscan is stopping us, and
-                // nobody is left to read the file.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => errors::warn(
-                    PROG,
-                    format_args!(
-                        "unable to write {}/supervise/{file}: {}",
-                        self.shown,
-                        errors::io_phrase(&e)
-                    ),
-                ),
-                Ok(()) => {}
-            }
-        }
     }
 }
 
 /// Signal a whole process group (run's session leader pid is its pgid).
 fn signal_group(leader: Pid, sig: i32) {
     let _ = kill(Pid::from_raw(-leader.as_raw()), Signal::try_from(sig).ok());
+}
+
+/// ./run, ./finish and ./check start alike: in a session of their own
+/// (signalled as one process group), with supervise's stdin and stdout.
+fn service_program(path: &str) -> upkeep::spawn::Spawn {
+    upkeep::spawn::Spawn::new(path)
+        .new_session()
+        .inherit(0)
+        .inherit(1)
+}
+
+const HELP: &str = "usage: supervise dir
+Run dir/run for ever, restarting it when it exits, controlled through
+dir/supervise/control (svc) and reporting through dir/supervise/status
+(svstat, daemontools' format).  Optional files in dir: down, finish,
+check, backoff, timeout-kill, timeout-finish, timeout-ready, down-signal,
+notification-fd, check-interval, check-timeout, check-failures.
+Exit: 0 after svc -x once the service is down; 111 when supervise/ cannot
+be set up or another supervise runs on dir, 100 on usage.
+See supervise(8).
+";
+
+fn main() {
+    if upkeep::help::answered("supervise", HELP) {
+        return;
+    }
+    // Bytes, not UTF-8: a service dir may have any name.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.len() != 2 {
+        upkeep::errors::usage("supervise", "supervise dir");
+    }
+    std::process::exit(run(std::path::Path::new(&args[1])));
 }

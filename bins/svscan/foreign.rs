@@ -11,8 +11,8 @@ use std::time::Duration;
 use nix::sys::inotify::{AddWatchFlags, WatchDescriptor};
 use nix::unistd::Pid;
 
-use super::{Key, Scanner, Service, Supervisor};
-use crate::{event, lock, sys};
+use super::{Key, Scanner, Side};
+use upkeep::{event, lock, sys};
 
 /// The lock file was closed but the supervise still shows as running: the
 /// kernel reports the close a moment before the process is gone. Looked
@@ -62,14 +62,6 @@ fn still_running(pidfd: &OwnedFd) -> bool {
     event::wait_readable(&[pidfd.as_fd()], Some(Duration::ZERO)).map_or(true, |ready| !ready[0])
 }
 
-fn side(svc: &Service, log_side: bool) -> Option<&Supervisor> {
-    if log_side {
-        svc.log.as_ref()
-    } else {
-        Some(&svc.main)
-    }
-}
-
 impl Scanner {
     /// Is another supervise already running on `dir`? If so, watch its
     /// supervise/ for the lock being closed and pin it with a pidfd. The
@@ -82,7 +74,7 @@ impl Scanner {
                 AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_CLOSE_NOWRITE,
             )
             .ok()?;
-        if crate::control::supervise_running(dir).unwrap_or(false) {
+        if upkeep::control::supervise_running(dir).unwrap_or(false) {
             Some((wd, pin_supervisor(dir)))
         } else {
             let _ = self.inotify.rm_watch(wd);
@@ -91,13 +83,13 @@ impl Scanner {
     }
 
     /// The foreign supervisors with a pidfd, for the poll loop.
-    pub(super) fn pinned_foreign(&self) -> Vec<((WatchDescriptor, Key, bool), BorrowedFd<'_>)> {
+    pub(super) fn pinned_foreign(&self) -> Vec<((WatchDescriptor, Key, Side), BorrowedFd<'_>)> {
         self.foreign
             .iter()
-            .filter_map(|(&wd, &(key, log_side))| {
-                let sup = side(self.services.get(&key)?, log_side)?;
+            .filter_map(|(&wd, &(key, side))| {
+                let sup = self.services.get(&key)?.side(side)?;
                 let fd = sup.foreign_pin.as_ref()?.pidfd.as_fd();
-                Some(((wd, key, log_side), fd))
+                Some(((wd, key, side), fd))
             })
             .collect()
     }
@@ -106,13 +98,15 @@ impl Scanner {
         &mut self,
         wd: WatchDescriptor,
         key: Key,
-        log_side: bool,
+        side: Side,
         how: Release,
     ) {
         let Some(svc) = self.services.get(&key) else {
             return;
         };
-        let pidfd = side(svc, log_side).and_then(|s| s.foreign_pin.as_ref().map(|p| &p.pidfd));
+        let pidfd = svc
+            .side(side)
+            .and_then(|s| s.foreign_pin.as_ref().map(|p| &p.pidfd));
         let running = match (how, pidfd) {
             (Release::Exited, _) => false,
             (_, Some(pidfd)) => still_running(pidfd),
@@ -122,7 +116,7 @@ impl Scanner {
             // The lock itself, not the ok FIFO: a dying supervise closes
             // its lock first, so its ok FIFO may still be open here.
             (_, None) => {
-                let lock = Self::side_dir(svc, log_side).join("supervise/lock");
+                let lock = Self::side_dir(svc, side).join("supervise/lock");
                 lock::flock_holder(&lock).map_or(true, |h| h.is_some())
             }
         };
@@ -145,20 +139,16 @@ impl Scanner {
             let _ = self.inotify.rm_watch(wd);
         }
         let svc = self.services.get_mut(&key).expect("known service");
-        let sup = if log_side {
-            svc.log.as_mut()
-        } else {
-            Some(&mut svc.main)
-        };
+        let sup = svc.side_mut(side);
         if let Some(sup) = sup {
             sup.foreign = None;
             sup.foreign_pin = None;
             sup.replacing = std::mem::take(&mut sup.told_to_exit);
         }
         if svc.present && !self.shutting_down {
-            self.start(key, log_side);
+            self.start(key, side);
         } else {
-            self.side_gone(key, log_side);
+            self.side_gone(key, side);
         }
     }
 }

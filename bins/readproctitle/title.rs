@@ -65,15 +65,7 @@ impl Title {
         })
     }
 
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Overwrite the title; `bytes` must be exactly `len()` long.
+    /// Overwrite the title; `bytes` must be exactly as long as it.
     pub fn set(&self, bytes: &[u8]) -> io::Result<()> {
         if bytes.len() != self.len {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
@@ -136,6 +128,6 @@ mod tests {
     fn finds_own_last_argument() {
         let last = std::env::args_os().last().unwrap();
         let t = Title::last_argument(std::os::unix::ffi::OsStrExt::as_bytes(last.as_os_str()));
-        assert_eq!(t.map(|t| t.len()).ok(), Some(last.len()));
+        assert_eq!(t.map(|t| t.len).ok(), Some(last.len()));
     }
 }

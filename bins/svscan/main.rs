@@ -1,7 +1,9 @@
-//! svscan (DESIGN §7): one supervise per service dir and one per `log/`,
-//! a pipe between them held open here for the services' whole life,
-//! rescans driven by inotify and signals only, and an orderly shutdown
-//! (main services first, then their loggers, so the last lines are logged).
+//! svscan [DIR]: one supervise per service dir and one per `log/`, a pipe
+//! between them held open here for the services' whole life, rescans
+//! driven by inotify and signals only (SIGHUP, SIGALRM), and an orderly
+//! shutdown (main services first, then their loggers, so the last lines
+//! are logged). See doc/DESIGN.md for the contract.
+#![forbid(unsafe_code)]
 
 mod dangling;
 mod deaths;
@@ -24,9 +26,10 @@ use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 
-use crate::errors::{self, Failure, EXIT_TEMPORARY};
-use crate::event::{self, Timer};
 use foreign::{Pin, Release};
+use upkeep::errors::{self, Failure, EXIT_TEMPORARY};
+use upkeep::event::{self, Timer};
+use upkeep::handoff::HANDOFF_ENV;
 
 const PROG: &str = "svscan";
 /// A supervise that died is restarted at most this often.
@@ -35,7 +38,7 @@ const RESTART_SPACING: Duration = Duration::from_secs(1);
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
 /// One supervise process (main or log side).
 #[derive(Default)]
-struct Supervisor {
+struct Supervise {
     pid: Option<Pid>,
     last_start: Option<Instant>,
     /// Dead and waiting for RESTART_SPACING to pass.
@@ -62,8 +65,8 @@ struct Supervisor {
 
 struct Service {
     name: OsString,
-    main: Supervisor,
-    log: Option<Supervisor>,
+    main: Supervise,
+    log: Option<Supervise>,
     /// (read end for log's stdin, write end for main's stdout).
     pipe: Option<(OwnedFd, OwnedFd)>,
     /// Still present in the scan dir.
@@ -75,7 +78,30 @@ struct Service {
     reattach_log: bool,
 }
 
-impl Supervisor {
+/// Which of a service's two supervises: the service's own or its log/'s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Main,
+    Log,
+}
+
+impl Service {
+    fn side(&self, side: Side) -> Option<&Supervise> {
+        match side {
+            Side::Main => Some(&self.main),
+            Side::Log => self.log.as_ref(),
+        }
+    }
+
+    fn side_mut(&mut self, side: Side) -> Option<&mut Supervise> {
+        match side {
+            Side::Main => Some(&mut self.main),
+            Side::Log => self.log.as_mut(),
+        }
+    }
+}
+
+impl Supervise {
     /// Neither running, nor due for a restart, nor waiting for a foreign one.
     fn idle(&self) -> bool {
         self.pid.is_none() && !self.restart_pending && self.foreign.is_none()
@@ -91,7 +117,7 @@ impl Supervisor {
 /// rename keeps the service, a new dir under an old name is a new one.
 type Key = (u64, u64);
 
-pub struct Scanner {
+struct Scanner {
     supervise: PathBuf,
     signals: SignalFd,
     inotify: Inotify,
@@ -100,9 +126,9 @@ pub struct Scanner {
     recheck: Timer,
     dev_null: File,
     services: HashMap<Key, Service>,
-    by_pid: HashMap<Pid, (Key, bool)>,
+    by_pid: HashMap<Pid, (Key, Side)>,
     watches: HashMap<WatchDescriptor, Key>,
-    foreign: HashMap<WatchDescriptor, (Key, bool)>,
+    foreign: HashMap<WatchDescriptor, (Key, Side)>,
     /// Dirs without a `run` yet, watched until one appears.
     candidates: HashMap<WatchDescriptor, OsString>,
     /// The scan dir's own watch.
@@ -112,14 +138,8 @@ pub struct Scanner {
     shutting_down: bool,
 }
 
-/// Set by svscanboot, whose svscan starts with stdout the readproctitle
-/// pipe and stderr still svscanboot's own (the journal): once svscan runs,
-/// its errors (and its services') follow stdout; a fatal error before that
-/// is seen where svscanboot's are.
-pub const HANDOFF_ENV: &str = "SVSCANBOOT_HANDOFF";
-
 /// Run svscan in `dir` until SIGTERM/SIGINT and every supervisor is gone.
-pub fn run(dir: &Path) -> i32 {
+fn run(dir: &Path) -> i32 {
     let handoff = std::env::var_os(HANDOFF_ENV).is_some();
     // Before any child is started: the services never see it.
     std::env::remove_var(HANDOFF_ENV);
@@ -129,10 +149,7 @@ pub fn run(dir: &Path) -> i32 {
                 if let Err(e) = nix::unistd::dup2_stderr(std::io::stdout()) {
                     errors::warn(
                         PROG,
-                        format_args!(
-                            "unable to send errors to stdout: {}",
-                            errors::phrase(e as i32)
-                        ),
+                        format_args!("unable to send errors to stdout: {}", errors::phrase(e)),
                     );
                 }
             }
@@ -145,19 +162,9 @@ pub fn run(dir: &Path) -> i32 {
     }
 }
 
-fn raise_fd_limit() {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < hard {
-            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-        }
-    }
-}
-
 impl Scanner {
     fn new(dir: &Path) -> Result<Scanner, Failure> {
-        crate::sys::ignore_sigpipe();
-        let signals = event::signal_fd(&[
+        let signals = event::daemon_signals(&[
             Signal::SIGCHLD,
             Signal::SIGTERM,
             Signal::SIGINT,
@@ -170,7 +177,7 @@ impl Scanner {
         // Orphans of adopted services are reparented to us and reaped here.
         nix::sys::prctl::set_child_subreaper(true)
             .map_err(|e| Failure::sys("unable to become a subreaper", e))?;
-        raise_fd_limit();
+        event::raise_fd_limit();
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
             .map_err(|e| Failure::sys("unable to create inotify instance", e))?;
         let root_watch = inotify
@@ -189,7 +196,7 @@ impl Scanner {
             .open("/dev/null")
             .map_err(|e| Failure::io("unable to open /dev/null", &e))?;
         Ok(Scanner {
-            supervise: crate::spawn::sibling("supervise"),
+            supervise: upkeep::spawn::sibling("supervise"),
             signals,
             inotify,
             retry: Timer::new().map_err(|e| Failure::sys("unable to create timerfd", e))?,
@@ -228,10 +235,7 @@ impl Scanner {
                 match event::wait_readable(&fds, None) {
                     Ok(r) => (r, pinned),
                     Err(e) => {
-                        errors::warn(
-                            PROG,
-                            format_args!("poll failed: {}", errors::phrase(e as i32)),
-                        );
+                        errors::warn(PROG, format_args!("poll failed: {}", errors::phrase(e)));
                         continue;
                     }
                 }
@@ -257,13 +261,13 @@ impl Scanner {
             }
             if ready[4] && self.recheck.take_expiry() {
                 let foreign: Vec<_> = self.foreign.iter().map(|(w, s)| (*w, *s)).collect();
-                for (wd, (key, log_side)) in foreign {
-                    self.foreign_released(wd, key, log_side, Release::Recheck);
+                for (wd, (key, side)) in foreign {
+                    self.foreign_released(wd, key, side, Release::Recheck);
                 }
             }
-            for ((wd, key, log_side), exited) in pinned.into_iter().zip(&ready[5..]) {
+            for ((wd, key, side), exited) in pinned.into_iter().zip(&ready[5..]) {
                 if *exited {
-                    self.foreign_released(wd, key, log_side, Release::Exited);
+                    self.foreign_released(wd, key, side, Release::Exited);
                 }
             }
             if rescan && !self.shutting_down {
@@ -310,18 +314,35 @@ impl Scanner {
                 }
             }
         }
-        for (wd, (key, log_side), how) in released {
-            self.foreign_released(wd, key, log_side, how);
+        for (wd, (key, side), how) in released {
+            self.foreign_released(wd, key, side, how);
         }
         changed
     }
 
-    fn side_dir(svc: &Service, log_side: bool) -> PathBuf {
+    fn side_dir(svc: &Service, side: Side) -> PathBuf {
         let dir = PathBuf::from(&svc.name);
-        if log_side {
-            dir.join("log")
-        } else {
-            dir
+        match side {
+            Side::Main => dir,
+            Side::Log => dir.join("log"),
         }
     }
+}
+
+const HELP: &str = "usage: svscan [dir]
+Start a supervise for every subdirectory of dir (default .) that has a
+run file, and one for its log/ with a pipe between them; watch dir for
+new and removed services (inotify; SIGHUP or SIGALRM rescans).  SIGTERM
+or SIGINT stops every service, loggers last, and exits 0.
+Exit: 0 after SIGTERM/SIGINT; 111 when dir cannot be used.
+See svscan(8).
+";
+
+fn main() {
+    if upkeep::help::answered("svscan", HELP) {
+        return;
+    }
+    // Bytes, not UTF-8: a scan dir may have any name.
+    let dir = std::env::args_os().nth(1).unwrap_or_else(|| ".".into());
+    std::process::exit(run(std::path::Path::new(&dir)));
 }

@@ -1,8 +1,10 @@
-//! svscanboot: svscan over /service with its output sent to readproctitle,
-//! so errors stay visible in `ps` on a machine without a logger yet.
+//! svscanboot [DIR]: svscan DIR (default /service) with its output shown
+//! by readproctitle; for starting upkeep at boot (see INSTALL). Errors
+//! stay visible in `ps` on a machine without a logger yet.
 //! Unlike daemontools' shell script it stays the parent of both: a TERM
 //! (from init or systemd) is passed to svscan, which stops the services in
 //! order, and svscanboot exits when svscan has.
+#![forbid(unsafe_code)]
 
 use std::ffi::OsString;
 use std::fs::OpenOptions;
@@ -12,9 +14,9 @@ use std::path::Path;
 use nix::fcntl::OFlag;
 use nix::sys::signal::{kill, Signal};
 
-use crate::errors::{Failure, EXIT_TEMPORARY};
-use crate::event;
-use crate::spawn::{sibling, Spawn};
+use upkeep::errors::{Failure, EXIT_TEMPORARY};
+use upkeep::event;
+use upkeep::spawn::{sibling, Spawn};
 
 /// The PATH svscan and the services get after the directory svscanboot
 /// was installed in: the environment is cleared, as daemontools'
@@ -24,7 +26,7 @@ const BOOT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 /// BOOT_PATH with the directory `exe` is in first, so that the programs
 /// installed beside svscanboot (its multilog, svc, pppoe-stop) win over
 /// daemontools' namesakes wherever upkeep was installed.
-pub fn boot_path(exe: Option<&Path>) -> OsString {
+fn boot_path(exe: Option<&Path>) -> OsString {
     let mut path = OsString::new();
     let own = exe.and_then(Path::parent).filter(|d| d.is_absolute());
     if let Some(dir) = own {
@@ -42,11 +44,11 @@ pub fn boot_path(exe: Option<&Path>) -> OsString {
     path
 }
 
-pub fn run(dir: &Path) -> i32 {
+fn run(dir: &Path) -> i32 {
     match boot(dir) {
         Ok(code) => code,
         Err(f) => {
-            crate::errors::say(format_args!("svscanboot: fatal: {f}"));
+            upkeep::errors::say(format_args!("svscanboot: fatal: {f}"));
             EXIT_TEMPORARY
         }
     }
@@ -87,7 +89,10 @@ fn boot(dir: &Path) -> Result<i32, Failure> {
     // stderr stays ours until svscan is running (HANDOFF_ENV): a missing
     // dir is then said in the journal, not only in a title nobody reads.
     let mut scan_env = env;
-    scan_env.push(OsString::from(format!("{}=1", crate::scanner::HANDOFF_ENV)));
+    scan_env.push(OsString::from(format!(
+        "{}=1",
+        upkeep::handoff::HANDOFF_ENV
+    )));
     let scan = Spawn::new(sibling("svscan"))
         .arg(dir)
         .env(scan_env)
@@ -126,6 +131,23 @@ fn boot(dir: &Path) -> Result<i32, Failure> {
         }
     }
     Ok(scan_code.unwrap_or(EXIT_TEMPORARY))
+}
+
+const HELP: &str = "usage: svscanboot [dir]
+Run svscan dir (default /service) for boot, with a clean environment and
+its error output shown by readproctitle in ps.  Passes TERM, INT and HUP
+to svscan.
+Exit: svscan's exit code; 111 on a system error.  See svscanboot(8).
+";
+
+fn main() {
+    if upkeep::help::answered("svscanboot", HELP) {
+        return;
+    }
+    let dir = std::env::args_os()
+        .nth(1)
+        .unwrap_or_else(|| "/service".into());
+    std::process::exit(run(std::path::Path::new(&dir)));
 }
 
 #[cfg(test)]

@@ -8,13 +8,13 @@ use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::{signal_group, Finish, Run, Supervisor, PROG};
-use crate::errors;
-use crate::event::Ended;
-use crate::spawn::{self, Spawn};
-use crate::status::{Phase, Want};
-use crate::tai64::Tai64N;
-use crate::{procfs, signals};
+use super::{service_program, signal_group, Finish, Run, Supervisor, PROG};
+use upkeep::errors;
+use upkeep::event::Ended;
+use upkeep::spawn;
+use upkeep::status::{Phase, Want};
+use upkeep::tai64::Tai64N;
+use upkeep::{procfs, signals};
 
 /// A run that lived at least this long is restarted at once.
 const MIN_HEALTHY_RUN: Duration = Duration::from_secs(1);
@@ -54,12 +54,7 @@ impl Supervisor {
         }
         // Read only once trusted.
         self.config = self.reader.load();
-        let mut cmd = Spawn::new("./run")
-            .gated()
-            .new_session()
-            .inherit(0)
-            .inherit(1)
-            .inherit(2);
+        let mut cmd = service_program("./run").gated().inherit(2);
         let mut notify_read = None;
         let mut notify_write = None;
         if let Some(n) = self.config.notification_fd {
@@ -71,10 +66,7 @@ impl Supervisor {
                 }
                 Err(e) => errors::warn(
                     PROG,
-                    format_args!(
-                        "unable to create readiness pipe: {}",
-                        errors::phrase(e as i32)
-                    ),
+                    format_args!("unable to create readiness pipe: {}", errors::phrase(e)),
                 ),
             }
         }
@@ -193,7 +185,7 @@ impl Supervisor {
     // ---- exits ----------------------------------------------------------
 
     pub(super) fn reap(&mut self) {
-        for (pid, ended) in crate::event::reap_children() {
+        for (pid, ended) in upkeep::event::reap_children() {
             let exit = match ended {
                 Ended::Exited(c) => Exit::Code(c),
                 Ended::Signaled(s) => Exit::Signal(s),
@@ -273,13 +265,10 @@ impl Supervisor {
             self.after_down();
             return;
         }
-        let cmd = Spawn::new("./finish")
+        let cmd = service_program("./finish")
             .arg(code.to_string())
             .arg(sig.to_string())
             .arg(&self.name)
-            .new_session()
-            .inherit(0)
-            .inherit(1)
             .inherit(2);
         match cmd.spawn() {
             Ok(child) => {

@@ -5,8 +5,8 @@
 
 use nix::sys::signal::{kill, Signal};
 
-use super::{foreign, Key, Scanner};
-use crate::sys;
+use super::{foreign, Key, Scanner, Side};
+use upkeep::sys;
 
 impl Scanner {
     /// The dir is gone (or hidden): stop its service, main side first.
@@ -21,11 +21,11 @@ impl Scanner {
             let _ = self.inotify.rm_watch(wd);
         }
         if svc.main.alive() {
-            self.stop_side(key, false);
+            self.stop_side(key, Side::Main);
         }
         let svc = &self.services[&key];
         if !svc.main.alive() {
-            self.stop_side(key, true);
+            self.stop_side(key, Side::Log);
         }
         self.forget_if_gone(key);
     }
@@ -33,14 +33,10 @@ impl Scanner {
     /// SIGTERM (supervise's `dx`) to ours; `dx` through the control FIFO
     /// to a foreign one, which stays watched so that its exit is known. One
     /// that cannot be told (its dir is gone) is not waited for.
-    fn stop_side(&mut self, key: Key, log_side: bool) {
+    fn stop_side(&mut self, key: Key, side: Side) {
         let svc = self.services.get_mut(&key).expect("known service");
-        let dir = Self::side_dir(svc, log_side);
-        let Some(sup) = (if log_side {
-            svc.log.as_mut()
-        } else {
-            Some(&mut svc.main)
-        }) else {
+        let dir = Self::side_dir(svc, side);
+        let Some(sup) = svc.side_mut(side) else {
             return;
         };
         if let Some(pid) = sup.pid {
@@ -59,27 +55,27 @@ impl Scanner {
             Some(pin) if !foreign::still_holds(pin, &dir) => {
                 sys::pidfd_send_signal(&pin.pidfd, libc::SIGTERM).is_ok()
             }
-            _ => crate::control::send(&dir, b"dx").is_ok(),
+            _ => upkeep::control::send(&dir, b"dx").is_ok(),
         };
         if !told {
             sup.foreign_pin = None;
             let wd = sup.foreign.take().expect("checked above");
             self.foreign.remove(&wd);
             let _ = self.inotify.rm_watch(wd);
-            if !log_side {
-                self.stop_side(key, true);
+            if side == Side::Main {
+                self.stop_side(key, Side::Log);
             }
         }
     }
 
     /// A side's supervise is gone and the service is going: once main is
     /// gone, stop the logger; once both are, forget the service.
-    pub(super) fn side_gone(&mut self, key: Key, log_side: bool) {
+    pub(super) fn side_gone(&mut self, key: Key, side: Side) {
         if !self.services.contains_key(&key) {
             return;
         }
-        if !log_side {
-            self.stop_side(key, true);
+        if side == Side::Main {
+            self.stop_side(key, Side::Log);
         }
         self.forget_if_gone(key);
     }

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
-use crate::status::{self, Want};
+use upkeep::status::{self, Want};
 
 /// The letter that gives a new supervise the want its predecessor last
 /// published (read from supervise/state, written before it exits).

@@ -1,5 +1,5 @@
 //! Taking ownership of a service directory: supervise/ with its lock,
-//! control and ok FIFOs (DESIGN §4). Nothing is created or written in a
+//! control and ok FIFOs (doc/DESIGN.md, supervise/ — the wire format). Nothing is created or written in a
 //! directory that cannot be trusted: supervise waits until it is fixed.
 
 use std::ffi::OsStr;
@@ -15,11 +15,11 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signalfd::SignalFd;
 
 use super::PROG;
-use crate::errors::{self, Failure, EXIT_TEMPORARY};
-use crate::event;
-use crate::lock::{self, Lock};
-use crate::runtimefile::Dir;
-use crate::trust::Trust;
+use upkeep::errors::{self, Failure, Fatal};
+use upkeep::event;
+use upkeep::lock::{self, Lock};
+use upkeep::runtimefile::Dir;
+use upkeep::trust::Trust;
 
 /// How long a new supervise waits for a lock still held by a predecessor
 /// that is dying (killed, its descriptors not yet all closed).
@@ -43,18 +43,14 @@ fn errno_of(e: &io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
-fn temporary(what: String, e: &io::Error) -> (i32, Failure) {
-    (EXIT_TEMPORARY, Failure::io(what, e))
+fn temporary(what: String, e: &io::Error) -> Fatal {
+    Fatal::from(Failure::io(what, e))
 }
 
 /// With cwd the service dir: wait until it (and supervise/ if present) can
 /// be trusted, saying why not once per reason. Nothing is created meanwhile.
 /// `Ok(false)` when told to stop (TERM, INT, HUP) while waiting.
-pub fn wait_until_trusted(
-    shown: &str,
-    trust: &Trust,
-    signals: &SignalFd,
-) -> Result<bool, (i32, Failure)> {
+pub fn wait_until_trusted(shown: &str, trust: &Trust, signals: &SignalFd) -> Result<bool, Fatal> {
     let here = Path::new(".");
     let Some(mut why) = trust.judge_dir(here) else {
         return Ok(true);
@@ -69,25 +65,22 @@ pub fn wait_until_trusted(
     // A fix is a change of mode or owner (or a replaced supervise/): watch
     // for it instead of polling.
     let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-        .map_err(|e| (EXIT_TEMPORARY, Failure::sys("unable to create inotify", e)))?;
+        .map_err(|e| Fatal::from(Failure::sys("unable to create inotify", e)))?;
     let changes = AddWatchFlags::IN_ATTRIB
         | AddWatchFlags::IN_CREATE
         | AddWatchFlags::IN_DELETE
         | AddWatchFlags::IN_MOVED_FROM
         | AddWatchFlags::IN_MOVED_TO;
-    inotify.add_watch(here, changes).map_err(|e| {
-        (
-            EXIT_TEMPORARY,
-            Failure::sys(format!("unable to watch {shown}"), e),
-        )
-    })?;
+    inotify
+        .add_watch(here, changes)
+        .map_err(|e| Fatal::from(Failure::sys(format!("unable to watch {shown}"), e)))?;
     let _ = inotify.add_watch("supervise", changes);
     loop {
         // The watch sees the dir and supervise/; a fix further away (a
         // directory on the way to supervise/'s target) is seen at the next
         // look, as daemontools' svscan looks every 5 s.
         let ready = event::wait_readable(&[inotify.as_fd(), signals.as_fd()], Some(RECHECK))
-            .map_err(|e| (EXIT_TEMPORARY, Failure::sys("poll failed", e)))?;
+            .map_err(|e| Fatal::from(Failure::sys("poll failed", e)))?;
         if ready[1] {
             let stop = event::pending_signals(signals)
                 .iter()
@@ -116,7 +109,7 @@ pub fn wait_until_trusted(
 /// With cwd the trusted service dir (`shown` is its name as the user gave
 /// it): create supervise/, take the lock, make and open the FIFOs, each the
 /// one safe way (runtimefile). Errors carry daemontools' wording, exit 111.
-pub fn take_ownership(shown: &str) -> Result<Owned, (i32, Failure)> {
+pub fn take_ownership(shown: &str) -> Result<Owned, Fatal> {
     match std::fs::DirBuilder::new().mode(0o755).create("supervise") {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -126,13 +119,10 @@ pub fn take_ownership(shown: &str) -> Result<Owned, (i32, Failure)> {
         .map_err(|e| temporary(format!("unable to open {shown}/supervise"), &e))?;
     if dir.is_shared() {
         // Sticky but writable by others: not ours alone.
-        return Err((
-            EXIT_TEMPORARY,
-            Failure::msg(
-                format!("unable to open {shown}/supervise"),
-                "refusing supervise: a directory writable by others",
-            ),
-        ));
+        return Err(Fatal::from(Failure::msg(
+            format!("unable to open {shown}/supervise"),
+            "refusing supervise: a directory writable by others",
+        )));
     }
     let lock = acquire_lock(&dir, shown)?;
     let fifo = |name: &str| {
@@ -146,13 +136,13 @@ pub fn take_ownership(shown: &str) -> Result<Owned, (i32, Failure)> {
                 format_args!("{shown}/supervise/{name} was a regular file: replaced by a FIFO"),
             );
         }
-        Ok::<File, (i32, Failure)>(file)
+        Ok::<File, Fatal>(file)
     };
     let control = fifo("control")?;
     let ok = fifo("ok")?;
     // ok before the lock: while a child still has the lock, svok finds its
     // taker dead; once the lock is closed, it must find no reader of ok.
-    crate::spawn::close_first_in_children(&[
+    upkeep::spawn::close_first_in_children(&[
         ok.as_raw_fd(),
         control.as_raw_fd(),
         lock.file().as_raw_fd(),
@@ -170,12 +160,12 @@ pub fn take_ownership(shown: &str) -> Result<Owned, (i32, Failure)> {
 /// holder to close it: a predecessor killed a moment ago (or a child it
 /// forked that has not closed it yet) is gone within that time; a live
 /// supervise is not, and then this one exits 111 as daemontools' does.
-fn acquire_lock(dir: &Dir, shown: &str) -> Result<Lock, (i32, Failure)> {
+fn acquire_lock(dir: &Dir, shown: &str) -> Result<Lock, Fatal> {
     let fail = |e: Errno| {
-        (
-            EXIT_TEMPORARY,
-            Failure::sys(format!("unable to acquire {shown}/supervise/lock"), e),
-        )
+        Fatal::from(Failure::sys(
+            format!("unable to acquire {shown}/supervise/lock"),
+            e,
+        ))
     };
     let mut file = dir
         .open_lock(OsStr::new("lock"), 0o644)

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::unistd::Pid;
 
-use crate::{lock, procfs, status};
+use upkeep::{lock, procfs, status};
 
 /// The pid of the supervise running on `dir`, from its lock.
 fn supervisor_of(dir: &Path) -> Option<u32> {
@@ -41,7 +41,7 @@ fn trusted_state(dir: &Path) -> bool {
         return false;
     };
     let me = nix::unistd::geteuid().as_raw();
-    crate::runtimefile::Dir::open(&supervise).is_ok()
+    upkeep::runtimefile::Dir::open(&supervise).is_ok()
         && st.file_type().is_file()
         && (st.uid() == me || st.uid() == 0)
         && st.mode() & 0o022 == 0

@@ -1,19 +1,21 @@
-//! multilog: read lines from stdin and append the selected ones to rotated
-//! log directories, alerts and status files, as daemontools' multilog does,
-//! without ever dropping a line.
+//! multilog script: log stdin's lines to rotated directories, alerts and
+//! status files (daemontools' actions `t s n ! + - e = dir`), as
+//! daemontools' multilog does, without ever dropping a line.
 //!
 //! One event loop: stdin, a signalfd (TERM: finish the line and exit; ALRM:
 //! rotate now), a timerfd (retry a failed disk operation every second) and
 //! the pidfd of a running processor. Output is queued per directory; input
 //! is read only when every queue is on disk, so a full disk stops the
 //! reading and the writer blocks on the pipe instead of losing lines.
+#![forbid(unsafe_code)]
 
+mod files;
 mod lines;
-pub mod logdir;
-pub mod queue;
-pub mod script;
-pub mod statusfile;
-pub mod steps;
+mod logdir;
+mod queue;
+mod script;
+mod statusfile;
+mod steps;
 
 use std::ffi::OsString;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -23,12 +25,12 @@ use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::sys::stat::{umask, Mode};
 
-use crate::errors::{die, EXIT_TEMPORARY};
-use crate::event::{self, Timer};
 use logdir::{LogDir, Progress};
 use queue::Op;
 use script::Script;
 use statusfile::StatusFile;
+use upkeep::errors::{die, EXIT_TEMPORARY};
+use upkeep::event::{self, Timer};
 
 const PROG: &str = "multilog";
 /// daemontools reads input 1024 bytes at a time and flushes its buffers
@@ -40,7 +42,7 @@ const READ: usize = 64 * INPUT;
 /// How long to wait before retrying a failed disk operation.
 const RETRY: Duration = Duration::from_secs(1);
 
-pub struct Multilog {
+struct Multilog {
     script: Script,
     dirs: Vec<LogDir>,
     status: Vec<StatusFile>,
@@ -51,7 +53,7 @@ pub struct Multilog {
 impl Multilog {
     /// Open status files, then directories, in script order; any failure is
     /// fatal before input is read.
-    pub fn open(script: Script) -> Result<Multilog, String> {
+    fn open(script: Script) -> Result<Multilog, String> {
         let status = script
             .status_files
             .iter()
@@ -148,19 +150,19 @@ fn note_signals(sfd: &nix::sys::signalfd::SignalFd, flags: &mut Flags) {
 }
 
 /// multilog's main: exit code.
-pub fn run(args: &[OsString]) -> i32 {
+fn run(args: &[OsString]) -> i32 {
     umask(Mode::from_bits_truncate(0o022));
     let fatal = |msg: String| -> ! { die(PROG, EXIT_TEMPORARY, msg) };
     let sfd = event::signal_fd(&[Signal::SIGTERM, Signal::SIGALRM]).unwrap_or_else(|e| {
         fatal(format!(
             "unable to create signalfd: {}",
-            crate::errors::phrase(e as i32)
+            upkeep::errors::phrase(e)
         ))
     });
     let mut timer = Timer::new().unwrap_or_else(|e| {
         fatal(format!(
             "unable to create timerfd: {}",
-            crate::errors::phrase(e as i32)
+            upkeep::errors::phrase(e)
         ))
     });
     let mut ml = Multilog::open(script::parse(args)).unwrap_or_else(|m| fatal(m));
@@ -185,10 +187,7 @@ pub fn run(args: &[OsString]) -> i32 {
             let mut fds: Vec<BorrowedFd> = vec![sfd.as_fd(), timer.as_fd()];
             fds.extend(ml.waiting_fds());
             let ready = event::wait_readable(&fds, None).unwrap_or_else(|e| {
-                fatal(format!(
-                    "unable to poll: {}",
-                    crate::errors::phrase(e as i32)
-                ))
+                fatal(format!("unable to poll: {}", upkeep::errors::phrase(e)))
             });
             if ready[0] {
                 note_signals(&sfd, &mut flags);
@@ -218,12 +217,8 @@ pub fn run(args: &[OsString]) -> i32 {
             closing = true;
             continue;
         }
-        let ready = event::wait_readable(&[input, sfd.as_fd()], None).unwrap_or_else(|e| {
-            fatal(format!(
-                "unable to poll: {}",
-                crate::errors::phrase(e as i32)
-            ))
-        });
+        let ready = event::wait_readable(&[input, sfd.as_fd()], None)
+            .unwrap_or_else(|e| fatal(format!("unable to poll: {}", upkeep::errors::phrase(e))));
         if ready[1] {
             note_signals(&sfd, &mut flags);
             continue;
@@ -249,4 +244,22 @@ pub fn run(args: &[OsString]) -> i32 {
             Err(_) => eof = true,
         }
     }
+}
+
+const HELP: &str = "usage: multilog script
+Log lines from stdin to automatically rotated directories.  Script items:
+t (TAI64N stamps), sN (file size), nN (files kept), !processor, +/-pattern
+(select lines), e (to stderr), =file (status), ./dir or /dir (a log dir).
+A write error (disk full) never drops a line: multilog stops reading and
+retries every second.
+Exit: 0 at end of input; 111 on a fatal system error, 100 on usage.
+See multilog(8).
+";
+
+fn main() {
+    if upkeep::help::answered("multilog", HELP) {
+        return;
+    }
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    std::process::exit(run(&args));
 }

@@ -4,12 +4,14 @@
 //! silently; end of input: exit 0; a read error: exit 111.
 #![forbid(unsafe_code)]
 
+mod title;
+
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 
+use title::{Scroller, Title};
 use upkeep::errors::{io_phrase, warn, EXIT_PERMANENT, EXIT_TEMPORARY};
-use upkeep::proctitle::{Scroller, Title};
 
 const PROG: &str = "readproctitle";
 /// Shorter titles are refused, as in daemontools.

@@ -1,4 +1,4 @@
-//! Health checks (DESIGN §5.4, Pacemaker's `op monitor`): `./check PID`
+//! Health checks (doc/DESIGN.md, supervise; Pacemaker's `op monitor`): `./check PID`
 //! every check-interval while run is up, killed at check-timeout, never
 //! overlapping itself; check-failures failures in a row restart the service
 //! (like `t`, with timeout-kill). Until the service is ready, checks probe
@@ -12,11 +12,10 @@ use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use super::lifecycle::Exit;
-use super::{signal_group, Supervisor, PROG};
-use crate::errors;
-use crate::event::Timer;
-use crate::spawn::Spawn;
-use crate::status::Phase;
+use super::{service_program, signal_group, Supervisor, PROG};
+use upkeep::errors;
+use upkeep::event::Timer;
+use upkeep::status::Phase;
 
 const FIRST_PROBE: Duration = Duration::from_millis(100);
 
@@ -108,11 +107,8 @@ impl Supervisor {
         // under svscan): a check's complaint belongs in the service's log,
         // not in svscan's error output.
         let stdout = std::io::stdout();
-        let cmd = Spawn::new("./check")
+        let cmd = service_program("./check")
             .arg(pid.to_string())
-            .new_session()
-            .inherit(0)
-            .inherit(1)
             .fd(&stdout, 2);
         match cmd.spawn() {
             Ok(child) => {

@@ -2,32 +2,28 @@
 //! second per side), or, for a service that is going, the next step of
 //! its orderly stop.
 
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::{Key, Scanner, PROG, RESTART_SPACING};
-use crate::{errors, event};
+use super::{Key, Scanner, Side, PROG, RESTART_SPACING};
+use upkeep::{errors, event};
 
 impl Scanner {
     pub(super) fn reap(&mut self) {
         for (pid, ended) in event::reap_children() {
             // Anything not ours is an orphan reparented to us: reaped, done.
-            if let Some((key, log_side)) = self.by_pid.remove(&pid) {
-                self.supervisor_died(key, log_side, ended);
+            if let Some((key, side)) = self.by_pid.remove(&pid) {
+                self.supervise_died(key, side, ended);
             }
         }
     }
 
-    fn supervisor_died(&mut self, key: Key, log_side: bool, ended: event::Ended) {
+    fn supervise_died(&mut self, key: Key, side: Side, ended: event::Ended) {
         let Some(svc) = self.services.get_mut(&key) else {
             return;
         };
         let present = svc.present && !self.shutting_down;
-        let sup = if log_side {
-            svc.log.as_mut()
-        } else {
-            Some(&mut svc.main)
-        };
+        let dir = Scanner::side_dir(svc, side);
+        let sup = svc.side_mut(side);
         let Some(sup) = sup else { return };
         sup.pid = None;
         // One that failed before reading the want it was handed (lock still
@@ -37,11 +33,6 @@ impl Scanner {
             || std::mem::take(&mut sup.told_to_exit)
             || (handed && !matches!(ended, event::Ended::Exited(0)));
         if present {
-            let dir = if log_side {
-                Path::new(&svc.name).join("log")
-            } else {
-                PathBuf::from(&svc.name)
-            };
             match ended {
                 event::Ended::Exited(0) => {}
                 event::Ended::Exited(code) => errors::warn(
@@ -53,7 +44,7 @@ impl Scanner {
                     format_args!(
                         "supervise {} killed by {}",
                         dir.display(),
-                        crate::signals::name(sig)
+                        upkeep::signals::name(sig)
                     ),
                 ),
             }
@@ -62,14 +53,14 @@ impl Scanner {
                 .map(|t| t + RESTART_SPACING)
                 .unwrap_or_else(Instant::now);
             if due <= Instant::now() {
-                self.start(key, log_side);
+                self.start(key, side);
             } else {
                 sup.restart_pending = true;
                 self.arm_restart_timer();
             }
             return;
         }
-        self.side_gone(key, log_side);
+        self.side_gone(key, side);
     }
 
     pub(super) fn arm_restart_timer(&mut self) {
@@ -90,15 +81,15 @@ impl Scanner {
 
     pub(super) fn restart_due(&mut self) {
         let now = Instant::now();
-        let due: Vec<(Key, bool)> = self
+        let due: Vec<(Key, Side)> = self
             .services
             .iter()
             .flat_map(|(k, s)| {
-                let main = (s.main.restart_pending, *k, false, s.main.last_start);
+                let main = (s.main.restart_pending, *k, Side::Main, s.main.last_start);
                 let log = s
                     .log
                     .as_ref()
-                    .map(|l| (l.restart_pending, *k, true, l.last_start));
+                    .map(|l| (l.restart_pending, *k, Side::Log, l.last_start));
                 std::iter::once(main).chain(log)
             })
             .filter(|(pending, _, _, last)| {
@@ -106,8 +97,8 @@ impl Scanner {
             })
             .map(|(_, k, log, _)| (k, log))
             .collect();
-        for (key, log_side) in due {
-            self.start(key, log_side);
+        for (key, side) in due {
+            self.start(key, side);
         }
         self.arm_restart_timer();
     }

@@ -5,11 +5,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::control;
-use crate::errors::{io_phrase, phrase};
-use crate::status::{self, Phase, State, Status, Want};
-use crate::tai64::Tai64N;
-use crate::trust::Trust;
+use upkeep::control;
+use upkeep::errors::{io_phrase, phrase};
+use upkeep::status::{self, Phase, State, Status, Want};
+use upkeep::tai64::Tai64N;
+use upkeep::trust::Trust;
 
 /// A service dir as svstat sees it.
 pub enum Report {
@@ -45,9 +45,9 @@ pub fn inspect(dir: &Path) -> Report {
         refused: refusal(dir),
     };
     if let Err(e) = control::check_dir(dir) {
-        return problem(format!("unable to chdir: {}", phrase(e as i32)));
+        return problem(format!("unable to chdir: {}", phrase(e)));
     }
-    let normally_up = match crate::servicedir::normally_down(dir) {
+    let normally_up = match upkeep::servicedir::normally_down(dir) {
         Ok(down) => !down,
         Err(e) => return problem(format!("unable to stat down: {}", io_phrase(&e))),
     };
@@ -57,7 +57,7 @@ pub fn inspect(dir: &Path) -> Report {
             return problem("supervise not running".into())
         }
         Ok(false) => return problem("unable to open supervise/ok: file does not exist".into()),
-        Err(e) => return problem(format!("unable to open supervise/ok: {}", phrase(e as i32))),
+        Err(e) => return problem(format!("unable to open supervise/ok: {}", phrase(e))),
     }
     let status = match status::read_status(dir) {
         Ok(Some(s)) => s,

@@ -5,7 +5,7 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
-use crate::errors::io_phrase;
+use upkeep::errors::io_phrase;
 
 pub const LEN: usize = 1001;
 

@@ -10,15 +10,16 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, AtFlags, OFlag, AT_FDCWD};
-use nix::sys::stat::{fchmod, fstatat, mkdirat, Mode};
+use nix::fcntl::{openat, OFlag, AT_FDCWD};
+use nix::sys::stat::{fchmod, mkdirat, Mode};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
+use super::files::{mode, open_append, stat_exec, CURRENT_MODE_OPEN};
 use super::queue::{Op, OutQueue};
 use super::script::DirConfig;
 use super::steps::Step;
-use crate::errors::phrase;
-use crate::lock::{self, Lock};
+use upkeep::errors::phrase;
+use upkeep::lock::{self, Lock};
 
 /// What a directory needs before it can take more input.
 #[derive(Debug, PartialEq, Eq)]
@@ -52,53 +53,6 @@ pub struct LogDir {
     pub selected: bool,
 }
 
-pub const CURRENT_MODE_OPEN: u32 = 0o644;
-pub const CURRENT_MODE_CLOSED: u32 = 0o744;
-
-/// open_append: create with 0600, as daemontools does (the mode is set
-/// explicitly afterwards where it matters).
-pub fn open_append(dir: &OwnedFd, name: &str) -> Result<OwnedFd, Errno> {
-    openat(
-        dir,
-        name,
-        OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o600),
-    )
-}
-
-/// open_trunc: create or empty, 0644.
-pub fn open_trunc(dir: &OwnedFd, name: &str) -> Result<OwnedFd, Errno> {
-    openat(
-        dir,
-        name,
-        OFlag::O_WRONLY | OFlag::O_TRUNC | OFlag::O_CREAT | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o644),
-    )
-}
-
-pub fn open_read(dir: &OwnedFd, name: &str) -> Result<OwnedFd, Errno> {
-    openat(
-        dir,
-        name,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-}
-
-fn mode(m: u32) -> Mode {
-    Mode::from_bits_truncate(m)
-}
-
-/// Does `name` exist, and is its owner-execute bit (daemontools' "closed
-/// cleanly" mark) set? `Err` for anything but "does not exist".
-fn stat_exec(dir: &OwnedFd, name: &str) -> Result<Option<(bool, u64)>, Errno> {
-    match fstatat(dir, name, AtFlags::empty()) {
-        Ok(st) => Ok(Some((st.st_mode & 0o100 != 0, st.st_size as u64))),
-        Err(Errno::ENOENT) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 impl LogDir {
     /// daemontools' restart: create, open and lock the directory; reopen a
     /// cleanly closed `current`, or plan the recovery of what an interrupted
@@ -112,9 +66,8 @@ impl LogDir {
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| format!("unable to open directory {name}: {}", phrase(e as i32)))?;
-        let lock_failed =
-            |e: Errno| format!("unable to lock directory {name}: {}", phrase(e as i32));
+        .map_err(|e| format!("unable to open directory {name}: {}", phrase(e)))?;
+        let lock_failed = |e: Errno| format!("unable to lock directory {name}: {}", phrase(e));
         let lockfd = open_append(&dir, "lock").map_err(lock_failed)?;
         let held = lock::try_exclusive(std::fs::File::from(lockfd)).map_err(lock_failed)?;
         let mut d = LogDir {
@@ -134,14 +87,12 @@ impl LogDir {
         };
         let n = &d.name;
         match stat_exec(&d.dir, "current") {
-            Err(e) => return Err(format!("unable to stat {n}/current: {}", phrase(e as i32))),
+            Err(e) => return Err(format!("unable to stat {n}/current: {}", phrase(e))),
             Ok(Some((true, size))) => {
-                let fd = open_append(&d.dir, "current").map_err(|e| {
-                    format!("unable to append to {n}/current: {}", phrase(e as i32))
-                })?;
-                fchmod(&fd, mode(CURRENT_MODE_OPEN)).map_err(|e| {
-                    format!("unable to set mode of {n}/current: {}", phrase(e as i32))
-                })?;
+                let fd = open_append(&d.dir, "current")
+                    .map_err(|e| format!("unable to append to {n}/current: {}", phrase(e)))?;
+                fchmod(&fd, mode(CURRENT_MODE_OPEN))
+                    .map_err(|e| format!("unable to set mode of {n}/current: {}", phrase(e)))?;
                 d.current = Some(fd);
                 d.bytes = size;
                 return Ok(d);
@@ -151,12 +102,7 @@ impl LogDir {
         let _ = unlinkat(&d.dir, "state", UnlinkatFlags::NoRemoveDir);
         let _ = unlinkat(&d.dir, "newstate", UnlinkatFlags::NoRemoveDir);
         let processed = match stat_exec(&d.dir, "processed") {
-            Err(e) => {
-                return Err(format!(
-                    "unable to stat {n}/processed: {}",
-                    phrase(e as i32)
-                ))
-            }
+            Err(e) => return Err(format!("unable to stat {n}/processed: {}", phrase(e))),
             Ok(p) => p.is_some_and(|(exec, _)| exec),
         };
         if processed {
@@ -262,7 +208,7 @@ impl LogDir {
                 let msg = format!(
                     "unable to write to {}/current, pausing: {}",
                     self.name,
-                    phrase(e as i32)
+                    phrase(e)
                 );
                 self.fail(&msg);
                 false
