@@ -16,30 +16,35 @@ fn duration(text: &str) -> Result<Duration, String> {
     upkeep::duration::parse(text)
 }
 
-/// keepalived's VRRP transitions, strictly in order, as atomic state files
-/// and per-state hooks.
+/// keepalived's VRRP transitions as state files and per-state hooks, its
+/// last word always winning (vrrp-notify(8) says what holds in which mode).
 ///
-/// For each event: the other STATEDIR/PREFIX.{MASTER,BACKUP,FAULT,STOP} files
-/// are removed, then STATEDIR/PREFIX.STATE is written atomically with a TAI64N
-/// time and the event line (a reader never sees two state files), and
-/// STATEDIR/PREFIX.current holds the state's name. Then HOOKDIR/STATE and
-/// HOOKDIR/any run, one after the other, as `HOOK TYPE NAME STATE PRIORITY`
-/// (argv, no shell; cwd HOOKDIR; stdin /dev/null; output copied to stderr as
-/// `vrrp-notify: HOOK[PID]: LINE`). A hook past --hook-timeout gets TERM (its
-/// whole process group), then KILL. Missing hooks are skipped.
+/// For each event: STATEDIR/PREFIX.STATE (a TAI64N time and the event line),
+/// STATEDIR/PREFIX.current (the state's name) and the journal
+/// STATEDIR/PREFIX.event are written under temporary names, then renamed in,
+/// the other PREFIX.{MASTER,BACKUP,FAULT,STOP} removed first (a reader never
+/// sees two state files; a full disk leaves the old state and is retried
+/// every second). Then HOOKDIR/STATE and HOOKDIR/any run, one after the
+/// other, as `HOOK TYPE NAME STATE PRIORITY` (argv, no shell; cwd HOOKDIR;
+/// stdin /dev/null; output copied to stderr as `vrrp-notify: HOOK[PID]:
+/// LINE`). A hook past --hook-timeout gets TERM (its whole process group),
+/// then KILL. Missing hooks are skipped. Hooks must be idempotent.
 ///
 /// Fifo mode (recommended; keepalived `notify_fifo PATH` and this program as
-/// a supervised service): reads lines such as `INSTANCE "VI_1" MASTER 150`
-/// one at a time; events queue while a hook runs; other line kinds are
-/// ignored, malformed lines are reported once each. The fifo is created if
+/// a supervised service): reads lines such as `INSTANCE "VI_1" MASTER 150`;
+/// a queued backlog is applied at once (state files of the newest event),
+/// every event's hooks run in order. The fifo is consumed only once its
+/// events are written, and hooks not finished are run again at the next
+/// start, so a kill -9 at any moment loses nothing. The fifo is created if
 /// missing and held open read-write, so keepalived's restarts are no EOF. On
 /// TERM it keeps handling lines until keepalived closes the fifo or no line
 /// came for --linger (keepalived writes its STOP events as it stops), then
 /// exits 0. A failing hook is reported and never stops the reader.
 ///
 /// Hook mode (keepalived `notify /path/to/vrrp-notify`): handles the one
-/// event given as arguments; invocations are serialised by an exclusive lock
-/// on STATEDIR/.lock. Exits 111 when a state file or a hook failed, so
+/// event given as arguments; invocations take turns on STATEDIR/.lock in the
+/// order keepalived started them, and one older than an event already
+/// applied is dropped. Exits 111 when a state file or a hook failed, so
 /// keepalived logs it.
 #[derive(Parser)]
 #[command(

@@ -147,6 +147,29 @@ impl Dir {
         renamed
     }
 
+    /// Write `data` to a new temporary file for `name` without touching
+    /// `name` itself: several files can be prepared (so that a full disk
+    /// fails before anything visible changed) and then committed. A
+    /// preparation dropped uncommitted removes its temporary file.
+    pub fn prepare(&self, name: &OsStr, data: &[u8], mode: u32) -> io::Result<Prepared<'_>> {
+        self.check_shared_entry(name)?;
+        let tmp = temp_name(name);
+        let fd = nix::fcntl::openat(
+            &self.fd,
+            tmp.as_os_str(),
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(mode),
+        )?;
+        let prepared = Prepared {
+            dir: self,
+            tmp,
+            name: name.to_os_string(),
+            committed: false,
+        };
+        File::from(fd).write_all(data)?;
+        Ok(prepared)
+    }
+
     /// Open (creating it, never truncating) the lock file `name`, close-on-
     /// exec. A symlink, a FIFO, a file of another user or one with more than
     /// one link is refused.
@@ -203,6 +226,33 @@ impl Dir {
         Ok(Some(File::from(fd)))
     }
 
+    /// Read the small file `name`: `Ok(None)` when it does not exist. Never
+    /// through a symlink, never a FIFO, only a plain file of ours or root's.
+    pub fn read_optional(&self, name: &OsStr) -> io::Result<Option<Vec<u8>>> {
+        let fd = match nix::fcntl::openat(
+            &self.fd,
+            name,
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(Errno::ELOOP) => return Err(refused(&self.path.join(name), "a symbolic link")),
+            Err(e) => return Err(e.into()),
+        };
+        let st = nix::sys::stat::fstat(&fd)?;
+        let path = self.path.join(name);
+        if !is_type(&st, SFlag::S_IFREG) {
+            return Err(refused(&path, "not a regular file"));
+        }
+        if !trusted_owner(st.st_uid) {
+            return Err(refused(&path, "a file owned by another user"));
+        }
+        let mut data = Vec::new();
+        io::Read::read_to_end(&mut File::from(fd), &mut data)?;
+        Ok(Some(data))
+    }
+
     /// Remove `name`; a missing file is not an error.
     pub fn remove(&self, name: &OsStr) -> io::Result<()> {
         self.check_shared_entry(name)?;
@@ -214,6 +264,41 @@ impl Dir {
 
     pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// A file written under a temporary name, waiting for [`Prepared::commit`].
+#[derive(Debug)]
+pub struct Prepared<'a> {
+    dir: &'a Dir,
+    tmp: OsString,
+    name: OsString,
+    committed: bool,
+}
+
+impl Prepared<'_> {
+    /// Rename the temporary file over the real name (no space needed).
+    pub fn commit(mut self) -> io::Result<()> {
+        nix::fcntl::renameat(
+            &self.dir.fd,
+            self.tmp.as_os_str(),
+            &self.dir.fd,
+            self.name.as_os_str(),
+        )?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Prepared<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = nix::unistd::unlinkat(
+                &self.dir.fd,
+                self.tmp.as_os_str(),
+                UnlinkatFlags::NoRemoveDir,
+            );
+        }
     }
 }
 

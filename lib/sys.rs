@@ -244,3 +244,22 @@ pub fn localtime(secs: i64) -> Option<LocalTime> {
         second: tm.tm_sec as u32,
     })
 }
+
+/// tee(2) without blocking: copy up to `len` bytes from the pipe `from` into
+/// the pipe `to` without consuming them from `from` (a peek at a FIFO).
+pub fn tee_nonblock(from: &impl AsRawFd, to: &impl AsRawFd, len: usize) -> Result<usize, Errno> {
+    // SAFETY: plain system call on integer fds; no memory is passed.
+    let n = unsafe {
+        libc::tee(
+            from.as_raw_fd(),
+            to.as_raw_fd(),
+            len,
+            libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    if n < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(n as usize)
+    }
+}

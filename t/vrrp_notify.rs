@@ -2,8 +2,16 @@
 //! SIGTERM with pending lines, hook-mode locking; and with real keepalived
 //! in two network namespaces (t/vrrp_notify/keepalived.rs).
 
+#[path = "vrrp_notify/disk.rs"]
+mod disk;
+#[path = "vrrp_notify/drain.rs"]
+mod drain;
+#[path = "vrrp_notify/hookorder.rs"]
+mod hookorder;
 #[path = "vrrp_notify/keepalived.rs"]
 mod keepalived;
+#[path = "vrrp_notify/kills.rs"]
+mod kills;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -73,6 +81,12 @@ impl Reader {
             .status()
             .unwrap();
         assert!(r.success());
+    }
+
+    /// SIGKILL, and reap it.
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Exit code, waiting up to `limit`.

@@ -1,6 +1,15 @@
-//! Fifo mode: read keepalived's notify_fifo and handle its events strictly
-//! in order, one at a time, reading (and queueing) while hooks run so that
-//! keepalived never stalls on a full pipe.
+//! Fifo mode: read keepalived's notify_fifo and handle its events in order,
+//! reading (and queueing) while hooks run so that keepalived never stalls on
+//! a full pipe.
+//!
+//! A kill at any moment loses nothing: the fifo is peeked (tee(2)), the
+//! newest event of each set of state files in what was peeked is applied
+//! (journal, state file, `.current`), and only then are those bytes
+//! consumed. Lines not yet applied stay in the kernel's pipe, which
+//! keepalived holds open; an applied event whose hooks had not finished is
+//! marked so in its journal, and the next start runs them again (hooks are
+//! idempotent). A hook dies with a killed reader (parent death signal), so
+//! a superseded hook never runs on beside its successor.
 //!
 //! Shutdown: keepalived writes its STOP events after it has been told to
 //! stop — often at the same moment we are (svscan's shutdown, or keepalived
@@ -9,26 +18,27 @@
 //! the loop ends once every queued event is handled and either no writer
 //! holds the fifo any more (EOF) or it has been quiet for `linger`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::sys::signal::Signal;
-use nix::sys::stat::{stat, Mode, SFlag};
-use nix::unistd::mkfifo;
+use nix::sys::stat::Mode;
 
 use crate::errors::{self, Failure, EXIT_TEMPORARY};
 use crate::event::{self, Timer};
-use crate::lock::{self, Lock};
+use crate::lock::Lock;
+use crate::sys;
 use crate::tai64::Tai64N;
 
 use super::hooks::{EventHooks, HookConfig};
 use super::line::{self, Event, Parsed};
-use super::statefiles::StateDir;
+use super::pipe::{lock_fifo, open_fifo, read_exactly, LineReader};
+use super::statefiles::{Entry, StateDir};
 
 pub struct FifoOptions {
     pub fifo: PathBuf,
@@ -37,70 +47,11 @@ pub struct FifoOptions {
     pub linger: Duration,
 }
 
-/// Splits bytes into lines and lines into events.
-#[derive(Default)]
-pub struct LineReader {
-    buf: Vec<u8>,
-    /// Inside an over-long line: discard until its newline.
-    skipping: bool,
-}
-
-impl LineReader {
-    /// Feed bytes; returns the complete lines, in order.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Result<String, String>> {
-        let mut out = Vec::new();
-        for &b in bytes {
-            if b == b'\n' {
-                if self.skipping {
-                    self.skipping = false;
-                } else {
-                    let l = std::mem::take(&mut self.buf);
-                    out.push(Ok(String::from_utf8_lossy(&l).into_owned()));
-                }
-            } else if !self.skipping {
-                self.buf.push(b);
-                if self.buf.len() > line::MAX_LINE {
-                    let head = String::from_utf8_lossy(&self.buf[..40]).into_owned();
-                    out.push(Err(format!("{head}...")));
-                    self.buf.clear();
-                    self.skipping = true;
-                }
-            }
-        }
-        out
-    }
-
-    /// A line without its newline yet.
-    pub fn partial(&self) -> Option<String> {
-        (!self.buf.is_empty()).then(|| String::from_utf8_lossy(&self.buf).into_owned())
-    }
-}
-
-/// Create the fifo if missing and open it.
-fn open_fifo(path: &Path, flags: OFlag) -> Result<OwnedFd, Failure> {
-    match mkfifo(path, Mode::from_bits_truncate(0o600)) {
-        Ok(()) | Err(Errno::EEXIST) => {}
-        Err(e) => {
-            return Err(Failure::sys(
-                format!("unable to create fifo {}", path.display()),
-                e,
-            ))
-        }
-    }
-    let st =
-        stat(path).map_err(|e| Failure::sys(format!("unable to stat {}", path.display()), e))?;
-    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFIFO {
-        return Err(Failure::msg(
-            format!("unable to open {}", path.display()),
-            "not a fifo",
-        ));
-    }
-    open(
-        path,
-        flags | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Failure::sys(format!("unable to open {}", path.display()), e))
+/// An event whose hooks are still to run.
+struct Queued {
+    event: Event,
+    key: String,
+    serial: u64,
 }
 
 struct Reader<'a> {
@@ -110,9 +61,23 @@ struct Reader<'a> {
     rdwr: Option<Lock>,
     /// Once stopping: the same pipe read-only, to see keepalived's EOF.
     rdonly: Option<OwnedFd>,
+    /// A pipe of our own that tee(2) copies the fifo's bytes into.
+    peek_r: OwnedFd,
+    peek_w: OwnedFd,
+    peek_max: usize,
     lines: LineReader,
-    queue: VecDeque<Event>,
-    current: Option<EventHooks>,
+    queue: VecDeque<Queued>,
+    current: Option<(EventHooks, Queued)>,
+    /// The newest event applied to each set of state files, by serial.
+    newest: HashMap<String, (u64, Entry)>,
+    serial: u64,
+    /// Journals of a killed predecessor whose hooks had not finished.
+    recovering: Vec<Entry>,
+    /// A state file could not be written: the fifo is left alone (its
+    /// lines unconsumed) until the retry timer fires.
+    blocked: bool,
+    reported: bool,
+    retry: Timer,
     stopping: bool,
     eof: bool,
     linger: Timer,
@@ -125,7 +90,6 @@ impl Reader<'_> {
         self.opts.hooks.prog
     }
 
-    /// Read everything available now.
     fn fifo_fd(&self) -> Option<BorrowedFd<'_>> {
         match (&self.rdonly, &self.rdwr) {
             (Some(fd), _) => Some(fd.as_fd()),
@@ -134,89 +98,163 @@ impl Reader<'_> {
         }
     }
 
-    fn read_fifo(&mut self) {
-        let mut data = Vec::new();
-        let mut failure = None;
+    /// Copy what the fifo holds without consuming it.
+    fn peek(&mut self) -> Vec<u8> {
+        let Some(fd) = self.fifo_fd() else {
+            return Vec::new();
+        };
+        let n = match sys::tee_nonblock(&fd.as_raw_fd(), &self.peek_w, self.peek_max) {
+            Ok(0) => {
+                self.eof = true;
+                0
+            }
+            Ok(n) => n,
+            Err(Errno::EAGAIN) | Err(Errno::EINTR) => 0,
+            Err(e) => {
+                errors::warn(self.prog(), Failure::sys("unable to read fifo", e));
+                self.eof = true;
+                0
+            }
+        };
+        let mut data = vec![0u8; n];
+        let got = read_exactly(&self.peek_r, &mut data);
+        data.truncate(got);
+        data
+    }
+
+    /// Consume `n` bytes already peeked (and applied).
+    fn consume(&mut self, n: usize) {
         if let Some(fd) = self.fifo_fd() {
-            let mut chunk = [0u8; 8192];
-            loop {
-                match nix::unistd::read(fd, &mut chunk) {
-                    Ok(0) => {
-                        self.eof = true;
-                        break;
-                    }
-                    Ok(n) => data.extend_from_slice(&chunk[..n]),
-                    Err(Errno::EINTR) => continue,
-                    Err(Errno::EAGAIN) => break,
-                    Err(e) => {
-                        failure = Some(e);
-                        self.eof = true;
-                        break;
-                    }
-                }
+            let mut sink = vec![0u8; n];
+            let _ = read_exactly(&fd, &mut sink);
+        }
+    }
+
+    fn read_fifo(&mut self) {
+        if self.blocked {
+            return;
+        }
+        let data = self.peek();
+        let before = self.lines.clone();
+        let mut events = Vec::new();
+        let mut warnings = Vec::new();
+        for l in self.lines.feed(&data) {
+            parse(l, &mut events, &mut warnings);
+        }
+        if self.eof {
+            if let Some(p) = self.lines.partial() {
+                self.lines = LineReader::default();
+                parse(Ok(p), &mut events, &mut warnings);
             }
         }
-        if let Some(e) = failure {
-            errors::warn(self.prog(), Failure::sys("unable to read fifo", e));
+        // A predecessor's unfinished event comes first, unless the fifo
+        // still holds lines for the same state files (then it was not
+        // consumed, or is superseded).
+        let mut batch: Vec<(Event, Option<Tai64N>)> = Vec::new();
+        for r in std::mem::take(&mut self.recovering) {
+            let key = self.opts.states.prefix_for(&r.event.name);
+            if !events
+                .iter()
+                .any(|e| self.opts.states.prefix_for(&e.name) == key)
+            {
+                batch.push((r.event, Some(r.at)));
+            }
         }
-        let mut got_lines = false;
-        for l in self.lines.feed(&data) {
-            got_lines = true;
-            self.take_line(l);
+        batch.extend(events.into_iter().map(|e| (e, None)));
+        if let Err(f) = self.apply(&batch) {
+            if !self.reported {
+                errors::warn(self.prog(), format_args!("{f}: trying again every second"));
+                self.reported = true;
+            }
+            self.lines = before;
+            self.recovering = batch
+                .into_iter()
+                .filter_map(|(e, at)| at.map(|at| Entry::new(e, at)))
+                .collect();
+            self.blocked = true;
+            self.retry.arm(super::RETRY);
+            return;
+        }
+        self.reported = false;
+        self.consume(data.len());
+        for w in warnings {
+            errors::warn(self.prog(), w);
         }
         if self.eof {
             self.rdwr = None;
             self.rdonly = None;
-            if let Some(p) = self.lines.partial() {
-                self.lines = LineReader::default();
-                self.take_line(Ok(p));
-            }
         }
-        if got_lines && self.stopping {
+        if !batch.is_empty() && self.stopping {
             self.linger.arm(self.opts.linger);
             self.lingered = false;
         }
     }
 
-    fn take_line(&mut self, l: Result<String, String>) {
-        match l {
-            Err(head) => errors::warn(
-                self.prog(),
-                format_args!("ignoring malformed line {head:?}: line too long"),
-            ),
-            Ok(text) => match line::parse_fifo_line(&text) {
-                Parsed::Event(e) => self.queue.push_back(e),
-                Parsed::Ignored => {}
-                Parsed::Malformed(why) => errors::warn(
-                    self.prog(),
-                    format_args!("ignoring malformed line {text:?}: {why}"),
-                ),
-            },
+    /// Apply the newest event of each set of state files in `batch`, then
+    /// queue every event's hooks in order.
+    fn apply(&mut self, batch: &[(Event, Option<Tai64N>)]) -> Result<(), Failure> {
+        let states = &self.opts.states;
+        let now = Tai64N::now();
+        let mut newest: Vec<(String, usize)> = Vec::new();
+        for (i, (e, _)) in batch.iter().enumerate() {
+            let key = states.prefix_for(&e.name);
+            match newest.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = i,
+                None => newest.push((key, i)),
+            }
         }
+        let mut applied = Vec::new();
+        for (key, i) in newest {
+            let (e, at) = &batch[i];
+            let entry = Entry::new(e.clone(), at.unwrap_or(now));
+            states.apply(&entry)?;
+            applied.push((key, i, entry));
+        }
+        let first = self.serial;
+        for (i, (e, _)) in batch.iter().enumerate() {
+            self.queue.push_back(Queued {
+                event: e.clone(),
+                key: states.prefix_for(&e.name),
+                serial: first + i as u64,
+            });
+        }
+        self.serial = first + batch.len() as u64;
+        for (key, i, entry) in applied {
+            self.newest.insert(key, (first + i as u64, entry));
+        }
+        Ok(())
     }
 
-    /// Start queued events while nothing runs.
+    /// Start queued hooks while nothing runs; mark an event's hooks done
+    /// in its journal when it is still the newest of its state files.
     fn dispatch(&mut self) {
+        let prog = self.prog();
         loop {
-            if let Some(run) = &mut self.current {
+            if let Some((run, q)) = &mut self.current {
                 run.progress();
                 if !run.is_done() {
                     return;
                 }
+                if let Some((serial, entry)) = self.newest.get(&q.key) {
+                    if *serial == q.serial {
+                        if let Err(f) = self.opts.states.mark_done(entry) {
+                            // A later start runs these hooks once more.
+                            errors::warn(prog, f);
+                        }
+                        self.newest.remove(&q.key);
+                    }
+                }
                 self.current = None;
             }
-            let Some(ev) = self.queue.pop_front() else {
+            let Some(q) = self.queue.pop_front() else {
                 return;
             };
-            if let Err(f) = self.opts.states.record(&ev, Tai64N::now()) {
-                errors::warn(self.prog(), f);
-            }
-            self.current = Some(EventHooks::start(&self.opts.hooks, &ev));
+            self.current = Some((EventHooks::start(&self.opts.hooks, &q.event), q));
         }
     }
 
     fn idle(&self) -> bool {
-        self.current.is_none() && self.queue.is_empty()
+        self.current.is_none() && self.queue.is_empty() && !self.blocked
     }
 
     /// TERM or INT: stop reading once keepalived has said its last.
@@ -250,17 +288,30 @@ impl Reader<'_> {
     }
 }
 
+fn parse(l: Result<String, String>, events: &mut Vec<Event>, warnings: &mut Vec<String>) {
+    match l {
+        Err(head) => warnings.push(format!("ignoring malformed line {head:?}: line too long")),
+        Ok(text) => match line::parse_fifo_line(&text) {
+            Parsed::Event(e) => events.push(e),
+            Parsed::Ignored => {}
+            Parsed::Malformed(why) => {
+                warnings.push(format!("ignoring malformed line {text:?}: {why}"))
+            }
+        },
+    }
+}
+
+fn die_sys(prog: &str, what: String, e: Errno) -> ! {
+    errors::die(prog, EXIT_TEMPORARY, Failure::sys(what, e))
+}
+
 /// Run fifo mode until stopped; returns the exit code.
 pub fn run(opts: &FifoOptions) -> i32 {
     let prog = opts.hooks.prog;
     crate::sys::ignore_sigpipe();
     let signals = match event::signal_fd(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP]) {
         Ok(s) => s,
-        Err(e) => errors::die(
-            prog,
-            EXIT_TEMPORARY,
-            Failure::sys("unable to create signalfd", e),
-        ),
+        Err(e) => die_sys(prog, "unable to create signalfd".into(), e),
     };
     if let Err(f) = opts.states.ensure() {
         errors::die(prog, EXIT_TEMPORARY, f);
@@ -269,29 +320,48 @@ pub fn run(opts: &FifoOptions) -> i32 {
         Ok(fd) => fd,
         Err(f) => errors::die(prog, EXIT_TEMPORARY, f),
     };
-    let fifo = match lock::try_exclusive(File::from(fifo)) {
+    let fifo = match lock_fifo(File::from(fifo)) {
         Ok(l) => l,
-        Err(e) => errors::die(
-            prog,
-            EXIT_TEMPORARY,
-            Failure::sys(format!("unable to lock {}", opts.fifo.display()), e),
-        ),
+        Err(e) => die_sys(prog, format!("unable to lock {}", opts.fifo.display()), e),
     };
-    let linger = match Timer::new() {
-        Ok(t) => t,
-        Err(e) => errors::die(
-            prog,
-            EXIT_TEMPORARY,
-            Failure::sys("unable to create timerfd", e),
-        ),
+    // The one reader now: what a killed predecessor left is ours.
+    opts.states.remove_stale_temps();
+    let (peek_r, peek_w) = match nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK) {
+        Ok(p) => p,
+        Err(e) => die_sys(prog, "unable to create pipe".into(), e),
+    };
+    // Room to peek at everything the fifo can hold.
+    let fifo_size = nix::fcntl::fcntl(fifo.file(), nix::fcntl::FcntlArg::F_GETPIPE_SZ)
+        .ok()
+        .and_then(|s| usize::try_from(s).ok())
+        .unwrap_or(65536);
+    let peek_max = match nix::fcntl::fcntl(
+        &peek_w,
+        nix::fcntl::FcntlArg::F_SETPIPE_SZ(fifo_size as libc::c_int),
+    ) {
+        Ok(s) => usize::try_from(s).unwrap_or(65536),
+        Err(_) => 65536,
+    };
+    let (linger, retry) = match (Timer::new(), Timer::new()) {
+        (Ok(l), Ok(r)) => (l, r),
+        (Err(e), _) | (_, Err(e)) => die_sys(prog, "unable to create timerfd".into(), e),
     };
     let mut r = Reader {
         opts,
         rdwr: Some(fifo),
         rdonly: None,
+        peek_r,
+        peek_w,
+        peek_max,
         lines: LineReader::default(),
         queue: VecDeque::new(),
         current: None,
+        newest: HashMap::new(),
+        serial: 0,
+        recovering: opts.states.unfinished(),
+        blocked: false,
+        reported: false,
+        retry,
         stopping: false,
         eof: false,
         linger,
@@ -299,29 +369,40 @@ pub fn run(opts: &FifoOptions) -> i32 {
         failed: false,
     };
     loop {
+        r.read_fifo();
+        r.dispatch();
         if r.fifo_fd().is_none() && !r.stopping {
             // Only a read error gets here (O_RDWR never sees EOF): finish
             // what is queued, then let supervise start a fresh reader.
             r.stopping = true;
             r.failed = true;
         }
-        if r.stopping && r.idle() && (r.eof || r.lingered) {
-            if let Some(p) = r.lines.partial() {
-                errors::warn(prog, format_args!("dropping incomplete line {p:?}"));
+        if r.stopping && (r.eof || r.lingered) {
+            if r.idle() {
+                if let Some(p) = r.lines.partial() {
+                    errors::warn(prog, format_args!("dropping incomplete line {p:?}"));
+                }
+                return if r.failed { EXIT_TEMPORARY } else { 0 };
             }
-            return if r.failed { EXIT_TEMPORARY } else { 0 };
+            if r.blocked && r.lingered && r.current.is_none() && r.queue.is_empty() {
+                // The state files cannot be written: what is not applied
+                // stays in the fifo (or the journal) for the next reader.
+                return EXIT_TEMPORARY;
+            }
         }
-        let mut fds = vec![signals.as_fd(), r.linger.as_fd()];
-        if let Some(f) = r.fifo_fd() {
-            fds.push(f);
+        let mut fds = vec![signals.as_fd(), r.linger.as_fd(), r.retry.as_fd()];
+        if !r.blocked {
+            if let Some(f) = r.fifo_fd() {
+                fds.push(f);
+            }
         }
-        if let Some(run) = &r.current {
+        if let Some((run, _)) = &r.current {
             fds.extend(run.fds());
         }
         let polled = event::wait_readable(&fds, None);
         drop(fds);
         if let Err(e) = polled {
-            errors::die(prog, EXIT_TEMPORARY, Failure::sys("unable to poll", e));
+            die_sys(prog, "unable to poll".into(), e);
         }
         for sig in event::pending_signals(&signals) {
             if sig == libc::SIGTERM || sig == libc::SIGINT {
@@ -332,29 +413,8 @@ pub fn run(opts: &FifoOptions) -> i32 {
         if r.linger.take_expiry() {
             r.lingered = true;
         }
-        r.read_fifo();
-        r.dispatch();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_split_across_reads() {
-        let mut lr = LineReader::default();
-        assert!(lr.feed(b"INSTANCE \"a\" MAS").is_empty());
-        assert_eq!(lr.partial().as_deref(), Some("INSTANCE \"a\" MAS"));
-        let v = lr.feed(b"TER 1\nX\n");
-        assert_eq!(
-            v,
-            vec![Ok("INSTANCE \"a\" MASTER 1".into()), Ok("X".into())]
-        );
-        let long = vec![b'x'; line::MAX_LINE + 10];
-        let v = lr.feed(&long);
-        assert_eq!(v.len(), 1);
-        assert!(v[0].is_err());
-        assert_eq!(lr.feed(b"tail\nok\n"), vec![Ok("ok".into())]);
+        if r.retry.take_expiry() {
+            r.blocked = false;
+        }
     }
 }

@@ -226,6 +226,9 @@ fn spawn_hook(
         .fd(&out_w, 2)
         // Own process group: the time limit reaches whatever the hook started.
         .new_session()
+        // A killed vrrp-notify must not leave a superseded hook running
+        // while its successor runs the newest event's hooks.
+        .parent_death_signal(libc::SIGKILL)
         .spawn()
         .map_err(|e| Failure::sys(what(), e))?;
     drop(out_w);

@@ -1,32 +1,33 @@
-//! vrrp-notify (DESIGN §9): keepalived's VRRP transitions, handled strictly
-//! in order, as atomic state files and per-state hooks.
+//! vrrp-notify (DESIGN §9): keepalived's VRRP transitions as atomic state
+//! files and per-state hooks, keepalived's last word always winning (see
+//! doc/vrrp-notify.8 for what holds in which mode).
 
 pub mod fifo;
 pub mod hooks;
 pub mod line;
+pub mod order;
+pub mod pipe;
 pub mod statefiles;
 
+use std::time::{Duration, Instant};
+
+use nix::unistd::Pid;
+
 use crate::errors::{self, Failure, EXIT_TEMPORARY};
-use crate::lock;
+use crate::lock::{self, Lock};
 use crate::tai64::Tai64N;
 
 use hooks::HookConfig;
 use line::Event;
-use statefiles::StateDir;
+use order::Order;
+use statefiles::{Entry, StateDir};
 
 /// The lock that serialises hook-mode invocations (STATEDIR/.lock).
 pub const LOCK_NAME: &str = ".lock";
+/// How often a failed state file write is tried again.
+pub const RETRY: Duration = Duration::from_secs(1);
 
-/// Hook mode: one event given as arguments by keepalived's `notify`.
-/// Invocations queue on an exclusive lock in the state directory, so their
-/// state files and hooks never interleave. Returns the exit code: 0, or 111
-/// when a state file or a hook failed (so keepalived logs it).
-pub fn run_hook_mode(states: &StateDir, hooks: &HookConfig, event: &Event) -> i32 {
-    let prog = hooks.prog;
-    crate::sys::ignore_sigpipe();
-    if let Err(f) = states.ensure() {
-        errors::die(prog, EXIT_TEMPORARY, f);
-    }
+fn take_lock(prog: &str, states: &StateDir) -> Lock {
     let path = states.dir().join(LOCK_NAME);
     let file = match lock::open_lock_file(&path) {
         Ok(f) => f,
@@ -36,21 +37,101 @@ pub fn run_hook_mode(states: &StateDir, hooks: &HookConfig, event: &Event) -> i3
             Failure::io(format!("unable to open {}", path.display()), &e),
         ),
     };
-    let _held = match lock::exclusive(file) {
+    match lock::exclusive(file) {
         Ok(l) => l,
         Err(e) => errors::die(
             prog,
             EXIT_TEMPORARY,
             Failure::sys(format!("unable to lock {}", path.display()), e),
         ),
+    }
+}
+
+/// Wait for `pid` to exit, at most `limit`.
+fn wait_exit(pid: Pid, limit: Duration) {
+    let Ok(fd) = crate::sys::pidfd_open(pid) else {
+        return;
     };
+    use std::os::fd::AsFd;
+    let _ = crate::event::wait_readable(&[fd.as_fd()], Some(limit));
+}
+
+/// Hook mode: one event given as arguments by keepalived's `notify`.
+/// Invocations take turns on an exclusive lock in the state directory, in
+/// the order keepalived started them (see `order`); one that finds a newer
+/// event already applied drops its own. Returns the exit code: 0, or 111
+/// when a state file or a hook failed (so keepalived logs it).
+pub fn run_hook_mode(states: &StateDir, hooks: &HookConfig, event: &Event) -> i32 {
+    let prog = hooks.prog;
+    crate::sys::ignore_sigpipe();
+    if let Err(f) = states.ensure() {
+        errors::die(prog, EXIT_TEMPORARY, f);
+    }
+    let me = Order::of_self();
+    // An older invocation still on its way gets its turn first; a stuck
+    // one is waited for no longer than its hooks could take.
+    let patience = hooks.timeout.saturating_mul(2) + Duration::from_secs(10);
+    let _held = loop {
+        let held = take_lock(prog, states);
+        let older = me
+            .as_ref()
+            .and_then(|o| order::older_sibling(o, states.dir()));
+        match older {
+            None => break held,
+            Some(pid) => {
+                drop(held);
+                wait_exit(pid, patience);
+            }
+        }
+    };
+    states.remove_stale_temps();
+    if let (Some(me), Some(last)) = (&me, states.journal(&event.name)) {
+        if last.order.as_ref().is_some_and(|l| !me.is_after(l)) {
+            errors::warn(
+                prog,
+                format_args!(
+                    "not applying {event}: a later event ({}) is already applied",
+                    last.event
+                ),
+            );
+            return 0;
+        }
+    }
+    let mut entry = Entry::new(event.clone(), Tai64N::now());
+    entry.order = me;
     let mut code = 0;
-    if let Err(f) = states.record(event, Tai64N::now()) {
-        errors::warn(prog, f);
-        code = EXIT_TEMPORARY;
+    if !apply_retrying(prog, states, &entry, hooks.timeout) {
+        return EXIT_TEMPORARY;
     }
     if !hooks::run_blocking(hooks, event).is_empty() {
         code = EXIT_TEMPORARY;
     }
+    if let Err(f) = states.mark_done(&entry) {
+        errors::warn(prog, f);
+    }
     code
+}
+
+/// Apply `entry`, trying again every second for up to `limit` (a full
+/// disk may clear); the first failure is reported, and the last if it
+/// never worked.
+fn apply_retrying(prog: &str, states: &StateDir, entry: &Entry, limit: Duration) -> bool {
+    let end = Instant::now().checked_add(limit);
+    let mut reported = false;
+    loop {
+        match states.apply(entry) {
+            Ok(()) => return true,
+            Err(f) => {
+                if end.is_some_and(|e| Instant::now() >= e) {
+                    errors::warn(prog, format_args!("giving up: {f}"));
+                    return false;
+                }
+                if !reported {
+                    errors::warn(prog, format_args!("{f}: trying again every second"));
+                    reported = true;
+                }
+                let _ = crate::event::wait_readable(&[], Some(RETRY));
+            }
+        }
+    }
 }

@@ -58,6 +58,15 @@ fn is_down(service: &Path) -> bool {
         .is_ok_and(|b| b.len() == 18 && b[12..16] == [0, 0, 0, 0])
 }
 
+/// The pid supervise's status names (0: none).
+fn pid_of(service: &Path) -> u32 {
+    fs::read(service.join("supervise/status"))
+        .ok()
+        .filter(|b| b.len() == 18)
+        .map(|b| u32::from_le_bytes([b[12], b[13], b[14], b[15]]))
+        .unwrap_or(0)
+}
+
 struct Node {
     ns: String,
     dir: PathBuf,
@@ -548,6 +557,78 @@ fn real_keepalived_pair_elects_fails_over_and_comes_back() {
     );
     eprintln!("track_file weight -60: peer MASTER after {:?}", t.elapsed());
     set_error("0\n");
+    assert!(
+        wait_for(Duration::from_secs(20), || a.is("MASTER") && b.is("BACKUP")),
+        "A {:?} B {:?}\n{}",
+        a.state(),
+        b.state(),
+        dump()
+    );
+
+    // kill -9 of vrrp-notify with keepalived's last word read but not yet
+    // hooked: B's MASTER hook runs long, A preempts (B: BACKUP), and B's
+    // vrrp-notify is killed while the MASTER hook still runs. The restarted
+    // one (supervise) must run the BACKUP hook, and the superseded MASTER
+    // hook must not run on.
+    let b_master = b.dir.join("hooks/MASTER");
+    let normal_master = fs::read_to_string(&b_master).unwrap();
+    write_script(
+        &b_master,
+        &format!(
+            "echo $$ >{}\necho \"$3 $4 $(date +%s.%N)\" >>{}\nsleep 30\necho MASTER-END >>{}",
+            b.dir.join("master-hook.pid").display(),
+            b.dir.join("hooks.log").display(),
+            b.dir.join("hooks.log").display(),
+        ),
+    );
+    let _ = fs::remove_file(b.dir.join("master-hook.pid"));
+    a.svc("-d", &a.ka);
+    assert!(
+        wait_for(Duration::from_secs(10), || b.is("MASTER")
+            && b.dir.join("master-hook.pid").exists()),
+        "{}",
+        dump()
+    );
+    a.svc("-u", &a.ka);
+    // keepalived on B has written BACKUP to the fifo once it gave the
+    // address up; the reader takes it in at once (its state file is
+    // written before the queued hooks run: give that a moment).
+    assert!(
+        wait_for(Duration::from_secs(20), || a.is("MASTER") && !b.has_vip()),
+        "A {:?}\n{}",
+        a.state(),
+        dump()
+    );
+    let _ = wait_for(Duration::from_secs(2), || b.is("BACKUP"));
+    let reader = pid_of(&b.vn);
+    must(&["kill", "-9", &reader.to_string()]);
+    let t = Instant::now();
+    assert!(
+        wait_for(Duration::from_secs(10), || b.is("BACKUP")
+            && last_hook(b).starts_with("BACKUP 100")
+            && pid_of(&b.vn) != reader),
+        "B {:?}\n{}",
+        b.state(),
+        dump()
+    );
+    eprintln!(
+        "kill -9 of vrrp-notify: BACKUP hook run by its successor after {:?}",
+        t.elapsed()
+    );
+    let hook_pid = fs::read_to_string(b.dir.join("master-hook.pid")).unwrap();
+    // Gone, or a zombie nobody reaped yet.
+    let running = || {
+        fs::read_to_string(format!("/proc/{}/stat", hook_pid.trim())).is_ok_and(|st| {
+            st.rsplit_once(')')
+                .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+    };
+    assert!(
+        wait_for(Duration::from_secs(5), || !running()),
+        "the superseded MASTER hook still runs"
+    );
+    assert!(!b.hooks().contains("MASTER-END"));
+    fs::write(&b_master, normal_master).unwrap();
     assert!(
         wait_for(Duration::from_secs(20), || a.is("MASTER") && b.is("BACKUP")),
         "A {:?} B {:?}\n{}",

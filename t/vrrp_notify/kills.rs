@@ -1,0 +1,152 @@
+//! kill -9 of the fifo reader at random moments (right after a read, between
+//! a state file and its hooks, while hooks run, with a burst queued), each
+//! followed by a restart: the files and the last hook must come back to
+//! the last event written, and no superseded hook may run after it.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::{lines, setup, state_files, wait_for, write_script, Reader, STATES};
+
+/// xorshift64*: reproducible from the seed printed at the start.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn from_time() -> Rng {
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            | 1;
+        eprintln!("rng seed {seed}");
+        Rng(seed)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+/// Hooks that log `START STATE PRIO` and `END STATE PRIO` around a sleep of
+/// (PRIO % 5) * 10 ms.
+pub fn logging_hooks(dir: &Path) -> std::path::PathBuf {
+    let log = dir.join("hooks.log");
+    for s in STATES {
+        write_script(
+            &dir.join("hooks").join(s),
+            &format!(
+                "echo \"START $3 $4\" >>{log}\nsleep 0.0$(($4 % 5))\necho \"END $3 $4\" >>{log}",
+                log = log.display()
+            ),
+        );
+    }
+    log
+}
+
+fn no_temp_files(dir: &Path) -> bool {
+    fs::read_dir(dir).is_ok_and(|rd| {
+        rd.filter_map(|e| e.ok())
+            .all(|e| !e.file_name().to_string_lossy().ends_with(".tmp"))
+    })
+}
+
+/// The START lines of the log, in order.
+fn starts(log: &Path) -> Vec<String> {
+    lines(log)
+        .into_iter()
+        .filter_map(|l| l.strip_prefix("START ").map(String::from))
+        .collect()
+}
+
+#[test]
+fn kill_9_at_any_moment_converges_to_the_last_event() {
+    let rounds: usize = std::env::var("VRRP_KILL_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let (_tmp, dir) = setup();
+    let log = logging_hooks(&dir);
+    let state = dir.join("state");
+    let mut rng = Rng::from_time();
+    let mut reader = Reader::start(&dir, &[]);
+    // keepalived keeps its end of the fifo open, read-write, for its whole
+    // life: its lines stay in the pipe while no reader runs.
+    let mut w = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.join("fifo"))
+        .unwrap();
+    let mut id: u64 = 0;
+    let mut last: Option<(String, u64)> = None;
+    let mut slowest = Duration::ZERO;
+    for round in 0..rounds {
+        // Nothing superseded ran since the last round converged.
+        if let Some((s, p)) = &last {
+            assert_eq!(
+                starts(&log).last(),
+                Some(&format!("{s} {p}")),
+                "round {round}: a hook ran after the last event's"
+            );
+        }
+        let burst = 1 + rng.below(5);
+        let one_write = rng.below(2) == 0;
+        let mut text = String::new();
+        for _ in 0..burst {
+            id += 1;
+            let s = STATES[rng.below(4) as usize];
+            let p = id % 250;
+            let line = format!("INSTANCE \"VI_1\" {s} {p}\n");
+            if one_write {
+                text += &line;
+            } else {
+                w.write_all(line.as_bytes()).unwrap();
+                std::thread::sleep(Duration::from_micros(rng.below(2000)));
+            }
+            last = Some((s.to_string(), p));
+        }
+        if one_write {
+            w.write_all(text.as_bytes()).unwrap();
+        }
+        std::thread::sleep(Duration::from_micros(rng.below(40_000)));
+        reader.kill9();
+        let killed = Instant::now();
+        reader = Reader::start(&dir, &[]);
+        let (s, p) = last.clone().unwrap();
+        let want_file = format!("keepalived_vrrp.{s}");
+        let want_line = format!(" INSTANCE \"VI_1\" {s} {p}\n");
+        let converged = wait_for(Duration::from_secs(10), || {
+            state_files(&state, "keepalived_vrrp") == [want_file.as_str()]
+                && fs::read_to_string(state.join(&want_file)).is_ok_and(|t| t.ends_with(&want_line))
+                && fs::read_to_string(state.join("keepalived_vrrp.current"))
+                    .is_ok_and(|t| t == format!("{s}\n"))
+                && lines(&log).last() == Some(&format!("END {s} {p}"))
+                && starts(&log).last() == Some(&format!("{s} {p}"))
+                // A killed writer's temp file is the restarted one's to remove.
+                && no_temp_files(&state)
+        });
+        assert!(
+            converged,
+            "round {round}: last written {s} {p}; files {:?}; log tail {:?}; no temp files: {}\n{}",
+            state_files(&state, "keepalived_vrrp"),
+            lines(&log).iter().rev().take(6).collect::<Vec<_>>(),
+            no_temp_files(&state),
+            reader.stderr()
+        );
+        slowest = slowest.max(killed.elapsed());
+    }
+    eprintln!(
+        "vrrp-notify: {rounds} kill -9 survived, slowest convergence after a restart {slowest:?}"
+    );
+    // The log of the hooks themselves: every END belongs to the START before it.
+    let log_lines = lines(&log);
+    for pair in log_lines.windows(2) {
+        if let Some(end) = pair[1].strip_prefix("END ") {
+            assert_eq!(pair[0], format!("START {end}"), "{log_lines:?}");
+        }
+    }
+}
