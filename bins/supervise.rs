@@ -17,9 +17,10 @@ fn main() {
     if upkeep::help::answered("supervise", HELP) {
         return;
     }
-    let args: Vec<String> = std::env::args().collect();
+    // Bytes, not UTF-8: a service dir may have any name.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.len() != 2 {
         upkeep::errors::usage("supervise", "supervise dir");
     }
-    std::process::exit(upkeep::supervisor::run(&args[1]));
+    std::process::exit(upkeep::supervisor::run(std::path::Path::new(&args[1])));
 }

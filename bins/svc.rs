@@ -76,15 +76,14 @@ fn main() {
             }
         }
     }
-    let dirs: Vec<String> = args[opts.index()..]
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let deadline = limit.map(|d| Instant::now() + d);
+    // Paths as given, bytes and all; shown lossily in messages only.
+    let dirs = &args[opts.index()..];
+    // duration::parse keeps -T within range; None here would mean no limit.
+    let deadline = limit.and_then(|d| Instant::now().checked_add(d));
 
     let mut watches = Vec::new();
     let mut failed = false;
-    for dir in &dirs {
+    for dir in dirs {
         let path = Path::new(dir);
         // The watch comes first, so the effect of the command cannot be missed.
         let mut watch = match goal {
@@ -98,7 +97,7 @@ fn main() {
         match control::send(path, &letters) {
             Ok(()) => watches.extend(watch),
             Err(e) => {
-                errors::warn("svc", e.warning(dir));
+                errors::warn("svc", e.warning(&path.display().to_string()));
                 failed = true;
             }
         }

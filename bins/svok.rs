@@ -15,10 +15,12 @@ fn main() {
     if upkeep::help::answered("svok", HELP) {
         return;
     }
-    let Some(dir) = std::env::args().nth(1) else {
+    // Bytes, not UTF-8: a service dir may have any name.
+    let Some(arg) = std::env::args_os().nth(1) else {
         errors::usage("svok", "svok dir")
     };
-    let path = Path::new(&dir);
+    let path = Path::new(&arg);
+    let dir = path.display();
     if let Err(e) = control::check_dir(path) {
         errors::die(
             "svok",

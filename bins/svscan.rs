@@ -15,7 +15,7 @@ fn main() {
     if upkeep::help::answered("svscan", HELP) {
         return;
     }
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let dir = args.first().map(String::as_str).unwrap_or(".");
-    std::process::exit(upkeep::scanner::run(std::path::Path::new(dir)));
+    // Bytes, not UTF-8: a scan dir may have any name.
+    let dir = std::env::args_os().nth(1).unwrap_or_else(|| ".".into());
+    std::process::exit(upkeep::scanner::run(std::path::Path::new(&dir)));
 }

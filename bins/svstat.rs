@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use upkeep::report;
@@ -21,11 +22,12 @@ S is the time since run last started or exited. Always exits 0.
 
   -l      adds upkeep's state: `; state STATE, last exit CODE, restarts N`, then
           `backoff ...` while a crash loop is throttled and `check RESULT (N failures)`
-          when DIR/check exists. STATE is one of down, starting, up, ready, stopping,
-          finishing, backoff.
+          when DIR/check exists, `refused: WHY` when supervise will not start run
+          because something there could be changed by another user. STATE is one of
+          down, starting, up, ready, stopping, finishing, backoff.
   --json  one JSON object per dir: supervise, up, pid, seconds, normally_up, paused,
           want, state, ready, last_exit, restarts, fast_failures, check, check_failures,
-          next_start_in.
+          next_start_in, refused.
   --prom  Prometheus text (format 0.0.4) for node_exporter's textfile collector:
           upkeep_service_{supervised,up,ready,want_up,normally_up,state_seconds,state,
           restarts_total,last_exit_code,last_exit_signal,check_ok,check_failures,
@@ -51,15 +53,16 @@ fn main() {
         return;
     }
     let mut format = Format::Daemontools;
-    let mut dirs: Vec<String> = Vec::new();
+    // Bytes, not UTF-8: a service dir may have any name.
+    let mut dirs: Vec<std::ffi::OsString> = Vec::new();
     let mut options_done = false;
-    for a in std::env::args().skip(1) {
-        match a.as_str() {
-            "--" if !options_done => options_done = true,
-            "-l" if !options_done => format = Format::Long,
-            "--json" if !options_done => format = Format::Json,
-            "--prom" if !options_done => format = Format::Prom,
-            "--help" if !options_done => {
+    for a in std::env::args_os().skip(1) {
+        match a.as_encoded_bytes() {
+            b"--" if !options_done => options_done = true,
+            b"-l" if !options_done => format = Format::Long,
+            b"--json" if !options_done => format = Format::Json,
+            b"--prom" if !options_done => format = Format::Prom,
+            b"--help" if !options_done => {
                 print!("{HELP}");
                 return;
             }
@@ -74,7 +77,12 @@ fn main() {
     if let Format::Prom = format {
         let reports: Vec<(String, report::Report)> = dirs
             .iter()
-            .map(|d| (d.clone(), report::inspect(Path::new(d))))
+            .map(|d| {
+                (
+                    d.to_string_lossy().into_owned(),
+                    report::inspect(Path::new(d)),
+                )
+            })
             .collect();
         if out.write_all(prom::render(&reports).as_bytes()).is_err() {
             std::process::exit(upkeep::errors::EXIT_TEMPORARY);
@@ -83,14 +91,18 @@ fn main() {
     }
     for dir in &dirs {
         let r = report::inspect(Path::new(dir));
-        let line = match format {
-            Format::Daemontools => format!("{dir}: {}", r.daemontools_text()),
-            Format::Long => format!("{dir}: {}", r.long_text()),
-            Format::Json => r.json(dir),
+        // The dir's own bytes, as daemontools prints them; JSON must be
+        // UTF-8, so there it is shown lossily.
+        let mut line = dir.as_bytes().to_vec();
+        match format {
+            Format::Daemontools => line.extend(format!(": {}", r.daemontools_text()).bytes()),
+            Format::Long => line.extend(format!(": {}", r.long_text()).bytes()),
+            Format::Json => line = r.json(&dir.to_string_lossy()).into_bytes(),
             // Written whole above.
             Format::Prom => continue,
-        };
-        if writeln!(out, "{line}").is_err() {
+        }
+        line.push(b'\n');
+        if out.write_all(&line).is_err() {
             std::process::exit(upkeep::errors::EXIT_TEMPORARY);
         }
     }

@@ -36,6 +36,10 @@ pub enum SendError {
     NotRunning,
     /// supervise/control cannot be opened.
     Open(Errno),
+    /// supervise/control is not a FIFO (a symlink, or a regular file left
+    /// by `echo d > supervise/control`): writing there would reach no
+    /// supervise, or clobber another file.
+    NotFifo,
     Write(Errno),
 }
 
@@ -47,6 +51,9 @@ impl SendError {
             SendError::Dir(e) => format!("unable to chdir to {dir}: {}", phrase(*e as i32)),
             SendError::NotRunning => format!("unable to control {dir}: supervise not running"),
             SendError::Open(e) => format!("unable to control {dir}: {}", phrase(*e as i32)),
+            SendError::NotFifo => {
+                format!("unable to control {dir}: supervise/control is not a FIFO")
+            }
             SendError::Write(e) => {
                 format!("error writing commands to {dir}: {}", phrase(*e as i32))
             }
@@ -58,21 +65,26 @@ impl SendError {
 /// open without blocking (ENXIO = no supervise), then write in full.
 pub fn send(dir: &Path, letters: &[u8]) -> Result<(), SendError> {
     check_dir(dir).map_err(SendError::Dir)?;
+    // O_NOFOLLOW: root's svc must never write letters into whatever file a
+    // planted symlink names.
     let mut f = match OpenOptions::new()
         .write(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(dir.join("supervise/control"))
     {
         Ok(f) => f,
         Err(e) => {
             let errno = Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
-            return Err(if errno == Errno::ENXIO {
-                SendError::NotRunning
-            } else {
-                SendError::Open(errno)
+            return Err(match errno {
+                Errno::ENXIO => SendError::NotRunning,
+                Errno::ELOOP => SendError::NotFifo,
+                _ => SendError::Open(errno),
             });
         }
     };
+    if !is_fifo(&f) {
+        return Err(SendError::NotFifo);
+    }
     if letters.is_empty() {
         return Ok(());
     }
@@ -80,6 +92,11 @@ pub fn send(dir: &Path, letters: &[u8]) -> Result<(), SendError> {
     // (a stuck supervise) makes it fail.
     f.write_all(letters)
         .map_err(|e| SendError::Write(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))
+}
+
+fn is_fifo(f: &std::fs::File) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    f.metadata().is_ok_and(|m| m.file_type().is_fifo())
 }
 
 /// Can DIR be entered (what `chdir` would say)?
@@ -97,12 +114,13 @@ pub fn check_dir(dir: &Path) -> Result<(), Errno> {
 pub fn supervise_running(dir: &Path) -> Result<bool, Errno> {
     match OpenOptions::new()
         .write(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(dir.join("supervise/ok"))
     {
-        Ok(_) => Ok(true),
+        // Only a FIFO with a reader is a supervise: a regular file opens too.
+        Ok(f) => Ok(is_fifo(&f)),
         Err(e) => match Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)) {
-            Errno::ENXIO | Errno::ENOENT => Ok(false),
+            Errno::ENXIO | Errno::ENOENT | Errno::ELOOP => Ok(false),
             Errno::EACCES => crate::lock::flock_holder(&dir.join("supervise/lock"))
                 .map(|holder| holder.is_some())
                 .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))),

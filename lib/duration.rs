@@ -3,19 +3,37 @@
 
 use std::time::Duration;
 
-/// Parse a duration; a bare integer means milliseconds.
+/// The longest duration accepted: longer values are out of range, so that
+/// adding one to a clock reading can never overflow (`300000000000y` once
+/// panicked supervise).
+pub const MAX: Duration = Duration::from_secs(36_525 * 24 * 3600);
+
+/// Parse a duration; a bare integer means milliseconds. More than [`MAX`]
+/// is an error ("out of range").
 pub fn parse(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if t.is_empty() {
         return Err("empty duration".into());
     }
-    if t.bytes().all(|c| c.is_ascii_digit()) {
-        return t
-            .parse::<u64>()
+    let d = if t.bytes().all(|c| c.is_ascii_digit()) {
+        // Too many digits for u64 is out of range too, not a syntax error.
+        t.parse::<u64>()
             .map(Duration::from_millis)
-            .map_err(|e| format!("{t}: {e}"));
+            .unwrap_or(Duration::MAX)
+    } else {
+        humantime::parse_duration(t).map_err(|e| match e {
+            humantime::DurationError::NumberOverflow => out_of_range(t),
+            e => format!("{t}: {e}"),
+        })?
+    };
+    if d > MAX {
+        return Err(out_of_range(t));
     }
-    humantime::parse_duration(t).map_err(|e| format!("{t}: {e}"))
+    Ok(d)
+}
+
+fn out_of_range(t: &str) -> String {
+    format!("{t}: out of range (at most 100 years)")
 }
 
 /// Parse `MIN MAX` (two durations separated by white space).
@@ -47,5 +65,19 @@ mod tests {
         );
         assert!(parse_pair("30s 1s").is_err());
         assert!(parse_pair("1s").is_err());
+    }
+
+    #[test]
+    fn huge_values_are_out_of_range() {
+        for t in [
+            "300000000000y",
+            "101y",
+            "99999999999999999999999",
+            "18446744073709551615",
+        ] {
+            let e = parse(t).unwrap_err();
+            assert!(e.contains("out of range"), "{t}: {e}");
+        }
+        assert_eq!(parse("100y").map(|d| d <= MAX), Ok(true));
     }
 }

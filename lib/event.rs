@@ -51,10 +51,11 @@ impl Timer {
         Ok(Timer { fd, deadline: None })
     }
 
-    /// Fire once after `d` (replacing any earlier setting).
+    /// Fire once after `d` (replacing any earlier setting). A `d` beyond
+    /// [`crate::duration::MAX`] is cut to it: no deadline can overflow.
     pub fn arm(&mut self, d: Duration) {
         // A zero it_value would disarm the timer: fire after 1ns instead.
-        let d = d.max(Duration::from_nanos(1));
+        let d = d.clamp(Duration::from_nanos(1), crate::duration::MAX);
         let _ = self.fd.set(
             Expiration::OneShot(TimeSpec::from_duration(d)),
             TimerSetTimeFlags::empty(),

@@ -34,4 +34,5 @@ pub mod svwait;
 pub mod sys;
 pub mod tai64;
 pub mod tai64filter;
+pub mod trust;
 pub mod vrrp;

@@ -33,6 +33,20 @@ pub fn try_exclusive(file: File) -> Result<Lock, Errno> {
     lock_with(file, FlockArg::LockExclusiveNonblock)
 }
 
+/// Like [`try_exclusive`], but hands the file back on failure, so a caller
+/// that retries keeps one open file (and opens and closes nothing a
+/// watcher of the lock file would see).
+pub fn try_exclusive_or_keep(file: File) -> Result<Lock, (File, Errno)> {
+    let mut file = file;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(file) => return Ok(Lock { file }),
+            Err((f, Errno::EINTR)) => file = f,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Take an exclusive lock, waiting for it.
 pub fn exclusive(file: File) -> Result<Lock, Errno> {
     lock_with(file, FlockArg::LockExclusive)

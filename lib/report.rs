@@ -9,11 +9,16 @@ use crate::control;
 use crate::errors::{io_phrase, phrase};
 use crate::status::{self, Phase, State, Status, Want};
 use crate::tai64::Tai64N;
+use crate::trust::Trust;
 
 /// A service dir as svstat sees it.
 pub enum Report {
-    /// The text daemontools prints after `DIR: ` when it cannot report.
-    Problem(String),
+    Problem {
+        /// The text daemontools prints after `DIR: ` when it cannot report.
+        text: String,
+        /// Why supervise will not use the dir, as far as svstat can tell.
+        refused: Option<String>,
+    },
     Known {
         status: Status,
         normally_up: bool,
@@ -22,31 +27,43 @@ pub enum Report {
     },
 }
 
+/// Why supervise refuses the dir itself, judged as supervise would: for
+/// root, the user running svstat, and the owner of supervise/lock (the
+/// user a supervise there ran as).
+fn refusal(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut trust = Trust::for_this_process();
+    if let Ok(m) = std::fs::symlink_metadata(dir.join("supervise/lock")) {
+        trust = trust.also(m.uid());
+    }
+    trust.judge_dir(dir)
+}
+
 pub fn inspect(dir: &Path) -> Report {
+    let problem = |text: String| Report::Problem {
+        text,
+        refused: refusal(dir),
+    };
     if let Err(e) = control::check_dir(dir) {
-        return Report::Problem(format!("unable to chdir: {}", phrase(e as i32)));
+        return problem(format!("unable to chdir: {}", phrase(e as i32)));
     }
     let normally_up = match crate::servicedir::normally_down(dir) {
         Ok(down) => !down,
-        Err(e) => return Report::Problem(format!("unable to stat down: {}", io_phrase(&e))),
+        Err(e) => return problem(format!("unable to stat down: {}", io_phrase(&e))),
     };
     match control::supervise_running(dir) {
         Ok(true) => {}
         Ok(false) if dir.join("supervise/ok").exists() => {
-            return Report::Problem("supervise not running".into())
+            return problem("supervise not running".into())
         }
-        Ok(false) => {
-            return Report::Problem("unable to open supervise/ok: file does not exist".into())
-        }
-        Err(e) => {
-            return Report::Problem(format!("unable to open supervise/ok: {}", phrase(e as i32)))
-        }
+        Ok(false) => return problem("unable to open supervise/ok: file does not exist".into()),
+        Err(e) => return problem(format!("unable to open supervise/ok: {}", phrase(e as i32))),
     }
     let status = match status::read_status(dir) {
         Ok(Some(s)) => s,
-        Ok(None) => return Report::Problem("unable to read supervise/status: bad format".into()),
+        Ok(None) => return problem("unable to read supervise/status: bad format".into()),
         Err(e) => {
-            return Report::Problem(format!(
+            return problem(format!(
                 "unable to open supervise/status: {}",
                 io_phrase(&e)
             ))
@@ -67,7 +84,7 @@ impl Report {
     /// daemontools' svstat text after `DIR: `.
     pub fn daemontools_text(&self) -> String {
         match self {
-            Report::Problem(p) => p.clone(),
+            Report::Problem { text, .. } => text.clone(),
             Report::Known {
                 status,
                 normally_up,
@@ -105,6 +122,12 @@ impl Report {
     /// The daemontools text followed by upkeep's extended fields.
     pub fn long_text(&self) -> String {
         let mut s = self.daemontools_text();
+        if let Report::Problem {
+            refused: Some(why), ..
+        } = self
+        {
+            let _ = write!(s, "; refused: {why}");
+        }
         if let Report::Known {
             state: Some(st),
             now,
@@ -127,6 +150,9 @@ impl Report {
             if st.check != "none" {
                 let _ = write!(s, ", check {} ({} failures)", st.check, st.check_failures);
             }
+            if !st.refused.is_empty() {
+                let _ = write!(s, ", refused: {}", st.refused);
+            }
         }
         s
     }
@@ -135,11 +161,18 @@ impl Report {
         let mut s = String::from("{");
         let _ = write!(s, "\"dir\":{}", json_string(dir));
         match self {
-            Report::Problem(p) => {
-                let never_ran = p == "supervise not running"
-                    || p.ends_with("supervise/ok: file does not exist");
+            Report::Problem { text, refused } => {
+                let never_ran = text == "supervise not running"
+                    || text.ends_with("supervise/ok: file does not exist");
                 let supervise = if never_ran { "false" } else { "null" };
-                let _ = write!(s, ",\"supervise\":{supervise},\"error\":{}", json_string(p));
+                let _ = write!(
+                    s,
+                    ",\"supervise\":{supervise},\"error\":{}",
+                    json_string(text)
+                );
+                if let Some(why) = refused {
+                    let _ = write!(s, ",\"refused\":{}", json_string(why));
+                }
             }
             Report::Known {
                 status,
@@ -171,6 +204,9 @@ impl Report {
                     );
                     if let Some(next) = st.next_start {
                         let _ = write!(s, ",\"next_start_in\":{}", now.seconds_until(&next));
+                    }
+                    if !st.refused.is_empty() {
+                        let _ = write!(s, ",\"refused\":{}", json_string(&st.refused));
                     }
                 }
             }

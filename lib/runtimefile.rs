@@ -11,7 +11,9 @@
 //!   it over the old one: a reader sees the old content or the new, never a
 //!   mix, and a planted `name.new` symlink is never followed;
 //! - a lock file is opened without following a symlink, and used only when
-//!   it is a plain file of ours with one link.
+//!   it is a plain file of ours with one link;
+//! - a FIFO is opened without following a symlink, and used only when it
+//!   is a FIFO of ours (a regular file in its place is replaced).
 //!
 //! No fsync: this is runtime state rewritten at every change.
 
@@ -106,6 +108,12 @@ impl Dir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Sticky and writable by others (as /tmp): usable, files of others in
+    /// it refused, but not private.
+    pub fn is_shared(&self) -> bool {
+        self.shared
     }
 
     /// Check the file `name` where the directory is shared: an existing one
@@ -251,6 +259,48 @@ impl Dir {
         let mut data = Vec::new();
         io::Read::read_to_end(&mut File::from(fd), &mut data)?;
         Ok(Some(data))
+    }
+
+    /// Open the FIFO `name` read-write, non-blocking and close-on-exec,
+    /// making it (mode `mode`) if missing: its owner is then always both a
+    /// reader (writers can open it) and a writer (it never reads EOF). A
+    /// regular file in its place (`echo d > supervise/control` while the
+    /// FIFO was missing) would poll readable for ever: it is replaced by a
+    /// FIFO, and `true` returned to say so. A symlink, anything else, or a
+    /// FIFO of another user is refused.
+    pub fn open_fifo(&self, name: &OsStr, mode: u32) -> io::Result<(File, bool)> {
+        self.check_shared_entry(name)?;
+        let path = self.path.join(name);
+        let mut replaced = false;
+        loop {
+            match nix::unistd::mkfifoat(&self.fd, name, Mode::from_bits_truncate(mode)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let fd = nix::fcntl::openat(
+                &self.fd,
+                name,
+                OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| match e {
+                Errno::ELOOP => refused(&path, "a symbolic link"),
+                e => e.into(),
+            })?;
+            let st = nix::sys::stat::fstat(&fd)?;
+            if !trusted_owner(st.st_uid) {
+                return Err(refused(&path, "a file owned by another user"));
+            }
+            if is_type(&st, SFlag::S_IFIFO) {
+                return Ok((File::from(fd), replaced));
+            }
+            if replaced || !is_type(&st, SFlag::S_IFREG) {
+                return Err(refused(&path, "not a FIFO"));
+            }
+            drop(fd);
+            nix::unistd::unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir)?;
+            replaced = true;
+        }
     }
 
     /// Remove `name`; a missing file is not an error.
@@ -439,6 +489,28 @@ mod tests {
         nix::unistd::mkfifo(&dir.path().join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
         assert!(open_lock_file(&dir.path().join("fifo")).is_err());
         open_lock_file(&dir.path().join("fresh")).unwrap();
+    }
+
+    #[test]
+    fn fifos_are_made_kept_and_put_in_place_of_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Dir::open(dir.path()).unwrap();
+        let (_, replaced) = d.open_fifo(OsStr::new("control"), 0o600).unwrap();
+        assert!(!replaced);
+        let (_, replaced) = d.open_fifo(OsStr::new("control"), 0o600).unwrap();
+        assert!(!replaced);
+        fs::write(dir.path().join("ok"), b"d").unwrap();
+        let (_, replaced) = d.open_fifo(OsStr::new("ok"), 0o600).unwrap();
+        assert!(replaced);
+        use std::os::unix::fs::FileTypeExt;
+        assert!(fs::metadata(dir.path().join("ok"))
+            .unwrap()
+            .file_type()
+            .is_fifo());
+        symlink("/dev/null", dir.path().join("link")).unwrap();
+        assert!(d.open_fifo(OsStr::new("link"), 0o600).is_err());
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        assert!(d.open_fifo(OsStr::new("sub"), 0o600).is_err());
     }
 
     #[test]

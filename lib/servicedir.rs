@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{duration, runtimefile, signals};
+use crate::{duration, signals};
 
 pub const DEFAULT_TIMEOUT_FINISH: Duration = Duration::from_secs(5);
 pub const DEFAULT_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
@@ -29,10 +29,12 @@ pub const CONFIG_FILES: &[&str] = &[
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
+    /// KILL after the down signal; `None` (no file, or 0 as in s6): never.
     pub timeout_kill: Option<Duration>,
     /// Restart a service that is not ready this long after its start.
     pub timeout_ready: Option<Duration>,
-    pub timeout_finish: Duration,
+    /// finish's time limit; `None` (0 as in s6): no limit.
+    pub timeout_finish: Option<Duration>,
     pub down_signal: i32,
     pub backoff: (Duration, Duration),
     pub notification_fd: Option<i32>,
@@ -46,7 +48,7 @@ impl Default for Config {
         Config {
             timeout_kill: None,
             timeout_ready: None,
-            timeout_finish: DEFAULT_TIMEOUT_FINISH,
+            timeout_finish: Some(DEFAULT_TIMEOUT_FINISH),
             down_signal: libc::SIGTERM,
             backoff: DEFAULT_BACKOFF,
             notification_fd: None,
@@ -89,12 +91,8 @@ impl ConfigReader {
                 |t| parse_positive(t).map(Some),
                 d.timeout_ready,
             ),
-            timeout_kill: self.value(
-                "timeout-kill",
-                |t| duration::parse(t).map(Some),
-                d.timeout_kill,
-            ),
-            timeout_finish: self.value("timeout-finish", duration::parse, d.timeout_finish),
+            timeout_kill: self.value("timeout-kill", parse_limit, d.timeout_kill),
+            timeout_finish: self.value("timeout-finish", parse_limit, d.timeout_finish),
             down_signal: self.value("down-signal", parse_signal, d.down_signal),
             backoff: self.value("backoff", duration::parse_pair, d.backoff),
             notification_fd: self.value(
@@ -118,7 +116,7 @@ impl ConfigReader {
             self.reported.retain(|(f, _)| *f != file);
             return default;
         }
-        let text = match runtimefile::read_optional(&self.dir.join(file)) {
+        let text = match read_config(&self.dir.join(file)) {
             Ok(Some(t)) => t,
             Ok(None) => return default,
             Err(e) => {
@@ -154,19 +152,56 @@ impl ConfigReader {
     }
 }
 
+/// A configuration file's first line, as s6-supervise reads it; `Ok(None)`
+/// when it does not exist. Only a regular file is read, without blocking: a
+/// FIFO there (by mistake) must not hang supervise.
+fn read_config(path: &Path) -> std::io::Result<Option<String>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // A value is a line; more than this is no value of ours.
+    let mut bytes = Vec::new();
+    file.by_ref().take(4096).read_to_end(&mut bytes)?;
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    Ok(Some(String::from_utf8_lossy(line).into_owned()))
+}
+
 fn parse_signal(text: &str) -> Result<i32, String> {
+    // 0, as in s6: `d` sends no signal (only CONT; timeout-kill still KILLs).
+    if text.trim() == "0" {
+        return Ok(0);
+    }
     signals::parse(text).ok_or_else(|| format!("{}: not a signal name", text.trim()))
 }
 
 fn parse_notification_fd(text: &str) -> Result<Option<i32>, String> {
     match text.trim().parse::<i32>() {
-        // 0, 1 and 2 are run's stdio; a readiness pipe there would break it.
-        Ok(n) if (3..1024).contains(&n) => Ok(Some(n)),
+        // As in s6, 0, 1 and 2 are allowed: the pipe then replaces that
+        // stdio descriptor of run (a daemon that says it is ready on its
+        // stdout), and is closed once it said so.
+        Ok(n) if (0..1024).contains(&n) => Ok(Some(n)),
         _ => Err(format!(
-            "{}: not a file descriptor number from 3 to 1023",
+            "{}: not a file descriptor number from 0 to 1023",
             text.trim()
         )),
     }
+}
+
+/// A time limit where 0 means none, as s6 reads `timeout-kill` and
+/// `timeout-finish`.
+fn parse_limit(text: &str) -> Result<Option<Duration>, String> {
+    duration::parse(text).map(|d| (!d.is_zero()).then_some(d))
 }
 
 fn parse_positive(text: &str) -> Result<Duration, String> {
@@ -202,12 +237,75 @@ mod tests {
         std::fs::write(dir.path().join("timeout-kill"), "250ms\n").unwrap();
         std::fs::write(dir.path().join("down-signal"), "HUP\n").unwrap();
         std::fs::write(dir.path().join("backoff"), "nonsense").unwrap();
-        std::fs::write(dir.path().join("notification-fd"), "1").unwrap();
+        std::fs::write(dir.path().join("notification-fd"), "1024").unwrap();
         let c = ConfigReader::new(dir.path()).load();
         assert_eq!(c.timeout_kill, Some(Duration::from_millis(250)));
         assert_eq!(c.down_signal, libc::SIGHUP);
         assert_eq!(c.backoff, DEFAULT_BACKOFF);
         assert_eq!(c.notification_fd, None);
-        assert_eq!(c.timeout_finish, DEFAULT_TIMEOUT_FINISH);
+        assert_eq!(c.timeout_finish, Some(DEFAULT_TIMEOUT_FINISH));
+    }
+
+    #[test]
+    fn a_fifo_is_no_config_file_and_never_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        nix::unistd::mkfifo(
+            &dir.path().join("timeout-kill"),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .unwrap();
+        let c = ConfigReader::new(dir.path()).load();
+        assert_eq!(c.timeout_kill, None);
+    }
+
+    #[test]
+    fn only_the_first_line_counts_as_in_s6() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("timeout-finish"), "0\nno limit, as in s6\n").unwrap();
+        std::fs::write(dir.path().join("down-signal"), "HUP\n# not TERM\n").unwrap();
+        let c = ConfigReader::new(dir.path()).load();
+        assert_eq!(c.timeout_finish, None);
+        assert_eq!(c.down_signal, libc::SIGHUP);
+    }
+
+    #[test]
+    fn s6_edge_values() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("down-signal"), "0\n").unwrap();
+        std::fs::write(dir.path().join("notification-fd"), "1\n").unwrap();
+        let c = ConfigReader::new(dir.path()).load();
+        assert_eq!(c.down_signal, 0);
+        assert_eq!(c.notification_fd, Some(1));
+        std::fs::write(dir.path().join("down-signal"), "65\n").unwrap();
+        std::fs::write(dir.path().join("notification-fd"), "-1\n").unwrap();
+        let c = ConfigReader::new(dir.path()).load();
+        assert_eq!(c.down_signal, libc::SIGTERM);
+        assert_eq!(c.notification_fd, None);
+    }
+
+    #[test]
+    fn zero_limits_mean_none_as_in_s6() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("timeout-kill"), "0\n").unwrap();
+        std::fs::write(dir.path().join("timeout-finish"), "0").unwrap();
+        let c = ConfigReader::new(dir.path()).load();
+        assert_eq!(c.timeout_kill, None);
+        assert_eq!(c.timeout_finish, None);
+    }
+
+    #[test]
+    fn out_of_range_durations_fall_back_to_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "timeout-kill",
+            "timeout-finish",
+            "timeout-ready",
+            "check-interval",
+            "check-timeout",
+        ] {
+            std::fs::write(dir.path().join(f), "300000000000y").unwrap();
+        }
+        std::fs::write(dir.path().join("backoff"), "1s 300000000000y").unwrap();
+        assert_eq!(ConfigReader::new(dir.path()).load(), Config::default());
     }
 }

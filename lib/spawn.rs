@@ -19,12 +19,22 @@ use crate::sys;
 pub struct Child {
     pub pid: Pid,
     pub exec_status: OwnedFd,
+    /// Write end of the gate of a [`Spawn::gated`] child.
+    pub gate: Option<OwnedFd>,
 }
 
 impl Child {
     /// Block until the child has exec'd (Ok) or failed to (Err(errno)).
     pub fn wait_exec(&self) -> Result<(), Errno> {
         read_exec_status(&self.exec_status)
+    }
+}
+
+/// Let the gated child whose gate this is go on to exec (see
+/// [`Spawn::gated`]). Harmless when it is already gone.
+pub fn open_gate(gate: Option<OwnedFd>) {
+    if let Some(gate) = gate {
+        let _ = nix::unistd::write(&gate, b"g");
     }
 }
 
@@ -57,6 +67,21 @@ pub struct Spawn {
     new_process_group: bool,
     parent_death_signal: Option<i32>,
     record_lock: Option<RawFd>,
+    gated: bool,
+}
+
+/// Descriptors closed first thing in every child (see
+/// [`close_first_in_children`]).
+static CLOSE_FIRST: std::sync::Mutex<Vec<RawFd>> = std::sync::Mutex::new(Vec::new());
+
+/// From now on, every child closes `fds` right after the fork, before
+/// anything else: descriptors whose holder must be this process alone.
+/// supervise's lock and FIFOs are close-on-exec, but a child that has not
+/// exec'd yet would otherwise keep them: a new supervise could not take
+/// the lock, and svok would see a reader, after this process died.
+pub fn close_first_in_children(fds: &[RawFd]) {
+    let mut list = CLOSE_FIRST.lock().unwrap_or_else(|e| e.into_inner());
+    list.extend_from_slice(fds);
 }
 
 fn cstring(s: &OsStr) -> CString {
@@ -79,7 +104,16 @@ impl Spawn {
             new_process_group: false,
             parent_death_signal: None,
             record_lock: None,
+            gated: false,
         }
+    }
+
+    /// The child waits before its exec until [`open_gate`]; if this
+    /// process dies first, the child exits 111 without exec'ing. So the
+    /// caller can record the child's pid before the program can exist.
+    pub fn gated(mut self) -> Spawn {
+        self.gated = true;
+        self
     }
 
     pub fn arg(mut self, a: impl AsRef<OsStr>) -> Spawn {
@@ -166,6 +200,20 @@ impl Spawn {
             }
         }
         let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC)?;
+        let gate = if self.gated {
+            Some(pipe2(OFlag::O_CLOEXEC)?)
+        } else {
+            None
+        };
+        let close_first = CLOSE_FIRST
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let closed = if close_first.is_empty() {
+            None
+        } else {
+            Some(pipe2(OFlag::O_CLOEXEC)?)
+        };
         let plan = sys::ChildPlan {
             paths: &paths,
             argv: &argv_ptrs,
@@ -177,13 +225,25 @@ impl Spawn {
             parent_death_signal: self.parent_death_signal,
             record_lock: self.record_lock,
             error_pipe: err_write.as_raw_fd(),
+            close_first: &close_first,
+            closed_signal: closed.as_ref().map(|(_, w)| w.as_raw_fd()),
+            gate: gate.as_ref().map(|(r, w)| (r.as_raw_fd(), w.as_raw_fd())),
         };
         let pid = sys::fork_exec(&plan)?;
         drop(err_write);
         drop(moved);
+        if let Some((read_end, write_end)) = closed {
+            // Until the child has closed them, a copy of our lock and FIFOs
+            // would outlive us if we were killed now. A moment's wait: the
+            // child does nothing before.
+            drop(write_end);
+            let mut byte = [0u8; 1];
+            while let Err(Errno::EINTR) = nix::unistd::read(&read_end, &mut byte) {}
+        }
         Ok(Child {
             pid,
             exec_status: err_read,
+            gate: gate.map(|(_, w)| w),
         })
     }
 }

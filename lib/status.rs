@@ -145,6 +145,8 @@ pub struct State {
     pub check_failures: u32,
     /// /proc start time of pid (clock ticks since boot), for adoption.
     pub starttime: u64,
+    /// Why run is not started (a file that cannot be trusted), or empty.
+    pub refused: String,
 }
 
 impl Default for State {
@@ -163,6 +165,7 @@ impl Default for State {
             check: "none".into(),
             check_failures: 0,
             starttime: 0,
+            refused: String::new(),
         }
     }
 }
@@ -184,6 +187,9 @@ impl State {
         let _ = writeln!(s, "check={}", self.check);
         let _ = writeln!(s, "check_failures={}", self.check_failures);
         let _ = writeln!(s, "starttime={}", self.starttime);
+        // One line: a reason never holds a newline, but make sure.
+        let refused = self.refused.replace('\n', " ");
+        let _ = writeln!(s, "refused={refused}");
         s
     }
 
@@ -216,6 +222,7 @@ impl State {
                 "check" => st.check = v.to_string(),
                 "check_failures" => st.check_failures = v.parse().unwrap_or(0),
                 "starttime" => st.starttime = v.parse().unwrap_or(0),
+                "refused" => st.refused = v.to_string(),
                 _ => {}
             }
         }

@@ -29,6 +29,16 @@ pub struct ChildPlan<'a> {
     pub record_lock: Option<RawFd>,
     /// Written with the errno of a failed step, then the child exits 127.
     pub error_pipe: RawFd,
+    /// Closed first thing in the child: descriptors only the parent may
+    /// hold (supervise's lock and FIFOs), even before the exec.
+    pub close_first: &'a [RawFd],
+    /// Written (one byte) and closed by the child once `close_first` is
+    /// closed, so the parent can wait until no copy of them is left.
+    pub closed_signal: Option<RawFd>,
+    /// (read end, write end) of a pipe: the child closes the write end and
+    /// execs only after reading a byte from the read end; EOF (the parent
+    /// died first) makes it exit 111 unexec'd.
+    pub gate: Option<(RawFd, RawFd)>,
 }
 
 fn child_fail(error_pipe: RawFd, err: libc::c_int) -> ! {
@@ -64,6 +74,16 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
     // (sigset and flock on the stack, C strings owned by the caller and alive across
     // fork), as POSIX allows after fork in a single-threaded parent.
     unsafe {
+        for &fd in plan.close_first {
+            libc::close(fd);
+        }
+        if let Some(fd) = plan.closed_signal {
+            libc::write(fd, b"c".as_ptr().cast(), 1);
+            libc::close(fd);
+        }
+        if let Some((_, write_end)) = plan.gate {
+            libc::close(write_end);
+        }
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         for sig in 1..libc::SIGRTMAX() {
@@ -84,6 +104,21 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
             if libc::getppid() != parent {
                 libc::_exit(111);
             }
+        }
+        if let Some((read_end, _)) = plan.gate {
+            // Before the fd moves, which could reuse the gate's number.
+            let mut byte = 0u8;
+            loop {
+                let n = libc::read(read_end, (&mut byte as *mut u8).cast(), 1);
+                if n == 1 {
+                    break;
+                }
+                if n < 0 && errno() == libc::EINTR {
+                    continue;
+                }
+                libc::_exit(111);
+            }
+            libc::close(read_end);
         }
         for &(src, dst) in plan.fds {
             if src == dst {

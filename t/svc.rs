@@ -156,3 +156,37 @@ fn a_hundred_concurrent_waiters() {
         assert_eq!(w.wait().unwrap().code(), Some(0));
     }
 }
+
+#[test]
+fn svc_never_writes_through_a_symlink_nor_into_a_regular_file() {
+    // No supervise, a dir where someone planted supervise/control: a
+    // symlink to a file root cares about, or a regular file.
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    fs::create_dir(s.path("supervise")).unwrap();
+    let victim = s.tmp.path().join("victim");
+    fs::write(&victim, "precious").unwrap();
+    std::os::unix::fs::symlink(&victim, s.path("supervise/control")).unwrap();
+    std::os::unix::fs::symlink(&victim, s.path("supervise/ok")).unwrap();
+    // A warning; exit 0 without -w, as daemontools' svc.
+    let out = s.svc(&["-d"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("supervise/control is not a FIFO"),
+        "{out:?}"
+    );
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    let ok = Command::new(SVOK).arg(&s.dir).status().unwrap();
+    assert_eq!(ok.code(), Some(100), "svok saw a supervise in a symlink");
+    // A regular file (`echo d > supervise/control` while nothing ran).
+    fs::remove_file(s.path("supervise/control")).unwrap();
+    fs::remove_file(s.path("supervise/ok")).unwrap();
+    fs::write(s.path("supervise/control"), "").unwrap();
+    fs::write(s.path("supervise/ok"), "").unwrap();
+    let out = s.svc(&["-u"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("supervise/control is not a FIFO"),
+        "{out:?}"
+    );
+    assert_eq!(s.read("supervise/control"), "", "letters went nowhere");
+    let ok = Command::new(SVOK).arg(&s.dir).status().unwrap();
+    assert_eq!(ok.code(), Some(100), "svok saw a supervise in a file");
+}

@@ -29,23 +29,33 @@ pub(super) enum Exit {
 
 impl Supervisor {
     pub(super) fn start(&mut self) {
-        self.config = self.reader.load();
-        if let Some(why) = unsafe_to_run() {
-            // Anyone could replace what runs here (as root, often): refuse,
-            // as keepalived refuses unsafe scripts, and retry with backoff
-            // so fixing the modes brings the service up.
-            if !self.start_failure_reported {
+        let here = Path::new(".");
+        let distrust = self
+            .trust
+            .judge_dir(here)
+            .or_else(|| self.trust.judge_files(here));
+        if let Some(why) = distrust {
+            // Another user could change what runs here (as root, often), or
+            // how: refuse, as keepalived refuses unsafe scripts, and retry
+            // with backoff so fixing the modes brings the service up.
+            if self.refused.as_ref() != Some(&why) {
                 errors::warn(
                     PROG,
                     format_args!("refusing to start {}/run: {why}", self.shown),
                 );
-                self.start_failure_reported = true;
             }
+            self.refused = Some(why);
             self.last_run_fast = true;
             self.schedule_restart();
             return;
         }
+        if self.refused.take().is_some() {
+            self.dirty = true;
+        }
+        // Read only once trusted.
+        self.config = self.reader.load();
         let mut cmd = Spawn::new("./run")
+            .gated()
             .new_session()
             .inherit(0)
             .inherit(1)
@@ -79,6 +89,7 @@ impl Supervisor {
             }
         };
         drop(notify_write);
+        let gate = child.gate;
         self.starts += 1;
         self.run = Some(Run {
             pid: child.pid,
@@ -100,6 +111,11 @@ impl Supervisor {
         }
         self.set_phase(Phase::Starting);
         self.dirty = true;
+        // run's pid on disk before run can exist: a supervise killed now
+        // leaves a state the next one adopts from, never an unrecorded copy
+        // (the gated child exits unexec'd when we die first).
+        self.publish();
+        spawn::open_gate(gate);
     }
 
     pub(super) fn report_start_failure(&mut self, e: Errno) {
@@ -248,6 +264,15 @@ impl Supervisor {
     }
 
     fn start_finish(&mut self, code: i32, sig: i32) {
+        if let Some(why) = self.trust.judge(Path::new("finish"), "finish") {
+            errors::warn(
+                PROG,
+                format_args!("refusing to start {}/finish: {why}", self.shown),
+            );
+            self.refused = Some(why);
+            self.after_down();
+            return;
+        }
         let cmd = Spawn::new("./finish")
             .arg(code.to_string())
             .arg(sig.to_string())
@@ -262,7 +287,9 @@ impl Supervisor {
                     pid: child.pid,
                     exec_status: child.exec_status,
                 });
-                self.finish_timer.arm(self.config.timeout_finish);
+                if let Some(limit) = self.config.timeout_finish {
+                    self.finish_timer.arm(limit);
+                }
                 self.set_phase(Phase::Finishing);
             }
             Err(e) => {
@@ -320,24 +347,10 @@ impl Supervisor {
         let shift = (self.fast_failures - 1).min(31);
         let delay = min.checked_mul(1u32 << shift).unwrap_or(max).min(max);
         self.start_timer.arm(delay);
-        self.next_start = Some(Tai64N::from_system(std::time::SystemTime::now() + delay));
+        self.next_start = std::time::SystemTime::now()
+            .checked_add(delay)
+            .map(Tai64N::from_system);
         self.set_phase(Phase::Backoff);
         self.dirty = true;
     }
-}
-
-/// Why the service dir or its run must not be trusted: writable by others.
-fn unsafe_to_run() -> Option<&'static str> {
-    use std::os::unix::fs::PermissionsExt;
-    for (path, what) in [
-        (".", "the service directory is writable by others"),
-        ("run", "run is writable by others"),
-    ] {
-        if let Ok(m) = std::fs::metadata(path) {
-            if m.permissions().mode() & 0o002 != 0 {
-                return Some(what);
-            }
-        }
-    }
-    None
 }

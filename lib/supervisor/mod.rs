@@ -11,6 +11,7 @@ mod check;
 mod lifecycle;
 mod setup;
 
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -24,10 +25,10 @@ use nix::unistd::Pid;
 
 use crate::errors::{self, Failure, EXIT_TEMPORARY};
 use crate::event::{self, Timer};
-use crate::runtimefile;
 use crate::servicedir::{self, Config, ConfigReader};
 use crate::status::{Phase, State, Status, Want};
 use crate::tai64::Tai64N;
+use crate::trust::Trust;
 
 const PROG: &str = "supervise";
 
@@ -55,11 +56,14 @@ struct Finish {
 }
 
 pub struct Supervisor {
+    /// The dir as the user named it, for messages.
     shown: String,
-    name: String,
+    /// Its last component, finish's third argument (bytes, as given).
+    name: OsString,
+    trust: Trust,
     reader: ConfigReader,
     config: Config,
-    _owned: setup::Owned,
+    owned: setup::Owned,
     control: File,
     signals: SignalFd,
     start_timer: Timer,
@@ -87,6 +91,8 @@ pub struct Supervisor {
     last_run_fast: bool,
     /// A start failure was already reported in the current streak.
     start_failure_reported: bool,
+    /// Why run was not started: a file that cannot be trusted.
+    refused: Option<String>,
     dirty: bool,
     /// What the files hold now: a change that alters neither is not written.
     written_status: [u8; 18],
@@ -94,9 +100,11 @@ pub struct Supervisor {
 }
 
 /// Run supervise on `dir` until told to exit. Returns the exit code.
-pub fn run(dir: &str) -> i32 {
+pub fn run(dir: &Path) -> i32 {
     match Supervisor::new(dir) {
-        Ok(mut s) => s.main_loop(),
+        Ok(Some(mut s)) => s.main_loop(),
+        // Told to stop while waiting for an untrusted dir to be fixed.
+        Ok(None) => 0,
         Err((code, failure)) => {
             errors::say(format_args!("{PROG}: fatal: {failure}"));
             code
@@ -125,7 +133,8 @@ fn temporary(what: String, e: &std::io::Error) -> (i32, Failure) {
 }
 
 impl Supervisor {
-    fn new(dir: &str) -> Result<Supervisor, (i32, Failure)> {
+    fn new(dir: &Path) -> Result<Option<Supervisor>, (i32, Failure)> {
+        let shown = dir.display().to_string();
         crate::sys::ignore_sigpipe();
         let signals = event::signal_fd(&[
             Signal::SIGCHLD,
@@ -135,30 +144,37 @@ impl Supervisor {
         ])
         .map_err(|e| (EXIT_TEMPORARY, Failure::sys("unable to create signalfd", e)))?;
         std::env::set_current_dir(dir)
-            .map_err(|e| temporary(format!("unable to chdir to {dir}"), &e))?;
+            .map_err(|e| temporary(format!("unable to chdir to {shown}"), &e))?;
+        // Before anything is created or written in it.
+        let trust = Trust::for_this_process();
+        if !setup::wait_until_trusted(&shown, &trust, &signals)? {
+            return Ok(None);
+        }
         let normally_down = servicedir::normally_down(Path::new("."))
-            .map_err(|e| temporary(format!("unable to stat {dir}/down"), &e))?;
-        let owned = setup::take_ownership(dir)?;
+            .map_err(|e| temporary(format!("unable to stat {shown}/down"), &e))?;
+        let owned = setup::take_ownership(&shown)?;
         let control = owned
             .control
             .try_clone()
-            .map_err(|e| temporary(format!("unable to open {dir}/supervise/control"), &e))?;
+            .map_err(|e| temporary(format!("unable to open {shown}/supervise/control"), &e))?;
         let timer = || {
             Timer::new().map_err(|e| (EXIT_TEMPORARY, Failure::sys("unable to create timerfd", e)))
         };
         let abs = std::env::current_dir().unwrap_or_else(|_| dir.into());
-        let name = abs
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| dir.to_string());
+        let name = abs.file_name().unwrap_or(dir.as_os_str()).to_os_string();
         let mut reader = ConfigReader::new(Path::new("."));
-        let config = reader.load();
+        // Files another user could change are not read (start() says why).
+        let config = match trust.judge_files(Path::new(".")) {
+            None => reader.load(),
+            Some(_) => Config::default(),
+        };
         let mut s = Supervisor {
-            shown: dir.to_string(),
+            shown,
             name,
+            trust,
             reader,
             config,
-            _owned: owned,
+            owned,
             control,
             signals,
             start_timer: timer()?,
@@ -181,12 +197,13 @@ impl Supervisor {
             operator_restart: false,
             last_run_fast: false,
             start_failure_reported: false,
+            refused: None,
             dirty: true,
             written_status: [0; 18],
             written_state: String::new(),
         };
         s.adopt_leftover_run();
-        Ok(s)
+        Ok(Some(s))
     }
 
     fn main_loop(&mut self) -> i32 {
@@ -475,6 +492,7 @@ impl Supervisor {
             check: self.checks.result.to_string(),
             check_failures: self.checks.failures,
             starttime: self.run.as_ref().map(|r| r.starttime).unwrap_or(0),
+            refused: self.refused.clone().unwrap_or_default(),
         };
         let status = Status {
             since: self.since,
@@ -486,14 +504,17 @@ impl Supervisor {
         let (state, status) = (state.encode(), status.encode());
         let mut results = Vec::with_capacity(2);
         if state != self.written_state {
-            let r = runtimefile::write_atomic(Path::new("supervise/state"), state.as_bytes());
+            let r = self
+                .owned
+                .dir
+                .replace(OsStr::new("state"), state.as_bytes(), 0o644);
             if r.is_ok() {
                 self.written_state = state;
             }
             results.push(("state", r));
         }
         if status != self.written_status {
-            let r = runtimefile::write_atomic(Path::new("supervise/status"), &status);
+            let r = self.owned.dir.replace(OsStr::new("status"), &status, 0o644);
             if r.is_ok() {
                 self.written_status = status;
             }

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 pub use nix::sys::signal::Signal;
 
+pub mod marked;
+pub mod started;
+
 pub const SUPERVISE: &str = env!("CARGO_BIN_EXE_supervise");
 pub const SVC: &str = env!("CARGO_BIN_EXE_svc");
 pub const SVSTAT: &str = env!("CARGO_BIN_EXE_svstat");
