@@ -57,12 +57,16 @@ fn boot(dir: &Path) -> Result<i32, Failure> {
         .spawn()
         .map_err(|e| Failure::sys("unable to start readproctitle", e))?;
     drop(read);
+    // stderr stays ours until svscan is running (HANDOFF_ENV): a missing
+    // dir is then said in the journal, not only in a title nobody reads.
+    let mut scan_env = env;
+    scan_env.push(OsString::from(format!("{}=1", crate::scanner::HANDOFF_ENV)));
     let scan = Spawn::new(sibling("svscan"))
         .arg(dir)
-        .env(env)
+        .env(scan_env)
         .fd(&null, 0)
         .fd(&write, 1)
-        .fd(&write, 2)
+        .inherit(2)
         .spawn()
         .map_err(|e| Failure::sys("unable to start svscan", e))?;
     // readproctitle ends at EOF, when svscan and every service that shared

@@ -205,3 +205,44 @@ fn svstat_help_documents_checks_and_readiness() {
         assert!(text.contains(word), "svstat --help does not mention {word}");
     }
 }
+
+/// Under svscan with a log/, a check's stdout and stderr go where run's
+/// output goes (the log pipe), not to svscan's error output.
+#[test]
+fn a_checks_output_goes_to_the_services_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scan_dir = tmp.path().join("scan");
+    let s = scan_dir.join("s");
+    fs::create_dir_all(s.join("log")).unwrap();
+    write_exec(&s.join("run"), "#!/bin/sh\nexec sleep 100\n");
+    write_exec(
+        &s.join("check"),
+        "#!/bin/sh\necho check-said-out\necho check-said-err >&2\n",
+    );
+    fs::write(s.join("check-interval"), "100ms").unwrap();
+    write_exec(&s.join("log/run"), "#!/bin/sh\nexec cat >> out\n");
+    let errors = tmp.path().join("svscan.err");
+    let mut svscan = Command::new(env!("CARGO_BIN_EXE_svscan"))
+        .arg(&scan_dir)
+        .stdin(std::process::Stdio::null())
+        .stderr(fs::File::create(&errors).unwrap())
+        .spawn()
+        .unwrap();
+    struct Stop(u32);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            signal(self.0 as i32, Signal::SIGTERM);
+        }
+    }
+    let stop = Stop(svscan.id());
+    let logged = || fs::read_to_string(s.join("log/out")).unwrap_or_default();
+    wait_for("both lines of a check in the log", T, || {
+        logged().contains("check-said-out") && logged().contains("check-said-err")
+    });
+    assert!(
+        !fs::read_to_string(&errors).unwrap().contains("check-said"),
+        "a check's output reached svscan's stderr"
+    );
+    drop(stop);
+    wait_for("svscan to exit", T, || svscan.try_wait().unwrap().is_some());
+}

@@ -104,12 +104,16 @@ impl Supervisor {
         if !matches!(self.phase, Phase::Up | Phase::Ready) || self.checks.running.is_some() {
             return;
         }
+        // Both of its outputs go where run's stdout goes (the log pipe
+        // under svscan): a check's complaint belongs in the service's log,
+        // not in svscan's error output.
+        let stdout = std::io::stdout();
         let cmd = Spawn::new("./check")
             .arg(pid.to_string())
             .new_session()
             .inherit(0)
             .inherit(1)
-            .inherit(2);
+            .fd(&stdout, 2);
         match cmd.spawn() {
             Ok(child) => {
                 self.checks.running = Some((child.pid, Instant::now()));

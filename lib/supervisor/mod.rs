@@ -207,6 +207,9 @@ impl Supervisor {
     }
 
     fn main_loop(&mut self) -> i32 {
+        // Letters queued before we started come first: svscan hands over
+        // the want of the supervise we replace this way (scanner/handover.rs).
+        self.on_control();
         if self.run.is_none() && self.want == Want::Up {
             self.start();
         }

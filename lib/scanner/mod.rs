@@ -3,7 +3,12 @@
 //! rescans driven by inotify and signals only, and an orderly shutdown
 //! (main services first, then their loggers, so the last lines are logged).
 
-use std::collections::HashMap;
+mod dangling;
+mod handover;
+mod pipes;
+mod stop;
+
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsFd, OwnedFd};
@@ -12,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 
@@ -25,6 +30,21 @@ const PROG: &str = "svscan";
 const RESTART_SPACING: Duration = Duration::from_secs(1);
 /// After EMFILE/ENOMEM, the next attempt.
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
+/// A foreign supervise's lock file was closed but its flock still shows:
+/// the kernel reports the close a moment before it drops the lock. Looked
+/// at again this much later (only then: no idle wake-ups).
+const FOREIGN_RECHECK: Duration = Duration::from_millis(20);
+
+/// Why a foreign supervise is looked at.
+#[derive(Clone, Copy, PartialEq)]
+enum Release {
+    /// Its lock file was closed.
+    Closed,
+    /// FOREIGN_RECHECK after a close that still showed the lock held.
+    Recheck,
+    /// Its supervise/ is gone (IN_IGNORED): nothing left to wait for.
+    Gone,
+}
 
 /// One supervise process (main or log side).
 #[derive(Default)]
@@ -33,10 +53,21 @@ struct Supervisor {
     last_start: Option<Instant>,
     /// Dead and waiting for RESTART_SPACING to pass.
     restart_pending: bool,
+    /// Told to stop for good (dir removed, svscan shutting down).
+    stopping: bool,
     /// A supervise we did not start (left by an svscan that was killed)
     /// holds the dir: watched until its lock is released, then replaced by
     /// ours, which adopts the service.
     foreign: Option<WatchDescriptor>,
+    /// svscan sent it `x` (to take the log pipe at the next stop).
+    told_to_exit: bool,
+    /// The next start replaces a supervise that svscan told to exit or
+    /// that was killed: it gets its want. One that exited on an operator's
+    /// `x` or TERM is replaced as daemontools does, want from `down`.
+    replacing: bool,
+    /// The control FIFO holding that want, kept open until this
+    /// supervise is gone (see handover.rs).
+    handover: Option<File>,
 }
 
 struct Service {
@@ -59,6 +90,11 @@ impl Supervisor {
     fn idle(&self) -> bool {
         self.pid.is_none() && !self.restart_pending && self.foreign.is_none()
     }
+
+    /// A supervise runs on this side, ours or a foreign one.
+    fn alive(&self) -> bool {
+        self.pid.is_some() || self.foreign.is_some()
+    }
 }
 
 /// Services are identified by device and inode, as daemontools does: a
@@ -71,6 +107,7 @@ pub struct Scanner {
     inotify: Inotify,
     retry: Timer,
     restart: Timer,
+    recheck: Timer,
     dev_null: File,
     services: HashMap<Key, Service>,
     by_pid: HashMap<Pid, (Key, bool)>,
@@ -78,13 +115,39 @@ pub struct Scanner {
     foreign: HashMap<WatchDescriptor, (Key, bool)>,
     /// Dirs without a `run` yet, watched until one appears.
     candidates: HashMap<WatchDescriptor, OsString>,
+    /// The scan dir's own watch.
+    root_watch: WatchDescriptor,
+    /// Dirs where the target of a dangling symlink will appear.
+    dangling: HashSet<WatchDescriptor>,
     shutting_down: bool,
 }
 
+/// Set by svscanboot, whose svscan starts with stdout the readproctitle
+/// pipe and stderr still svscanboot's own (the journal): once svscan runs,
+/// its errors (and its services') follow stdout; a fatal error before that
+/// is seen where svscanboot's are.
+pub const HANDOFF_ENV: &str = "SVSCANBOOT_HANDOFF";
+
 /// Run svscan in `dir` until SIGTERM/SIGINT and every supervisor is gone.
 pub fn run(dir: &Path) -> i32 {
+    let handoff = std::env::var_os(HANDOFF_ENV).is_some();
+    // Before any child is started: the services never see it.
+    std::env::remove_var(HANDOFF_ENV);
     match Scanner::new(dir) {
-        Ok(mut s) => s.main_loop(),
+        Ok(mut s) => {
+            if handoff {
+                if let Err(e) = nix::unistd::dup2_stderr(std::io::stdout()) {
+                    errors::warn(
+                        PROG,
+                        format_args!(
+                            "unable to send errors to stdout: {}",
+                            errors::phrase(e as i32)
+                        ),
+                    );
+                }
+            }
+            s.main_loop()
+        }
         Err(f) => {
             errors::say(format_args!("{PROG}: fatal: {f}"));
             EXIT_TEMPORARY
@@ -120,7 +183,7 @@ impl Scanner {
         raise_fd_limit();
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
             .map_err(|e| Failure::sys("unable to create inotify instance", e))?;
-        inotify
+        let root_watch = inotify
             .add_watch(
                 ".",
                 AddWatchFlags::IN_CREATE
@@ -141,12 +204,15 @@ impl Scanner {
             inotify,
             retry: Timer::new().map_err(|e| Failure::sys("unable to create timerfd", e))?,
             restart: Timer::new().map_err(|e| Failure::sys("unable to create timerfd", e))?,
+            recheck: Timer::new().map_err(|e| Failure::sys("unable to create timerfd", e))?,
             dev_null,
             services: HashMap::new(),
             by_pid: HashMap::new(),
             watches: HashMap::new(),
             foreign: HashMap::new(),
             candidates: HashMap::new(),
+            root_watch,
+            dangling: HashSet::new(),
             shutting_down: false,
         })
     }
@@ -154,7 +220,7 @@ impl Scanner {
     fn main_loop(&mut self) -> i32 {
         self.scan();
         loop {
-            if self.shutting_down && self.by_pid.is_empty() {
+            if self.shutting_down && self.by_pid.is_empty() && self.foreign.is_empty() {
                 return 0;
             }
             let ready = {
@@ -163,6 +229,7 @@ impl Scanner {
                     self.inotify.as_fd(),
                     self.retry.as_fd(),
                     self.restart.as_fd(),
+                    self.recheck.as_fd(),
                 ];
                 match event::wait_readable(&fds, None) {
                     Ok(r) => r,
@@ -194,6 +261,12 @@ impl Scanner {
             if ready[3] && self.restart.take_expiry() {
                 self.restart_due();
             }
+            if ready[4] && self.recheck.take_expiry() {
+                let foreign: Vec<_> = self.foreign.iter().map(|(w, s)| (*w, *s)).collect();
+                for (wd, (key, log_side)) in foreign {
+                    self.foreign_released(wd, key, log_side, Release::Recheck);
+                }
+            }
             if rescan && !self.shutting_down {
                 self.scan();
             }
@@ -210,13 +283,21 @@ impl Scanner {
             }
             for e in events {
                 if e.mask.contains(AddWatchFlags::IN_IGNORED) {
+                    if let Some(&side) = self.foreign.get(&e.wd) {
+                        released.push((e.wd, side, Release::Gone));
+                    }
                     self.watches.remove(&e.wd);
                     self.candidates.remove(&e.wd);
+                    self.dangling.remove(&e.wd);
+                    continue;
+                }
+                if self.dangling.contains(&e.wd) {
+                    changed = true; // a link's target may be there now
                     continue;
                 }
                 if let Some(&side) = self.foreign.get(&e.wd) {
                     if e.name.as_deref() == Some(std::ffi::OsStr::new("lock")) {
-                        released.push((e.wd, side));
+                        released.push((e.wd, side, Release::Closed));
                     }
                     continue;
                 }
@@ -230,8 +311,8 @@ impl Scanner {
                 }
             }
         }
-        for (wd, (key, log_side)) in released {
-            self.foreign_released(wd, key, log_side);
+        for (wd, (key, log_side), how) in released {
+            self.foreign_released(wd, key, log_side, how);
         }
         changed
     }
@@ -264,15 +345,27 @@ impl Scanner {
         }
     }
 
-    fn foreign_released(&mut self, wd: WatchDescriptor, key: Key, log_side: bool) {
+    fn foreign_released(&mut self, wd: WatchDescriptor, key: Key, log_side: bool, how: Release) {
         let Some(svc) = self.services.get(&key) else {
             return;
         };
-        if crate::control::supervise_running(&Self::side_dir(svc, log_side)).unwrap_or(true) {
-            return; // someone else merely opened and closed the lock file
+        // The lock itself, not the ok FIFO: a dying supervise closes its
+        // lock first, so at this event its ok FIFO may still be open.
+        let lock = Self::side_dir(svc, log_side).join("supervise/lock");
+        let held = crate::lock::flock_holder(&lock).map_or(true, |h| h.is_some());
+        if held && how != Release::Gone {
+            // Just closing, or someone else merely opened and closed it.
+            if how == Release::Closed {
+                self.recheck.arm(FOREIGN_RECHECK);
+            }
+            return;
         }
-        self.foreign.remove(&wd);
-        let _ = self.inotify.rm_watch(wd);
+        if self.foreign.remove(&wd).is_none() {
+            return;
+        }
+        if how != Release::Gone {
+            let _ = self.inotify.rm_watch(wd);
+        }
         let svc = self.services.get_mut(&key).expect("known service");
         let sup = if log_side {
             svc.log.as_mut()
@@ -281,9 +374,12 @@ impl Scanner {
         };
         if let Some(sup) = sup {
             sup.foreign = None;
+            sup.replacing = std::mem::take(&mut sup.told_to_exit);
         }
         if svc.present && !self.shutting_down {
             self.start(key, log_side);
+        } else {
+            self.side_gone(key, log_side);
         }
     }
 
@@ -298,6 +394,7 @@ impl Scanner {
             s.present = false;
         }
         let mut seen: Vec<(Key, OsString)> = Vec::new();
+        let mut awaited = HashSet::new();
         for entry in entries {
             let entry = match entry {
                 Ok(e) => e,
@@ -315,7 +412,12 @@ impl Scanner {
                 }
             } else if ft.is_symlink() {
                 // /service/foo -> /etc/sv/foo: the target is the service.
-                match std::fs::metadata(entry.path()) {
+                let link = Path::new(&name);
+                let mut target = std::fs::metadata(link);
+                if target.is_err() && self.await_target(link, &mut awaited) {
+                    target = std::fs::metadata(link);
+                }
+                match target {
                     Ok(m) if m.is_dir() => (m.dev(), m.ino()),
                     _ => continue,
                 }
@@ -343,6 +445,7 @@ impl Scanner {
             }
             seen.push((key, name));
         }
+        self.forget_stale_targets(&awaited);
         for (key, name) in seen {
             self.ensure(key, name);
         }
@@ -396,13 +499,20 @@ impl Scanner {
         svc.present = true;
         svc.name = name;
         if has_log && svc.log.is_none() {
-            match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+            // The pipe a killed svscan left to the survivors, else a new one.
+            let pipe = match pipes::recover(Path::new(&svc.name)) {
+                Some(p) => Ok(p),
+                None => nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC),
+            };
+            match pipe {
                 Ok(p) => {
+                    // Main already runs without this pipe (ours started
+                    // before log/ existed, or a foreign one writing
+                    // elsewhere): it takes the pipe at its next stop.
+                    svc.reattach_log = svc.main.pid.is_some()
+                        || pipes::foreign_writes_into(Path::new(&svc.name), &p.1) == Some(false);
                     svc.pipe = Some(p);
                     svc.log = Some(Supervisor::default());
-                    if svc.main.pid.is_some() {
-                        svc.reattach_log = true;
-                    }
                 }
                 Err(e) => {
                     errors::warn(
@@ -428,7 +538,7 @@ impl Scanner {
         if svc.reattach_log {
             svc.reattach_log = false;
             // Take the log pipe from the service's next restart on.
-            let _ = crate::control::send(Path::new(&svc.name), b"x");
+            svc.main.told_to_exit = crate::control::send(Path::new(&svc.name), b"x").is_ok();
         }
     }
 
@@ -451,6 +561,7 @@ impl Scanner {
             };
             sup.foreign = Some(wd);
             sup.restart_pending = false;
+            sup.stopping = false;
             return;
         }
         let svc = self.services.get_mut(&key).expect("known service");
@@ -470,6 +581,10 @@ impl Scanner {
         };
         sup.last_start = Some(Instant::now());
         sup.restart_pending = false;
+        sup.stopping = false;
+        if std::mem::take(&mut sup.replacing) {
+            sup.handover = handover::queue_want(&dir);
+        }
         match cmd.spawn() {
             Ok(child) => {
                 sup.pid = Some(child.pid);
@@ -487,60 +602,6 @@ impl Scanner {
                 sup.restart_pending = true;
                 self.arm_restart_timer();
             }
-        }
-    }
-
-    /// The dir is gone (or hidden): stop its service, main side first.
-    fn remove(&mut self, key: Key) {
-        let svc = self.services.get_mut(&key).expect("known service");
-        svc.main.restart_pending = false;
-        if let Some(l) = svc.log.as_mut() {
-            l.restart_pending = false;
-        }
-        if let Some(wd) = svc.watch.take() {
-            self.watches.remove(&wd);
-            let _ = self.inotify.rm_watch(wd);
-        }
-        // A supervise we did not start is told through its control FIFO
-        // (while the dir still exists); we do not wait for it.
-        for log_side in [false, true] {
-            let sup = if log_side {
-                svc.log.as_mut()
-            } else {
-                Some(&mut svc.main)
-            };
-            if let Some(wd) = sup.and_then(|s| s.foreign.take()) {
-                self.foreign.remove(&wd);
-                let _ = self.inotify.rm_watch(wd);
-                let dir = Self::side_dir(svc, log_side);
-                let _ = crate::control::send(&dir, b"dx");
-            }
-        }
-        // SIGTERM is supervise's `dx`; the control FIFO may be gone with the dir.
-        match (svc.main.pid, svc.log.as_ref().and_then(|l| l.pid)) {
-            (Some(pid), _) => {
-                let _ = kill(pid, Signal::SIGTERM);
-            }
-            (None, Some(log)) => {
-                let _ = kill(log, Signal::SIGTERM);
-            }
-            (None, None) => {
-                self.services.remove(&key);
-            }
-        }
-    }
-
-    fn shut_down(&mut self) {
-        if self.shutting_down {
-            return;
-        }
-        self.shutting_down = true;
-        self.retry.cancel();
-        self.restart.cancel();
-        let keys: Vec<Key> = self.services.keys().copied().collect();
-        for key in keys {
-            self.services.get_mut(&key).expect("known").present = false;
-            self.remove(key);
         }
     }
 
@@ -567,6 +628,12 @@ impl Scanner {
         };
         let Some(sup) = sup else { return };
         sup.pid = None;
+        // One that failed before reading the want it was handed (lock still
+        // held by its dying predecessor) hands it on to the next.
+        let handed = sup.handover.take().is_some();
+        sup.replacing = matches!(ended, event::Ended::Signaled(_))
+            || std::mem::take(&mut sup.told_to_exit)
+            || (handed && !matches!(ended, event::Ended::Exited(0)));
         if present {
             let dir = if log_side {
                 Path::new(&svc.name).join("log")
@@ -600,19 +667,7 @@ impl Scanner {
             }
             return;
         }
-        // Removed or shutting down: once main is gone, stop the logger.
-        if !log_side {
-            match svc.log.as_ref().and_then(|l| l.pid) {
-                Some(log) => {
-                    let _ = kill(log, Signal::SIGTERM);
-                }
-                None => {
-                    self.services.remove(&key);
-                }
-            }
-        } else if svc.main.pid.is_none() {
-            self.services.remove(&key);
-        }
+        self.side_gone(key, log_side);
     }
 
     fn arm_restart_timer(&mut self) {

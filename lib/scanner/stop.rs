@@ -1,0 +1,99 @@
+//! Stopping a service for good (its dir removed or hidden, or svscan told
+//! to exit): main side first, its logger once main's supervise is gone, so
+//! the last lines are logged — for the supervisors svscan started and for
+//! the foreign ones a killed svscan left behind alike.
+
+use std::path::Path;
+
+use nix::sys::signal::{kill, Signal};
+
+use super::{Key, Scanner};
+
+impl Scanner {
+    /// The dir is gone (or hidden): stop its service, main side first.
+    pub(super) fn remove(&mut self, key: Key) {
+        let svc = self.services.get_mut(&key).expect("known service");
+        svc.main.restart_pending = false;
+        if let Some(l) = svc.log.as_mut() {
+            l.restart_pending = false;
+        }
+        if let Some(wd) = svc.watch.take() {
+            self.watches.remove(&wd);
+            let _ = self.inotify.rm_watch(wd);
+        }
+        if svc.main.alive() {
+            self.stop_side(key, false);
+        }
+        let svc = &self.services[&key];
+        if !svc.main.alive() {
+            self.stop_side(key, true);
+        }
+        self.forget_if_gone(key);
+    }
+
+    /// SIGTERM (supervise's `dx`) to ours; `dx` through the control FIFO
+    /// to a foreign one, which stays watched so that its exit is known. One
+    /// that cannot be told (its dir is gone) is not waited for.
+    fn stop_side(&mut self, key: Key, log_side: bool) {
+        let svc = self.services.get_mut(&key).expect("known service");
+        let dir = Self::side_dir(svc, log_side);
+        let Some(sup) = (if log_side {
+            svc.log.as_mut()
+        } else {
+            Some(&mut svc.main)
+        }) else {
+            return;
+        };
+        if let Some(pid) = sup.pid {
+            // Again at each rescan while it lingers: harmless, as daemontools.
+            let _ = kill(pid, Signal::SIGTERM);
+            return;
+        }
+        if sup.foreign.is_none() || std::mem::replace(&mut sup.stopping, true) {
+            return;
+        }
+        if crate::control::send(Path::new(&dir), b"dx").is_err() {
+            let wd = sup.foreign.take().expect("checked above");
+            self.foreign.remove(&wd);
+            let _ = self.inotify.rm_watch(wd);
+            if !log_side {
+                self.stop_side(key, true);
+            }
+        }
+    }
+
+    /// A side's supervise is gone and the service is going: once main is
+    /// gone, stop the logger; once both are, forget the service.
+    pub(super) fn side_gone(&mut self, key: Key, log_side: bool) {
+        if !self.services.contains_key(&key) {
+            return;
+        }
+        if !log_side {
+            self.stop_side(key, true);
+        }
+        self.forget_if_gone(key);
+    }
+
+    fn forget_if_gone(&mut self, key: Key) {
+        let Some(svc) = self.services.get(&key) else {
+            return;
+        };
+        if !svc.main.alive() && !svc.log.as_ref().is_some_and(|l| l.alive()) {
+            self.services.remove(&key);
+        }
+    }
+
+    pub(super) fn shut_down(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        self.retry.cancel();
+        self.restart.cancel();
+        let keys: Vec<Key> = self.services.keys().copied().collect();
+        for key in keys {
+            self.services.get_mut(&key).expect("known").present = false;
+            self.remove(key);
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! svscan at the edges: killed with SIGKILL again and again without losing
+//! the log pipe, a log/ added while the operator says down, a symlink made
+//! before its target, a missing dir at boot.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const SVSCAN: &str = env!("CARGO_BIN_EXE_svscan");
+const MULTILOG: &str = env!("CARGO_BIN_EXE_multilog");
+const T: Duration = Duration::from_secs(10);
+
+/// A scan dir (`tmp/scan`) and the svscan currently running on it; each
+/// svscan's stderr goes to its own file. Dropping it stops everything,
+/// including supervisors left by an svscan that was killed.
+struct Scan {
+    tmp: tempfile::TempDir,
+    svscan: Option<Child>,
+    starts: usize,
+    /// Service dirs to clean up after (their supervise and run).
+    dirs: Vec<PathBuf>,
+}
+
+impl Scan {
+    fn new() -> Scan {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join("scan")).unwrap();
+        Scan {
+            tmp,
+            svscan: None,
+            starts: 0,
+            dirs: Vec::new(),
+        }
+    }
+    fn root(&self) -> PathBuf {
+        self.tmp.path().join("scan")
+    }
+    fn dir(&self, name: &str) -> PathBuf {
+        self.root().join(name)
+    }
+    fn add(&mut self, name: &str, run: &str) {
+        let d = self.dir(name);
+        fs::create_dir_all(&d).unwrap();
+        write_exec(&d.join("run"), run);
+        self.dirs.push(d);
+    }
+    /// Add `name/log` whole (made aside, renamed in).
+    fn add_log(&mut self, name: &str, run: &str) {
+        let tmp = self.dir(name).join("log.tmp");
+        fs::create_dir(&tmp).unwrap();
+        write_exec(&tmp.join("run"), run);
+        fs::rename(&tmp, self.dir(name).join("log")).unwrap();
+        self.dirs.push(self.dir(name).join("log"));
+    }
+    fn errors_file(&self, n: usize) -> PathBuf {
+        self.tmp.path().join(format!("svscan-{n}.err"))
+    }
+    fn start(&mut self) {
+        self.starts += 1;
+        let err = fs::File::create(self.errors_file(self.starts)).unwrap();
+        let child = Command::new(SVSCAN)
+            .arg(self.root())
+            .stdin(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        self.svscan = Some(child);
+    }
+    /// What the current svscan said on stderr.
+    fn said(&self) -> String {
+        fs::read_to_string(self.errors_file(self.starts)).unwrap_or_default()
+    }
+    fn kill9(&mut self) {
+        let mut child = self.svscan.take().expect("svscan running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    fn up(&self, name: &str) -> bool {
+        read_pid(&self.dir(name)) != 0
+            && Command::new(SVOK)
+                .arg(self.dir(name))
+                .status()
+                .unwrap()
+                .success()
+    }
+}
+
+/// The supervise holding DIR's lock, from /proc/locks.
+fn supervisor_of(dir: &Path) -> Option<i32> {
+    upkeep::lock::flock_holder(&dir.join("supervise/lock"))
+        .ok()
+        .flatten()
+        .map(|p| p as i32)
+}
+
+impl Drop for Scan {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.svscan.take() {
+            signal(child.id() as i32, Signal::SIGTERM);
+            let end = Instant::now() + T;
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // Whatever an svscan killed earlier left behind: its supervisors
+        // (told to stop by the last svscan, but maybe not yet gone) and runs.
+        for dir in &self.dirs {
+            let end = Instant::now() + Duration::from_secs(5);
+            while supervisor_of(dir).is_some() && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if let Some(sup) = supervisor_of(dir) {
+                signal(sup, Signal::SIGKILL);
+            }
+            let pid = read_pid(dir);
+            if pid > 1 && alive(pid) {
+                signal(-(pid as i32), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+fn log_has(path: &Path, text: &str) -> bool {
+    fs::read_to_string(path).unwrap_or_default().contains(text)
+}
+
+/// No lost log line: after `kill -9` of svscan a new svscan takes the pipe
+/// back from the surviving supervisors, so when the main supervise dies
+/// later its replacement writes where the logger reads — scanner death
+/// after scanner death.
+#[test]
+fn the_log_pipe_survives_scanner_deaths() {
+    let mut scan = Scan::new();
+    scan.add(
+        "w",
+        "#!/bin/sh\nwhile :; do echo \"tick $(cat round 2>/dev/null)\"; sleep 0.05; done\n",
+    );
+    scan.add_log("w", &format!("#!/bin/sh\nexec {MULTILOG} ./main\n"));
+    scan.start();
+    wait_for("main and log up", T, || scan.up("w") && scan.up("w/log"));
+    let current = scan.dir("w/log/main/current");
+    wait_for("ticks logged", T, || log_has(&current, "tick"));
+    let logger = read_pid(&scan.dir("w/log"));
+    let log_dir = scan.dir("w/log");
+    let kill_log_supervise = |round: usize| {
+        let sup = supervisor_of(&log_dir).expect("log supervise");
+        signal(sup, Signal::SIGKILL);
+        wait_for(&format!("round {round}: log supervise gone"), T, || {
+            supervisor_of(&log_dir) != Some(sup)
+        });
+    };
+    // Round 0: only svscan and main's supervise die. Round 1: the log's
+    // supervise dies too, under the new svscan. Round 2: it dies while no
+    // svscan runs, so the new one finds only the logger holding the pipe.
+    for round in 0..3 {
+        scan.kill9();
+        if round == 2 {
+            kill_log_supervise(round);
+        }
+        scan.start();
+        let survivors = if round == 2 { 1 } else { 2 };
+        wait_for(
+            &format!("round {round}: the new svscan found them"),
+            T,
+            || scan.said().matches("already running").count() == survivors,
+        );
+        if round == 1 {
+            kill_log_supervise(round);
+        }
+        wait_for(&format!("round {round}: log supervised"), T, || {
+            scan.up("w/log")
+        });
+        let main = supervisor_of(&scan.dir("w")).expect("main supervise");
+        signal(main, Signal::SIGKILL);
+        wait_for(
+            &format!("round {round}: main supervise replaced"),
+            T,
+            || supervisor_of(&scan.dir("w")).is_some_and(|p| p != main) && scan.up("w"),
+        );
+        // A run started by the replacement writes to its stdout.
+        let run = read_pid(&scan.dir("w"));
+        let out = Command::new(SVC)
+            .args(["-t", "-wr", "-T", "5s"])
+            .arg(scan.dir("w"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert_ne!(read_pid(&scan.dir("w")), run);
+        fs::write(scan.dir("w/round"), format!("r{round}\n")).unwrap();
+        wait_for(
+            &format!("round {round}: the new run's lines in the log"),
+            T,
+            || log_has(&current, &format!("tick r{round}")),
+        );
+        assert_eq!(
+            read_pid(&scan.dir("w/log")),
+            logger,
+            "round {round}: the logger was restarted (it saw EOF)"
+        );
+    }
+}
+
+/// svscan stopped after it was once killed: the supervisors it found
+/// running are stopped main first, their logger only once main's is gone,
+/// so the service's last words are logged.
+#[test]
+fn a_found_service_is_stopped_before_its_logger() {
+    let mut scan = Scan::new();
+    scan.add(
+        "s",
+        "#!/bin/sh\ntrap 'sleep 0.3; echo goodbye; exit 0' TERM\necho hello\nwhile :; do sleep 0.05; done\n",
+    );
+    scan.add_log("s", "#!/bin/sh\nexec cat >> out\n");
+    scan.start();
+    wait_for("hello logged", T, || {
+        log_has(&scan.dir("s/log/out"), "hello")
+    });
+    scan.kill9();
+    scan.start();
+    wait_for("the new svscan found both", T, || {
+        scan.said().matches("already running").count() == 2
+    });
+    let svscan = scan.svscan.as_mut().unwrap();
+    signal(svscan.id() as i32, Signal::SIGTERM);
+    wait_for("svscan to exit", T, || svscan.try_wait().unwrap().is_some());
+    scan.svscan = None;
+    assert!(
+        supervisor_of(&scan.dir("s")).is_none() && supervisor_of(&scan.dir("s/log")).is_none(),
+        "svscan exited before the supervisors it was stopping"
+    );
+    assert!(
+        log_has(&scan.dir("s/log/out"), "goodbye"),
+        "the service's last line was lost"
+    );
+}
+
+/// `svc -d` given while svscan waits for the service's next stop to attach
+/// a new log/ stands: the replacing supervise keeps the service down, and
+/// `svc -u` later brings it up writing into the log.
+#[test]
+fn adding_a_log_does_not_reverse_svc_d() {
+    let mut scan = Scan::new();
+    scan.add(
+        "s",
+        "#!/bin/sh\necho $$ >> starts\necho hello\nexec sleep 100\n",
+    );
+    scan.start();
+    wait_for("up", T, || scan.up("s"));
+    scan.add_log("s", "#!/bin/sh\nexec cat >> out\n");
+    wait_for("logger up", T, || scan.up("s/log"));
+    let first = supervisor_of(&scan.dir("s")).expect("main supervise");
+    let out = Command::new(SVC)
+        .args(["-d", "-wd", "-T", "5s"])
+        .arg(scan.dir("s"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    wait_for("the replacing supervise", T, || {
+        supervisor_of(&scan.dir("s")).is_some_and(|p| p != first)
+    });
+    // A window to see a wrong start in, not synchronisation: the new
+    // supervise would start run at once.
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(1500) {
+        assert_eq!(read_pid(&scan.dir("s")), 0, "svc -d was reversed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        fs::read_to_string(scan.dir("s/starts"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    let out = Command::new(SVC)
+        .args(["-u", "-wu", "-T", "5s"])
+        .arg(scan.dir("s"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    wait_for("its output in the log", T, || {
+        log_has(&scan.dir("s/log/out"), "hello")
+    });
+}
+
+/// A supervise killed while its service is down by `svc -d`: the one svscan
+/// starts in its place keeps it down (nothing is left to adopt, and the
+/// `down` file alone would say up).
+#[test]
+fn a_killed_supervise_keeps_svc_d() {
+    let mut scan = Scan::new();
+    scan.add("s", "#!/bin/sh\necho $$ >> starts\nexec sleep 100\n");
+    scan.start();
+    wait_for("up", T, || scan.up("s"));
+    let out = Command::new(SVC)
+        .args(["-d", "-wd", "-T", "5s"])
+        .arg(scan.dir("s"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let first = supervisor_of(&scan.dir("s")).expect("supervise");
+    signal(first, Signal::SIGKILL);
+    wait_for("the replacing supervise", T, || {
+        supervisor_of(&scan.dir("s")).is_some_and(|p| p != first)
+    });
+    // A window to see a wrong start in, not synchronisation.
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(1500) {
+        assert_eq!(read_pid(&scan.dir("s")), 0, "svc -d was reversed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = Command::new(SVC)
+        .args(["-u", "-wu", "-T", "5s"])
+        .arg(scan.dir("s"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+/// `/service/x -> /etc/sv/x` made before /etc/sv/x (even before /etc/sv)
+/// exists: the service starts when its dir and run appear, without a
+/// SIGHUP and without waiting for another change in the scan dir.
+#[test]
+fn a_symlink_made_before_its_target_is_noticed() {
+    let mut scan = Scan::new();
+    let etc = scan.tmp.path().join("etc");
+    let target = etc.join("sv/x");
+    symlink(&target, scan.dir("x")).unwrap();
+    scan.dirs.push(target.clone());
+    scan.add("other", "#!/bin/sh\nexec sleep 100\n");
+    scan.start();
+    wait_for("the first scan done", T, || scan.up("other"));
+    fs::create_dir(&etc).unwrap();
+    fs::create_dir(etc.join("sv")).unwrap();
+    fs::create_dir(&target).unwrap();
+    write_exec(&target.join("run.tmp"), "#!/bin/sh\nexec sleep 100\n");
+    fs::rename(target.join("run.tmp"), target.join("run")).unwrap();
+    wait_for(
+        "x up once its target exists (sooner than daemontools' 5 s)",
+        Duration::from_secs(3),
+        || scan.up("x"),
+    );
+}
+
+/// A typo in the unit's dir must not be a silent restart loop: svscan's
+/// fatal error before the readproctitle hand-off reaches svscanboot's stderr.
+#[test]
+fn svscanboot_says_why_on_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-dir");
+    let mut boot = Command::new(env!("CARGO_BIN_EXE_svscanboot"))
+        .arg(&missing)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut code = None;
+    wait_for("svscanboot to exit", T, || match boot.try_wait().unwrap() {
+        Some(st) => {
+            code = st.code();
+            true
+        }
+        None => false,
+    });
+    let mut err = String::new();
+    use std::io::Read;
+    boot.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(code, Some(111));
+    assert!(
+        err.contains(&format!(
+            "svscan: fatal: unable to chdir to {}: file does not exist",
+            missing.display()
+        )),
+        "stderr: {err:?}"
+    );
+}
+
+/// Once svscan runs, its output and its services' errors go to
+/// readproctitle, not to svscanboot's stderr, and the hand-off variable is
+/// not in the services' environment.
+#[test]
+fn svscanboot_hands_errors_to_readproctitle_once_running() {
+    let mut scan = Scan::new();
+    scan.add(
+        "noisy",
+        "#!/bin/sh\nenv > env.out\necho 'later error' >&2\nexec sleep 100\n",
+    );
+    let err = scan.tmp.path().join("boot.err");
+    let mut boot = Command::new(env!("CARGO_BIN_EXE_svscanboot"))
+        .arg(scan.root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    struct Stop<'a>(&'a mut Child);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            signal(self.0.id() as i32, Signal::SIGTERM);
+            let end = Instant::now() + T;
+            while self.0.try_wait().ok().flatten().is_none() && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stop = Stop(&mut boot);
+    wait_for("service up", T, || scan.up("noisy"));
+    let title = || {
+        let out = Command::new("pgrep")
+            .args(["-a", "-P", &stop.0.id().to_string()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    wait_for("the error in readproctitle's title", T, || {
+        title().contains("later error")
+    });
+    let env = fs::read_to_string(scan.dir("noisy/env.out")).unwrap();
+    assert!(!env.contains("SVSCANBOOT_HANDOFF"), "{env}");
+    drop(stop);
+    let said = fs::read_to_string(&err).unwrap();
+    assert!(!said.contains("later error"), "{said}");
+}
