@@ -2,9 +2,10 @@
 //! and an ISP in network namespaces, each gateway running upkeep's svscan
 //! over the shipped keepalived, vrrp-notify and pppoe services with real
 //! keepalived and a stand-in pppd; rounds of random maintenance windows,
-//! keepalived restarts and kills, split brain and ISP link cuts, each
-//! followed by a check that exactly one gateway is MASTER and holds the
-//! only session. Needs root; with CI=true it must run.
+//! keepalived restarts and kills, split brain and ISP link cuts, and kills
+//! of upkeep's own parts (faults.rs), each followed by a check that exactly
+//! one gateway is MASTER and holds the only session. Needs root; with
+//! CI=true it must run.
 //!
 //! `harness = false`: this binary is also the stand-in `pppd` and the
 //! `isp` simulator (chosen by argv[0]). Modes:

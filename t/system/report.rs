@@ -265,7 +265,12 @@ pub fn summary(rows: &[Row]) -> String {
         percentile(&times, 0.99),
         times.last().copied().unwrap_or(0)
     );
-    let total = |f: &dyn Fn(&Row) -> Span| {
+    let uncut: Vec<Row> = rows
+        .iter()
+        .filter(|r| !r.faults.contains("CutVrrp"))
+        .cloned()
+        .collect();
+    let total_of = |rows: &[Row], f: &dyn Fn(&Row) -> Span| {
         let mut t = Span::default();
         let mut rounds = 0;
         for r in rows {
@@ -275,6 +280,7 @@ pub fn summary(rows: &[Row]) -> String {
         }
         format!("{} times in {rounds} rounds, {} ms", t.count, t.ms)
     };
+    let total = |f: &dyn Fn(&Row) -> Span| total_of(rows, f);
     let _ = writeln!(s, "sampled every 50 ms through each round:");
     let _ = writeln!(
         s,
@@ -285,6 +291,14 @@ pub fn summary(rows: &[Row]) -> String {
         s,
         "  PPPoE (loop or pppd) on both gateways (faults included): {}",
         total(&|r| r.both_pppoe)
+    );
+    let _ = writeln!(
+        s,
+        "  the same in the {} rounds without a split brain (no VRRP cut): two MASTER files {}; \
+         PPPoE on both {}",
+        uncut.len(),
+        total_of(&uncut, &|r| r.two_master),
+        total_of(&uncut, &|r| r.both_pppoe)
     );
     let _ = writeln!(s, "  after convergence:");
     let _ = writeln!(
