@@ -77,6 +77,7 @@ fn main() {
     if let Format::Prom = format {
         let reports: Vec<(String, report::Report)> = dirs
             .iter()
+            // A label is UTF-8: the name is shown lossily there.
             .map(|d| {
                 (
                     d.to_string_lossy().into_owned(),

@@ -16,9 +16,31 @@ use crate::errors::{Failure, EXIT_TEMPORARY};
 use crate::event;
 use crate::spawn::{sibling, Spawn};
 
-/// The PATH svscan and the services get: the environment is cleared, as
-/// daemontools' svscanboot does with `env -`.
+/// The PATH svscan and the services get after the directory svscanboot
+/// was installed in: the environment is cleared, as daemontools'
+/// svscanboot does with `env -`.
 const BOOT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// BOOT_PATH with the directory `exe` is in first, so that the programs
+/// installed beside svscanboot (its multilog, svc, pppoe-stop) win over
+/// daemontools' namesakes wherever upkeep was installed.
+pub fn boot_path(exe: Option<&Path>) -> OsString {
+    let mut path = OsString::new();
+    let own = exe.and_then(Path::parent).filter(|d| d.is_absolute());
+    if let Some(dir) = own {
+        path.push(dir.as_os_str());
+    }
+    for d in BOOT_PATH.split(':') {
+        if own.is_some_and(|o| o == Path::new(d)) {
+            continue;
+        }
+        if !path.is_empty() {
+            path.push(":");
+        }
+        path.push(d);
+    }
+    path
+}
 
 pub fn run(dir: &Path) -> i32 {
     match boot(dir) {
@@ -46,7 +68,9 @@ fn boot(dir: &Path) -> Result<i32, Failure> {
         .map_err(|e| Failure::io("unable to open /dev/null", &e))?;
     let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|e| Failure::sys("unable to create pipe", e))?;
-    let env = vec![OsString::from(format!("PATH={BOOT_PATH}"))];
+    let mut path = OsString::from("PATH=");
+    path.push(boot_path(std::env::current_exe().ok().as_deref()));
+    let env = vec![path];
     let dots = ".".repeat(400);
     let title = Spawn::new(sibling("readproctitle"))
         .args(["service", "errors:", dots.as_str()])
@@ -97,4 +121,24 @@ fn boot(dir: &Path) -> Result<i32, Failure> {
         }
     }
     Ok(scan_code.unwrap_or(EXIT_TEMPORARY))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_directory_first_and_once() {
+        assert_eq!(
+            boot_path(Some(Path::new("/opt/upkeep/bin/svscanboot"))),
+            OsString::from(
+                "/opt/upkeep/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+            )
+        );
+        assert_eq!(
+            boot_path(Some(Path::new("/usr/bin/svscanboot"))),
+            OsString::from("/usr/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin:/bin")
+        );
+        assert_eq!(boot_path(None), OsString::from(BOOT_PATH));
+    }
 }

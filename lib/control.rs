@@ -7,6 +7,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use nix::errno::Errno;
+use nix::unistd::Pid;
 
 /// Every letter supervise obeys.
 pub const LETTERS: &[u8] = b"udoahktipcxq12wK";
@@ -111,19 +112,29 @@ pub fn check_dir(dir: &Path) -> Result<(), Errno> {
 /// Is supervise running on DIR? (svok's test: the `ok` FIFO has a reader.)
 /// The FIFO is root's (mode 0600, as daemontools makes it): a reader
 /// without write access asks /proc/locks who holds supervise/lock instead.
+/// Either way, a lock whose taker is dead means supervise is not running,
+/// whoever still has the FIFO or the lock open: a child it forked holds
+/// copies of both for the moment between its fork and its first close.
 pub fn supervise_running(dir: &Path) -> Result<bool, Errno> {
+    let errno = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    // The pid that took the flock, and whether it is alive.
+    let taker_alive = || {
+        crate::lock::flock_holder(&dir.join("supervise/lock"))
+            .map(|holder| holder.map(|pid| crate::procfs::is_running(Pid::from_raw(pid as i32))))
+            .map_err(errno)
+    };
     match OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(dir.join("supervise/ok"))
     {
-        // Only a FIFO with a reader is a supervise: a regular file opens too.
-        Ok(f) => Ok(is_fifo(&f)),
-        Err(e) => match Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)) {
+        // Only a FIFO with a reader is a supervise: a regular file opens
+        // too. No flock listed (daemontools may lock otherwise): the reader
+        // decides.
+        Ok(f) => Ok(is_fifo(&f) && taker_alive()?.unwrap_or(true)),
+        Err(e) => match errno(e) {
             Errno::ENXIO | Errno::ENOENT | Errno::ELOOP => Ok(false),
-            Errno::EACCES => crate::lock::flock_holder(&dir.join("supervise/lock"))
-                .map(|holder| holder.is_some())
-                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))),
+            Errno::EACCES => Ok(taker_alive()?.unwrap_or(false)),
             other => Err(other),
         },
     }

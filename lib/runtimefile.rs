@@ -98,7 +98,7 @@ impl Dir {
         if !trusted_owner(st.st_uid) {
             return Err(refused(path, "a directory owned by another user"));
         }
-        let others_write = st.st_mode & 0o022 != 0;
+        let others_write = crate::account::others_can_write(st.st_uid, st.st_gid, st.st_mode);
         let sticky = st.st_mode & 0o1000 != 0;
         if others_write && !sticky {
             return Err(refused(path, "a directory writable by others"));
@@ -234,33 +234,6 @@ impl Dir {
         Ok(Some(File::from(fd)))
     }
 
-    /// Read the small file `name`: `Ok(None)` when it does not exist. Never
-    /// through a symlink, never a FIFO, only a plain file of ours or root's.
-    pub fn read_optional(&self, name: &OsStr) -> io::Result<Option<Vec<u8>>> {
-        let fd = match nix::fcntl::openat(
-            &self.fd,
-            name,
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => return Ok(None),
-            Err(Errno::ELOOP) => return Err(refused(&self.path.join(name), "a symbolic link")),
-            Err(e) => return Err(e.into()),
-        };
-        let st = nix::sys::stat::fstat(&fd)?;
-        let path = self.path.join(name);
-        if !is_type(&st, SFlag::S_IFREG) {
-            return Err(refused(&path, "not a regular file"));
-        }
-        if !trusted_owner(st.st_uid) {
-            return Err(refused(&path, "a file owned by another user"));
-        }
-        let mut data = Vec::new();
-        io::Read::read_to_end(&mut File::from(fd), &mut data)?;
-        Ok(Some(data))
-    }
-
     /// Open the FIFO `name` read-write, non-blocking and close-on-exec,
     /// making it (mode `mode`) if missing: its owner is then always both a
     /// reader (writers can open it) and a writer (it never reads EOF). A
@@ -301,6 +274,33 @@ impl Dir {
             nix::unistd::unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir)?;
             replaced = true;
         }
+    }
+
+    /// Read the small file `name`: `Ok(None)` when it does not exist. Never
+    /// through a symlink, never a FIFO, only a plain file of ours or root's.
+    pub fn read_optional(&self, name: &OsStr) -> io::Result<Option<Vec<u8>>> {
+        let fd = match nix::fcntl::openat(
+            &self.fd,
+            name,
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(Errno::ELOOP) => return Err(refused(&self.path.join(name), "a symbolic link")),
+            Err(e) => return Err(e.into()),
+        };
+        let st = nix::sys::stat::fstat(&fd)?;
+        let path = self.path.join(name);
+        if !is_type(&st, SFlag::S_IFREG) {
+            return Err(refused(&path, "not a regular file"));
+        }
+        if !trusted_owner(st.st_uid) {
+            return Err(refused(&path, "a file owned by another user"));
+        }
+        let mut data = Vec::new();
+        io::Read::read_to_end(&mut File::from(fd), &mut data)?;
+        Ok(Some(data))
     }
 
     /// Remove `name`; a missing file is not an error.
@@ -489,6 +489,36 @@ mod tests {
         nix::unistd::mkfifo(&dir.path().join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
         assert!(open_lock_file(&dir.path().join("fifo")).is_err());
         open_lock_file(&dir.path().join("fresh")).unwrap();
+    }
+
+    #[test]
+    fn prepared_files_appear_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Dir::open(dir.path()).unwrap();
+        let a = d.prepare(OsStr::new("a"), b"A", 0o644).unwrap();
+        let b = d.prepare(OsStr::new("b"), b"B", 0o644).unwrap();
+        assert!(!dir.path().join("a").exists());
+        a.commit().unwrap();
+        drop(b);
+        assert_eq!(fs::read(dir.path().join("a")).unwrap(), b"A");
+        assert!(!dir.path().join("b").exists());
+        assert!(no_temps(dir.path()));
+    }
+
+    #[test]
+    fn reads_never_follow_a_symlink_nor_open_a_fifo() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Dir::open(dir.path()).unwrap();
+        fs::write(dir.path().join("victim"), b"precious").unwrap();
+        symlink(dir.path().join("victim"), dir.path().join("link")).unwrap();
+        nix::unistd::mkfifo(&dir.path().join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(d.read_optional(OsStr::new("link")).is_err());
+        assert!(d.read_optional(OsStr::new("fifo")).is_err());
+        assert_eq!(d.read_optional(OsStr::new("missing")).unwrap(), None);
+        assert_eq!(
+            d.read_optional(OsStr::new("victim")).unwrap().as_deref(),
+            Some(&b"precious"[..])
+        );
     }
 
     #[test]

@@ -66,8 +66,8 @@ pub struct Spawn {
     new_session: bool,
     new_process_group: bool,
     parent_death_signal: Option<i32>,
-    record_lock: Option<RawFd>,
     gated: bool,
+    record_lock: Option<RawFd>,
 }
 
 /// Descriptors closed first thing in every child (see
@@ -103,8 +103,8 @@ impl Spawn {
             new_session: false,
             new_process_group: false,
             parent_death_signal: None,
-            record_lock: None,
             gated: false,
+            record_lock: None,
         }
     }
 
@@ -199,7 +199,12 @@ impl Spawn {
                 fds.push((src, dst));
             }
         }
-        let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC)?;
+        let (err_read, mut err_write) = pipe2(OFlag::O_CLOEXEC)?;
+        if err_write.as_raw_fd() <= highest {
+            // The child reports a failed exec on it after its fd moves:
+            // one of them must not land on it.
+            err_write = sys::dup_above(err_write.as_raw_fd(), highest + 1)?;
+        }
         let gate = if self.gated {
             Some(pipe2(OFlag::O_CLOEXEC)?)
         } else {

@@ -230,17 +230,35 @@ impl State {
     }
 }
 
+/// A status or state file's bytes (at most `limit`): only a regular file,
+/// opened without blocking, is read. svstat and svc run as root on any
+/// dir: a FIFO planted there must not hang them.
+fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Read DIR/supervise/status. `Ok(None)` if it is shorter than 18 bytes.
 pub fn read_status(service: &Path) -> io::Result<Option<Status>> {
-    let bytes = std::fs::read(service.join("supervise/status"))?;
+    let bytes = read_regular(&service.join("supervise/status"), 64)?;
     Ok(Status::decode(&bytes))
 }
 
 /// Read DIR/supervise/state; `None` if missing or not a state file
 /// (daemontools' supervise writes none).
 pub fn read_state(service: &Path) -> Option<State> {
-    let text = runtimefile::read_optional(&service.join("supervise/state")).ok()??;
-    State::decode(&text)
+    let bytes = read_regular(&service.join("supervise/state"), 64 * 1024).ok()?;
+    State::decode(&String::from_utf8_lossy(&bytes))
 }
 
 #[cfg(test)]

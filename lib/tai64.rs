@@ -26,19 +26,24 @@ impl Tai64N {
         }
     }
 
-    /// Unix seconds (may be negative for labels before 1970).
+    /// Unix seconds (may be negative for labels before 1970). Any label
+    /// is accepted, a garbage one too: the result saturates.
     pub fn unix_secs(&self) -> i64 {
-        self.secs as i64 - TAI_OFFSET as i64
+        let secs = i128::from(self.secs) - i128::from(TAI_OFFSET);
+        secs.clamp(i64::MIN.into(), i64::MAX.into()) as i64
     }
 
+    /// The label as a SystemTime; the epoch when it cannot be one (a
+    /// garbage label read from a file must not panic its reader).
     pub fn to_system(&self) -> SystemTime {
         let secs = self.unix_secs();
-        if secs >= 0 {
-            UNIX_EPOCH + Duration::new(secs as u64, self.nanos)
+        let nanos = Duration::from_nanos(self.nanos.into());
+        let t = if secs >= 0 {
+            UNIX_EPOCH.checked_add(Duration::from_secs(secs as u64))
         } else {
-            UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
-                + Duration::from_nanos(self.nanos.into())
-        }
+            UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs()))
+        };
+        t.and_then(|t| t.checked_add(nanos)).unwrap_or(UNIX_EPOCH)
     }
 
     /// The 12-byte external TAI64N format (big-endian seconds, nanoseconds).
@@ -100,6 +105,18 @@ impl Tai64N {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn garbage_labels_never_panic() {
+        for secs in [0, 1, u64::MAX, 1 << 63, (1 << 63) + (1 << 62)] {
+            let t = Tai64N {
+                secs,
+                nanos: u32::MAX,
+            };
+            let _ = t.unix_secs();
+            let _ = t.to_system();
+        }
+    }
 
     #[test]
     fn round_trips() {

@@ -45,7 +45,7 @@ impl Trust {
         if m.mode() & 0o002 != 0 {
             return Some(format!("{what} is writable by others"));
         }
-        if m.mode() & 0o020 != 0 {
+        if m.mode() & 0o020 != 0 && !crate::account::is_private_group(m.uid(), m.gid()) {
             return Some(format!("{what} is writable by its group"));
         }
         let link = std::fs::symlink_metadata(path).ok()?;
@@ -112,7 +112,9 @@ impl Trust {
                         l.uid()
                     ));
                 }
-                if l.mode() & 0o022 != 0 && l.mode() & 0o1000 == 0 {
+                if crate::account::others_can_write(l.uid(), l.gid(), l.mode())
+                    && l.mode() & 0o1000 == 0
+                {
                     return Some(format!(
                         "{what} leads through {}, writable by others",
                         next.display()

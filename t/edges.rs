@@ -139,6 +139,30 @@ fn notification_fd_1_is_run_s_stdout_as_in_s6() {
     });
 }
 
+/// Whatever descriptor number notification-fd names, it never takes the
+/// place of the pipe through which the child reports a failed exec.
+#[test]
+fn an_exec_failure_is_reported_whatever_the_notification_fd() {
+    let scratch = tempfile::tempdir().unwrap();
+    for fd in 3..48 {
+        let s = Service::new("");
+        fs::remove_file(s.path("run")).unwrap();
+        fs::write(s.path("notification-fd"), format!("{fd}\n")).unwrap();
+        fs::write(s.path("backoff"), "1s 1s").unwrap();
+        let mut sup = Started::supervise(&s.dir, scratch.path());
+        wait_for("the first start", T, || {
+            s.state_field("fast_failures") == "1"
+        });
+        s.send("dx");
+        assert!(sup.wait_exit(T).is_some());
+        let err = sup.stderr();
+        assert!(
+            err.contains("unable to start") && err.contains("/run: file does not exist"),
+            "notification-fd {fd}: {err}"
+        );
+    }
+}
+
 // ---- no duplicate -----------------------------------------------------------
 
 #[test]
@@ -150,6 +174,9 @@ fn a_kill_right_after_a_restart_never_leaves_an_unrecorded_copy() {
     let mark = marker(1108);
     let _cleanup = KillMarked(mark.clone());
     let s = Service::new(&format!("#!/bin/sh\nexec sleep {mark}\n"));
+    // A successor that adopts a run TERMed a moment ago sees it die young,
+    // which it counts as a crash: keep that backoff short.
+    fs::write(s.path("backoff"), "1ms 5ms").unwrap();
     let mut sup = Started::supervise(&s.dir, s.tmp.path());
     wait_for("up", T, || s.state_field("state") == "ready");
     let mut rng = 0x2545_f491_4f6c_dd1du64;
@@ -218,10 +245,20 @@ fn a_dead_supervise_is_never_reported_up_nor_holds_the_lock() {
         signal(sup.pid(), Signal::SIGKILL);
         assert!(sup.wait_exit(T).is_some());
         let line = svstat(&[], &s.dir);
-        assert!(
-            line.ends_with("supervise not running\n"),
-            "trial {trial}: {line}"
-        );
+        if !line.ends_with("supervise not running\n") {
+            let holder = upkeep::lock::flock_holder(&s.path("supervise/lock")).unwrap();
+            let info = holder.map(|p| {
+                (
+                    fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default(),
+                    fs::read_link(format!("/proc/{p}/fd")).ok(),
+                )
+            });
+            let locks = fs::read_to_string("/proc/locks").unwrap_or_default();
+            panic!(
+                "trial {trial}: {line} killed {} holder {holder:?} {info:?}\n{locks}",
+                sup.pid()
+            );
+        }
         sup = Started::supervise(&s.dir, s.tmp.path());
         wait_for("up again", T, || {
             sup.stderr().contains("fatal") || s.state_field("state") == "ready"
@@ -235,6 +272,35 @@ fn a_dead_supervise_is_never_reported_up_nor_holds_the_lock() {
             Command::new(SVOK).arg(&s.dir).status().unwrap().success()
         });
     }
+}
+
+#[test]
+fn garbage_in_status_and_state_never_panics_the_successor() {
+    let mark = marker(1113);
+    let _cleanup = KillMarked(mark.clone());
+    let s = Service::new(&format!("#!/bin/sh\nexec sleep {mark}\n"));
+    let mut sup = Started::supervise(&s.dir, s.tmp.path());
+    wait_for("up", T, || s.state_field("state") == "ready");
+    let pid = s.pid();
+    signal(sup.pid(), Signal::SIGKILL);
+    assert!(sup.wait_exit(T).is_some());
+    // Bad luck on disk: the time label and the count are garbage, the rest
+    // is right.
+    let state = s.read("supervise/state");
+    let restarts = state.lines().find(|l| l.starts_with("restarts=")).unwrap();
+    let state = state.replace(restarts, "restarts=18446744073709551615");
+    fs::write(s.path("supervise/state"), state).unwrap();
+    let mut status = fs::read(s.path("supervise/status")).unwrap();
+    status[..12].copy_from_slice(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+    fs::write(s.path("supervise/status"), &status).unwrap();
+    let mut sup = Started::supervise(&s.dir, s.tmp.path());
+    wait_for("adopted", T, || {
+        sup.stderr().contains("adopted") || sup.child.try_wait().unwrap().is_some()
+    });
+    assert!(sup.child.try_wait().unwrap().is_none(), "{}", sup.stderr());
+    assert_eq!(s.pid(), pid);
+    let out = Command::new(SVSTAT).arg("-l").arg(&s.dir).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
 }
 
 #[test]

@@ -242,6 +242,32 @@ fn a_found_service_is_stopped_before_its_logger() {
     );
 }
 
+/// A dir hidden (renamed to a dot name) after svscan was killed and
+/// restarted: the supervisors it found there are stopped too, though their
+/// control FIFOs are no longer where they were.
+#[test]
+fn a_found_service_hidden_later_is_stopped() {
+    let mut scan = Scan::new();
+    scan.add("s", "#!/bin/sh\nexec sleep 100\n");
+    scan.add_log("s", "#!/bin/sh\nexec cat > /dev/null\n");
+    scan.start();
+    wait_for("up", T, || scan.up("s") && scan.up("s/log"));
+    let (service, logger) = (read_pid(&scan.dir("s")), read_pid(&scan.dir("s/log")));
+    scan.kill9();
+    scan.start();
+    wait_for("the new svscan found both", T, || {
+        scan.said().matches("already running").count() == 2
+    });
+    fs::rename(scan.dir("s"), scan.dir(".s")).unwrap();
+    scan.dirs = vec![scan.dir(".s"), scan.dir(".s/log")];
+    wait_for("the hidden service and its logger stopped", T, || {
+        !alive(service) && !alive(logger)
+    });
+    wait_for("their supervisors gone", T, || {
+        supervisor_of(&scan.dir(".s")).is_none() && supervisor_of(&scan.dir(".s/log")).is_none()
+    });
+}
+
 /// `svc -d` given while svscan waits for the service's next stop to attach
 /// a new log/ stands: the replacing supervise keeps the service down, and
 /// `svc -u` later brings it up writing into the log.

@@ -15,6 +15,7 @@ use common::*;
 
 const T: Duration = Duration::from_secs(10);
 const SETUIDGID: &str = env!("CARGO_BIN_EXE_setuidgid");
+const SVSCAN: &str = env!("CARGO_BIN_EXE_svscan");
 
 fn need_root() -> bool {
     if nix::unistd::geteuid().is_root() {
@@ -173,6 +174,24 @@ fn supervise_dir_must_be_private_but_may_be_roots_symlink() {
 }
 
 #[test]
+fn a_fix_on_the_way_to_supervise_s_target_is_noticed() {
+    // supervise -> open/sup, where open/ is writable by all: refused until
+    // open/ is fixed, a change no watch on the service dir sees.
+    let s = Service::new("#!/bin/sh\necho x >> starts\nexec sleep 1115\n");
+    let open = s.tmp.path().join("open");
+    fs::create_dir_all(open.join("sup")).unwrap();
+    chmod(&open, 0o777);
+    std::os::unix::fs::symlink(open.join("sup"), s.path("supervise")).unwrap();
+    let _sup = Started::supervise(&s.dir, s.tmp.path());
+    wait_for("the refusal", T, || {
+        svstat(&["-l"], &s.dir).contains("refused: supervise leads through")
+    });
+    assert!(s.read("starts").is_empty());
+    chmod(&open, 0o755);
+    wait_for("started once fixed", T, || !s.read("starts").is_empty());
+}
+
+#[test]
 fn a_users_own_dir_works_for_that_user_and_is_refused_to_root() {
     if !need_root() {
         return;
@@ -201,10 +220,75 @@ fn a_users_own_dir_works_for_that_user_and_is_refused_to_root() {
     // The user's own supervise (as under their own svscan) runs it.
     let mut cmd = Command::new(SETUIDGID);
     cmd.args([user, SUPERVISE]).arg(&s.dir);
-    let _own = Started::spawn(&mut cmd, s.tmp.path(), Some(&s.dir));
+    let mut own = Started::spawn(&mut cmd, s.tmp.path(), Some(&s.dir));
     wait_for("up as the user", T, || {
         s.read("starts").lines().count() == 1
     });
+    s.send("dx");
+    assert!(own.wait_exit(T).is_some_and(|st| st.success()));
+    // And under the user's own svscan, over a scan dir of theirs.
+    let scan = tempfile::tempdir().unwrap();
+    chmod(scan.path(), 0o755);
+    fs::rename(&s.dir, scan.path().join("svc")).unwrap();
+    let dir = scan.path().join("svc");
+    let chown = Command::new("chown")
+        .arg(format!("{user}:"))
+        .arg(scan.path())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let mut cmd = Command::new(SETUIDGID);
+    cmd.args([user, SVSCAN]).arg(scan.path());
+    let _cleanup = common::marked::KillIn(scan.path().to_path_buf());
+    let _svscan = Started::spawn(&mut cmd, s.tmp.path(), Some(&dir));
+    wait_for("up under the user's svscan", T, || {
+        fs::read_to_string(dir.join("starts"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == 2
+    });
+}
+
+/// With a umask of 002 (Debian's user private groups) a user's files are
+/// group-writable; when the group is the user's own, named after it and
+/// with no other member, nobody else can write them and the dir is fine.
+/// Any other group's write bit is still refused.
+#[test]
+fn a_users_private_group_may_write_another_group_may_not() {
+    if !need_root() {
+        return;
+    }
+    // Debian's daemon: uid 1, primary group daemon (1) with no members.
+    let user = "daemon";
+    for (group, trusted) in [("daemon", true), ("bin", false)] {
+        let s = Service::new("#!/bin/sh\necho x >> starts\nexec sleep 1105\n");
+        chmod(s.tmp.path(), 0o755);
+        let chown = Command::new("chown")
+            .args(["-R", &format!("{user}:{group}")])
+            .arg(&s.dir)
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        chmod(&s.dir, 0o775);
+        chmod(&s.path("run"), 0o775);
+        let mut cmd = Command::new(SETUIDGID);
+        cmd.args([user, SUPERVISE]).arg(&s.dir);
+        let own = Started::spawn(&mut cmd, s.tmp.path(), Some(&s.dir));
+        if trusted {
+            wait_for("up with a private group's write bit", T, || {
+                s.read("starts").lines().count() == 1
+            });
+        } else {
+            wait_for("the refusal", T, || own.stderr().contains("refusing"));
+            assert!(
+                own.stderr().contains("writable by its group"),
+                "{}",
+                own.stderr()
+            );
+            assert!(!s.path("starts").exists());
+        }
+    }
 }
 
 // ---- supervise/control ------------------------------------------------------
@@ -253,4 +337,36 @@ fn a_regular_file_at_control_is_replaced_by_a_fifo() {
     );
     let out = s.svc(&["-d", "-wd", "-T", "5s"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+#[test]
+fn svstat_is_not_hung_by_a_fifo_planted_as_status_or_state() {
+    // Another user's dir: ok has a reader (theirs), status and state are
+    // FIFOs nobody writes. Root's svstat must answer all the same.
+    let s = Service::new("#!/bin/sh\nexec sleep 1114\n");
+    fs::create_dir(s.path("supervise")).unwrap();
+    for f in ["ok", "status", "state"] {
+        nix::unistd::mkfifo(
+            &s.path("supervise").join(f),
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+        )
+        .unwrap();
+    }
+    use std::os::unix::fs::OpenOptionsExt;
+    let _reader = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(s.path("supervise/ok"))
+        .unwrap();
+    for args in [&[][..], &["-l"][..], &["--json"][..]] {
+        let mut cmd = Command::new(SVSTAT);
+        cmd.args(args).arg(&s.dir);
+        let mut run = Started::spawn(&mut cmd, s.tmp.path(), None);
+        let status = run.wait_exit(T);
+        assert!(
+            status.is_some_and(|st| st.success()),
+            "svstat {args:?} hung"
+        );
+    }
 }

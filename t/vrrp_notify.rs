@@ -1,7 +1,12 @@
 //! vrrp-notify (DESIGN §9): ordering, atomic state files, hook time limits,
-//! SIGTERM with pending lines, hook-mode locking; and with real keepalived
+//! SIGTERM with pending lines, hook-mode locking; keepalived's last word
+//! winning across kill -9 (kills.rs), hook-mode races (hookorder.rs), a
+//! full disk and foreign state dirs (disk.rs), backlogs (backlog.rs; the
+//! drain figure of bench/vrrp-drain is drain.rs); and with real keepalived
 //! in two network namespaces (t/vrrp_notify/keepalived.rs).
 
+#[path = "vrrp_notify/backlog.rs"]
+mod backlog;
 #[path = "vrrp_notify/disk.rs"]
 mod disk;
 #[path = "vrrp_notify/drain.rs"]

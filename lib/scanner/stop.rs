@@ -3,11 +3,10 @@
 //! the last lines are logged — for the supervisors svscan started and for
 //! the foreign ones a killed svscan left behind alike.
 
-use std::path::Path;
-
 use nix::sys::signal::{kill, Signal};
 
-use super::{Key, Scanner};
+use super::{foreign, Key, Scanner};
+use crate::sys;
 
 impl Scanner {
     /// The dir is gone (or hidden): stop its service, main side first.
@@ -52,7 +51,18 @@ impl Scanner {
         if sup.foreign.is_none() || std::mem::replace(&mut sup.stopping, true) {
             return;
         }
-        if crate::control::send(Path::new(&dir), b"dx").is_err() {
+        // Through the control FIFO while the dir is still that supervise's
+        // (any supervise, daemontools' too, obeys `dx`); once the dir was
+        // renamed, removed or reused, to the pinned process: SIGTERM is
+        // upkeep's supervise's `dx`.
+        let told = match &sup.foreign_pin {
+            Some(pin) if !foreign::still_holds(pin, &dir) => {
+                sys::pidfd_send_signal(&pin.pidfd, libc::SIGTERM).is_ok()
+            }
+            _ => crate::control::send(&dir, b"dx").is_ok(),
+        };
+        if !told {
+            sup.foreign_pin = None;
             let wd = sup.foreign.take().expect("checked above");
             self.foreign.remove(&wd);
             let _ = self.inotify.rm_watch(wd);

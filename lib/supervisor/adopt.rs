@@ -53,7 +53,7 @@ impl Supervisor {
         self.want = state.want;
         self.paused = state.paused;
         self.last_exit = state.last_exit.clone();
-        self.starts = state.restarts + 1;
+        self.starts = state.restarts.saturating_add(1);
         let has_check = self.run.as_ref().is_some_and(|r| r.has_check);
         // The readiness pipe died with the old supervise: without a check,
         // an adopted run counts as ready, as one without a readiness fd does.

@@ -90,7 +90,7 @@ impl Supervisor {
         };
         drop(notify_write);
         let gate = child.gate;
-        self.starts += 1;
+        self.starts = self.starts.saturating_add(1);
         self.run = Some(Run {
             pid: child.pid,
             started: Instant::now(),

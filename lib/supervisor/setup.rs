@@ -25,6 +25,9 @@ use crate::trust::Trust;
 /// that is dying (killed, its descriptors not yet all closed).
 const LOCK_WAIT: Duration = Duration::from_secs(1);
 
+/// How often an untrusted dir is looked at again without a change seen.
+const RECHECK: Duration = Duration::from_secs(5);
+
 /// What supervise holds open for its whole life.
 pub struct Owned {
     /// supervise/, checked and held open: runtime files go there.
@@ -80,7 +83,10 @@ pub fn wait_until_trusted(
     })?;
     let _ = inotify.add_watch("supervise", changes);
     loop {
-        let ready = event::wait_readable(&[inotify.as_fd(), signals.as_fd()], None)
+        // The watch sees the dir and supervise/; a fix further away (a
+        // directory on the way to supervise/'s target) is seen at the next
+        // look, as daemontools' svscan looks every 5 s.
+        let ready = event::wait_readable(&[inotify.as_fd(), signals.as_fd()], Some(RECHECK))
             .map_err(|e| (EXIT_TEMPORARY, Failure::sys("poll failed", e)))?;
         if ready[1] {
             let stop = event::pending_signals(signals)
@@ -144,10 +150,12 @@ pub fn take_ownership(shown: &str) -> Result<Owned, (i32, Failure)> {
     };
     let control = fifo("control")?;
     let ok = fifo("ok")?;
+    // ok before the lock: while a child still has the lock, svok finds its
+    // taker dead; once the lock is closed, it must find no reader of ok.
     crate::spawn::close_first_in_children(&[
-        lock.file().as_raw_fd(),
-        control.as_raw_fd(),
         ok.as_raw_fd(),
+        control.as_raw_fd(),
+        lock.file().as_raw_fd(),
         dir.as_fd().as_raw_fd(),
     ]);
     Ok(Owned {

@@ -19,7 +19,6 @@
 //! holds the fifo any more (EOF) or it has been quiet for `linger`.
 
 use std::collections::{HashMap, VecDeque};
-use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -77,6 +76,10 @@ struct Reader<'a> {
     /// lines unconsumed) until the retry timer fires.
     blocked: bool,
     reported: bool,
+    /// The last batch could not be applied (it is retried).
+    apply_failed: bool,
+    /// Journals whose "hooks done" could not be written yet.
+    undone: Vec<Entry>,
     retry: Timer,
     stopping: bool,
     eof: bool,
@@ -119,6 +122,13 @@ impl Reader<'_> {
         let mut data = vec![0u8; n];
         let got = read_exactly(&self.peek_r, &mut data);
         data.truncate(got);
+        // A peek that filled our pipe may have cut a line that goes on in
+        // the fifo: leave its start there too (unless no line ends at all).
+        if got == self.peek_max {
+            if let Some(nl) = data.iter().rposition(|&b| b == b'\n') {
+                data.truncate(nl + 1);
+            }
+        }
         data
     }
 
@@ -162,20 +172,20 @@ impl Reader<'_> {
         }
         batch.extend(events.into_iter().map(|e| (e, None)));
         if let Err(f) = self.apply(&batch) {
-            if !self.reported {
-                errors::warn(self.prog(), format_args!("{f}: trying again every second"));
-                self.reported = true;
-            }
+            self.apply_failed = true;
+            self.write_failed(f);
             self.lines = before;
             self.recovering = batch
                 .into_iter()
                 .filter_map(|(e, at)| at.map(|at| Entry::new(e, at)))
                 .collect();
             self.blocked = true;
-            self.retry.arm(super::RETRY);
             return;
         }
-        self.reported = false;
+        if !batch.is_empty() {
+            self.apply_failed = false;
+            self.write_worked();
+        }
         self.consume(data.len());
         for w in warnings {
             errors::warn(self.prog(), w);
@@ -225,23 +235,60 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// A state file or journal write failed: reported once until writes
+    /// work again, and tried again every second.
+    fn write_failed(&mut self, f: Failure) {
+        if !self.reported {
+            errors::warn(self.prog(), format_args!("{f}: trying again every second"));
+            self.reported = true;
+        }
+        self.retry.arm(super::RETRY);
+    }
+
+    fn write_worked(&mut self) {
+        if self.undone.is_empty() && !self.apply_failed {
+            self.reported = false;
+        }
+    }
+
+    /// Mark hooks done in journals where that failed, unless a newer event
+    /// has been applied to the same state files since.
+    fn retry_done_marks(&mut self) {
+        let mut wrote = false;
+        for entry in std::mem::take(&mut self.undone) {
+            if self.opts.states.journal(&entry.event.name).as_ref() != Some(&entry) {
+                continue;
+            }
+            match self.opts.states.mark_done(&entry) {
+                Ok(()) => wrote = true,
+                Err(f) => {
+                    self.undone.push(entry);
+                    self.write_failed(f);
+                }
+            }
+        }
+        if wrote {
+            self.write_worked();
+        }
+    }
+
     /// Start queued hooks while nothing runs; mark an event's hooks done
     /// in its journal when it is still the newest of its state files.
     fn dispatch(&mut self) {
-        let prog = self.prog();
         loop {
             if let Some((run, q)) = &mut self.current {
                 run.progress();
                 if !run.is_done() {
                     return;
                 }
-                if let Some((serial, entry)) = self.newest.get(&q.key) {
-                    if *serial == q.serial {
-                        if let Err(f) = self.opts.states.mark_done(entry) {
-                            // A later start runs these hooks once more.
-                            errors::warn(prog, f);
+                if self.newest.get(&q.key).is_some_and(|(s, _)| *s == q.serial) {
+                    if let Some((_, entry)) = self.newest.remove(&q.key) {
+                        if let Err(f) = self.opts.states.mark_done(&entry) {
+                            // Until it works, a restart would run these
+                            // hooks once more: harmless, they are idempotent.
+                            self.undone.push(entry);
+                            self.write_failed(f);
                         }
-                        self.newest.remove(&q.key);
                     }
                 }
                 self.current = None;
@@ -316,11 +363,11 @@ pub fn run(opts: &FifoOptions) -> i32 {
     if let Err(f) = opts.states.ensure() {
         errors::die(prog, EXIT_TEMPORARY, f);
     }
-    let fifo = match open_fifo(&opts.fifo, OFlag::O_RDWR) {
-        Ok(fd) => fd,
+    let fifo = match open_fifo(&opts.fifo) {
+        Ok(f) => f,
         Err(f) => errors::die(prog, EXIT_TEMPORARY, f),
     };
-    let fifo = match lock_fifo(File::from(fifo)) {
+    let fifo = match lock_fifo(fifo) {
         Ok(l) => l,
         Err(e) => die_sys(prog, format!("unable to lock {}", opts.fifo.display()), e),
     };
@@ -361,6 +408,8 @@ pub fn run(opts: &FifoOptions) -> i32 {
         recovering: opts.states.unfinished(),
         blocked: false,
         reported: false,
+        apply_failed: false,
+        undone: Vec::new(),
         retry,
         stopping: false,
         eof: false,
@@ -415,6 +464,7 @@ pub fn run(opts: &FifoOptions) -> i32 {
         }
         if r.retry.take_expiry() {
             r.blocked = false;
+            r.retry_done_marks();
         }
     }
 }

@@ -47,13 +47,13 @@ fn take_lock(prog: &str, states: &StateDir) -> Lock {
     }
 }
 
-/// Wait for `pid` to exit, at most `limit`.
-fn wait_exit(pid: Pid, limit: Duration) {
+/// Wait for `pid` to exit, at most `limit`: did it?
+fn wait_exit(pid: Pid, limit: Duration) -> bool {
     let Ok(fd) = crate::sys::pidfd_open(pid) else {
-        return;
+        return true;
     };
     use std::os::fd::AsFd;
-    let _ = crate::event::wait_readable(&[fd.as_fd()], Some(limit));
+    crate::event::wait_readable(&[fd.as_fd()], Some(limit)).map_or(true, |r| r[0])
 }
 
 /// Hook mode: one event given as arguments by keepalived's `notify`.
@@ -70,17 +70,23 @@ pub fn run_hook_mode(states: &StateDir, hooks: &HookConfig, event: &Event) -> i3
     let me = Order::of_self();
     // An older invocation still on its way gets its turn first; a stuck
     // one is waited for no longer than its hooks could take.
-    let patience = hooks.timeout.saturating_mul(2) + Duration::from_secs(10);
+    let patience = hooks
+        .timeout
+        .saturating_mul(2)
+        .saturating_add(Duration::from_secs(1));
+    let mut stuck = Vec::new();
     let _held = loop {
         let held = take_lock(prog, states);
         let older = me
             .as_ref()
-            .and_then(|o| order::older_sibling(o, states.dir()));
+            .and_then(|o| order::older_sibling(o, states.dir(), &stuck));
         match older {
             None => break held,
             Some(pid) => {
                 drop(held);
-                wait_exit(pid, patience);
+                if !wait_exit(pid, patience) {
+                    stuck.push(pid);
+                }
             }
         }
     };

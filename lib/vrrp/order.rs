@@ -90,7 +90,8 @@ impl Order {
 
 /// A hook-mode vrrp-notify for the same state directory, started before
 /// `me`, still alive: it must have its turn first. None when there is none.
-pub fn older_sibling(me: &Order, state_dir: &Path) -> Option<Pid> {
+/// Processes in `passed` (waited for long enough) do not count.
+pub fn older_sibling(me: &Order, state_dir: &Path, passed: &[Pid]) -> Option<Pid> {
     let self_exe = std::fs::read_link("/proc/self/exe").ok()?;
     let (my_comm, _) = stat("self")?;
     let mine = absolute(state_dir, std::env::current_dir().ok());
@@ -103,7 +104,7 @@ pub fn older_sibling(me: &Order, state_dir: &Path) -> Option<Pid> {
         else {
             continue;
         };
-        if pid == me.pid {
+        if pid == me.pid || passed.contains(&Pid::from_raw(pid as i32)) {
             continue;
         }
         let Some((comm, f)) = stat(&pid.to_string()) else {

@@ -2,18 +2,16 @@
 //! reader, read without consuming (tee), split into lines.
 
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::fcntl::{open, OFlag};
-use nix::sys::stat::{stat, Mode, SFlag};
-use nix::unistd::mkfifo;
 
 use crate::errors::Failure;
 use crate::event;
 use crate::lock::{self, Lock};
+use crate::runtimefile::{self, Dir};
 
 use super::line;
 
@@ -56,31 +54,18 @@ impl LineReader {
     }
 }
 
-/// Create the fifo if missing and open it.
-pub fn open_fifo(path: &Path, flags: OFlag) -> Result<OwnedFd, Failure> {
-    match mkfifo(path, Mode::from_bits_truncate(0o600)) {
-        Ok(()) | Err(Errno::EEXIST) => {}
-        Err(e) => {
-            return Err(Failure::sys(
-                format!("unable to create fifo {}", path.display()),
-                e,
-            ))
-        }
-    }
-    let st =
-        stat(path).map_err(|e| Failure::sys(format!("unable to stat {}", path.display()), e))?;
-    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFIFO {
-        return Err(Failure::msg(
-            format!("unable to open {}", path.display()),
-            "not a fifo",
-        ));
-    }
-    open(
-        path,
-        flags | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Failure::sys(format!("unable to open {}", path.display()), e))
+/// Create the fifo if missing and open it read-write, non-blocking, the
+/// runtime-file way: in a directory of ours, never through a symlink, only a
+/// FIFO of ours (a regular file in its place is replaced by one).
+pub fn open_fifo(path: &Path) -> Result<File, Failure> {
+    let what = || format!("unable to open {}", path.display());
+    let name = path
+        .file_name()
+        .ok_or_else(|| Failure::msg(what(), "not a file name"))?;
+    let dir = Dir::open(runtimefile::parent_of(path)).map_err(|e| Failure::io(what(), &e))?;
+    dir.open_fifo(name, 0o600)
+        .map(|(file, _)| file)
+        .map_err(|e| Failure::io(what(), &e))
 }
 
 /// Read the `buf.len()` bytes known to be in the pipe; returns how many came.

@@ -129,6 +129,12 @@ fn a_full_disk_leaves_the_old_state_or_the_new_never_a_mix() {
     let mut w = open_writer(&dir);
     w.write_all(b"INSTANCE \"VI_1\" MASTER 150\n").unwrap();
     assert!(wait_for(Duration::from_secs(5), || lines(&log) == ["MASTER 150"]));
+    // Its journal's "hooks done" too, before the disk fills (a reader
+    // without a journal just goes on after this wait).
+    let journal = state.join("keepalived_vrrp.event");
+    let _ = wait_for(Duration::from_secs(2), || {
+        fs::read_to_string(&journal).is_ok_and(|j| j.contains("hooks=done"))
+    });
     let filler = fill(&state);
     w.write_all(b"INSTANCE \"VI_1\" BACKUP 150\n").unwrap();
     assert!(
@@ -169,7 +175,54 @@ fn a_full_disk_leaves_the_old_state_or_the_new_never_a_mix() {
         "{}",
         reader.stderr()
     );
-    assert!(temp_files(&state).is_empty());
+    // (The journal's "hooks done" is being written just now, maybe.)
+    assert!(wait_for(Duration::from_secs(1), || temp_files(&state).is_empty()));
+
+    // The disk fills while a hook runs: its "hooks done" mark fails, then
+    // the next event's files do; one report for both, both retried.
+    let go = dir.join("go");
+    write_script(
+        &dir.join("hooks/STOP"),
+        &format!(
+            "echo \"$3 $4\" >>{}\nwhile [ ! -e {} ]; do sleep 0.01; done",
+            log.display(),
+            go.display()
+        ),
+    );
+    w.write_all(b"INSTANCE \"VI_1\" STOP 150\n").unwrap();
+    assert!(wait_for(Duration::from_secs(5), || lines(&log).len() == 3));
+    let filler = fill(&state);
+    fs::write(&go, "").unwrap();
+    assert!(wait_for(Duration::from_secs(5), || reader
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("warning"))
+        .count()
+        == 2));
+    w.write_all(b"INSTANCE \"VI_1\" MASTER 151\n").unwrap();
+    let watch_until = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < watch_until {
+        assert_eq!(consistent(&state).as_deref(), Some("STOP"));
+        std::thread::yield_now();
+    }
+    fs::remove_file(&filler).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(5), || consistent(&state).as_deref()
+            == Some("MASTER")
+            && lines(&log).last().map(String::as_str) == Some("MASTER 151")
+            && fs::read_to_string(&journal).is_ok_and(|j| j
+                .contains("MASTER 151")
+                && j.contains("hooks=done"))),
+        "{}",
+        reader.stderr()
+    );
+    let err = reader.stderr();
+    assert_eq!(
+        err.lines().filter(|l| l.contains("warning")).count(),
+        2,
+        "{err}"
+    );
+    assert!(wait_for(Duration::from_secs(1), || temp_files(&state).is_empty()));
     drop(reader);
 
     // Hook mode: the same, retried while it waits.
@@ -180,12 +233,21 @@ fn a_full_disk_leaves_the_old_state_or_the_new_never_a_mix() {
         .unwrap();
     let hook_err = || fs::read_to_string(dir.join("hook.err")).unwrap_or_default();
     assert!(wait_for(Duration::from_secs(5), || hook_err().contains("warning")));
-    assert_eq!(consistent(&state).as_deref(), Some("BACKUP"));
+    assert_eq!(consistent(&state).as_deref(), Some("MASTER"));
     fs::remove_file(&filler).unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{}", hook_err());
     assert_eq!(consistent(&state).as_deref(), Some("FAULT"));
-    assert_eq!(lines(&log), ["MASTER 150", "BACKUP 150", "FAULT 150"]);
+    assert_eq!(
+        lines(&log),
+        [
+            "MASTER 150",
+            "BACKUP 150",
+            "STOP 150",
+            "MASTER 151",
+            "FAULT 150"
+        ]
+    );
     assert_eq!(hook_err().matches("warning").count(), 1, "{}", hook_err());
     assert!(temp_files(&state).is_empty());
 }
@@ -249,6 +311,28 @@ fn planted_symlinks_and_foreign_state_dirs_are_refused() {
         assert!(lines(&log).is_empty(), "a hook ran: {bad:?}");
         assert_eq!(fs::read_dir(dir.join("rootdir")).unwrap().count(), 0);
     }
+
+    // The fifo's name, a symlink another user planted (to a FIFO of root's
+    // elsewhere): never opened through.
+    let elsewhere = dir.join("rootdir/fifo");
+    nix::unistd::mkfifo(&elsewhere, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let planted = dir.join("planted-fifo");
+    symlink(&elsewhere, &planted).unwrap();
+    lchown(&planted, Some(NOBODY), Some(NOBODY)).unwrap();
+    let out = output_within(
+        Command::new(BIN)
+            .arg("--fifo")
+            .arg(&planted)
+            .arg("--state-dir")
+            .arg(dir.join("state"))
+            .arg("--hooks")
+            .arg(dir.join("hooks")),
+        Duration::from_secs(10),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(111), "{err}");
+    assert!(err.contains("a symbolic link"), "{err}");
+    fs::remove_file(&elsewhere).unwrap();
 
     // Sticky and shared (as /run/lock): names another user planted are
     // left alone, and the event is not applied (nor its hooks run).

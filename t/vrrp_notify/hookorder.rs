@@ -10,6 +10,37 @@ use std::time::Duration;
 use super::kills::Rng;
 use super::{hook_mode, lines, setup, state_files, write_script, STATES};
 
+/// SIGSTOP `pid` and wait until it is stopped: a process still in its
+/// flock(2) wait when the lock is released could take the lock and only
+/// then stop.
+fn stop(pid: i32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .unwrap();
+    assert!(super::wait_for(Duration::from_secs(5), || {
+        fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+            st.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+        })
+    }));
+}
+
+/// The exit code of `c`, failing (not hanging) after 20 s.
+fn exit_code(c: &mut Child) -> Option<i32> {
+    let mut code = None;
+    let ended = super::wait_for(Duration::from_secs(20), || match c.try_wait().unwrap() {
+        Some(s) => {
+            code = s.code();
+            true
+        }
+        None => false,
+    });
+    assert!(ended, "still running after 20 s");
+    code
+}
+
 /// Kills the processes of a trial that fails midway.
 struct Procs(Vec<Child>);
 
@@ -60,7 +91,7 @@ fn hook_mode_applies_in_keepalived_start_order() {
             std::thread::sleep(Duration::from_micros(1000 + rng.below(2000)));
         }
         for c in &mut procs.0 {
-            assert_eq!(c.wait().unwrap().code(), Some(0), "trial {trial}");
+            assert_eq!(exit_code(c), Some(0), "trial {trial}");
         }
         let got = lines(&log);
         let applied: Vec<String> = got
@@ -127,9 +158,11 @@ fn hook_mode_never_applies_an_event_older_than_one_applied() {
     }
     let state = dir.join("state");
     fs::create_dir(&state).unwrap();
-    // A copy of the program: another name, so not seen as a sibling.
+    // The program under another name (its comm), so not seen as a sibling.
+    // (A symlink: a fresh copy could be "text file busy" while another
+    // test thread forks.)
     let copy = dir.join("notify-copy");
-    fs::copy(super::BIN, &copy).unwrap();
+    std::os::unix::fs::symlink(super::BIN, &copy).unwrap();
     let held = upkeep::lock::exclusive(
         upkeep::lock::open_lock_file(&state.join(upkeep::vrrp::LOCK_NAME)).unwrap(),
     )
@@ -144,24 +177,20 @@ fn hook_mode_never_applies_an_event_older_than_one_applied() {
         .stderr(fs::File::create(dir.join("older.err")).unwrap());
     let mut procs = Procs(vec![older.spawn().unwrap()]);
     let older_pid = procs.0[0].id() as i32;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(older_pid),
-        nix::sys::signal::Signal::SIGSTOP,
-    )
-    .unwrap();
+    stop(older_pid);
     let newer = hook_mode(&dir, &["INSTANCE", "VI_1", "BACKUP", "2"], &[])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     procs.0.push(newer);
     drop(held);
-    assert_eq!(procs.0[1].wait().unwrap().code(), Some(0));
+    assert_eq!(exit_code(&mut procs.0[1]), Some(0));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(older_pid),
         nix::sys::signal::Signal::SIGCONT,
     )
     .unwrap();
-    assert_eq!(procs.0[0].wait().unwrap().code(), Some(0));
+    assert_eq!(exit_code(&mut procs.0[0]), Some(0));
     assert_eq!(lines(&log), ["BACKUP 2"]);
     assert_eq!(
         state_files(&state, "keepalived_vrrp"),
@@ -172,4 +201,54 @@ fn hook_mode_never_applies_an_event_older_than_one_applied() {
         err.contains("not applying INSTANCE \"VI_1\" MASTER 1: a later event (INSTANCE \"VI_1\" BACKUP 2) is already applied"),
         "{err}"
     );
+}
+
+/// An older process that does not take its turn (stopped here) is waited
+/// for no longer than its hooks could take (twice --hook-timeout, plus a
+/// second); when it comes back, its event is older than the one applied and
+/// is dropped.
+#[test]
+fn hook_mode_waits_for_a_stuck_older_process_only_so_long() {
+    let (_tmp, dir) = setup();
+    let log = dir.join("hooks.log");
+    for s in STATES {
+        write_script(
+            &dir.join("hooks").join(s),
+            &format!("echo \"$3 $4\" >>{}", log.display()),
+        );
+    }
+    let state = dir.join("state");
+    fs::create_dir(&state).unwrap();
+    let held = upkeep::lock::exclusive(
+        upkeep::lock::open_lock_file(&state.join(upkeep::vrrp::LOCK_NAME)).unwrap(),
+    )
+    .unwrap();
+    let timeout = ["--hook-timeout", "100ms"];
+    let older = hook_mode(&dir, &["INSTANCE", "VI_1", "MASTER", "1"], &timeout)
+        .stderr(fs::File::create(dir.join("older.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut procs = Procs(vec![older]);
+    stop(procs.0[0].id() as i32);
+    let older_pid = nix::unistd::Pid::from_raw(procs.0[0].id() as i32);
+    let started = std::time::Instant::now();
+    let newer = hook_mode(&dir, &["INSTANCE", "VI_1", "BACKUP", "2"], &timeout)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    procs.0.push(newer);
+    drop(held);
+    assert_eq!(exit_code(&mut procs.0[1]), Some(0));
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1200), "{waited:?}");
+    assert_eq!(lines(&log), ["BACKUP 2"]);
+    nix::sys::signal::kill(older_pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert_eq!(exit_code(&mut procs.0[0]), Some(0));
+    assert_eq!(lines(&log), ["BACKUP 2"]);
+    assert_eq!(
+        state_files(&state, "keepalived_vrrp"),
+        ["keepalived_vrrp.BACKUP"]
+    );
+    let err = fs::read_to_string(dir.join("older.err")).unwrap();
+    assert!(err.contains("not applying"), "{err}");
 }

@@ -498,10 +498,14 @@ fn real_keepalived_pair_elects_fails_over_and_comes_back() {
     // not outlive its mastership; supervise restarts keepalived.
     let hooks_before = a.hooks().lines().count();
     let t = Instant::now();
-    for f in ["vrrp.pid", "keepalived.pid"] {
-        let pid = fs::read_to_string(a.ka.join(f)).unwrap();
-        must(&["kill", "-9", pid.trim()]);
-    }
+    // Both in one kill(1): a parent left alive for the instant a second
+    // kill(1) takes to start would respawn its VRRP child, which writes
+    // BACKUP and STOP events of its own before dying.
+    let pids: Vec<String> = ["vrrp.pid", "keepalived.pid"]
+        .iter()
+        .map(|f| fs::read_to_string(a.ka.join(f)).unwrap().trim().to_string())
+        .collect();
+    must(&["kill", "-9", &pids[0], &pids[1]]);
     assert!(
         wait_for(Duration::from_secs(10), || a.is("STOP")),
         "A {:?}\n{}",

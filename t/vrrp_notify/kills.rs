@@ -84,6 +84,7 @@ fn kill_9_at_any_moment_converges_to_the_last_event() {
     let mut id: u64 = 0;
     let mut last: Option<(String, u64)> = None;
     let mut slowest = Duration::ZERO;
+    let mut phases = [0usize; 5];
     for round in 0..rounds {
         // Nothing superseded ran since the last round converged.
         if let Some((s, p)) = &last {
@@ -112,11 +113,27 @@ fn kill_9_at_any_moment_converges_to_the_last_event() {
         if one_write {
             w.write_all(text.as_bytes()).unwrap();
         }
-        std::thread::sleep(Duration::from_micros(rng.below(40_000)));
+        // A third of the kills within a millisecond of the last write (the
+        // line just read, or not yet), the rest within 40 ms.
+        let within = if rng.below(3) == 0 { 1_000 } else { 40_000 };
+        std::thread::sleep(Duration::from_micros(rng.below(within)));
+        // Where the kill lands, as far as the files tell (a figure).
+        let (s, p) = last.clone().unwrap();
+        let applied = fs::read_to_string(state.join(format!("keepalived_vrrp.{s}")))
+            .is_ok_and(|t| t.ends_with(&format!(" {s} {p}\n")));
+        let log_now = lines(&log);
+        let hook_running = log_now.last().is_some_and(|l| l.starts_with("START "));
+        let last_hooked = log_now.last() == Some(&format!("END {s} {p}"));
+        phases[match (applied, hook_running, last_hooked) {
+            (false, false, _) => 0,
+            (false, true, _) => 1,
+            (true, true, _) => 2,
+            (true, false, false) => 3,
+            (true, false, true) => 4,
+        }] += 1;
         reader.kill9();
         let killed = Instant::now();
         reader = Reader::start(&dir, &[]);
-        let (s, p) = last.clone().unwrap();
         let want_file = format!("keepalived_vrrp.{s}");
         let want_line = format!(" INSTANCE \"VI_1\" {s} {p}\n");
         let converged = wait_for(Duration::from_secs(10), || {
@@ -140,7 +157,14 @@ fn kill_9_at_any_moment_converges_to_the_last_event() {
         slowest = slowest.max(killed.elapsed());
     }
     eprintln!(
-        "vrrp-notify: {rounds} kill -9 survived, slowest convergence after a restart {slowest:?}"
+        "vrrp-notify: {rounds} kill -9 survived, slowest convergence after a restart {slowest:?}; \
+         killed with the last event not yet applied: {} (a hook running: {}), \
+         applied and a hook running: {}, applied and its hooks not yet run: {}, all done: {}",
+        phases[0] + phases[1],
+        phases[1],
+        phases[2],
+        phases[3],
+        phases[4]
     );
     // The log of the hooks themselves: every END belongs to the START before it.
     let log_lines = lines(&log);

@@ -1,0 +1,110 @@
+//! A backlog queued in the fifo while a hook runs is applied at once: the
+//! state files jump to the newest event (never showing a superseded one),
+//! and every event's hooks still run, in order, the newest's last.
+
+use std::fs;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{lines, open_writer, setup, wait_for, write_script, Reader, STATES};
+
+#[test]
+fn a_queued_backlog_jumps_to_the_newest_state_at_once() {
+    let (_tmp, dir) = setup();
+    let log = dir.join("hooks.log");
+    for s in STATES {
+        // The first event's hook runs long; the others only log.
+        write_script(
+            &dir.join("hooks").join(s),
+            &format!(
+                "echo \"START $3 $4\" >>{log}\n[ \"$4\" = 200 ] && sleep 3\necho \"END $3 $4\" >>{log}",
+                log = log.display()
+            ),
+        );
+    }
+    let reader = Reader::start(&dir, &[]);
+    let state = dir.join("state");
+    let mut w = open_writer(&dir);
+    w.write_all(b"INSTANCE \"VI_1\" MASTER 200\n").unwrap();
+    assert!(wait_for(Duration::from_secs(5), || lines(&log)
+        == ["START MASTER 200"]));
+    // Every distinct state file content a reader polling the dir sees.
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let poller = {
+        let (seen, stop, state) = (seen.clone(), stop.clone(), state.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for s in STATES {
+                    if let Ok(t) = fs::read_to_string(state.join(format!("keepalived_vrrp.{s}"))) {
+                        let event = t.split_once(' ').map(|x| x.1.trim().to_string());
+                        let mut v = seen.lock().unwrap();
+                        if let Some(e) = event.filter(|e| v.last() != Some(e)) {
+                            v.push(e);
+                        }
+                    }
+                }
+            }
+        })
+    };
+    let n = 200;
+    let mut backlog = String::new();
+    for i in 0..n {
+        backlog += &format!("INSTANCE \"VI_1\" {} {}\n", STATES[i % 4], i);
+    }
+    backlog += "INSTANCE \"VI_1\" BACKUP 201\n";
+    // Queued whole before the reader looks (a write past PIPE_BUF may be
+    // seen half-way): it is stopped meanwhile.
+    let pid = nix::unistd::Pid::from_raw(reader.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    assert!(wait_for(Duration::from_secs(5), || fs::read_to_string(
+        format!("/proc/{pid}/stat")
+    )
+    .is_ok_and(|st| st
+        .rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('T')))));
+    w.write_all(backlog.as_bytes()).unwrap();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let last = state.join("keepalived_vrrp.BACKUP");
+    assert!(
+        wait_for(Duration::from_secs(10), || fs::read_to_string(&last)
+            .is_ok_and(|t| t.ends_with(" BACKUP 201\n"))),
+        "{}",
+        reader.stderr()
+    );
+    // The state jumped while the first hook still runs.
+    let got = lines(&log);
+    assert!(
+        got == ["START MASTER 200"],
+        "the state files waited for hooks: {} hook lines first, beginning {:?}",
+        got.len(),
+        &got[..got.len().min(4)]
+    );
+    // Every hook still runs, in order, the newest's last.
+    assert!(
+        wait_for(Duration::from_secs(60), || lines(&log).len() == 2 * (n + 2)),
+        "{}",
+        reader.stderr()
+    );
+    stop.store(true, Ordering::Relaxed);
+    poller.join().unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            "INSTANCE \"VI_1\" MASTER 200",
+            "INSTANCE \"VI_1\" BACKUP 201"
+        ],
+        "a superseded event's state was written"
+    );
+    let mut expected = vec!["START MASTER 200".to_string(), "END MASTER 200".to_string()];
+    for i in 0..n {
+        expected.push(format!("START {} {i}", STATES[i % 4]));
+        expected.push(format!("END {} {i}", STATES[i % 4]));
+    }
+    expected.push("START BACKUP 201".into());
+    expected.push("END BACKUP 201".into());
+    assert_eq!(lines(&log), expected);
+}
