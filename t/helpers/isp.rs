@@ -15,7 +15,9 @@
 //! `--listen` also takes pppd connections over TCP (control stays on
 //! SOCKET); `--dead-ms`: a session whose pppd sent nothing for N ms is
 //! dropped as dead (its link was cut), as an access concentrator's own LCP
-//! echo would. Log lines: `UNIX_MS EVENT USER PID [DETAIL]`.
+//! echo would. Log lines: `UNIX_MS EVENT USER PID [DETAIL]`; a DIAL's
+//! answer (GRANT, REFUSE) ends with `from=PEER` (the dialler's IP, or
+//! `local` over the unix socket).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -34,6 +36,9 @@ struct Client {
     last_seen: Instant,
     session: Option<(String, String, Instant)>,
     closed: bool,
+    /// Where the connection came from (an IP, or `local`): logged with
+    /// each DIAL's answer, so a reader can tell which gateway dialled.
+    peer: String,
 }
 
 pub fn main(args: &[String]) -> i32 {
@@ -168,15 +173,15 @@ pub fn main(args: &[String]) -> i32 {
                 match words.as_slice() {
                     ["DIAL", user, pid] => {
                         if maintenance {
-                            write_log("REFUSE", user, pid, "maintenance");
+                            write_log("REFUSE", user, pid, &format!("maintenance from={}", c.peer));
                             let _ = c.stream.write_all(b"REFUSE maintenance\n");
                             c.closed = true;
                         } else if held.contains_key(*user) {
-                            write_log("REFUSE", user, pid, "busy");
+                            write_log("REFUSE", user, pid, &format!("busy from={}", c.peer));
                             let _ = c.stream.write_all(b"REFUSE busy\n");
                             c.closed = true;
                         } else {
-                            write_log("GRANT", user, pid, &next_id.to_string());
+                            write_log("GRANT", user, pid, &format!("{next_id} from={}", c.peer));
                             let _ = c.stream.write_all(format!("GRANT {next_id}\n").as_bytes());
                             next_id += 1;
                             held.insert(user.to_string(), i);
@@ -268,19 +273,19 @@ pub fn main(args: &[String]) -> i32 {
                 }
             }
         }
-        let mut accepted: Vec<Conn> = Vec::new();
+        let mut accepted: Vec<(Conn, String)> = Vec::new();
         if ready[1] {
             while let Ok((s, _)) = listener.accept() {
-                accepted.push(Conn::Unix(s));
+                accepted.push((Conn::Unix(s), "local".into()));
             }
         }
         if let Some(l) = tcp.as_ref().filter(|_| ready[2]) {
-            while let Ok((s, _)) = l.accept() {
+            while let Ok((s, addr)) = l.accept() {
                 let _ = s.set_nodelay(true);
-                accepted.push(Conn::Tcp(s));
+                accepted.push((Conn::Tcp(s), addr.ip().to_string()));
             }
         }
-        for s in accepted {
+        for (s, peer) in accepted {
             s.set_nonblocking(true).unwrap();
             clients.push(Client {
                 stream: s,
@@ -288,6 +293,7 @@ pub fn main(args: &[String]) -> i32 {
                 last_seen: Instant::now(),
                 session: None,
                 closed: false,
+                peer,
             });
         }
     }

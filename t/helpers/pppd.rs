@@ -16,7 +16,11 @@
 //! word from the ISP the link is dead: exit 16, as pppd's
 //! lcp-echo-failure does), PPPD_STANDIN_ARGV (write the arguments there,
 //! each followed by a NUL, before anything else, so a test can check
-//! exactly what pppd was given). After `plugin`, a `nic-IFNAME` word is
+//! exactly what pppd was given), PPPD_STANDIN_IP_UP_DAEMON (a flag file:
+//! if it exists when the link comes up, start a daemon as an ip-up script
+//! might — `sleep SECONDS` (the file's number, else 15) in a session of its
+//! own, inheriting every descriptor pppd did not mark close-on-exec — and
+//! remove the flag, so one daemon per flag). After `plugin`, a `nic-IFNAME` word is
 //! accepted as rp-pppoe.so accepts it.
 
 use std::io::{Read, Write};
@@ -119,6 +123,28 @@ fn script(var: &str, ipparam: &str) {
                 ipparam,
             ])
             .status();
+    }
+}
+
+/// See PPPD_STANDIN_IP_UP_DAEMON in the module's doc.
+fn ip_up_daemon() {
+    let Some(flag) = std::env::var_os("PPPD_STANDIN_IP_UP_DAEMON") else {
+        return;
+    };
+    let Ok(text) = std::fs::read_to_string(&flag) else {
+        return;
+    };
+    let _ = std::fs::remove_file(&flag);
+    let secs: u32 = text.trim().parse().unwrap_or(15);
+    // std opens its own descriptors close-on-exec, so the daemon gets just
+    // what pppd inherited: stdio and anything its parent leaked.
+    match std::process::Command::new("setsid")
+        .arg("sleep")
+        .arg(secs.to_string())
+        .spawn()
+    {
+        Ok(c) => log(&format!("ip-up daemon {}", c.id())),
+        Err(e) => log(&format!("ip-up daemon not started: {e}")),
     }
 }
 
@@ -272,6 +298,7 @@ pub fn main(args: &[String]) -> i32 {
         }
     }
     script("PPPD_STANDIN_IP_UP", &ipparam);
+    ip_up_daemon();
     let code = match line(&mut s, &mut buf) {
         None => {
             // Terminate the link cleanly (PADT) and wait for the ISP.

@@ -9,6 +9,7 @@ pub struct Rng(u64);
 impl Rng {
     /// Seed from `$var` (or the clock), mixed with `lane` so parallel
     /// users of one seed draw different numbers.
+    #[allow(dead_code)] // not every user of this file seeds from the environment
     pub fn seeded(var: &str, lane: u64) -> Rng {
         let seed = std::env::var(var)
             .ok()
@@ -20,6 +21,12 @@ impl Rng {
                     .as_nanos() as u64
             });
         println!("  lane {lane}: {var}={seed}");
+        Rng::from_seed(seed, lane)
+    }
+
+    /// A fixed seed, mixed with `lane` as [`Rng::seeded`] does: the same
+    /// (seed, lane) always draws the same numbers.
+    pub fn from_seed(seed: u64, lane: u64) -> Rng {
         Rng((seed ^ (lane.wrapping_mul(0x9E37_79B9_7F4A_7C15))) | 1)
     }
 

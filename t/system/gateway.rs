@@ -13,8 +13,10 @@
 //! /etc/ppp/pppoe.conf); nothing on the host changes.
 
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use super::netns::Netns;
@@ -55,9 +57,15 @@ pub struct Setup {
 pub struct Gateway {
     pub label: &'static str,
     pub dir: PathBuf,
-    svscan: Option<Child>,
+    /// The running svscan (a fault may kill it and start another).
+    svscan: Mutex<Option<Child>>,
+    /// svscan's environment, for a restart.
+    env: Vec<(String, String)>,
     pub ns: Netns,
 }
+
+/// PATH inside a gateway: upkeep's programs first.
+const PATH: &str = "PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin";
 
 fn mkdirs(p: &Path) {
     fs::create_dir_all(p).unwrap_or_else(|e| panic!("mkdir {}: {e}", p.display()));
@@ -171,13 +179,7 @@ impl Gateway {
                     let e = e.unwrap();
                     fs::copy(e.path(), hooks.join(e.file_name())).unwrap();
                 }
-                fs::write(
-                    upper.join("etc/ppp/pppoe.conf"),
-                    "# pppoe-connect's configuration (DESIGN §10).\n\
-                     ETH=wan0\nUSER=gateway@isp.example\nPPPD=/usr/local/sbin/pppd\n\
-                     RETRY_DELAY=1s\nSTOP_TIMEOUT=5s\n",
-                )
-                .unwrap();
+                fs::write(upper.join("etc/ppp/pppoe.conf"), super::faults::PPPOE_CONF).unwrap();
             }
             Wiring::Original => super::original::install(&upper, &hooks),
             Wiring::Seed => {
@@ -185,18 +187,19 @@ impl Gateway {
                 super::original::install_seed_rule(&upper);
             }
         }
-        let mut g = Gateway {
+        let g = Gateway {
             label: s.label,
             dir,
-            svscan: None,
+            svscan: Mutex::new(None),
+            env: s.env.clone(),
             ns,
         };
-        g.boot(&s.env);
+        g.boot();
         g
     }
 
     /// "Boot": svscan /service in the gateway's own root.
-    fn boot(&mut self, env: &[(String, String)]) {
+    fn boot(&self) {
         let d = self.dir.display();
         // The writable layer lives in a tmpfs of the gateway's mount
         // namespace: overlayfs refuses an upper dir on overlayfs (a
@@ -207,23 +210,123 @@ impl Gateway {
              mount -t overlay overlay -o lowerdir=/,upperdir=$L/upper,workdir=$L/work $R\n\
              mount --rbind /proc $R/proc\nmount --rbind /sys $R/sys\nmount --rbind /dev $R/dev\n\
              mount --bind {d}/run $R/run\nmount --bind {d}/service $R/service\n\
-             exec chroot $R /usr/bin/env -i \
-             PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin"
+             exec chroot $R /usr/bin/env -i {PATH}"
         );
-        for (k, v) in env {
+        for (k, v) in &self.env {
             script += &format!(" {k}={v}");
         }
         script += " svscan /service\n";
-        let log = fs::File::create(self.dir.join("svscan.log")).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns.name, "unshare", "-m"])
-            .args(["--propagation", "private", "sh", "-c", &script])
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns.name, "unshare", "-m"])
+            .args(["--propagation", "private", "sh", "-c", &script]);
+        self.start_svscan(cmd);
+    }
+
+    /// Run `cmd` (which ends in svscan, exec'd) with svscan's log as
+    /// stdout and stderr, as the gateway's svscan.
+    fn start_svscan(&self, mut cmd: Command) {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("svscan.log"))
+            .unwrap();
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .expect("ip netns exec");
-        self.svscan = Some(child);
+            .expect("start svscan");
+        let old = self.svscan.lock().unwrap().replace(child);
+        if let Some(mut old) = old {
+            let _ = old.kill();
+            let _ = old.wait();
+        }
+    }
+
+    /// kill -9 of svscan (its supervises and services run on); false if
+    /// none ran.
+    pub fn kill_svscan(&self) -> bool {
+        let mut guard = self.svscan.lock().unwrap();
+        // By name, not by our child's pid: whatever wraps svscan's start,
+        // the fault is svscan's death.
+        let mut hit = false;
+        for (pid, comm) in self.ns.processes() {
+            if comm == "svscan" {
+                hit |= nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                )
+                .is_ok();
+            }
+        }
+        if let Some(mut c) = guard.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        hit
+    }
+
+    pub fn svscan_running(&self) -> bool {
+        let mut guard = self.svscan.lock().unwrap();
+        guard
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    /// A new `svscan /service` in the gateway's root and namespaces, as
+    /// svscanboot's respawn would start one after a crash: it finds the
+    /// supervises the old one left running.
+    pub fn restart_svscan(&self) {
+        // Any process still in the gateway's mount namespace: a supervise.
+        let Some(&(pid, _)) = self.ns.processes().iter().find(|(_, c)| c == "supervise") else {
+            // Nothing left of the gateway: boot it afresh.
+            return self.boot();
+        };
+        let mut cmd = Command::new("nsenter");
+        cmd.arg("-t").arg(pid.to_string()).args([
+            "-m",
+            "-n",
+            "-r",
+            "-w",
+            "/usr/bin/env",
+            "-i",
+            PATH,
+        ]);
+        for (k, v) in &self.env {
+            cmd.arg(format!("{k}={v}"));
+        }
+        cmd.args(["svscan", "/service"]);
+        self.start_svscan(cmd);
+    }
+
+    /// The supervise running /service/NAME (0: none), found by its argv.
+    pub fn supervise_pid(&self, name: &str) -> u32 {
+        for (pid, comm) in self.ns.processes() {
+            if comm != "supervise" {
+                continue;
+            }
+            let argv = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let dir = argv.split(|&b| b == 0).nth(1).unwrap_or_default();
+            if Path::new(std::ffi::OsStr::from_bytes(dir)).file_name()
+                == Some(std::ffi::OsStr::new(name))
+            {
+                return pid;
+            }
+        }
+        0
+    }
+
+    /// Replace a file of the gateway's own root (its /etc), atomically, as
+    /// an operator's editor would.
+    pub fn write_etc(&self, path: &str, text: &str) {
+        let Some(&(pid, _)) = self.ns.processes().first() else {
+            return;
+        };
+        let target = PathBuf::from(format!("/proc/{pid}/root")).join(path.trim_start_matches('/'));
+        let tmp = target.with_extension("rig-new");
+        if fs::write(&tmp, text).is_ok() {
+            let _ = fs::rename(&tmp, &target);
+        }
     }
 
     pub fn service(&self, name: &str) -> PathBuf {
@@ -329,7 +432,8 @@ impl Drop for Gateway {
     /// (keepalived's STOP hook ends PPPoE); what is left dies with the
     /// namespace (Netns's Drop).
     fn drop(&mut self) {
-        if let Some(mut c) = self.svscan.take() {
+        let svscan = self.svscan.get_mut().map(Option::take).unwrap_or(None);
+        if let Some(mut c) = svscan {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(c.id() as i32),
                 nix::sys::signal::Signal::SIGTERM,

@@ -88,6 +88,10 @@ impl Rig {
                 ("PPPD_STANDIN_ECHO_MS".into(), ECHO_MS.to_string()),
                 ("PPPD_STANDIN_DIAL_MS".into(), "30".into()),
                 ("PPPD_STANDIN_LOG".into(), "/run/pppd.log".into()),
+                (
+                    "PPPD_STANDIN_IP_UP_DAEMON".into(),
+                    "/run/ip-up-daemon".into(),
+                ),
                 ("GATEWAY".into(), gw.into()),
             ]
         };

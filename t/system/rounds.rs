@@ -4,7 +4,7 @@
 //! it holds the ISP's only session, the other runs no pppoe-connect and no
 //! pppd; and in the ISP's record two sessions never overlapped.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::rig::Rig;
@@ -15,32 +15,45 @@ use super::rig::Rig;
 pub const BOUND: Duration = Duration::from_secs(30);
 /// The invariant must hold this long without a break to count.
 pub const SETTLE: Duration = Duration::from_millis(1000);
+/// After convergence the round goes on being watched this long (on top of
+/// SETTLE) for a break that comes late: a loop redialling on the BACKUP.
+pub const WATCH: Duration = Duration::from_millis(500);
+
+/// Which faults a round draws from.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Menu {
+    /// keepalived, VRRP and ISP faults only (the seed's comparison).
+    Classic,
+    /// Those and the faults of upkeep's own parts (faults.rs).
+    Full,
+}
 
 /// Stops that landed while a pppoe-connect sat in its retry delay (the
 /// seed's window), counted for the report.
 pub static STOPS_IN_RETRY_DELAY: AtomicUsize = AtomicUsize::new(0);
 
-/// The rounds' random draws (seed: UPKEEP_GATEWAY_SEED or the clock).
+/// A round's random draws: round N of seed S draws the same faults in any
+/// run, so a soak can be built from pieces (and a round replayed).
 pub struct Rng(crate::rng::Rng);
 
 impl Rng {
-    pub fn new() -> Rng {
-        Rng(crate::rng::Rng::seeded("UPKEEP_GATEWAY_SEED", 0))
+    pub fn for_round(seed: u64, round: u64) -> Rng {
+        Rng(crate::rng::Rng::from_seed(seed, round))
     }
 
     pub fn below(&mut self, n: u64) -> u64 {
         self.0.below(n)
     }
 
-    fn chance(&mut self, percent: u64) -> bool {
+    pub fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
 
-    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
+    pub fn millis(&mut self, lo: u64, hi: u64) -> Duration {
         Duration::from_millis(lo + self.below(hi - lo + 1))
     }
 
-    fn gateway(&mut self) -> &'static str {
+    pub fn gateway(&mut self) -> &'static str {
         if self.chance(50) {
             "A"
         } else {
@@ -51,7 +64,7 @@ impl Rng {
 
 /// How keepalived is restarted.
 #[derive(Clone, Copy, Debug)]
-enum Restart {
+pub enum Restart {
     /// `svc -t`: TERM, keepalived says goodbye (priority 0).
     Term,
     /// `svc -k`: supervise sends KILL.
@@ -61,7 +74,7 @@ enum Restart {
 }
 
 #[derive(Clone, Debug)]
-enum Action {
+pub enum Action {
     MaintenanceOn,
     MaintenanceOff,
     Restart(&'static str, Restart),
@@ -75,10 +88,11 @@ enum Action {
     HealVrrp,
     CutIsp(&'static str),
     HealIsp(&'static str),
+    Upkeep(super::faults::Fault),
 }
 
 /// A round's faults: actions at offsets from the round's start.
-fn draw(rng: &mut Rng) -> Vec<(Duration, Action)> {
+fn draw(rng: &mut Rng, menu: Menu) -> Vec<(Duration, Action)> {
     let mut plan = Vec::new();
     let window = |rng: &mut Rng, lo, hi| {
         let start = rng.millis(0, 1500);
@@ -116,6 +130,9 @@ fn draw(rng: &mut Rng) -> Vec<(Duration, Action)> {
         let (cut, heal) = window(rng, 200, 3000);
         plan.push((cut, Action::CutIsp(g)));
         plan.push((heal, Action::HealIsp(g)));
+    }
+    if menu == Menu::Full {
+        super::faults::draw(rng, &mut plan);
     }
     if plan.is_empty() {
         plan.push((
@@ -158,6 +175,7 @@ fn act(rig: &Rig, a: &Action) {
                 .cut("cut_isp", "iifname \"wan0\"", "oifname \"wan0\"")
         }
         Action::HealIsp(g) => rig.gateway(g).ns.heal("cut_isp"),
+        Action::Upkeep(f) => super::faults::act(rig, f),
     }
 }
 
@@ -180,7 +198,8 @@ fn restart(rig: &Rig, g: &str, how: Restart) {
 
 /// Put everything back: the ISP out of maintenance, links healed,
 /// keepalived wanted up on both. Faults end; what follows is the pair's.
-fn heal_all(rig: &Rig) {
+fn heal_all(rig: &Rig, plan: &[(Duration, Action)]) {
+    super::faults::heal(rig, plan);
     rig.maintenance(false);
     rig.gateway("A").ns.heal("cut_vrrp");
     for g in &rig.gateways {
@@ -246,26 +265,6 @@ pub fn check(rig: &Rig) -> Result<&'static str, String> {
     Ok(m.label)
 }
 
-/// The most sessions the ISP's record shows at once (GRANT opens one;
-/// HANGUP, DROP and LOST close it).
-pub fn most_sessions_at_once(log: &str) -> usize {
-    let (mut open, mut most) = (std::collections::HashSet::new(), 0);
-    for line in log.lines() {
-        let w: Vec<&str> = line.split_whitespace().collect();
-        match w.get(1..4) {
-            Some(["GRANT", _, pid]) => {
-                open.insert(pid.to_string());
-            }
-            Some(["HANGUP" | "DROP" | "LOST", _, pid]) => {
-                open.remove(*pid);
-            }
-            _ => {}
-        }
-        most = most.max(open.len());
-    }
-    most
-}
-
 /// Wait until the invariant holds for SETTLE without a break; the time from
 /// `from` to the start of that stretch and the MASTER, or the last
 /// violation at `bound`.
@@ -301,28 +300,51 @@ pub struct Round {
     pub faults: String,
     /// Time to converge and the MASTER, or what broke the invariant.
     pub outcome: Result<(Duration, &'static str), String>,
+    /// Both gateways, every ~50 ms from the first fault to the end.
+    pub samples: Vec<super::watch::Sample>,
+    pub started: Instant,
+    /// Where the invariant began to hold for good (converged rounds).
+    pub settled: Option<Instant>,
+    pub ended: Instant,
 }
 
-/// One round: draw faults, play them, heal, wait for convergence.
-pub fn round(rig: &Rig, rng: &mut Rng, bound: Duration) -> Round {
-    let plan = draw(rng);
+/// One round: draw faults, play them, heal, wait for convergence, watch a
+/// while longer; both gateways sampled throughout.
+pub fn round(rig: &Rig, rng: &mut Rng, bound: Duration, menu: Menu) -> Round {
+    let plan = draw(rng, menu);
     let faults = plan
         .iter()
         .map(|(t, a)| format!("{}ms {a:?}", t.as_millis()))
         .collect::<Vec<_>>()
         .join(", ");
+    let stop = AtomicBool::new(false);
     let start = Instant::now();
-    for (t, a) in &plan {
-        if let Some(wait) = (start + *t).checked_duration_since(Instant::now()) {
-            // The fault schedule itself: the moments are the point.
-            std::thread::sleep(wait);
+    std::thread::scope(|scope| {
+        let sampler = scope.spawn(|| super::watch::sample(rig, &stop));
+        for (t, a) in &plan {
+            if let Some(wait) = (start + *t).checked_duration_since(Instant::now()) {
+                // The fault schedule itself: the moments are the point.
+                std::thread::sleep(wait);
+            }
+            act(rig, a);
         }
-        act(rig, a);
-    }
-    heal_all(rig);
-    let healed = Instant::now();
-    Round {
-        faults,
-        outcome: converge(rig, healed, bound),
-    }
+        heal_all(rig, &plan);
+        let healed = Instant::now();
+        let outcome = converge(rig, healed, bound);
+        let settled = outcome.as_ref().ok().map(|(t, _)| healed + *t);
+        if settled.is_some() {
+            // The observation window: the samples are the point.
+            std::thread::sleep(WATCH);
+        }
+        stop.store(true, Ordering::Relaxed);
+        let samples = sampler.join().unwrap_or_default();
+        Round {
+            faults,
+            outcome,
+            samples,
+            started: start,
+            settled,
+            ended: Instant::now(),
+        }
+    })
 }
