@@ -206,3 +206,46 @@ fn has_inotify(pid: u32) -> bool {
     fds.flatten()
         .any(|e| fs::read_link(e.path()).is_ok_and(|l| l.as_os_str() == "anon_inode:inotify"))
 }
+
+/// The shipped MASTER hook (service/vrrp-notify/hooks/MASTER) while
+/// pppoe's supervise is between a kill and its restart: the `u` is sent
+/// again until a supervise takes it, so the service comes up.
+#[test]
+fn the_master_hook_waits_for_a_restarted_supervise() {
+    let s = Service::new("#!/bin/sh\necho x >> starts\nexec sleep 1106\n");
+    fs::write(s.path("down"), "").unwrap();
+    let shipped = fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("service/vrrp-notify/hooks/MASTER"),
+    )
+    .unwrap();
+    let hook = s.tmp.path().join("MASTER");
+    write_exec(
+        &hook,
+        &shipped.replace("/service/pppoe", &s.dir.display().to_string()),
+    );
+    let bin = std::path::Path::new(SVC).parent().unwrap();
+    let mut run = Command::new(&hook)
+        .args(["INSTANCE", "VI_1", "MASTER", "150"])
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .spawn()
+        .unwrap();
+    // No supervise yet: the hook keeps trying.
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(run.try_wait().unwrap().is_none(), "the hook gave up");
+    let _sup = s.supervise();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(st) = run.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the hook hangs"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+    wait_for("the service up despite its down file", T, || {
+        s.read("starts").lines().count() == 1
+    });
+}
