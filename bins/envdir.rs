@@ -24,10 +24,11 @@ fn main() {
     let args: Vec<OsString> = std::env::args_os().collect();
     if args.len() < 3 {
         // daemontools' envdir exits 111, not 100, on a usage error.
-        eprintln!("envdir: usage: envdir dir child");
+        upkeep::errors::say("envdir: usage: envdir dir child");
         std::process::exit(EXIT_TEMPORARY);
     }
     let changes = envdir::read(&args[1]).unwrap_or_else(|f| die(PROG, EXIT_TEMPORARY, f));
     let env = changes.apply(envmod::current());
-    spawn::exec_or_die(PROG, &args[2..], Some(env))
+    let failure = spawn::chain_load(&args[2..], Some(env));
+    upkeep::errors::die(PROG, upkeep::errors::EXIT_TEMPORARY, failure)
 }

@@ -32,5 +32,6 @@ fn main() {
     changes.set(b"GID", acct.gid.as_raw().to_string().as_bytes());
     changes.set(b"UID", acct.uid.as_raw().to_string().as_bytes());
     let env = changes.apply(envmod::current());
-    spawn::exec_or_die(PROG, &args[2..], Some(env))
+    let failure = spawn::chain_load(&args[2..], Some(env));
+    upkeep::errors::die(PROG, upkeep::errors::EXIT_TEMPORARY, failure)
 }

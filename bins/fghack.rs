@@ -39,7 +39,7 @@ fn main() {
         die(
             PROG,
             EXIT_TEMPORARY,
-            format_args!("unable to create pipe: {}", phrase(e as i32)),
+            format_args!("unable to create pipe: {}", phrase(e)),
         )
     });
     let mut copies = vec![write_end];
@@ -50,7 +50,7 @@ fn main() {
             Err(e) => die(
                 PROG,
                 EXIT_TEMPORARY,
-                format_args!("unable to create pipe: {}", phrase(e as i32)),
+                format_args!("unable to create pipe: {}", phrase(e)),
             ),
         }
     }
@@ -62,7 +62,7 @@ fn main() {
         die(
             PROG,
             EXIT_TEMPORARY,
-            format_args!("unable to fork: {}", phrase(e as i32)),
+            format_args!("unable to fork: {}", phrase(e)),
         )
     });
     drop(copies);
@@ -71,11 +71,7 @@ fn main() {
         die(
             PROG,
             EXIT_TEMPORARY,
-            format_args!(
-                "unable to run {}: {}",
-                args[1].to_string_lossy(),
-                phrase(e as i32)
-            ),
+            format_args!("unable to run {}: {}", args[1].to_string_lossy(), phrase(e)),
         );
     }
     let mut buf = [0u8; 64];
@@ -92,7 +88,7 @@ fn main() {
             Err(e) => die(
                 PROG,
                 EXIT_TEMPORARY,
-                format_args!("wait failed: {}", phrase(e as i32)),
+                format_args!("wait failed: {}", phrase(e)),
             ),
             Ok(s) => break s,
         }

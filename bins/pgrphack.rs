@@ -25,5 +25,6 @@ fn main() {
     }
     // Failure (already a group leader) is ignored, as in daemontools.
     let _ = nix::unistd::setsid();
-    spawn::exec_or_die(PROG, &args[1..], None)
+    let failure = spawn::chain_load(&args[1..], None);
+    upkeep::errors::die(PROG, upkeep::errors::EXIT_TEMPORARY, failure)
 }

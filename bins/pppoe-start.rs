@@ -1,5 +1,5 @@
 #![forbid(unsafe_code)]
-//! pppoe-start [CONFIG] [-T DURATION] (DESIGN §10).
+//! pppoe-start [CONFIG] [-T DURATION] (doc/DESIGN.md, pppoe-connect, pppoe-stop, pppoe-start).
 
 use std::path::PathBuf;
 
@@ -30,7 +30,7 @@ struct Cli {
 }
 
 fn main() {
-    let cli = upkeep::pppoe::parse_cli::<Cli>();
+    let cli = upkeep::pppoe::parse_cli::<Cli>().unwrap_or_else(|code| std::process::exit(code));
     let cfg = Config::load(&cli.config).unwrap_or_else(|e| die(PROG, e.code, e));
     for w in cfg.warnings() {
         warn(PROG, w);

@@ -1,5 +1,5 @@
 #![forbid(unsafe_code)]
-//! pppoe-stop [CONFIG] [--service DIR] [-T DURATION] (DESIGN §10).
+//! pppoe-stop [CONFIG] [--service DIR] [-T DURATION] (doc/DESIGN.md, pppoe-connect, pppoe-stop, pppoe-start).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,7 +34,7 @@ struct Cli {
 }
 
 fn main() {
-    let cli = upkeep::pppoe::parse_cli::<Cli>();
+    let cli = upkeep::pppoe::parse_cli::<Cli>().unwrap_or_else(|code| std::process::exit(code));
     let cfg = match Config::load(&cli.config) {
         Ok(cfg) => cfg,
         Err(e) => {

@@ -64,6 +64,7 @@ fn main() {
         lock::exclusive(f)
     };
     // Kept alive until exec: the child inherits the descriptor and the lock.
-    let _held = held.unwrap_or_else(|e| fail("unable to lock", phrase(e as i32)));
-    spawn::exec_or_die(PROG, &rest[1..], None)
+    let _held = held.unwrap_or_else(|e| fail("unable to lock", phrase(e)));
+    let failure = spawn::chain_load(&rest[1..], None);
+    upkeep::errors::die(PROG, upkeep::errors::EXIT_TEMPORARY, failure)
 }

@@ -30,5 +30,6 @@ fn main() {
     if let Err(f) = account::become_account(acct) {
         die(PROG, EXIT_TEMPORARY, f);
     }
-    spawn::exec_or_die(PROG, &args[2..], None)
+    let failure = spawn::chain_load(&args[2..], None);
+    upkeep::errors::die(PROG, upkeep::errors::EXIT_TEMPORARY, failure)
 }

@@ -52,5 +52,6 @@ fn main() {
     if child.is_empty() {
         usage(PROG, USAGE);
     }
-    spawn::exec_or_die(PROG, child, None)
+    let failure = spawn::chain_load(child, None);
+    upkeep::errors::die(PROG, upkeep::errors::EXIT_TEMPORARY, failure)
 }

@@ -16,7 +16,7 @@ const USAGE: &str =
 const EXIT_TIMEOUT: i32 = 99;
 
 fn usage() -> ! {
-    eprintln!("{USAGE}");
+    errors::say(USAGE);
     std::process::exit(EXIT_PERMANENT)
 }
 
@@ -115,7 +115,7 @@ fn main() {
         match outcome {
             Outcome::Reached => {}
             Outcome::TimedOut => {
-                eprintln!("svc: fatal: timed out waiting for {shown}");
+                errors::say(format_args!("svc: fatal: timed out waiting for {shown}"));
                 if code == 0 {
                     code = EXIT_TIMEOUT;
                 }

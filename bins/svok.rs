@@ -25,7 +25,7 @@ fn main() {
         errors::die(
             "svok",
             EXIT_TEMPORARY,
-            format_args!("unable to chdir to {dir}: {}", errors::phrase(e as i32)),
+            format_args!("unable to chdir to {dir}: {}", errors::phrase(e)),
         );
     }
     match control::supervise_running(path) {
@@ -34,10 +34,7 @@ fn main() {
         Err(e) => errors::die(
             "svok",
             EXIT_TEMPORARY,
-            format_args!(
-                "unable to open {dir}/supervise/ok: {}",
-                errors::phrase(e as i32)
-            ),
+            format_args!("unable to open {dir}/supervise/ok: {}", errors::phrase(e)),
         ),
     }
 }

@@ -1,5 +1,5 @@
 //! vrrp-notify: keepalived's VRRP transitions, in order, as atomic state
-//! files and per-state hooks (DESIGN §9).
+//! files and per-state hooks (doc/DESIGN.md, "vrrp-notify").
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
 //! supervise/control: one byte per command, daemontools' letters plus
-//! upkeep's extensions (DESIGN §5.2), and how a client sends them.
+//! upkeep's extensions (doc/DESIGN.md, supervise/ — the wire format), and how a client sends them.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -8,9 +8,6 @@ use std::path::Path;
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
-
-/// Every letter supervise obeys.
-pub const LETTERS: &[u8] = b"udoahktipcxq12wK";
 
 /// The signal a letter sends to run, for the letters that only signal.
 pub fn letter_signal(letter: u8) -> Option<i32> {
@@ -49,14 +46,14 @@ impl SendError {
     pub fn warning(&self, dir: &str) -> String {
         use crate::errors::phrase;
         match self {
-            SendError::Dir(e) => format!("unable to chdir to {dir}: {}", phrase(*e as i32)),
+            SendError::Dir(e) => format!("unable to chdir to {dir}: {}", phrase(*e)),
             SendError::NotRunning => format!("unable to control {dir}: supervise not running"),
-            SendError::Open(e) => format!("unable to control {dir}: {}", phrase(*e as i32)),
+            SendError::Open(e) => format!("unable to control {dir}: {}", phrase(*e)),
             SendError::NotFifo => {
                 format!("unable to control {dir}: supervise/control is not a FIFO")
             }
             SendError::Write(e) => {
-                format!("error writing commands to {dir}: {}", phrase(*e as i32))
+                format!("error writing commands to {dir}: {}", phrase(*e))
             }
         }
     }

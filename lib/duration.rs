@@ -6,7 +6,7 @@ use std::time::Duration;
 /// The longest duration accepted: longer values are out of range, so that
 /// adding one to a clock reading can never overflow (`300000000000y` once
 /// panicked supervise).
-pub const MAX: Duration = Duration::from_secs(36_525 * 24 * 3600);
+pub(crate) const MAX: Duration = Duration::from_secs(36_525 * 24 * 3600);
 
 /// Parse a duration; a bare integer means milliseconds. More than [`MAX`]
 /// is an error ("out of range").
@@ -37,7 +37,7 @@ fn out_of_range(t: &str) -> String {
 }
 
 /// Parse `MIN MAX` (two durations separated by white space).
-pub fn parse_pair(text: &str) -> Result<(Duration, Duration), String> {
+pub(crate) fn parse_pair(text: &str) -> Result<(Duration, Duration), String> {
     let mut parts = text.split_whitespace();
     let (Some(a), Some(b), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(format!("{}: expected two durations, MIN MAX", text.trim()));

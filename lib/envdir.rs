@@ -95,7 +95,7 @@ fn first_line(name: &OsStr) -> io::Result<Option<Vec<u8>>> {
 }
 
 /// First line, trailing spaces/tabs removed, NUL → newline.
-pub fn clean(content: &[u8]) -> Vec<u8> {
+fn clean(content: &[u8]) -> Vec<u8> {
     let end = content
         .iter()
         .position(|&b| b == b'\n')

@@ -4,7 +4,7 @@
 //! its slot), then a set appends `NAME=VALUE` at the end.
 
 use std::ffi::OsString;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStringExt;
 
 /// A list of pending changes, applied in order.
 #[derive(Debug, Default, Clone)]
@@ -26,7 +26,7 @@ impl EnvChanges {
         self.plus.push(e);
     }
 
-    pub fn remove(&mut self, name: &[u8]) {
+    pub(crate) fn remove(&mut self, name: &[u8]) {
         self.plus.push(name.to_vec());
     }
 
@@ -62,19 +62,19 @@ pub fn current() -> Vec<OsString> {
         .collect()
 }
 
-/// The value of `name` in an entry list (first match), for tests and callers
-/// that need to look.
-pub fn lookup<'a>(env: &'a [OsString], name: &[u8]) -> Option<&'a [u8]> {
-    env.iter().find_map(|e| {
-        let b = e.as_bytes();
-        (b.len() > name.len() && &b[..name.len()] == name && b[name.len()] == b'=')
-            .then(|| &b[name.len() + 1..])
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    /// The value of `name` in an entry list (first match).
+    fn lookup<'a>(env: &'a [OsString], name: &[u8]) -> Option<&'a [u8]> {
+        env.iter().find_map(|e| {
+            let b = e.as_bytes();
+            (b.len() > name.len() && &b[..name.len()] == name && b[name.len()] == b'=')
+                .then(|| &b[name.len() + 1..])
+        })
+    }
 
     fn env(a: &[&str]) -> Vec<OsString> {
         a.iter().map(OsString::from).collect()

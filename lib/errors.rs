@@ -11,10 +11,28 @@ pub const EXIT_PERMANENT: i32 = 100;
 /// Exit code for temporary failures.
 pub const EXIT_TEMPORARY: i32 = 111;
 
+/// What `phrase` accepts: an Errno, or a raw errno number (as an
+/// io::Error carries it).
+pub trait ErrnoValue {
+    fn errno(self) -> Errno;
+}
+
+impl ErrnoValue for Errno {
+    fn errno(self) -> Errno {
+        self
+    }
+}
+
+impl ErrnoValue for i32 {
+    fn errno(self) -> Errno {
+        Errno::from_raw(self)
+    }
+}
+
 /// daemontools' phrase for an errno (its error_str), so scripts that match
 /// these words keep working.
-pub fn phrase(errno: i32) -> String {
-    let e = Errno::from_raw(errno);
+pub fn phrase(errno: impl ErrnoValue) -> String {
+    let e = errno.errno();
     let p = match e {
         Errno::ENOENT => "file does not exist",
         Errno::EACCES => "access denied",
@@ -84,7 +102,7 @@ impl Failure {
     pub fn sys(what: impl Into<String>, errno: Errno) -> Failure {
         Failure {
             what: what.into(),
-            why: phrase(errno as i32),
+            why: phrase(errno),
             errno: Some(errno as i32),
         }
     }
@@ -112,6 +130,43 @@ impl std::fmt::Display for Failure {
             write!(f, "{}: {}", self.what, self.why)
         }
     }
+}
+
+/// A fatal error as a program reports it: the message (`what failed:
+/// why`) and the code it exits with (EXIT_PERMANENT, EXIT_TEMPORARY, or
+/// 99 for a time limit). Library code returns it; only programs exit.
+#[derive(Debug)]
+pub struct Fatal {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Fatal {
+    pub fn temporary(message: impl std::fmt::Display) -> Fatal {
+        Fatal {
+            code: EXIT_TEMPORARY,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// A failed system call is temporary, as in daemontools.
+impl From<Failure> for Fatal {
+    fn from(failure: Failure) -> Fatal {
+        Fatal::temporary(failure)
+    }
+}
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// `prog: fatal: MESSAGE` on stderr in one write; the code to exit with.
+pub fn report(prog: &str, fatal: &Fatal) -> i32 {
+    say(format_args!("{prog}: fatal: {fatal}"));
+    fatal.code
 }
 
 /// One line on stderr in a single write(2), so lines from several writers

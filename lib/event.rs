@@ -22,6 +22,25 @@ pub fn signal_fd(signals: &[Signal]) -> Result<SignalFd, Errno> {
     SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
 }
 
+/// A daemon's start, the same for all: a write to a closed pipe is an
+/// EPIPE error rather than death, and `signals` arrive through the
+/// returned signalfd, as events of the poll loop.
+pub fn daemon_signals(signals: &[Signal]) -> Result<SignalFd, Errno> {
+    crate::sys::ignore_sigpipe();
+    signal_fd(signals)
+}
+
+/// Raise the soft limit on open files to the hard one (a daemon that holds
+/// descriptors per service); failure leaves the soft limit.
+pub fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
 /// Every signal waiting on `fd`, drained.
 pub fn pending_signals(fd: &SignalFd) -> Vec<i32> {
     let mut out = Vec::new();
@@ -74,10 +93,6 @@ impl Timer {
 
     pub fn is_armed(&self) -> bool {
         self.deadline.is_some()
-    }
-
-    pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
     }
 
     /// Call when the descriptor polled readable: true if the timer expired

@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::io::Write;
 
 /// The package's version, as `--version` prints it.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// When the first argument is `--help` or `--version`, print the answer on
 /// stdout (one write) and return true: the caller then exits 0.

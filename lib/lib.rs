@@ -5,7 +5,6 @@
 #![deny(unsafe_code)]
 
 pub mod account;
-pub mod boot;
 pub mod control;
 pub mod duration;
 pub mod envdir;
@@ -13,22 +12,18 @@ pub mod envmod;
 pub mod errors;
 pub mod event;
 pub mod getopt;
+pub mod handoff;
 pub mod help;
 pub mod limits;
 pub mod lock;
-pub mod multilog;
 pub mod pidlock;
 pub mod pppoe;
 pub mod procfs;
-pub mod proctitle;
-pub mod report;
 pub mod runtimefile;
-pub mod scanner;
 pub mod servicedir;
 pub mod signals;
 pub mod spawn;
 pub mod status;
-pub mod supervisor;
 pub mod svwait;
 #[allow(unsafe_code)]
 pub mod sys;

@@ -11,7 +11,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,13 +25,13 @@ use crate::lock::{self, Lock};
 use crate::sys;
 
 /// A held pid lock.
-pub struct PidLock {
+pub(crate) struct PidLock {
     lock: Lock,
     path: PathBuf,
 }
 
 /// What a look at a pid lock found.
-pub enum Probe {
+pub(crate) enum Probe {
     /// No file at the path: nobody holds it.
     Absent,
     /// Someone holds it.
@@ -51,7 +51,7 @@ fn same_inode(file: &File, path: &Path) -> io::Result<bool> {
 
 /// Try to take the lock at `path` without waiting. With `create`, a missing
 /// file is created (and then taken); without, a missing file is `Absent`.
-pub fn probe(path: &Path, create: bool) -> io::Result<Probe> {
+pub(crate) fn probe(path: &Path, create: bool) -> io::Result<Probe> {
     loop {
         let file = if create {
             lock::open_lock_file(path)?
@@ -86,17 +86,9 @@ pub fn probe(path: &Path, create: bool) -> io::Result<Probe> {
 }
 
 impl PidLock {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn file(&self) -> &File {
-        self.lock.file()
-    }
-
     /// Replace the file's content with `PID\n` (one write, so a reader sees
     /// the whole line or an empty file).
-    pub fn write_pid(&self, pid: Pid) -> io::Result<()> {
+    pub(crate) fn write_pid(&self, pid: Pid) -> io::Result<()> {
         let mut f = self.lock.file();
         f.set_len(0)?;
         f.seek(SeekFrom::Start(0))?;
@@ -104,7 +96,7 @@ impl PidLock {
     }
 
     /// Remove the file while still holding the lock, then release it.
-    pub fn remove(self) -> io::Result<()> {
+    pub(crate) fn remove(self) -> io::Result<()> {
         let r = crate::runtimefile::remove_if_exists(&self.path);
         drop(self.lock);
         r
@@ -112,7 +104,7 @@ impl PidLock {
 }
 
 /// The pid in a pid file, once its line is complete (`N\n`).
-pub fn parse_pid(text: &str) -> Option<Pid> {
+fn parse_pid(text: &str) -> Option<Pid> {
     let line = text.strip_suffix('\n')?;
     let n: i32 = line.trim().parse().ok()?;
     (n > 0).then(|| Pid::from_raw(n))
@@ -126,7 +118,7 @@ pub struct Holder {
 }
 
 impl Holder {
-    pub fn signal(&self, sig: i32) -> Result<(), Errno> {
+    pub(crate) fn signal(&self, sig: i32) -> Result<(), Errno> {
         match sys::pidfd_send_signal(&self.pidfd, sig) {
             // Already dead (a zombie): nothing left to signal.
             Err(Errno::ESRCH) => Ok(()),
@@ -135,7 +127,7 @@ impl Holder {
     }
 
     /// Wait up to `timeout` for the process to exit; true if it did.
-    pub fn wait_exit(&self, timeout: Duration) -> Result<bool, Errno> {
+    pub(crate) fn wait_exit(&self, timeout: Duration) -> Result<bool, Errno> {
         let ready = event::wait_readable(&[self.pidfd.as_fd()], Some(timeout))?;
         Ok(ready[0])
     }
@@ -178,7 +170,7 @@ pub fn holder(path: &Path) -> io::Result<Option<Holder>> {
 
 /// Does process `pid` hold an exclusive flock on the file (dev, ino)? Its
 /// /proc/PID/fdinfo lists the locks owned through each descriptor.
-pub fn holds_flock(pid: Pid, dev: u64, ino: u64) -> bool {
+fn holds_flock(pid: Pid, dev: u64, ino: u64) -> bool {
     let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
     let Ok(entries) = std::fs::read_dir(&fd_dir) else {
         return false;
@@ -208,7 +200,7 @@ pub fn holds_flock(pid: Pid, dev: u64, ino: u64) -> bool {
 /// Processes named `comm` that hold the lock on `path`, found by scanning
 /// /proc (for when the holder is not the pid in the file: a fork of a
 /// killed holder that has not exec'd yet still holds the lock).
-pub fn scan_holders(path: &Path, comm: &str) -> io::Result<Vec<Holder>> {
+pub(crate) fn scan_holders(path: &Path, comm: &str) -> io::Result<Vec<Holder>> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -237,7 +229,7 @@ pub fn scan_holders(path: &Path, comm: &str) -> io::Result<Vec<Holder>> {
 /// Wait up to `timeout` for the file at `path` to change (written, removed,
 /// renamed); returns at once if it does not exist. The lock being released
 /// makes no event, so callers use short timeouts and look again.
-pub fn wait_change(path: &Path, timeout: Duration) -> Result<(), Errno> {
+pub(crate) fn wait_change(path: &Path, timeout: Duration) -> Result<(), Errno> {
     let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
     let mask = AddWatchFlags::IN_MODIFY
         | AddWatchFlags::IN_CLOSE_WRITE
@@ -254,13 +246,8 @@ pub fn wait_change(path: &Path, timeout: Duration) -> Result<(), Errno> {
 }
 
 /// Read a pid file's pid (complete line only).
-pub fn read_pid(path: &Path) -> io::Result<Option<Pid>> {
+pub(crate) fn read_pid(path: &Path) -> io::Result<Option<Pid>> {
     Ok(crate::runtimefile::read_optional(path)?.and_then(|t| parse_pid(&t)))
-}
-
-/// The raw fd number of a held lock, for handing it to a child.
-pub fn raw_fd(lock: &PidLock) -> i32 {
-    lock.file().as_raw_fd()
 }
 
 #[cfg(test)]

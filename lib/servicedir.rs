@@ -1,4 +1,4 @@
-//! A service directory's optional configuration files (DESIGN §3). They are
+//! A service directory's optional configuration files (doc/DESIGN.md, A service directory). They are
 //! read at every start of `run`, so editing them needs no restart of
 //! supervise. A bad value is reported once and the default is used: a typo
 //! never stops a service.
@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use crate::{duration, signals};
 
-pub const DEFAULT_TIMEOUT_FINISH: Duration = Duration::from_secs(5);
-pub const DEFAULT_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
-pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(10);
-pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
-pub const DEFAULT_CHECK_FAILURES: u32 = 3;
+const DEFAULT_TIMEOUT_FINISH: Duration = Duration::from_secs(5);
+const DEFAULT_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_CHECK_FAILURES: u32 = 3;
 
 /// Every configuration file a service dir may hold.
 pub const CONFIG_FILES: &[&str] = &[

@@ -44,7 +44,7 @@ pub fn name(sig: i32) -> String {
 }
 
 /// Parse `TERM`, `SIGTERM`, `term` or `15`.
-pub fn parse(text: &str) -> Option<i32> {
+pub(crate) fn parse(text: &str) -> Option<i32> {
     let t = text.trim();
     if let Ok(n) = t.parse::<i32>() {
         return (1..=64).contains(&n).then_some(n);

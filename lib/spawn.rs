@@ -1,6 +1,6 @@
 //! The one way upkeep starts a child: fork, reset the signal mask and every
 //! disposition, own session, fds, cwd, exec (sys::fork_exec). Also the one
-//! way a chain-loader replaces itself with its child (`exec_or_die`).
+//! way a chain-loader replaces itself with its child (`chain_load`).
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -11,7 +11,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::unistd::{pipe2, Pid};
 
-use crate::errors::{self, EXIT_TEMPORARY};
+use crate::errors::Failure;
 use crate::sys;
 
 /// A started child. `exec_status` becomes readable when the exec happened
@@ -165,7 +165,7 @@ impl Spawn {
         self
     }
 
-    pub fn parent_death_signal(mut self, sig: i32) -> Spawn {
+    pub(crate) fn parent_death_signal(mut self, sig: i32) -> Spawn {
         self.parent_death_signal = Some(sig);
         self
     }
@@ -173,17 +173,16 @@ impl Spawn {
     /// The child takes a POSIX record lock on its fd `n` (kept with
     /// `inherit(n)`) before exec: the lock is the child's alone, never its
     /// descendants' (see sys::ChildPlan::record_lock).
-    pub fn record_lock(mut self, n: RawFd) -> Spawn {
+    pub(crate) fn record_lock(mut self, n: RawFd) -> Spawn {
         self.record_lock = Some(n);
         self
     }
 
     pub fn spawn(&self) -> Result<Child, Errno> {
         let paths = search_path(&self.argv[0]);
-        let argv_ptrs = pointer_array(&self.argv);
-        let env_ptrs = match &self.env {
-            Some(env) => pointer_array(env),
-            None => pointer_array(inherited_env()),
+        let env = match &self.env {
+            Some(env) => env.as_slice(),
+            None => inherited_env(),
         };
         // A source fd that is also a target of another mapping would be
         // clobbered by the child's dup2 sequence: move it out of the way.
@@ -221,8 +220,8 @@ impl Spawn {
         };
         let plan = sys::ChildPlan {
             paths: &paths,
-            argv: &argv_ptrs,
-            envp: &env_ptrs,
+            argv: &self.argv,
+            envp: env,
             fds: &fds,
             cwd: self.cwd.as_deref(),
             new_session: self.new_session,
@@ -253,14 +252,6 @@ impl Spawn {
     }
 }
 
-fn pointer_array(strings: &[CString]) -> Vec<*const libc::c_char> {
-    strings
-        .iter()
-        .map(|s| s.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect()
-}
-
 /// The environment as it was at the first spawn, kept: supervise starts
 /// run again and again with the same environment, and copying it each time
 /// would be work on the restart path. upkeep's programs never change their
@@ -271,7 +262,7 @@ fn inherited_env() -> &'static [CString] {
 }
 
 /// The environment of this process as `KEY=VALUE` C strings.
-pub fn current_env() -> Vec<CString> {
+fn current_env() -> Vec<CString> {
     std::env::vars_os()
         .map(|(k, v)| {
             let mut e = k;
@@ -284,7 +275,7 @@ pub fn current_env() -> Vec<CString> {
 
 /// Candidate paths for a program name, as execvp and daemontools' pathexec
 /// search: a name with a `/` is used as is, otherwise each PATH entry.
-pub fn search_path(program: &CString) -> Vec<CString> {
+fn search_path(program: &CString) -> Vec<CString> {
     let bytes = program.as_bytes();
     if bytes.contains(&b'/') || bytes.is_empty() {
         return vec![program.clone()];
@@ -307,7 +298,7 @@ pub fn search_path(program: &CString) -> Vec<CString> {
 
 /// Replace this process with `argv` (PATH searched), with `env` or the
 /// current environment. Returns only on failure, with the errno.
-pub fn exec(argv: &[OsString], env: Option<Vec<OsString>>) -> Errno {
+fn exec(argv: &[OsString], env: Option<Vec<OsString>>) -> Errno {
     if argv.is_empty() {
         return Errno::ENOENT;
     }
@@ -320,22 +311,18 @@ pub fn exec(argv: &[OsString], env: Option<Vec<OsString>>) -> Errno {
         Some(e) => e.iter().map(|x| cstring(x)).collect(),
         None => current_env(),
     };
-    sys::exec_paths(&paths, &pointer_array(&args), &pointer_array(&env))
+    sys::exec_paths(&paths, &args, &env)
 }
 
-/// Chain-load `argv` or die as daemontools does:
-/// `PROG: fatal: unable to run ARGV0: PHRASE`, exit 111.
-pub fn exec_or_die(prog: &str, argv: &[OsString], env: Option<Vec<OsString>>) -> ! {
+/// Chain-load `argv`. Returns only on failure, with what daemontools'
+/// chain-loaders report then (`unable to run ARGV0: PHRASE`, exit 111).
+pub fn chain_load(argv: &[OsString], env: Option<Vec<OsString>>) -> Failure {
     let err = exec(argv, env);
     let name = argv
         .first()
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_default();
-    errors::die(
-        prog,
-        EXIT_TEMPORARY,
-        format_args!("unable to run {name}: {}", errors::phrase(err as i32)),
-    )
+    Failure::sys(format!("unable to run {name}"), err)
 }
 
 /// A program installed beside this one, else the bare name (PATH search).

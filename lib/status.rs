@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::runtimefile;
 use crate::tai64::Tai64N;
 
-pub const STATUS_LEN: usize = 18;
+const STATUS_LEN: usize = 18;
 
 /// What `want` byte 17 holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,14 +20,14 @@ pub enum Want {
 }
 
 impl Want {
-    pub fn byte(self) -> u8 {
+    fn byte(self) -> u8 {
         match self {
             Want::Up => b'u',
             Want::Down => b'd',
             Want::Once => 0,
         }
     }
-    pub fn from_byte(b: u8) -> Want {
+    fn from_byte(b: u8) -> Want {
         match b {
             b'u' => Want::Up,
             b'd' => Want::Down,
@@ -65,7 +65,7 @@ impl Status {
         b
     }
 
-    pub fn decode(b: &[u8]) -> Option<Status> {
+    fn decode(b: &[u8]) -> Option<Status> {
         if b.len() < STATUS_LEN {
             return None;
         }
@@ -104,7 +104,7 @@ impl Phase {
             Phase::Backoff => "backoff",
         }
     }
-    pub fn from_name(s: &str) -> Option<Phase> {
+    fn from_name(s: &str) -> Option<Phase> {
         Some(match s {
             "down" => Phase::Down,
             "starting" => Phase::Starting,
@@ -195,7 +195,7 @@ impl State {
 
     /// Parse a state file; `None` when it is not one (no valid `state=`).
     /// Unknown keys and bad values of optional keys are ignored.
-    pub fn decode(text: &str) -> Option<State> {
+    fn decode(text: &str) -> Option<State> {
         let mut st = State::default();
         let mut have_phase = false;
         for (k, v) in runtimefile::parse_key_values(text) {

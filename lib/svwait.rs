@@ -98,7 +98,7 @@ impl Watch {
     }
 
     /// Has the service reached `goal`?
-    pub fn reached(&self, goal: Goal) -> bool {
+    fn reached(&self, goal: Goal) -> bool {
         let Ok(Some(now)) = status::read_status(&self.dir) else {
             return false;
         };

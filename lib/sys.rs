@@ -13,8 +13,9 @@ use nix::unistd::Pid;
 pub struct ChildPlan<'a> {
     /// Candidate paths to execve, in order (one, or the PATH search).
     pub paths: &'a [CString],
-    pub argv: &'a [*const libc::c_char],
-    pub envp: &'a [*const libc::c_char],
+    pub argv: &'a [CString],
+    /// `KEY=VALUE` strings.
+    pub envp: &'a [CString],
     /// (source fd, fd number in the child). Sources above every target are
     /// expected; `plan_fds` in spawn.rs arranges that.
     pub fds: &'a [(RawFd, RawFd)],
@@ -55,13 +56,27 @@ fn errno() -> libc::c_int {
     Errno::last_raw()
 }
 
+/// The NULL-terminated array of pointers execve(2) wants. The pointers
+/// borrow `strings`, which must outlive every use of the array: both stay
+/// inside this module, built before a fork and used before returning.
+fn pointer_array(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
 /// fork(2), then in the child: reset signal mask and dispositions, set up
 /// session, fds and cwd, exec. Returns the child's pid to the parent.
 pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
     let parent = nix::unistd::getpid().as_raw();
-    // SAFETY: upkeep's programs are single-threaded when they fork, and the
-    // child below only calls async-signal-safe functions on memory that was
-    // fully prepared before the fork (no allocation, no locks).
+    // Allocated before the fork: the child must not allocate.
+    let argv = pointer_array(plan.argv);
+    let envp = pointer_array(plan.envp);
+    // SAFETY: the child below only makes async-signal-safe system calls on
+    // memory fully prepared before the fork (no allocation, no locks), which
+    // POSIX allows after fork even in a multi-threaded parent.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(Errno::last());
@@ -71,8 +86,9 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
     }
     // Child.
     // SAFETY: all calls are async-signal-safe system calls on valid pointers
-    // (sigset and flock on the stack, C strings owned by the caller and alive across
-    // fork), as POSIX allows after fork in a single-threaded parent.
+    // (sigset and flock on the stack; `argv`/`envp` built above from the
+    // plan's CStrings, which it borrows for this whole call, and NULL-
+    // terminated by pointer_array). A bad fd number only makes a call fail.
     unsafe {
         for &fd in plan.close_first {
             libc::close(fd);
@@ -145,7 +161,7 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
         }
         let mut saved = libc::ENOENT;
         for path in plan.paths {
-            libc::execve(path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
+            libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
             let e = errno();
             // Like execvp: a later PATH entry may still work, but a
             // non-ENOENT error is the one worth reporting.
@@ -159,16 +175,14 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
 
 /// execve(2) in the current process, trying each candidate path; returns the
 /// most informative error if none could be executed.
-pub fn exec_paths(
-    paths: &[CString],
-    argv: &[*const libc::c_char],
-    envp: &[*const libc::c_char],
-) -> Errno {
+pub fn exec_paths(paths: &[CString], argv: &[CString], envp: &[CString]) -> Errno {
+    let argv = pointer_array(argv);
+    let envp = pointer_array(envp);
     let mut saved = Errno::ENOENT;
     for path in paths {
-        // SAFETY: argv and envp are NULL-terminated arrays of pointers to
-        // NUL-terminated strings owned by the caller; execve only returns on
-        // failure.
+        // SAFETY: argv and envp are NULL-terminated arrays (pointer_array)
+        // of pointers into CStrings borrowed for this whole call; execve
+        // only returns on failure.
         unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
         let e = Errno::last();
         if e != Errno::ENOENT {

@@ -28,7 +28,7 @@ impl Tai64N {
 
     /// Unix seconds (may be negative for labels before 1970). Any label
     /// is accepted, a garbage one too: the result saturates.
-    pub fn unix_secs(&self) -> i64 {
+    fn unix_secs(&self) -> i64 {
         let secs = i128::from(self.secs) - i128::from(TAI_OFFSET);
         secs.clamp(i64::MIN.into(), i64::MAX.into()) as i64
     }
@@ -54,7 +54,7 @@ impl Tai64N {
         b
     }
 
-    pub fn from_bytes(b: &[u8; 12]) -> Tai64N {
+    pub(crate) fn from_bytes(b: &[u8; 12]) -> Tai64N {
         let mut s = [0u8; 8];
         s.copy_from_slice(&b[..8]);
         let mut n = [0u8; 4];

@@ -1,4 +1,4 @@
-//! supervise at the edges (issue 18): hostile durations, s6's edge values,
+//! supervise at the edges: hostile durations, s6's edge values,
 //! a kill right after a restart, a lock still held by a dying predecessor,
 //! and names that are not UTF-8.
 

@@ -1,4 +1,4 @@
-//! Health checks, readiness and adoption (DESIGN §5.4, §5.5): what
+//! Health checks, readiness and adoption (doc/DESIGN.md, supervise): what
 //! Pacemaker's monitor gives, and a supervisor whose death costs nothing.
 
 mod common;

@@ -12,9 +12,6 @@ use std::process::Command;
 const GROFF: &str = "/usr/bin/groff";
 const MANDOC: &str = "/usr/bin/mandoc";
 
-/// Programs being built on other branches, documented from DESIGN.md.
-const PLANNED: [&str; 4] = ["pppoe-connect", "pppoe-stop", "pppoe-start", "vrrp-notify"];
-
 const SECTIONS: [&str; 7] = [
     ".SH NAME",
     ".SH SYNOPSIS",
@@ -30,14 +27,16 @@ fn repo() -> PathBuf {
 }
 
 fn programs() -> BTreeSet<String> {
-    let mut names: BTreeSet<String> = fs::read_dir(repo().join("bins"))
+    // bins/PROG.rs, or bins/PROG/main.rs for a program with modules.
+    let names: BTreeSet<String> = fs::read_dir(repo().join("bins"))
         .unwrap()
         .filter_map(|e| {
             let p = e.unwrap().path();
-            (p.extension()? == "rs").then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
+            let is_program =
+                p.extension().is_some_and(|x| x == "rs") || p.join("main.rs").is_file();
+            is_program.then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
         })
         .collect();
-    names.extend(PLANNED.iter().map(|s| s.to_string()));
     names
 }
 
@@ -124,7 +123,9 @@ fn option_letters(src: &str) -> Option<String> {
 fn pages_name_every_option() {
     let mut checked = 0;
     for prog in programs() {
-        let Ok(src) = fs::read_to_string(repo().join(format!("bins/{prog}.rs"))) else {
+        let single = repo().join(format!("bins/{prog}.rs"));
+        let main = repo().join(format!("bins/{prog}/main.rs"));
+        let Ok(src) = fs::read_to_string(single).or_else(|_| fs::read_to_string(main)) else {
             continue;
         };
         let Some(letters) = option_letters(&src) else {

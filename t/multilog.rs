@@ -4,37 +4,30 @@
 //! things only a live process shows: SIGALRM, SIGTERM, locking, and a full
 //! disk that must not lose a line.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::wait_for;
 
 const OURS: &str = env!("CARGO_BIN_EXE_multilog");
 const DAEMONTOOLS: &str = "/usr/bin/multilog";
-
-fn ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
 
 /// Debian's multilog, or None (and why) when the test may skip.
 fn daemontools() -> Option<&'static str> {
     if Path::new(DAEMONTOOLS).exists() {
         return Some(DAEMONTOOLS);
     }
-    assert!(!ci(), "{DAEMONTOOLS} missing (apt-get install daemontools)");
-    eprintln!("skipping: {DAEMONTOOLS} missing (apt-get install daemontools)");
+    common::skip(&format!(
+        "{DAEMONTOOLS} missing (apt-get install daemontools)"
+    ));
     None
-}
-
-fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// Replace every `@` + 24 hex digits with `@TS` (timestamps differ).
@@ -525,9 +518,7 @@ fn a_locked_directory_is_refused_like_daemontools() {
 /// every line in order.
 #[test]
 fn full_disk_pauses_without_losing_a_line() {
-    if !nix::unistd::Uid::effective().is_root() {
-        assert!(!ci(), "the disk-full test needs root under CI");
-        eprintln!("skipping: the disk-full test needs root (tmpfs mount)");
+    if !common::need_root("the disk-full test (a tmpfs mount)") {
         return;
     }
     let top = tempfile::tempdir().unwrap();

@@ -15,6 +15,8 @@ macro_rules! tests {
 
 #[path = "pppoe/cases.rs"]
 mod cases;
+#[path = "common/mod.rs"]
+mod common;
 #[path = "pppoe/configs.rs"]
 mod configs;
 #[path = "helpers/conn.rs"]

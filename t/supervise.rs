@@ -195,15 +195,35 @@ fn fast_failures_back_off_and_u_clears_it() {
     );
     wait_for("backoff state", T, || s.state_field("state") == "backoff");
     assert!(s.state_field("fast_failures").parse::<u32>().unwrap() >= 3);
+    // Read at the next start: the backoff after it is 10 s, so only `u`
+    // can bring the start after that within 2 s.
     fs::write(s.path("backoff"), "10s 10s").unwrap();
-    let before = s.read("starts").lines().count();
-    wait_for("next backoff started", T, || {
-        s.state_field("state") == "backoff"
+    wait_for("a 10 s backoff", T, || {
+        s.state_field("state") == "backoff" && backoff_left(&s) > Duration::from_secs(5)
     });
+    let before = s.read("starts").lines().count();
     s.send("u");
     wait_for("u starts at once", Duration::from_secs(2), || {
         s.read("starts").lines().count() > before
     });
+}
+
+/// Time until the start that supervise/state's `next_start` announces.
+fn backoff_left(s: &Service) -> Duration {
+    // A TAI64N label in hex: seconds are 2^62 + 10 + unix seconds.
+    let label = s.state_field("next_start");
+    let Some(secs) = label
+        .get(..16)
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+    else {
+        return Duration::ZERO;
+    };
+    let unix = secs.saturating_sub((1 << 62) + 10);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    Duration::from_secs(unix.saturating_sub(now))
 }
 
 #[test]

@@ -141,7 +141,7 @@ fn a_hundred_concurrent_waiters() {
     let s = Service::new("#!/bin/sh\nexec sleep 100\n");
     let _sup = s.supervise();
     wait_for("up", T, || s.pid() != 0);
-    let waiters: Vec<_> = (0..100)
+    let mut waiters: Vec<_> = (0..100)
         .map(|_| {
             Command::new(SVC)
                 .args(["-wd", "-T", "60s"])
@@ -150,7 +150,14 @@ fn a_hundred_concurrent_waiters() {
                 .unwrap()
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
+    // Each waiter has its inotify watch once it waits; none may be done yet.
+    for w in &mut waiters {
+        let pid = w.id();
+        wait_for("the waiter's watch", T, || {
+            has_inotify(pid) || w.try_wait().unwrap().is_some()
+        });
+        assert_eq!(w.try_wait().unwrap(), None, "a waiter finished before d");
+    }
     s.send("d");
     for mut w in waiters {
         assert_eq!(w.wait().unwrap().code(), Some(0));
@@ -189,4 +196,13 @@ fn svc_never_writes_through_a_symlink_nor_into_a_regular_file() {
     assert_eq!(s.read("supervise/control"), "", "letters went nowhere");
     let ok = Command::new(SVOK).arg(&s.dir).status().unwrap();
     assert_eq!(ok.code(), Some(100), "svok saw a supervise in a file");
+}
+
+/// Whether process `pid` holds an inotify descriptor.
+fn has_inotify(pid: u32) -> bool {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|e| fs::read_link(e.path()).is_ok_and(|l| l.as_os_str() == "anon_inode:inotify"))
 }

@@ -347,7 +347,7 @@ fn a_killed_supervise_comes_back_and_adopts_its_service() {
     assert!(!alive(service));
 }
 
-/// DESIGN §5.5 under svscan, repeatedly: kill -9 of supervise never leaves
+/// Adoption (doc/DESIGN.md, supervise) under svscan, repeatedly: kill -9 of supervise never leaves
 /// two copies, never changes the service's pid, and control still works.
 #[test]
 fn a_hundred_supervise_kills_under_svscan() {

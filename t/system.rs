@@ -1,4 +1,5 @@
-//! The gateway pair end to end (DESIGN §1, §11; seed 000): two gateways
+//! The gateway pair end to end (doc/DESIGN.md, "The gateway pair" and "What
+//! proves it"): two gateways
 //! and an ISP in network namespaces, each gateway running upkeep's svscan
 //! over the shipped keepalived, vrrp-notify and pppoe services with real
 //! keepalived and a stand-in pppd; rounds of random maintenance windows,
@@ -85,12 +86,12 @@ fn missing(wiring: Wiring) -> Option<String> {
     None
 }
 
-/// The operator's repair after a round that did not converge (the seed's
-/// "fixed by hand"): kill every PPPoE process on both gateways, clear the
+/// The operator's repair after a round that did not converge (what an
+/// admin does by hand): kill every PPPoE process on both gateways, clear the
 /// error marks, restart keepalived on both.
 fn repair(rig: &rig::Rig) {
     for g in &rig.gateways {
-        // Removed, not zeroed: the seed's rule appends to it.
+        // Removed, not zeroed: the classic rule appends to it.
         let _ = std::fs::remove_file(g.run_file("upkeep/keepalived_vrrp.ERROR"));
         for (pid, _) in g.pppoe_processes() {
             let _ = nix::sys::signal::kill(

@@ -1,4 +1,4 @@
-//! vrrp-notify (DESIGN §9): ordering, atomic state files, hook time limits,
+//! vrrp-notify (doc/DESIGN.md, "vrrp-notify"): ordering, atomic state files, hook time limits,
 //! SIGTERM with pending lines, hook-mode locking; keepalived's last word
 //! winning across kill -9 (kills.rs), hook-mode races (hookorder.rs), a
 //! full disk and foreign state dirs (disk.rs), backlogs (backlog.rs; the

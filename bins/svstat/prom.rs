@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use upkeep::report::Report;
+use crate::report::Report;
 use upkeep::status::Phase;
 
 const PHASES: [Phase; 7] = [

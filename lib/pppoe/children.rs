@@ -16,7 +16,7 @@ use crate::spawn::Spawn;
 use crate::sys;
 
 /// A running pppd.
-pub struct Pppd {
+pub(crate) struct Pppd {
     pub proc: Proc,
     /// PIDFILE.pppd, whose lock pppd holds (see pppdlock).
     pub path: PathBuf,
@@ -24,13 +24,13 @@ pub struct Pppd {
 
 impl Pppd {
     /// pppd is reaped: its pid file goes.
-    pub fn remove_file(&self) {
+    pub(crate) fn remove_file(&self) {
         let _ = crate::runtimefile::remove_if_exists(&self.path);
     }
 }
 
 /// Why no pppd runs now.
-pub enum DialError {
+pub(crate) enum DialError {
     /// Try again after the retry delay (fork or exec failed).
     Retry(String),
     /// The loop cannot go on.
@@ -39,7 +39,7 @@ pub enum DialError {
 
 /// Start pppd for `cfg`, first ending a pppd that an earlier, killed loop
 /// left holding PIDFILE.pppd (two pppds would fight for one session).
-pub fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
+pub(crate) fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
     let path = cfg.pppd_pidfile();
     let lock_fatal = |e: std::io::Error| {
         DialError::Fatal(io_fatal(format!("unable to lock {}", path.display()), &e))
@@ -85,10 +85,7 @@ pub fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
         Ok(c) => c,
         Err(e) => {
             remove();
-            return Err(DialError::Retry(format!(
-                "unable to fork: {}",
-                phrase(e as i32)
-            )));
+            return Err(DialError::Retry(format!("unable to fork: {}", phrase(e))));
         }
     };
     let proc = match sys::pidfd_open(child.pid) {
@@ -111,7 +108,7 @@ pub fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
         return Err(DialError::Retry(format!(
             "unable to run {}: {}",
             cfg.pppd.display(),
-            phrase(e as i32)
+            phrase(e)
         )));
     }
     if let Err(e) = pppdlock::write_pid(&file, child.pid) {
@@ -124,7 +121,7 @@ pub fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
 }
 
 /// Start the lost hook: `HOOK CONFIG CODE`.
-pub fn start_hook(hook: &Path, cfg: &Config, code: i32) -> Result<Proc, Errno> {
+pub(crate) fn start_hook(hook: &Path, cfg: &Config, code: i32) -> Result<Proc, Errno> {
     let c = Spawn::new(hook)
         .arg(&cfg.path)
         .arg(code.to_string())

@@ -1,5 +1,5 @@
 //! rp-pppoe's config file, the shell-style `KEY=value` subset upkeep reads
-//! (DESIGN §10). Parsed strictly: anything a shell would do that we do not
+//! (doc/DESIGN.md, pppoe-connect, pppoe-stop, pppoe-start). Parsed strictly: anything a shell would do that we do not
 //! (commands, command substitution, unquoted spaces) is an error naming the
 //! file and line, never a silent guess.
 
@@ -12,10 +12,10 @@ use crate::duration;
 use crate::errors::{io_phrase, EXIT_PERMANENT, EXIT_TEMPORARY};
 
 pub const DEFAULT_CONFIG: &str = "/etc/ppp/pppoe.conf";
-pub const DEFAULT_PIDFILE: &str = "/run/pppoe.pid";
-pub const DEFAULT_PPPD: &str = "/usr/sbin/pppd";
-pub const DEFAULT_PPPOE: &str = "/usr/sbin/pppoe";
-pub const DEFAULT_HOOKS: [&str; 2] = ["/etc/ppp/adsl-lost", "/etc/ppp/pppoe-lost"];
+const DEFAULT_PIDFILE: &str = "/run/pppoe.pid";
+const DEFAULT_PPPD: &str = "/usr/sbin/pppd";
+pub(crate) const DEFAULT_PPPOE: &str = "/usr/sbin/pppoe";
+const DEFAULT_HOOKS: [&str; 2] = ["/etc/ppp/adsl-lost", "/etc/ppp/pppoe-lost"];
 
 /// upkeep's own keys.
 const UPKEEP_KEYS: &[&str] = &[
@@ -131,7 +131,7 @@ impl std::fmt::Display for ConfigError {
 
 /// An interface name as the kernel's dev_valid_name() takes it: 1 to 15
 /// bytes, not `.` or `..`, no `/`, `:` or whitespace (nor NUL).
-pub fn valid_ifname(name: &str) -> bool {
+fn valid_ifname(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 15
         && name != "."
@@ -219,7 +219,7 @@ impl Config {
         Config::parse(path, &text)
     }
 
-    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let mut v = Vars {
             path,
             values: HashMap::new(),
@@ -342,7 +342,7 @@ impl Config {
     }
 
     /// The warning for unknown keys, if any (one line for all of them).
-    pub fn unknown_warning(&self) -> Option<String> {
+    fn unknown_warning(&self) -> Option<String> {
         (!self.unknown.is_empty()).then(|| {
             format!(
                 "{}: ignoring unknown keys: {}",
@@ -369,7 +369,7 @@ impl Config {
     }
 
     /// What pppoe-connect needs beyond what pppoe-stop needs.
-    pub fn check_link(&self) -> Result<(), ConfigError> {
+    pub(crate) fn check_link(&self) -> Result<(), ConfigError> {
         for (k, v) in [("ETH", &self.eth), ("USER", &self.user)] {
             if v.is_empty() {
                 return Err(ConfigError {
@@ -382,18 +382,18 @@ impl Config {
     }
 
     /// pppd's pid file: `PIDFILE.pppd`, as rp-pppoe names it.
-    pub fn pppd_pidfile(&self) -> PathBuf {
+    pub(crate) fn pppd_pidfile(&self) -> PathBuf {
         suffixed(&self.pidfile, ".pppd")
     }
 
     /// The loop's state: `PIDFILE.state`.
-    pub fn state_file(&self) -> PathBuf {
+    pub(crate) fn state_file(&self) -> PathBuf {
         suffixed(&self.pidfile, ".state")
     }
 
     /// The lost hook to run now: the configured one, or the first default
     /// that exists. `None`: no hook.
-    pub fn hook(&self) -> Option<PathBuf> {
+    pub(crate) fn hook(&self) -> Option<PathBuf> {
         match &self.lost_hook {
             Some(p) if p.as_os_str().is_empty() => None,
             Some(p) => Some(p.clone()),

@@ -21,10 +21,10 @@ use crate::{runtimefile, sys};
 
 const PROG: &str = "pppoe-connect";
 /// How long the lost hook may run.
-pub const HOOK_LIMIT: Duration = Duration::from_secs(30);
+const HOOK_LIMIT: Duration = Duration::from_secs(30);
 
 fn note(msg: impl std::fmt::Display) {
-    eprintln!("{PROG}: {msg}");
+    crate::errors::say(format_args!("{PROG}: {msg}"));
 }
 
 fn warn(msg: impl std::fmt::Display) {
@@ -51,10 +51,9 @@ struct Loop<'a> {
 /// Run the loop for `cfg` until a stop signal (Ok) or a permanent failure.
 pub fn run(cfg: &Config) -> Result<(), Fatal> {
     cfg.check_link()?;
-    sys::ignore_sigpipe();
     // Block the stop signals before taking the lock: from then on a stop
     // is an event, never a default-action death with files left behind.
-    let sigfd = event::signal_fd(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])
+    let sigfd = event::daemon_signals(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])
         .map_err(|e| sys_fatal("unable to create signalfd", e))?;
     if let Err(e) = nix::unistd::access(&cfg.pppd, AccessFlags::X_OK) {
         return Err(sys_fatal(
@@ -307,7 +306,7 @@ impl Loop<'_> {
                 warn(format_args!(
                     "unable to run {}: {}",
                     hook.display(),
-                    phrase(e as i32)
+                    phrase(e)
                 ));
                 self.after_hook();
             }

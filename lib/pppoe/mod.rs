@@ -1,14 +1,14 @@
-//! pppoe-connect / pppoe-stop / pppoe-start (DESIGN §10): a redial loop
+//! pppoe-connect / pppoe-stop / pppoe-start (doc/DESIGN.md, pppoe-connect, pppoe-stop, pppoe-start): a redial loop
 //! around pppd that owns a lock for its whole life, and a stop that acts on
 //! that lock, so a stop ends the loop whatever moment it lands in.
 
-pub mod children;
+mod children;
 pub mod config;
 pub mod connect;
-pub mod pppdargs;
-pub mod pppdlock;
+mod pppdargs;
+mod pppdlock;
 pub mod servicestop;
-pub mod shellvars;
+mod shellvars;
 pub mod start;
 pub mod stop;
 
@@ -19,22 +19,22 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
 /// What `PIDFILE.state` says.
-pub const STATE_RUNNING: &str = "running";
-pub const STATE_WAITING: &str = "waiting";
-pub const STATE_HOOK: &str = "hook";
-pub const STATE_STOPPING: &str = "stopping";
+const STATE_RUNNING: &str = "running";
+const STATE_WAITING: &str = "waiting";
+const STATE_HOOK: &str = "hook";
+const STATE_STOPPING: &str = "stopping";
 
 /// pppd exit codes that no redial can fix: options error, not root, no
 /// kernel PPP support.
-pub fn is_permanent(code: i32) -> bool {
+fn is_permanent(code: i32) -> bool {
     matches!(code, 2..=4)
 }
 
 /// pppd's exit code meaning SIGINT/SIGTERM/SIGHUP ended it (not a loss).
-pub const PPPD_SIGNALLED: i32 = 5;
+const PPPD_SIGNALLED: i32 = 5;
 
-/// pppd's own words for its exit codes (GLUE.md), for log lines.
-pub fn describe(code: i32) -> &'static str {
+/// pppd's own words for its exit codes (pppd(8), EXIT STATUS), for log lines.
+fn describe(code: i32) -> &'static str {
     match code {
         0 => "ok",
         1 => "fatal error",
@@ -62,14 +62,14 @@ pub fn describe(code: i32) -> &'static str {
 }
 
 /// A child we started and watch through a pidfd.
-pub struct Proc {
+struct Proc {
     pub pid: Pid,
     pub pidfd: OwnedFd,
 }
 
 impl Proc {
     /// Reap the (exited) child: its exit code, or 128 + signal.
-    pub fn reap(&self) -> Result<i32, Errno> {
+    fn reap(&self) -> Result<i32, Errno> {
         loop {
             match waitpid(self.pid, None) {
                 Ok(WaitStatus::Exited(_, code)) => return Ok(code),
@@ -82,21 +82,7 @@ impl Proc {
     }
 }
 
-/// Why a pppoe program gives up, with its exit code.
-#[derive(Debug)]
-pub struct Fatal {
-    pub code: i32,
-    pub message: String,
-}
-
-impl Fatal {
-    pub fn temporary(message: impl Into<String>) -> Fatal {
-        Fatal {
-            code: crate::errors::EXIT_TEMPORARY,
-            message: message.into(),
-        }
-    }
-}
+pub use crate::errors::Fatal;
 
 impl From<config::ConfigError> for Fatal {
     fn from(e: config::ConfigError) -> Fatal {
@@ -107,25 +93,19 @@ impl From<config::ConfigError> for Fatal {
     }
 }
 
-impl std::fmt::Display for Fatal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
 /// `what: phrase` for an errno, as a temporary failure.
-pub fn sys_fatal(what: impl std::fmt::Display, e: Errno) -> Fatal {
-    Fatal::temporary(format!("{what}: {}", crate::errors::phrase(e as i32)))
+fn sys_fatal(what: impl std::fmt::Display, e: Errno) -> Fatal {
+    Fatal::temporary(format!("{what}: {}", crate::errors::phrase(e)))
 }
 
 /// `what: phrase` for an io::Error, as a temporary failure.
-pub fn io_fatal(what: impl std::fmt::Display, e: &std::io::Error) -> Fatal {
+fn io_fatal(what: impl std::fmt::Display, e: &std::io::Error) -> Fatal {
     Fatal::temporary(format!("{what}: {}", crate::errors::io_phrase(e)))
 }
 
 /// The "already running" refusal, naming the holder's pid once it is known
 /// (a holder that just took the lock gets a moment to write it).
-pub fn already_running(pidfile: &std::path::Path) -> Fatal {
+fn already_running(pidfile: &std::path::Path) -> Fatal {
     use std::time::{Duration, Instant};
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
@@ -141,19 +121,16 @@ pub fn already_running(pidfile: &std::path::Path) -> Fatal {
     }
 }
 
-/// Parse a clap command line with daemontools' exit codes: help and
-/// version exit 0, a usage error exits 100 (clap would use 2).
-pub fn parse_cli<T: clap::Parser>() -> T {
-    match T::try_parse() {
-        Ok(t) => t,
-        Err(e) => {
-            let code = if e.use_stderr() {
-                crate::errors::EXIT_PERMANENT
-            } else {
-                0
-            };
-            let _ = e.print();
-            std::process::exit(code)
+/// Parse a clap command line with daemontools' exit codes. Help, version
+/// or a usage error are printed here; Err is then the code to exit with:
+/// 0 after help and version, 100 on a usage error (clap would use 2).
+pub fn parse_cli<T: clap::Parser>() -> Result<T, i32> {
+    T::try_parse().map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            crate::errors::EXIT_PERMANENT
+        } else {
+            0
         }
-    }
+    })
 }

@@ -51,7 +51,7 @@ fn lock_owner(file: &impl AsFd) -> io::Result<Option<Pid>> {
 }
 
 /// The verified holder of the record lock on `file`: `Ok(None)` when free.
-pub fn holder_of(file: &impl AsFd) -> io::Result<Option<Holder>> {
+pub(crate) fn holder_of(file: &impl AsFd) -> io::Result<Option<Holder>> {
     loop {
         let Some(pid) = lock_owner(file)? else {
             return Ok(None);
@@ -70,7 +70,7 @@ pub fn holder_of(file: &impl AsFd) -> io::Result<Option<Holder>> {
 
 /// The verified holder of PIDFILE.pppd's lock; `Ok(None)` when the file is
 /// absent or nobody holds it. Never follows a symlink.
-pub fn holder(path: &Path) -> io::Result<Option<Holder>> {
+pub(crate) fn holder(path: &Path) -> io::Result<Option<Holder>> {
     match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -84,13 +84,13 @@ pub fn holder(path: &Path) -> io::Result<Option<Holder>> {
 
 /// Open (creating it) PIDFILE.pppd for a new pppd: through runtimefile, so
 /// a planted symlink, FIFO or a directory others can write is refused.
-pub fn open(path: &Path) -> io::Result<File> {
+pub(crate) fn open(path: &Path) -> io::Result<File> {
     crate::runtimefile::open_lock_file(path)
 }
 
 /// TERM the verified holder, KILL it if still there after `kill_after`;
 /// true once it has exited.
-pub fn end(h: &Holder, kill_after: Duration) -> bool {
+pub(crate) fn end(h: &Holder, kill_after: Duration) -> bool {
     let _ = h.signal(libc::SIGTERM);
     if h.wait_exit(kill_after).unwrap_or(false) {
         return true;
@@ -101,7 +101,7 @@ pub fn end(h: &Holder, kill_after: Duration) -> bool {
 
 /// Replace the file's content with `PID\n` through the descriptor opened
 /// above (never through the path).
-pub fn write_pid(file: &File, pid: Pid) -> io::Result<()> {
+pub(crate) fn write_pid(file: &File, pid: Pid) -> io::Result<()> {
     use std::io::Write;
     // The file is opened for appending: after truncation the write lands
     // at offset 0, in one write.

@@ -15,7 +15,7 @@ fn is_name(s: &str) -> bool {
 }
 
 /// One line: `None` for blank lines and comments, else `(KEY, value)`.
-pub fn parse_line(
+pub(crate) fn parse_line(
     line: &str,
     vars: &HashMap<String, String>,
 ) -> Result<Option<(String, String)>, String> {
@@ -200,7 +200,7 @@ fn basename(path: &str) -> &str {
 /// quoting. Anything that would make a shell do more than split (a
 /// variable, a command, `;`, `|`, redirections) is refused, so the words
 /// are exactly what the admin wrote whether they go to a shell or not.
-pub fn split_words(s: &str) -> Result<Vec<String>, String> {
+pub(crate) fn split_words(s: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut word: Option<String> = None;
     let mut chars = s.chars();
@@ -261,7 +261,7 @@ pub fn split_words(s: &str) -> Result<Vec<String>, String> {
 
 /// `word` as one shell word: as is when it holds only characters no shell
 /// treats specially, else in single quotes.
-pub fn shell_quote(word: &str) -> String {
+pub(crate) fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .bytes()

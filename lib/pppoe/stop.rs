@@ -19,7 +19,7 @@ use crate::pidlock::{self, PidLock, Probe};
 use crate::status::{self, Want};
 
 /// How long to wait for a process to die after SIGKILL before giving up.
-pub const KILL_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
 
 pub struct StopOptions<'a> {
     /// A service dir whose supervise must be told to stay down first.
@@ -124,19 +124,10 @@ fn remove(l: PidLock) {
 
 /// Make whoever holds the pid lock at `path` go away: TERM through a
 /// verified pidfd, KILL (after `before_kill`) past `kill_after`. Returns the
-/// lock, now ours, or None when the file is gone.
-pub fn end_holder(
-    path: &Path,
-    kill_after: Duration,
-    before_kill: &mut dyn FnMut(),
-) -> Result<Option<PidLock>, Fatal> {
-    end_holder_named(path, None, kill_after, before_kill)
-}
-
-/// `end_holder`; past the time limit, also SIGKILL any process named
+/// lock, now ours, or None when the file is gone. Past the time limit, also SIGKILL any process named
 /// `comm` that holds the lock though the pid file does not name it (a fork
 /// of the killed loop that has not exec'd yet keeps a copy of the lock).
-pub fn end_holder_named(
+fn end_holder_named(
     path: &Path,
     comm: Option<&str>,
     kill_after: Duration,

@@ -1,10 +1,10 @@
 //! keepalived's VRRP events as text: the notify_fifo line
 //! `INSTANCE "VI_1" MASTER 150` and the notify hook's argv
-//! `INSTANCE VI_1 MASTER 150` (GLUE.md).
+//! `INSTANCE VI_1 MASTER 150` (keepalived's notify_fifo format).
 
 use std::fmt;
 
-/// The four states that have a state file and hooks (DESIGN §9).
+/// The four states that have a state file and hooks (doc/DESIGN.md, "vrrp-notify").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     Master,

@@ -1,4 +1,4 @@
-//! vrrp-notify (DESIGN §9): keepalived's VRRP transitions as atomic state
+//! vrrp-notify (doc/DESIGN.md, "vrrp-notify"): keepalived's VRRP transitions as atomic state
 //! files and per-state hooks, keepalived's last word always winning (see
 //! doc/vrrp-notify.8 for what holds in which mode).
 

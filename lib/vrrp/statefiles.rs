@@ -1,4 +1,4 @@
-//! The state files of DESIGN §9: STATEDIR/PREFIX.{MASTER,BACKUP,FAULT,STOP}
+//! The state files of doc/DESIGN.md, "vrrp-notify": STATEDIR/PREFIX.{MASTER,BACKUP,FAULT,STOP}
 //! (at most one at any instant), STATEDIR/PREFIX.current, and the journal
 //! STATEDIR/PREFIX.event: the event the state files show, whether its hooks
 //! have finished, and (hook mode) when keepalived started its process.

@@ -226,16 +226,27 @@ pub fn proc_state(pid: u32) -> char {
         .unwrap_or('?')
 }
 
+/// CI=true: every test must run there; nothing may be skipped.
+pub fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// A test cannot run here (`why`): say so and skip, but never under CI,
+/// where this fails the test instead. Returns false, for `if !x { return }`.
+pub fn skip(why: &str) -> bool {
+    assert!(!in_ci(), "CI=true, yet {why}");
+    eprintln!("skipping: {why}");
+    false
+}
+
+/// Running as root, or skipped (outside CI only) saying what needs it.
+pub fn need_root(what: &str) -> bool {
+    nix::unistd::geteuid().is_root() || skip(&format!("{what} needs root"))
+}
+
 /// Is a Debian package's program present? In CI it must be.
 pub fn have(program: &str) -> bool {
-    let found = Path::new(program).exists();
-    if !found && std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{program} is required in CI (.ci/run installs it)");
-    }
-    if !found {
-        eprintln!("skipping: {program} not installed");
-    }
-    found
+    Path::new(program).exists() || skip(&format!("{program} not installed (.ci/run installs it)"))
 }
 
 /// A run script that records every catchable signal it gets in ./sigs.

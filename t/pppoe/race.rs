@@ -1,4 +1,4 @@
-//! The seed-000 proof: stops landing at random moments of the loop's life
+//! pppoe-stop always ends the loop: stops landing at random moments of the loop's life
 //! (dialing, up, in the lost hook, in the retry delay), concurrent stops,
 //! stops racing starts, starts racing starts. After every stop: exit 0, no
 //! loop, no pppd, no pid files, lock free, no session at the ISP, and the

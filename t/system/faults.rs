@@ -25,7 +25,7 @@ pub static DAEMONS_LEFT: AtomicUsize = AtomicUsize::new(0);
 pub static SVSCANS_KILLED: AtomicUsize = AtomicUsize::new(0);
 
 /// The shipped pppoe.conf of the rig (gateway.rs writes it at install).
-pub const PPPOE_CONF: &str = "# pppoe-connect's configuration (DESIGN §10).\n\
+pub const PPPOE_CONF: &str = "# pppoe-connect's configuration (pppoe-connect(8)).\n\
      ETH=wan0\nUSER=gateway@isp.example\nPPPD=/usr/local/sbin/pppd\n\
      RETRY_DELAY=1s\nSTOP_TIMEOUT=5s\n";
 

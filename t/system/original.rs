@@ -1,6 +1,6 @@
-//! The seed's wiring, for the bench's comparison (bench/gateway-soak): the
+//! The classic wiring (doc/DESIGN.md, "The gateway pair"), for the bench's comparison (bench/gateway-soak): the
 //! same gateway, but the VRRP hooks start and stop PPPoE with Debian's
-//! rp-pppoe scripts, as the seed's `vrrp_notify` did with adsl-start and
+//! rp-pppoe scripts, as classic notify scripts do with adsl-start and
 //! adsl-stop. rp-pppoe's stop does `kill $PPPD_PID || exit 1` before it
 //! kills the connect loop: a stop that lands in the loop's sleep (no pppd)
 //! leaves the loop redialling on the BACKUP gateway.
@@ -34,13 +34,13 @@ pub fn install(upper: &Path, hooks: &Path) {
     );
     fs::write(
         upper.join("etc/ppp/pppoe.conf"),
-        "# rp-pppoe's configuration (the seed's wiring).\n\
+        "# rp-pppoe's configuration (the classic wiring).\n\
          ETH=wan0\nUSER=gateway@isp.example\nPIDFILE=/run/pppoe.pid\n\
          PPPD=/usr/local/sbin/pppd\nDEMAND=no\nDEFAULTROUTE=yes\nCONNECT_TIMEOUT=0\n\
          LCP_INTERVAL=20\nLCP_FAILURE=3\nPPPOE_TIMEOUT=80\nCLAMPMSS=1412\n",
     )
     .unwrap();
-    // rp-pppoe runs /etc/ppp/pppoe-lost without arguments; the seed's
+    // rp-pppoe runs /etc/ppp/pppoe-lost without arguments; the classic
     // adsl-lost wants the config as $1.
     write_exec(
         &upper.join("etc/ppp/pppoe-lost"),
@@ -72,7 +72,7 @@ pub fn install_seed_rule(upper: &Path) {
     );
 }
 
-/// keepalived.conf read the seed's way: any nonzero ERROR is FAULT
+/// keepalived.conf read the classic way: any nonzero ERROR is FAULT
 /// (track_file weight 0), the file starts missing (the first append makes
 /// it "2": with upkeep's init_file 0 an append would read as 0), and the
 /// higher priority preempts.

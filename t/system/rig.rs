@@ -1,4 +1,4 @@
-//! The gateway pair and its ISP, as DESIGN §1 draws them, in three network
+//! The gateway pair and its ISP, as doc/DESIGN.md ("The picture") draws them, in three network
 //! namespaces (198.18.0.0/15 only):
 //!
 //! ```text

@@ -1,4 +1,4 @@
-//! The round driver: replays the seed's maintenance window with random
+//! The round driver: replays an ISP maintenance window with random
 //! faults and timings, then waits for the pair to converge and checks the
 //! invariant: exactly one gateway has keepalived_vrrp.MASTER (and the VIP),
 //! it holds the ISP's only session, the other runs no pppoe-connect and no
@@ -22,7 +22,7 @@ pub const WATCH: Duration = Duration::from_millis(500);
 /// Which faults a round draws from.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum Menu {
-    /// keepalived, VRRP and ISP faults only (the seed's comparison).
+    /// keepalived, VRRP and ISP faults only (for the classic wiring).
     Classic,
     /// Those and the faults of upkeep's own parts (faults.rs).
     Full,
@@ -80,7 +80,7 @@ pub enum Action {
     Restart(&'static str, Restart),
     /// Wait (≤ 3 s) until a gateway's pppoe-connect sits in its retry
     /// delay, then restart that gateway's keepalived (`svc -t`): the stop
-    /// the BACKUP hook then runs lands inside the delay (the seed's race).
+    /// the BACKUP hook then runs lands inside the delay (rp-pppoe's race).
     RestartInRetryDelay,
     StopKeepalived(&'static str),
     StartKeepalived(&'static str),

@@ -3,8 +3,9 @@
 //!
 //!   upkeep-bench --root REPO [--quick] [--only FIGURE[,FIGURE...]]
 //!
-//! Prints the markdown table; writes bench/RESULTS.md, bench/results/*.csv
-//! (raw samples) and bench/charts/*.svg (one bar chart per row).
+//! Prints the markdown table; writes bench/RESULTS.md (with --only:
+//! bench/results/only-FIGURES.md instead), bench/results/*.csv (raw
+//! samples) and bench/charts/*.svg (one bar chart per row).
 
 mod figures;
 mod procs;
@@ -106,6 +107,11 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     let root = root.ok_or("upkeep-bench: fatal: --root REPO is required")?;
+    for o in only.iter().flatten() {
+        if !figures::ALL.iter().any(|(n, _)| n == o) {
+            return Err(format!("upkeep-bench: fatal: no figure {o}"));
+        }
+    }
     Ok(Args { quick, root, only })
 }
 
@@ -177,6 +183,7 @@ pub fn load_average() -> String {
 
 struct RunInfo<'a> {
     quick: bool,
+    only: Option<Vec<String>>,
     work_kind: &'a str,
     load_before: String,
     load_after: String,
@@ -207,9 +214,20 @@ fn results_md(root: &Path, run: &RunInfo, rows: &[Row], ctx: &Ctx, failed: &[Str
     .unwrap_or_default();
     let mut md = String::new();
     md.push_str("# Benchmarks: upkeep against daemontools, runit and s6\n\n");
+    if let Some(only) = &run.only {
+        md.push_str(&format!(
+            "**A partial{} run (`--only {}`): only these figures; the full table is bench/RESULTS.md.**\n\n",
+            if run.quick { ", quick (fewer repetitions)" } else { "" },
+            only.join(",")
+        ));
+    }
     md.push_str(&format!(
-        "Written by `bench/run{}`. Date: {date}. Kernel: {kernel}. CPU: {}. Peers: {}. upkeep: commit {commit} (dist build). Services and logs on {}. One run ({:.0} s), same machine, same service scripts for every system. Load average (1 min) {} at the start, {} at the end: other work shared the machine, so absolute figures are noisy; the ratios within this one run are what count.\n\n",
+        "Written by `bench/run{}{}`. Date: {date}. Kernel: {kernel}. CPU: {}. Peers: {}. upkeep: commit {commit} (dist build). Services and logs on {}. One run ({:.0} s), same machine, same service scripts for every system. Load average (1 min) {} at the start, {} at the end: other work shared the machine, so absolute figures are noisy; the ratios within this one run are what count.\n\n",
         if run.quick { " --quick" } else { "" },
+        run.only
+            .as_ref()
+            .map(|o| format!(" --only {}", o.join(",")))
+            .unwrap_or_default(),
         cpu_model(),
         versions.trim_end_matches([',', ' ']),
         run.work_kind,
@@ -217,18 +235,36 @@ fn results_md(root: &Path, run: &RunInfo, rows: &[Row], ctx: &Ctx, failed: &[Str
         run.load_before,
         run.load_after,
     ));
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
+    let busiest = [&run.load_before, &run.load_after]
+        .iter()
+        .filter_map(|l| l.parse::<f64>().ok())
+        .fold(0.0, f64::max);
+    if busiest > cores {
+        md.push_str(&format!(
+            "**Under load: the 1-minute load average reached {busiest:.0} on {cores:.0} cores during this run. Figures are noisy; do not quote them as upkeep's.**\n\n"
+        ));
+    }
     md.push_str("↓ lower is better, ↑ higher is better. The last column is upkeep's figure divided by the best peer's.\n\n");
     md.push_str(&report::table(rows));
     let behind: Vec<&Row> = rows
         .iter()
-        .filter(|r| r.ratio_cell().contains("behind"))
+        .filter(|r| r.ratio_cell().contains("behind") || r.goal_cell().contains("missed"))
         .collect();
     md.push_str("\n## Where upkeep is not ahead\n\n");
     if behind.is_empty() {
         md.push_str("Nowhere in this run.\n");
     } else {
         for r in behind {
-            md.push_str(&format!("- {}: {}\n", r.label, r.ratio_cell()));
+            let goal = r.goal_cell();
+            let goal = if goal.is_empty() {
+                goal
+            } else {
+                format!("; goal {goal}")
+            };
+            md.push_str(&format!("- {}: {}{goal}\n", r.label, r.ratio_cell()));
         }
     }
     if !failed.is_empty() {
@@ -241,10 +277,12 @@ fn results_md(root: &Path, run: &RunInfo, rows: &[Row], ctx: &Ctx, failed: &[Str
     for n in &ctx.notes {
         md.push_str(&format!("- {n}\n"));
     }
+    // A partial run's file is in bench/results/, beside the CSVs.
+    let up = if run.only.is_some() { "../" } else { "" };
     md.push_str("\nRaw samples: `bench/results/*.csv`. Charts: ");
     let charts: Vec<String> = rows
         .iter()
-        .map(|r| format!("[{}](charts/{}.svg)", r.id, r.id))
+        .map(|r| format!("[{}]({up}charts/{}.svg)", r.id, r.id))
         .collect();
     md.push_str(&charts.join(", "));
     md.push_str(".\n");
@@ -329,13 +367,20 @@ fn main() -> ExitCode {
     }
     let run = RunInfo {
         quick: args.quick,
+        only: args.only.clone(),
         work_kind,
         load_before,
         load_after: load_average(),
         seconds: started.elapsed().as_secs_f64(),
     };
     let md = results_md(&args.root, &run, &rows, &ctx, &failed);
-    let p = bench.join("RESULTS.md");
+    // A partial run never overwrites the full table.
+    let p = match &args.only {
+        None => bench.join("RESULTS.md"),
+        Some(only) => bench
+            .join("results")
+            .join(format!("only-{}.md", only.join("-"))),
+    };
     if let Err(e) = fs::write(&p, md) {
         eprintln!("upkeep-bench: fatal: write {}: {e}", p.display());
         return ExitCode::from(111);

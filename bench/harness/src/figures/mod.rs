@@ -5,9 +5,13 @@
 mod adopt;
 mod check;
 mod crash;
+mod failover;
 mod multilog;
+mod pppoe;
 mod restart;
+mod scale;
 mod scan;
+mod vrrp;
 mod wait;
 
 use std::path::Path;
@@ -26,16 +30,14 @@ pub const ALL: &[(&str, Figure)] = &[
     ("adopt", adopt::run),
     ("wait", wait::run),
     ("scan", scan::run),
+    ("scale", scale::run),
     ("crash", crash::run),
     ("multilog", multilog::run),
     ("check", check::run),
-    // HOOK (pppoe-stop): survivors per 10,000 stops, upkeep's pppoe-stop
-    // against rp-pppoe's pppoe-stop. Add `mod pppoe;` with a
-    // `pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String>` that fills
-    // the rp-pppoe value in the column of the peer it ships with and
-    // upkeep's in upkeep's, then list it here as ("pppoe", pppoe::run).
-    // HOOK (vrrp-notify): keepalived notify event → state file latency,
-    // same shape: `mod vrrp;` and ("vrrp", vrrp::run).
+    // The gateway glue: rp-pppoe is the only peer with an equivalent.
+    ("pppoe", pppoe::run),
+    ("vrrp", vrrp::run),
+    ("failover", failover::run),
 ];
 
 /// Starts `sys`'s supervisor on `dir` and waits until its status names a

@@ -1,0 +1,345 @@
+//! Starting run, learning that it was exec'd or became ready, and handling
+//! its exit: leftovers of its process group, finish, restart or backoff.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::{service_program, signal_group, Finish, Run, Supervisor, PROG};
+use upkeep::errors;
+use upkeep::event::Ended;
+use upkeep::spawn;
+use upkeep::status::{Phase, Want};
+use upkeep::tai64::Tai64N;
+use upkeep::{procfs, signals};
+
+/// A run that lived at least this long is restarted at once.
+const MIN_HEALTHY_RUN: Duration = Duration::from_secs(1);
+
+/// How run ended, as finish and the state file report it.
+pub(super) enum Exit {
+    Code(i32),
+    Signal(i32),
+    /// An adopted run: not our child, so its status cannot be known.
+    Unknown,
+}
+
+impl Supervisor {
+    pub(super) fn start(&mut self) {
+        let here = Path::new(".");
+        let distrust = self
+            .trust
+            .judge_dir(here)
+            .or_else(|| self.trust.judge_files(here));
+        if let Some(why) = distrust {
+            // Another user could change what runs here (as root, often), or
+            // how: refuse, as keepalived refuses unsafe scripts, and retry
+            // with backoff so fixing the modes brings the service up.
+            if self.refused.as_ref() != Some(&why) {
+                errors::warn(
+                    PROG,
+                    format_args!("refusing to start {}/run: {why}", self.shown),
+                );
+            }
+            self.refused = Some(why);
+            self.last_run_fast = true;
+            self.schedule_restart();
+            return;
+        }
+        if self.refused.take().is_some() {
+            self.dirty = true;
+        }
+        // Read only once trusted.
+        self.config = self.reader.load();
+        let mut cmd = service_program("./run").gated().inherit(2);
+        let mut notify_read = None;
+        let mut notify_write = None;
+        if let Some(n) = self.config.notification_fd {
+            match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK) {
+                Ok((r, w)) => {
+                    cmd = cmd.fd(&w, n);
+                    notify_read = Some(r);
+                    notify_write = Some(w);
+                }
+                Err(e) => errors::warn(
+                    PROG,
+                    format_args!("unable to create readiness pipe: {}", errors::phrase(e)),
+                ),
+            }
+        }
+        let child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                // Fork failed (EAGAIN, ENOMEM): never give up, back off.
+                self.report_start_failure(e);
+                self.last_run_fast = true;
+                self.schedule_restart();
+                return;
+            }
+        };
+        drop(notify_write);
+        let gate = child.gate;
+        self.starts = self.starts.saturating_add(1);
+        self.run = Some(Run {
+            pid: child.pid,
+            started: Instant::now(),
+            starttime: procfs::start_time(child.pid).unwrap_or(0),
+            exec_status: Some(child.exec_status),
+            notify: notify_read,
+            exec_failed: None,
+            adopted: None,
+            has_check: Path::new("check").exists(),
+        });
+        self.since = Tai64N::now();
+        self.paused = false;
+        self.operator_restart = false;
+        self.next_start = None;
+        self.checks_reset();
+        if let Some(limit) = self.config.timeout_ready {
+            self.checks.ready.arm(limit);
+        }
+        self.set_phase(Phase::Starting);
+        self.dirty = true;
+        // run's pid on disk before run can exist: a supervise killed now
+        // leaves a state the next one adopts from, never an unrecorded copy
+        // (the gated child exits unexec'd when we die first).
+        self.publish();
+        spawn::open_gate(gate);
+    }
+
+    pub(super) fn report_start_failure(&mut self, e: Errno) {
+        if !self.start_failure_reported {
+            self.warn_unable_to_start("run", e);
+            self.start_failure_reported = true;
+        }
+    }
+
+    pub(super) fn on_exec_status(&mut self) {
+        let Some(run) = self.run.as_mut() else { return };
+        let Some(fd) = run.exec_status.take() else {
+            return;
+        };
+        match spawn::read_exec_status(&fd) {
+            Ok(()) => {
+                self.start_failure_reported = false;
+                if self.phase == Phase::Starting {
+                    // Without a readiness fd or a check, exec'd means ready.
+                    let ready = run.notify.is_none() && !run.has_check;
+                    self.set_phase(if ready { Phase::Ready } else { Phase::Up });
+                    if ready {
+                        self.checks.ready.cancel();
+                    }
+                    self.schedule_check();
+                }
+            }
+            Err(e) => {
+                run.exec_failed = Some(e);
+                self.report_start_failure(e);
+            }
+        }
+    }
+
+    pub(super) fn on_notify(&mut self) {
+        let Some(run) = self.run.as_mut() else { return };
+        let Some(fd) = run.notify.as_ref() else {
+            return;
+        };
+        let mut buf = [0u8; 512];
+        let (close, ready) = match nix::unistd::read(fd, &mut buf) {
+            Ok(0) => (true, false),
+            Ok(n) => {
+                let newline = buf[..n].contains(&b'\n');
+                (newline, newline)
+            }
+            Err(Errno::EAGAIN) | Err(Errno::EINTR) => (false, false),
+            Err(_) => (true, false),
+        };
+        if close {
+            run.notify = None;
+        }
+        if ready {
+            self.became_ready();
+        }
+    }
+
+    /// run said it is ready (notification fd) or passed its first check.
+    pub(super) fn became_ready(&mut self) {
+        if matches!(self.phase, Phase::Up | Phase::Starting) {
+            self.set_phase(Phase::Ready);
+            self.checks.ready.cancel();
+        }
+    }
+
+    pub(super) fn on_start_timer(&mut self) {
+        self.next_start = None;
+        if self.run.is_none() && self.finish.is_none() && matches!(self.want, Want::Up) {
+            self.start();
+        } else if self.phase == Phase::Backoff {
+            self.set_phase(Phase::Down);
+        }
+    }
+
+    // ---- exits ----------------------------------------------------------
+
+    pub(super) fn reap(&mut self) {
+        for (pid, ended) in upkeep::event::reap_children() {
+            let exit = match ended {
+                Ended::Exited(c) => Exit::Code(c),
+                Ended::Signaled(s) => Exit::Signal(s),
+            };
+            if Some(pid) == self.run_pid() && self.run.as_ref().is_some_and(|r| r.adopted.is_none())
+            {
+                self.on_run_exit(exit);
+            } else if Some(pid) == self.finish.as_ref().map(|f| f.pid) {
+                self.on_finish_exit();
+            } else if Some(pid) == self.checks.pid() {
+                self.on_check_exit(exit);
+            }
+        }
+    }
+
+    pub(super) fn on_adopted_exit(&mut self) {
+        // The pidfd polls readable once the process has exited; svscan (our
+        // subreaper) or init reaps it.
+        self.on_run_exit(Exit::Unknown);
+    }
+
+    pub(super) fn on_run_exit(&mut self, exit: Exit) {
+        if self.run.as_ref().is_some_and(|r| r.exec_status.is_some()) {
+            // The exec result is already in the pipe: read it now so an
+            // exec failure is reported before the exit is handled.
+            self.on_exec_status();
+        }
+        let Some(run) = self.run.take() else { return };
+        let (code, sig) = match exit {
+            Exit::Code(c) => (c, 0),
+            Exit::Signal(s) => (256, s),
+            Exit::Unknown => (-1, 0),
+        };
+        self.last_exit = match exit {
+            Exit::Code(c) => c.to_string(),
+            Exit::Signal(s) => format!("signal:{}", signals::name(s)),
+            Exit::Unknown => "unknown".into(),
+        };
+        // A stop we asked for is no failure, whatever the run's age.
+        let stopped_on_purpose = self.phase == Phase::Stopping;
+        self.last_run_fast = !stopped_on_purpose
+            && (run.exec_failed.is_some() || run.started.elapsed() < MIN_HEALTHY_RUN);
+        self.since = Tai64N::now();
+        self.paused = false;
+        self.dirty = true;
+        self.checks_stop();
+
+        // Leftovers of run's process group: TERM now, KILL at timeout-kill.
+        let group = Pid::from_raw(-run.pid.as_raw());
+        if kill(group, Signal::SIGTERM).is_ok() {
+            let _ = kill(group, Signal::SIGCONT);
+            if !self.kill_timer.is_armed() {
+                if let Some(limit) = self.config.timeout_kill {
+                    self.kill_timer.arm(limit);
+                }
+            }
+            self.kill_group = Some(run.pid);
+        } else if self.kill_group == Some(run.pid) {
+            self.kill_timer.cancel();
+            self.kill_group = None;
+        }
+
+        if Path::new("finish").exists() {
+            self.start_finish(code, sig);
+        } else {
+            self.after_down();
+        }
+    }
+
+    fn start_finish(&mut self, code: i32, sig: i32) {
+        if let Some(why) = self.trust.judge(Path::new("finish"), "finish") {
+            errors::warn(
+                PROG,
+                format_args!("refusing to start {}/finish: {why}", self.shown),
+            );
+            self.refused = Some(why);
+            self.after_down();
+            return;
+        }
+        let cmd = service_program("./finish")
+            .arg(code.to_string())
+            .arg(sig.to_string())
+            .arg(&self.name)
+            .inherit(2);
+        match cmd.spawn() {
+            Ok(child) => {
+                self.finish = Some(Finish {
+                    pid: child.pid,
+                    exec_status: child.exec_status,
+                });
+                if let Some(limit) = self.config.timeout_finish {
+                    self.finish_timer.arm(limit);
+                }
+                self.set_phase(Phase::Finishing);
+            }
+            Err(e) => {
+                self.warn_unable_to_start("finish", e);
+                self.after_down();
+            }
+        }
+    }
+
+    fn on_finish_exit(&mut self) {
+        if let Some(f) = self.finish.take() {
+            if let Err(e) = spawn::read_exec_status(&f.exec_status) {
+                self.warn_unable_to_start("finish", e);
+            }
+        }
+        self.finish_timer.cancel();
+        self.after_down();
+    }
+
+    pub(super) fn on_finish_timer(&mut self) {
+        if let Some(f) = &self.finish {
+            // finish ran too long: KILL its whole group; its exit is reaped.
+            signal_group(f.pid, libc::SIGKILL);
+        }
+    }
+
+    pub(super) fn on_kill_timer(&mut self) {
+        if let Some(group) = self.kill_group.take() {
+            signal_group(group, libc::SIGKILL);
+        }
+    }
+
+    /// run (and finish) are gone: decide what comes next.
+    fn after_down(&mut self) {
+        self.set_phase(Phase::Down);
+        self.dirty = true;
+        if self.exit_when_down {
+            return;
+        }
+        if self.want == Want::Up {
+            if self.operator_restart || !self.last_run_fast {
+                self.operator_restart = false;
+                self.fast_failures = 0;
+                self.start();
+            } else {
+                self.schedule_restart();
+            }
+        }
+    }
+
+    /// A fast failure: wait MIN·2^(n-1), capped at MAX, then start.
+    fn schedule_restart(&mut self) {
+        self.fast_failures = self.fast_failures.saturating_add(1);
+        let (min, max) = self.config.backoff;
+        let shift = (self.fast_failures - 1).min(31);
+        let delay = min.checked_mul(1u32 << shift).unwrap_or(max).min(max);
+        self.start_timer.arm(delay);
+        self.next_start = std::time::SystemTime::now()
+            .checked_add(delay)
+            .map(Tai64N::from_system);
+        self.set_phase(Phase::Backoff);
+        self.dirty = true;
+    }
+}
