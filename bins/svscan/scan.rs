@@ -55,16 +55,21 @@ impl Scanner {
                 continue;
             };
             // A dir without `run` is not (yet) a service: no supervise
-            // failing to start it every second; it is watched instead.
-            if std::fs::metadata(Path::new(&name).join("run")).is_err() {
+            // failing to start it every second; it is watched instead. The
+            // watch comes first and `run` is looked for again after it, so
+            // a `run` made in between is never missed.
+            let has_run = |name: &OsString| std::fs::metadata(Path::new(name).join("run")).is_ok();
+            if !has_run(&name) {
                 if let Ok(wd) = self.inotify.add_watch(
                     Path::new(&name),
                     AddWatchFlags::IN_CREATE
                         | AddWatchFlags::IN_MOVED_TO
                         | AddWatchFlags::IN_ATTRIB,
                 ) {
-                    self.candidates.insert(wd, name);
+                    self.candidates.insert(wd, name.clone());
                 }
+            }
+            if !has_run(&name) {
                 if !self.services.contains_key(&key) {
                     continue;
                 }
