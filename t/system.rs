@@ -182,6 +182,21 @@ fn run(p: &Plan) -> bool {
         }
         let broke = row.breaks();
         rows.push(row);
+        if broke && p.soak {
+            // What a reader needs to find the cause: when the invariant
+            // began to hold, what the ISP saw in the round, the logs.
+            println!(
+                "round {i}: started {} ms, settled {} ms (unix); ISP:\n{}\n{}",
+                watch::unix_ms(r.started),
+                r.settled.map_or(0, watch::unix_ms),
+                events
+                    .iter()
+                    .map(|e| e.line.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                rig.logs(80)
+            );
+        }
         if broke {
             ok = false;
             if !p.soak {

@@ -85,6 +85,7 @@ impl Span {
 
 /// One line of the ISP's record: `UNIX_MS EVENT USER PID [DETAIL] [from=IP]`.
 pub struct IspEvent {
+    pub line: String,
     pub ms: u64,
     pub event: String,
     pub from: Option<String>,
@@ -130,6 +131,7 @@ impl IspRecord {
             }
             self.most_at_once = self.most_at_once.max(self.open.len());
             out.push(IspEvent {
+                line: line.to_string(),
                 ms: w.first().and_then(|m| m.parse().ok()).unwrap_or(0),
                 event: w.get(1).unwrap_or(&"").to_string(),
                 from: w
