@@ -32,6 +32,9 @@ use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{FileStat, Mode, SFlag};
 use nix::unistd::{Uid, UnlinkatFlags};
 
+mod fifos;
+pub use fifos::Poke;
+
 /// A directory checked for runtime files, held open so that every later
 /// operation acts on the directory that was checked, whatever happens to
 /// its path meanwhile.
@@ -355,16 +358,21 @@ impl Drop for Prepared<'_> {
 /// An unpredictable temporary name for `name`: hidden, so that readers
 /// listing the directory pass over it, and different on every call.
 pub fn temp_name(name: &OsStr) -> OsString {
+    let mut tmp = OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(".{:016x}.tmp", unpredictable()));
+    tmp
+}
+
+/// A number nobody can predict, different on every call.
+fn unpredictable() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     // RandomState is keyed from the kernel's random source once per thread;
-    // hashing a counter with it gives names nobody can predict.
+    // hashing a counter with it gives numbers nobody can predict.
     let mut h = RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
     h.write_u32(std::process::id());
-    let mut tmp = OsString::from(".");
-    tmp.push(name);
-    tmp.push(format!(".{:016x}.tmp", h.finish()));
-    tmp
+    h.finish()
 }
 
 /// Is `name` one of ours temporary names?
