@@ -129,5 +129,8 @@ fn main() {
             }
         }
     }
+    // Each waiter's FIFO in supervise/event/ goes with it (exit runs no
+    // destructors).
+    drop(watches);
     std::process::exit(code)
 }

@@ -24,6 +24,7 @@ pub mod servicedir;
 pub mod signals;
 pub mod spawn;
 pub mod status;
+pub mod svevent;
 pub mod svwait;
 #[allow(unsafe_code)]
 pub mod sys;

@@ -1,11 +1,12 @@
 //! `svc -w`: wait until a service reaches a state, without a race and
-//! without polling. The inotify watch on DIR/supervise is set up and the
-//! current status read *before* the command is sent, so the change it causes
-//! cannot slip by. Works against daemontools' supervise too: it also
-//! renames status.new over status.
+//! without polling. The waiter's way to be woken is set up and the current
+//! status read *before* the command is sent, so the change it causes cannot
+//! slip by. upkeep's supervise wakes it through a FIFO in supervise/event/
+//! (lib/svevent.rs); daemontools' supervise serves no such dir, and there an
+//! inotify watch on DIR/supervise sees it rename status.new over status.
 
 use std::ffi::OsStr;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -15,6 +16,7 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use crate::control;
 use crate::event;
 use crate::status::{self, Phase, Status};
+use crate::svevent::Subscription;
 
 /// What `-w` waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +52,7 @@ impl Goal {
 /// A service being watched.
 pub struct Watch {
     dir: PathBuf,
-    inotify: Inotify,
+    wake: Wake,
     /// Status before the command, for `r`/`R`.
     before: Option<Status>,
     /// The `want` the command sets (u, d, o): a service that already looked
@@ -59,9 +61,31 @@ pub struct Watch {
     want: Option<crate::status::Want>,
 }
 
+/// How a waiter is woken.
+enum Wake {
+    /// A FIFO in supervise/event/, written by upkeep's supervise.
+    Fifo(Subscription),
+    /// An inotify watch on supervise/ (daemontools' supervise). Its exit
+    /// costs an SRCU grace period: only where no FIFO is served.
+    Inotify(Inotify),
+}
+
 impl Watch {
     /// Start watching DIR/supervise; call before sending the command.
     pub fn new(dir: &Path) -> Result<Watch, Errno> {
+        // The FIFO is there (and open) before the status is read.
+        if let Some(sub) = Subscription::new(dir) {
+            let before = status::read_status(dir).ok().flatten();
+            let state = status::read_state(dir);
+            if Subscription::served(before.as_ref(), state.as_ref()) {
+                return Ok(Watch {
+                    dir: dir.to_path_buf(),
+                    wake: Wake::Fifo(sub),
+                    before,
+                    want: None,
+                });
+            }
+        }
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
         // Not IN_CLOSE_NOWRITE: every read of status by this very waiter
         // would wake it. Both supervises open their lock for writing, so
@@ -75,7 +99,7 @@ impl Watch {
         let before = status::read_status(dir).ok().flatten();
         Ok(Watch {
             dir: dir.to_path_buf(),
-            inotify,
+            wake: Wake::Inotify(inotify),
             before,
             want: None,
         })
@@ -127,11 +151,32 @@ impl Watch {
         }
     }
 
-    /// Drain pending events; true if supervise may have exited (its lock
+    /// Whether this waiter uses supervise/event/ (not inotify).
+    pub fn uses_event_fifo(&self) -> bool {
+        matches!(self.wake, Wake::Fifo(_))
+    }
+
+    /// What to poll: at most two descriptors.
+    fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        match &self.wake {
+            Wake::Fifo(sub) => sub.fds().to_vec(),
+            Wake::Inotify(inotify) => vec![inotify.as_fd()],
+        }
+    }
+
+    /// Drain pending events, given which of [`Watch::fds`] polled ready;
+    /// true if supervise may have exited (ok lost its reader, or the lock
     /// file was closed or the dir went away).
-    fn drain(&self) -> bool {
+    fn drain(&self, ready: &[bool]) -> bool {
+        let inotify = match &self.wake {
+            Wake::Fifo(sub) => {
+                sub.drain();
+                return ready.get(1).copied().unwrap_or(false);
+            }
+            Wake::Inotify(inotify) => inotify,
+        };
         let mut lock_closed = false;
-        while let Ok(events) = self.inotify.read_events() {
+        while let Ok(events) = inotify.read_events() {
             if events.is_empty() {
                 break;
             }
@@ -179,19 +224,23 @@ pub fn wait_all(watches: &[Watch], goal: Goal, deadline: Option<Instant>) -> Vec
             }
             None => None,
         };
-        let pending: Vec<usize> = (0..watches.len())
-            .filter(|&i| outcome[i].is_none())
-            .collect();
-        let fds: Vec<_> = pending
-            .iter()
-            .map(|&i| watches[i].inotify.as_fd())
-            .collect();
+        // Each pending watch's descriptors, and where they start in `fds`.
+        let mut fds = Vec::new();
+        let mut pending = Vec::new();
+        for (i, w) in watches.iter().enumerate() {
+            if outcome[i].is_none() {
+                let own = w.fds();
+                pending.push((i, fds.len(), own.len()));
+                fds.extend(own);
+            }
+        }
         let ready = match event::wait_readable(&fds, timeout) {
             Ok(r) => r,
             Err(_) => break,
         };
-        for (k, &i) in pending.iter().enumerate() {
-            if ready[k] && watches[i].drain() {
+        for &(i, start, len) in &pending {
+            let own = &ready[start..start + len];
+            if own.iter().any(|&r| r) && watches[i].drain(own) {
                 let w = &watches[i];
                 if w.reached(goal) {
                     outcome[i] = Some(Outcome::Reached);

@@ -218,3 +218,34 @@ fn upkeep_svc_waits_on_daemontools_supervise() {
     let out = s.svc(&["-wd", "-T", "200ms"]);
     assert_eq!(out.status.code(), Some(99));
 }
+
+/// daemontools' supervise started where upkeep's ran: the event/ dir that
+/// upkeep's left is served by nobody, and upkeep's svc -w must notice and
+/// wait through inotify instead of hanging.
+#[test]
+fn upkeep_svc_waits_on_daemontools_supervise_after_upkeeps() {
+    if !both_have_daemontools() {
+        return;
+    }
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    {
+        let _ours = s.supervise();
+        wait_for("up", T, || s.pid() != 0);
+        let out = s.svc(&["-d", "-wd", "-T", "5s"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+    assert!(s.path("supervise/event").is_dir());
+    let _theirs = s.supervise_with(&dt("supervise"));
+    wait_for("up", T, || s.pid() != 0);
+    for (letters, goal) in [("-d", "-wd"), ("-u", "-wu"), ("-d", "-wd")] {
+        // A waiter on a FIFO nobody writes would only see the state when
+        // its -T ran out.
+        let t0 = std::time::Instant::now();
+        let out = s.svc(&[letters, goal, "-T", "20s"]);
+        assert_eq!(out.status.code(), Some(0), "{letters} {goal}: {out:?}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{letters} {goal} woke only at its time limit"
+        );
+    }
+}

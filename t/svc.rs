@@ -150,11 +150,13 @@ fn a_hundred_concurrent_waiters() {
                 .unwrap()
         })
         .collect();
-    // Each waiter has its inotify watch once it waits; none may be done yet.
+    // Each waiter has its FIFO in supervise/event/ (or, where supervise
+    // serves none, its inotify watch) once it waits; none may be done yet.
+    let event = s.path("supervise/event");
     for w in &mut waiters {
         let pid = w.id();
         wait_for("the waiter's watch", T, || {
-            has_inotify(pid) || w.try_wait().unwrap().is_some()
+            has_inotify(pid) || holds_a_file_in(pid, &event) || w.try_wait().unwrap().is_some()
         });
         assert_eq!(w.try_wait().unwrap(), None, "a waiter finished before d");
     }
@@ -205,6 +207,15 @@ fn has_inotify(pid: u32) -> bool {
     };
     fds.flatten()
         .any(|e| fs::read_link(e.path()).is_ok_and(|l| l.as_os_str() == "anon_inode:inotify"))
+}
+
+/// Whether process `pid` has a file in `dir` open.
+fn holds_a_file_in(pid: u32, dir: &std::path::Path) -> bool {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|e| fs::read_link(e.path()).is_ok_and(|l| l.starts_with(dir)))
 }
 
 /// The shipped MASTER hook (service/vrrp-notify/hooks/MASTER) while

@@ -36,6 +36,7 @@ impl Supervisor {
             paused: self.paused,
             want: self.want,
         };
+        let letter = upkeep::svevent::letter(&status, &state);
         // State first: a reader woken by the status rename sees both new.
         let (state, status) = (state.encode(), status.encode());
         let mut results = Vec::with_capacity(2);
@@ -55,6 +56,12 @@ impl Supervisor {
                 self.published.status = status;
             }
             results.push(("status", r));
+        }
+        // Waiters re-read both files: wake them once, after both.
+        if !results.is_empty() {
+            if let Some(events) = self.owned.events.as_mut() {
+                events.announce(letter);
+            }
         }
         for (file, result) in results {
             match result {

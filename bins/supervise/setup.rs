@@ -19,6 +19,7 @@ use upkeep::errors::{self, Failure, Fatal};
 use upkeep::event;
 use upkeep::lock::{self, Lock};
 use upkeep::runtimefile::Dir;
+use upkeep::svevent::Publisher;
 use upkeep::trust::Trust;
 
 /// How long a new supervise waits for a lock still held by a predecessor
@@ -37,6 +38,9 @@ pub struct Owned {
     pub control: File,
     /// Held open so `svok` finds a reader.
     pub _ok: File,
+    /// supervise/event/, where waiters' FIFOs are woken; None when it
+    /// cannot be made (they fall back to inotify).
+    pub events: Option<Publisher>,
 }
 
 fn errno_of(e: &io::Error) -> Errno {
@@ -140,6 +144,19 @@ pub fn take_ownership(shown: &str) -> Result<Owned, Fatal> {
     };
     let control = fifo("control")?;
     let ok = fifo("ok")?;
+    let events = match Publisher::open(&dir) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            errors::warn(
+                PROG,
+                format_args!(
+                    "unable to open {shown}/supervise/event: {}; svc -w will use inotify",
+                    errors::io_phrase(&e)
+                ),
+            );
+            None
+        }
+    };
     // ok before the lock: while a child still has the lock, svok finds its
     // taker dead; once the lock is closed, it must find no reader of ok.
     upkeep::spawn::close_first_in_children(&[
@@ -153,6 +170,7 @@ pub fn take_ownership(shown: &str) -> Result<Owned, Fatal> {
         _lock: lock,
         control,
         _ok: ok,
+        events,
     })
 }
 

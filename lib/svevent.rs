@@ -1,0 +1,159 @@
+//! supervise/event/: how supervise tells waiters (`svc -w`) that its
+//! status changed, without inotify (doc/DESIGN.md §4). A waiter makes a
+//! FIFO of its own in the dir and holds it open; supervise writes one byte
+//! to every FIFO there after each change of status or state. The byte
+//! says what happened (u up, U ready, d down, D down and finished), but a
+//! waiter reads the status files again anyway.
+//!
+//! Why not inotify: the last close of an inotify instance that holds a
+//! watch waits for an SRCU grace period (~10 ms), which made a waiter's
+//! exit cost more than the whole command (bench/README.md).
+
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+
+use crate::runtimefile::Dir;
+use crate::status::{State, Status};
+
+/// The dir's name in supervise/.
+pub const EVENT_DIR: &str = "event";
+
+/// How long a FIFO without a reader is kept: its maker opens it the
+/// moment after making it, so one older than this belongs to a waiter
+/// that was killed.
+pub const GRACE: Duration = Duration::from_secs(3);
+
+/// Waiters' FIFOs: `w.` and 16 unpredictable hex digits.
+const PREFIX: &str = "w.";
+
+/// supervise's side: event/, made with the other runtime files, and a
+/// listing of it kept open (one allocation, at start).
+pub struct Publisher {
+    dir: Dir,
+    listing: nix::dir::Dir,
+}
+
+impl Publisher {
+    /// Make (mode 0700: only supervise's user or root can add a FIFO) and
+    /// open supervise/event.
+    pub fn open(supervise: &Dir) -> std::io::Result<Publisher> {
+        let dir = supervise.open_subdir(EVENT_DIR.as_ref(), Some(0o700))?;
+        let listing = nix::dir::Dir::openat(
+            dir.as_fd(),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Publisher { dir, listing })
+    }
+
+    /// Write `letter` to every waiter's FIFO, never blocking; remove those
+    /// of dead waiters. Anything else in the dir is left unopened.
+    pub fn announce(&mut self, letter: u8) {
+        // The iterator rewinds the listing when dropped: every call sees
+        // the dir as it is now.
+        for entry in self.listing.iter().flatten() {
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name);
+            // Errors (EMFILE, a dir being removed) lose one wake-up of one
+            // waiter; its deadline, or the next change, still ends its wait.
+            let _ = self.dir.poke_fifo(name, letter, GRACE);
+        }
+    }
+}
+
+/// The letter for a status change: what s6-supervise would write.
+pub fn letter(status: &Status, state: &State) -> u8 {
+    use crate::status::Phase;
+    match (status.pid != 0, state.phase) {
+        (true, Phase::Ready) => b'U',
+        (true, _) => b'u',
+        (false, Phase::Finishing | Phase::Stopping) => b'd',
+        (false, _) => b'D',
+    }
+}
+
+/// A waiter's side: its FIFO in event/, and supervise/ok held open for
+/// writing, which polls POLLERR once supervise (its only reader) is gone.
+pub struct Subscription {
+    dir: Dir,
+    name: OsString,
+    fifo: File,
+    ok: File,
+}
+
+impl Subscription {
+    /// Make this waiter's FIFO in SERVICE/supervise/event. None when there
+    /// is no such dir of root's or ours (daemontools' supervise, another
+    /// user's), no supervise, or the FIFO cannot be made: then wait
+    /// another way.
+    pub fn new(service: &Path) -> Option<Subscription> {
+        let supervise = service.join("supervise");
+        let dir = Dir::open(&supervise)
+            .ok()?
+            .open_subdir(EVENT_DIR.as_ref(), None)
+            .ok()?;
+        if dir.is_shared() {
+            return None;
+        }
+        // A supervise is alive now; from here on its death polls POLLERR.
+        let ok = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(supervise.join("ok"))
+            .ok()?;
+        if !ok
+            .metadata()
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()))
+        {
+            return None;
+        }
+        let (name, fifo) = dir.make_own_fifo(PREFIX).ok()?;
+        Some(Subscription {
+            dir,
+            name,
+            fifo,
+            ok,
+        })
+    }
+
+    /// Does this status come from a supervise that serves event/? upkeep's
+    /// writes `state` with the same pid and since as `status` (state
+    /// first); daemontools' supervise, started where upkeep's once ran,
+    /// writes a status of its own time that an old state never matches.
+    pub fn served(status: Option<&Status>, state: Option<&State>) -> bool {
+        match (status, state) {
+            (Some(st), Some(sv)) => st.pid == sv.pid && st.since == sv.since,
+            _ => false,
+        }
+    }
+
+    /// The descriptors to poll: the FIFO (readable on a byte) and ok
+    /// (POLLERR once supervise is gone).
+    pub fn fds(&self) -> [BorrowedFd<'_>; 2] {
+        [self.fifo.as_fd(), self.ok.as_fd()]
+    }
+
+    /// Read away the bytes written so far.
+    pub fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while matches!((&self.fifo).read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let _ = self.dir.remove(&self.name);
+    }
+}

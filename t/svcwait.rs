@@ -1,0 +1,228 @@
+//! svc -w through supervise/event/: one FIFO per waiter, written by
+//! supervise on every change; no inotify, nothing left behind, nothing
+//! but a waiter's FIFO ever opened.
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const T: Duration = Duration::from_secs(5);
+
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+/// The descriptors of process `pid`, as their targets.
+fn fd_targets(pid: u32) -> Vec<PathBuf> {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| fs::read_link(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A waiter killed when dropped, pass or fail.
+struct Waiter(std::process::Child);
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn waiter(dir: &Path, goal: &str) -> Waiter {
+    Waiter(
+        Command::new(SVC)
+            .args([goal, "-T", "60s"])
+            .arg(dir)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Open a FIFO for reading without blocking, and without ever making the
+/// pipe see EOF.
+fn open_reader(path: &Path) -> fs::File {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .unwrap()
+}
+
+fn unread(f: &mut fs::File) -> Vec<u8> {
+    let mut buf = vec![0u8; 4096];
+    match f.read(&mut buf) {
+        Ok(n) => buf[..n].to_vec(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn a_hundred_waiters_on_fifos_all_wake_and_leave_nothing() {
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    let _sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    let event = s.path("supervise/event");
+    let mut waiters: Vec<Waiter> = (0..100).map(|_| waiter(&s.dir, "-wd")).collect();
+    // Each waiter holds a FIFO in event/ once it waits, and no inotify.
+    for w in &mut waiters {
+        let pid = w.0.id();
+        wait_for("the waiter's FIFO", T, || {
+            fd_targets(pid).iter().any(|t| t.starts_with(&event))
+                || w.0.try_wait().unwrap().is_some()
+        });
+        assert_eq!(w.0.try_wait().unwrap(), None, "a waiter finished before d");
+        assert!(
+            !fd_targets(pid)
+                .iter()
+                .any(|t| t.as_os_str() == "anon_inode:inotify"),
+            "a waiter holds an inotify instance"
+        );
+    }
+    assert_eq!(entries(&event).len(), 100);
+    s.send("d");
+    for w in &mut waiters {
+        let end = Instant::now() + T;
+        let code = loop {
+            if let Some(st) = w.0.try_wait().unwrap() {
+                break st.code();
+            }
+            assert!(Instant::now() < end, "a waiter was not woken");
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        assert_eq!(code, Some(0));
+    }
+    assert_eq!(entries(&event), Vec::<PathBuf>::new(), "FIFOs left behind");
+}
+
+#[test]
+fn dead_waiters_and_full_fifos_neither_block_supervise_nor_pile_up() {
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    let _sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    let event = s.path("supervise/event");
+    // A waiter killed while it waits leaves its FIFO.
+    let mut dead = waiter(&s.dir, "-wd");
+    let pid = dead.0.id();
+    wait_for("the waiter's FIFO", T, || {
+        fd_targets(pid).iter().any(|t| t.starts_with(&event))
+    });
+    dead.0.kill().unwrap();
+    dead.0.wait().unwrap();
+    // Fifty more that nobody ever opened, and one whose reader never reads.
+    for i in 0..50 {
+        nix::unistd::mkfifo(
+            &event.join(format!("w.dead{i}")),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+    }
+    let full_path = event.join("w.full");
+    nix::unistd::mkfifo(&full_path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut full = open_reader(&full_path);
+    while full.write(&[0u8; 4096]).is_ok() {}
+    assert_eq!(entries(&event).len(), 52);
+    // supervise still answers at once.
+    for (letters, goal) in [("-d", "-wd"), ("-u", "-wu")] {
+        let out = s.svc(&[letters, goal, "-T", "5s"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+    // Once they are older than the grace time, the next changes remove
+    // every FIFO without a reader, and only those.
+    let mut last = Instant::now();
+    let mut up = true;
+    wait_for(
+        "dead waiters' FIFOs removed",
+        Duration::from_secs(15),
+        || {
+            if last.elapsed() > Duration::from_millis(250) {
+                s.send(if up { "d" } else { "u" });
+                up = !up;
+                last = Instant::now();
+            }
+            entries(&event) == vec![full_path.clone()]
+        },
+    );
+}
+
+#[test]
+fn nothing_but_a_waiters_fifo_is_written_to_or_followed() {
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    let _sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    let event = s.path("supervise/event");
+    let victim = s.tmp.path().join("victim");
+    fs::write(&victim, "precious").unwrap();
+    let elsewhere = s.tmp.path().join("elsewhere");
+    let fifo = |p: &Path| {
+        nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        open_reader(p)
+    };
+    let mut mine = fifo(&event.join("w.mine"));
+    let mut linked_to = fifo(&elsewhere);
+    std::os::unix::fs::symlink(&victim, event.join("w.file-link")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, event.join("w.fifo-link")).unwrap();
+    fs::write(event.join("w.plain"), "").unwrap();
+    fs::create_dir(event.join("w.dir")).unwrap();
+    let mut hard = fifo(&event.join("w.hard"));
+    fs::hard_link(event.join("w.hard"), s.tmp.path().join("hard2")).unwrap();
+    let foreign = if nix::unistd::geteuid().is_root() {
+        let f = fifo(&event.join("w.foreign"));
+        nix::unistd::chown(
+            &event.join("w.foreign"),
+            Some(nix::unistd::Uid::from_raw(65534)),
+            None,
+        )
+        .unwrap();
+        Some(f)
+    } else {
+        need_root("a FIFO of another user");
+        None
+    };
+    for (letters, goal) in [("-d", "-wd"), ("-u", "-wu")] {
+        let out = s.svc(&[letters, goal, "-T", "5s"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+    wait_for("the waiter's FIFO woken", T, || {
+        !unread(&mut mine).is_empty()
+    });
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    assert_eq!(fs::read(event.join("w.plain")).unwrap(), b"");
+    assert_eq!(unread(&mut linked_to), b"", "a symlink was followed");
+    assert_eq!(unread(&mut hard), b"", "a FIFO with two links was written");
+    if let Some(mut f) = foreign {
+        assert_eq!(unread(&mut f), b"", "another user's FIFO was written");
+    }
+    for name in ["w.file-link", "w.fifo-link", "w.plain", "w.dir", "w.hard"] {
+        assert!(
+            fs::symlink_metadata(event.join(name)).is_ok(),
+            "{name} was removed"
+        );
+    }
+}
+
+#[test]
+fn event_dir_is_supervises_alone() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    let _sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    let m = fs::symlink_metadata(s.path("supervise/event")).unwrap();
+    assert!(m.is_dir());
+    assert_eq!(m.permissions().mode() & 0o7777, 0o700);
+    assert_eq!(m.uid(), nix::unistd::geteuid().as_raw());
+}
