@@ -130,10 +130,10 @@ impl Watch {
             return false;
         }
         // daemontools' supervise writes no state file: there, up is ready
-        // and down is finished.
-        let state = status::read_state(&self.dir).filter(|st| st.pid == now.pid);
-        let ready = || state.as_ref().is_none_or(|st| st.phase == Phase::Ready);
-        let finished = || state.as_ref().is_none_or(|st| st.phase != Phase::Finishing);
+        // and down is finished. Read only for the goals that need it.
+        let state = || status::read_state(&self.dir).filter(|st| st.pid == now.pid);
+        let ready = || state().is_none_or(|st| st.phase == Phase::Ready);
+        let finished = || state().is_none_or(|st| st.phase != Phase::Finishing);
         let restarted = || {
             now.pid != 0
                 && match self.before {
