@@ -87,15 +87,21 @@ impl Watch {
             }
         }
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
-        // Not IN_CLOSE_NOWRITE: every read of status by this very waiter
-        // would wake it. Both supervises open their lock for writing, so
-        // its close on exit is an IN_CLOSE_WRITE.
-        inotify.add_watch(
-            &dir.join("supervise"),
-            AddWatchFlags::IN_MOVED_TO
-                | AddWatchFlags::IN_CLOSE_WRITE
-                | AddWatchFlags::IN_DELETE_SELF,
-        )?;
+        // Renames into supervise/ (status.new over status), and the close
+        // of the lock: both supervises open it for writing, so their exit
+        // is an IN_CLOSE_WRITE on it. Not IN_CLOSE_NOWRITE (this waiter's
+        // own reads), nor closes of the other files (its own write to
+        // control, status.new), which would only wake it for nothing.
+        let supervise = dir.join("supervise");
+        let renames = AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_DELETE_SELF;
+        if inotify
+            .add_watch(&supervise.join("lock"), AddWatchFlags::IN_CLOSE_WRITE)
+            .is_ok()
+        {
+            inotify.add_watch(&supervise, renames)?;
+        } else {
+            inotify.add_watch(&supervise, renames | AddWatchFlags::IN_CLOSE_WRITE)?;
+        }
         let before = status::read_status(dir).ok().flatten();
         Ok(Watch {
             dir: dir.to_path_buf(),
@@ -164,33 +170,52 @@ impl Watch {
         }
     }
 
-    /// Drain pending events, given which of [`Watch::fds`] polled ready;
-    /// true if supervise may have exited (ok lost its reader, or the lock
-    /// file was closed or the dir went away).
-    fn drain(&self, ready: &[bool]) -> bool {
+    /// Drain pending events, given which of [`Watch::fds`] polled ready.
+    fn drain(&self, ready: &[bool]) -> Woke {
         let inotify = match &self.wake {
             Wake::Fifo(sub) => {
                 sub.drain();
-                return ready.get(1).copied().unwrap_or(false);
+                return Woke {
+                    changed: ready.first().copied().unwrap_or(false),
+                    maybe_gone: ready.get(1).copied().unwrap_or(false),
+                };
             }
             Wake::Inotify(inotify) => inotify,
         };
-        let mut lock_closed = false;
+        let mut woke = Woke {
+            changed: false,
+            maybe_gone: false,
+        };
         while let Ok(events) = inotify.read_events() {
             if events.is_empty() {
                 break;
             }
             for e in events {
+                // A status is renamed in; other closes after a write (the
+                // temporary status.new, this waiter's own write to control)
+                // change nothing to read.
+                if e.mask.contains(AddWatchFlags::IN_MOVED_TO) {
+                    woke.changed = true;
+                }
+                // Unnamed: the watch on the lock itself.
                 let closed = e.mask.contains(AddWatchFlags::IN_CLOSE_WRITE);
-                if (closed && e.name.as_deref() == Some(OsStr::new("lock")))
-                    || e.mask.contains(AddWatchFlags::IN_DELETE_SELF)
-                {
-                    lock_closed = true;
+                let lock = e.name.as_deref().is_none_or(|n| n == OsStr::new("lock"));
+                if (closed && lock) || e.mask.contains(AddWatchFlags::IN_DELETE_SELF) {
+                    woke.maybe_gone = true;
                 }
             }
         }
-        lock_closed
+        woke
     }
+}
+
+/// What woke a watch.
+struct Woke {
+    /// The status may have changed: read it again.
+    changed: bool,
+    /// supervise may have exited: ok lost its reader, or the lock file was
+    /// closed, or the dir went away.
+    maybe_gone: bool,
 }
 
 /// How a wait ended for one service.
@@ -205,9 +230,11 @@ pub enum Outcome {
 /// Wait until every watch reaches `goal`, or `deadline` passes.
 pub fn wait_all(watches: &[Watch], goal: Goal, deadline: Option<Instant>) -> Vec<Outcome> {
     let mut outcome: Vec<Option<Outcome>> = watches.iter().map(|_| None).collect();
+    // Whose status to read again: all at first, then those woken.
+    let mut look: Vec<bool> = watches.iter().map(|_| true).collect();
     loop {
         for (i, w) in watches.iter().enumerate() {
-            if outcome[i].is_none() && w.reached(goal) {
+            if outcome[i].is_none() && std::mem::take(&mut look[i]) && w.reached(goal) {
                 outcome[i] = Some(Outcome::Reached);
             }
         }
@@ -238,10 +265,21 @@ pub fn wait_all(watches: &[Watch], goal: Goal, deadline: Option<Instant>) -> Vec
             Ok(r) => r,
             Err(_) => break,
         };
+        if !ready.iter().any(|&r| r) {
+            // Time is up: one last look at every dir.
+            look.iter_mut().for_each(|l| *l = true);
+            continue;
+        }
         for &(i, start, len) in &pending {
             let own = &ready[start..start + len];
-            if own.iter().any(|&r| r) && watches[i].drain(own) {
+            if !own.iter().any(|&r| r) {
+                continue;
+            }
+            let woke = watches[i].drain(own);
+            look[i] = woke.changed;
+            if woke.maybe_gone {
                 let w = &watches[i];
+                look[i] = false;
                 if w.reached(goal) {
                     outcome[i] = Some(Outcome::Reached);
                 } else if !control::supervise_running(&w.dir).unwrap_or(false) {
