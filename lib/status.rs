@@ -147,6 +147,9 @@ pub struct State {
     pub starttime: u64,
     /// Why run is not started (a file that cannot be trusted), or empty.
     pub refused: String,
+    /// This supervise wakes waiters through supervise/event/ (an older
+    /// one, or none, leaves the key out).
+    pub events: bool,
 }
 
 impl Default for State {
@@ -166,6 +169,7 @@ impl Default for State {
             check_failures: 0,
             starttime: 0,
             refused: String::new(),
+            events: false,
         }
     }
 }
@@ -190,6 +194,7 @@ impl State {
         // One line: a reason never holds a newline, but make sure.
         let refused = self.refused.replace('\n', " ");
         let _ = writeln!(s, "refused={refused}");
+        let _ = writeln!(s, "events={}", u8::from(self.events));
         s
     }
 
@@ -223,6 +228,7 @@ impl State {
                 "check_failures" => st.check_failures = v.parse().unwrap_or(0),
                 "starttime" => st.starttime = v.parse().unwrap_or(0),
                 "refused" => st.refused = v.to_string(),
+                "events" => st.events = v == "1",
                 _ => {}
             }
         }
@@ -293,6 +299,7 @@ mod tests {
             last_exit: "signal:KILL".into(),
             restarts: 3,
             next_start: Some(Tai64N::now()),
+            events: true,
             ..State::default()
         };
         let mut text = st.encode();

@@ -128,13 +128,15 @@ impl Subscription {
         })
     }
 
-    /// Does this status come from a supervise that serves event/? upkeep's
-    /// writes `state` with the same pid and since as `status` (state
-    /// first); daemontools' supervise, started where upkeep's once ran,
-    /// writes a status of its own time that an old state never matches.
+    /// Does this status come from a supervise that serves event/? Such a
+    /// supervise says so in `state` (`events=1`), written with the same pid
+    /// and since as `status` (state first). A daemontools supervise, or an
+    /// upkeep one from before event/, started where a newer one ran, finds
+    /// the old dir and state there: but it writes a status of its own time,
+    /// which the old state never matches, or a state without the key.
     pub fn served(status: Option<&Status>, state: Option<&State>) -> bool {
         match (status, state) {
-            (Some(st), Some(sv)) => st.pid == sv.pid && st.since == sv.since,
+            (Some(st), Some(sv)) => sv.events && st.pid == sv.pid && st.since == sv.since,
             _ => false,
         }
     }
@@ -155,5 +157,43 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         let _ = self.dir.remove(&self.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tai64::Tai64N;
+
+    #[test]
+    fn served_only_by_a_supervise_that_says_so_in_a_matching_state() {
+        let since = Tai64N::now();
+        let status = Status {
+            since,
+            pid: 42,
+            paused: false,
+            want: crate::status::Want::Up,
+        };
+        let state = State {
+            pid: 42,
+            since,
+            events: true,
+            ..State::default()
+        };
+        assert!(Subscription::served(Some(&status), Some(&state)));
+        // An upkeep supervise from before event/.
+        let older = State {
+            events: false,
+            ..state.clone()
+        };
+        assert!(!Subscription::served(Some(&status), Some(&older)));
+        // daemontools' supervise writing its own status over an old state.
+        let theirs = Status {
+            since: Tai64N::default(),
+            ..status
+        };
+        assert!(!Subscription::served(Some(&theirs), Some(&state)));
+        assert!(!Subscription::served(Some(&status), None));
+        assert!(!Subscription::served(None, Some(&state)));
     }
 }

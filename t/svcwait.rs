@@ -226,3 +226,37 @@ fn event_dir_is_supervises_alone() {
     assert_eq!(m.permissions().mode() & 0o7777, 0o700);
     assert_eq!(m.uid(), nix::unistd::geteuid().as_raw());
 }
+
+/// supervise/event planted as a symlink to another dir before supervise
+/// starts: supervise says so and serves no events, waiters fall back to
+/// inotify, and nothing in the other dir is touched.
+#[test]
+fn a_planted_event_symlink_is_never_followed() {
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    fs::create_dir(s.path("supervise")).unwrap();
+    let elsewhere = s.tmp.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    nix::unistd::mkfifo(
+        &elsewhere.join("w.x"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let mut reader = open_reader(&elsewhere.join("w.x"));
+    std::os::unix::fs::symlink(&elsewhere, s.path("supervise/event")).unwrap();
+    let mut sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    for (letters, goal) in [("-d", "-wd"), ("-u", "-wu")] {
+        let out = s.svc(&[letters, goal, "-T", "5s"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+    assert_eq!(unread(&mut reader), b"", "supervise wrote through the link");
+    assert_eq!(entries(&elsewhere), vec![elsewhere.join("w.x")]);
+    assert_eq!(s.state_field("events"), "0");
+    s.send("dx");
+    let (code, err) = sup.wait_exit(T);
+    assert_eq!(code, Some(0));
+    assert!(
+        err.contains("unable to open") && err.contains("supervise/event"),
+        "{err}"
+    );
+}

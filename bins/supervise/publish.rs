@@ -29,6 +29,7 @@ impl Supervisor {
             check_failures: self.checks.failures,
             starttime: self.run.as_ref().map(|r| r.starttime).unwrap_or(0),
             refused: self.refused.clone().unwrap_or_default(),
+            events: self.owned.events.is_some(),
         };
         let status = Status {
             since: self.since,
