@@ -17,9 +17,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
-
 use crate::runtimefile::Dir;
 use crate::status::{State, Status};
 
@@ -34,11 +31,11 @@ pub const GRACE: Duration = Duration::from_secs(3);
 /// Waiters' FIFOs: `w.` and 16 unpredictable hex digits.
 const PREFIX: &str = "w.";
 
-/// supervise's side: event/, made with the other runtime files, and a
-/// listing of it kept open (one allocation, at start).
+/// supervise's side: event/, made with the other runtime files and held
+/// open; listed at each change with getdents into a buffer on the stack (no
+/// heap kept for it).
 pub struct Publisher {
     dir: Dir,
-    listing: nix::dir::Dir,
 }
 
 impl Publisher {
@@ -46,31 +43,48 @@ impl Publisher {
     /// open supervise/event.
     pub fn open(supervise: &Dir) -> std::io::Result<Publisher> {
         let dir = supervise.open_subdir(EVENT_DIR.as_ref(), Some(0o700))?;
-        let listing = nix::dir::Dir::openat(
-            dir.as_fd(),
-            ".",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )?;
-        Ok(Publisher { dir, listing })
+        Ok(Publisher { dir })
     }
 
     /// Write `letter` to every waiter's FIFO, never blocking; remove those
     /// of dead waiters. Anything else in the dir is left unopened.
     pub fn announce(&mut self, letter: u8) {
-        // The iterator rewinds the listing when dropped: every call sees
-        // the dir as it is now.
-        for entry in self.listing.iter().flatten() {
-            let name = entry.file_name().to_bytes();
-            if name == b"." || name == b".." {
-                continue;
+        // Errors (EMFILE, a dir being removed) lose one wake-up of some
+        // waiters; their deadline, or the next change, still ends the wait.
+        if nix::unistd::lseek(self.dir.as_fd(), 0, nix::unistd::Whence::SeekSet).is_err() {
+            return;
+        }
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = crate::sys::getdents(&self.dir.as_fd(), &mut buf) {
+            if n == 0 {
+                break;
             }
-            let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name);
-            // Errors (EMFILE, a dir being removed) lose one wake-up of one
-            // waiter; its deadline, or the next change, still ends its wait.
-            let _ = self.dir.poke_fifo(name, letter, GRACE);
+            for name in dirent_names(&buf[..n.min(buf.len())]) {
+                if name != b"." && name != b".." {
+                    let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name);
+                    let _ = self.dir.poke_fifo(name, letter, GRACE);
+                }
+            }
         }
     }
+}
+
+/// The names in getdents64 records: each is d_ino (8 bytes), d_off (8),
+/// d_reclen (2), d_type (1), then the name, NUL-terminated, padded to
+/// d_reclen. A record that does not fit ends the walk.
+fn dirent_names(records: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = records;
+    std::iter::from_fn(move || {
+        let reclen = usize::from(u16::from_ne_bytes([*rest.get(16)?, *rest.get(17)?]));
+        if reclen < 20 || reclen > rest.len() {
+            return None;
+        }
+        let (record, next) = rest.split_at(reclen);
+        rest = next;
+        let name = &record[19..];
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        Some(&name[..end])
+    })
 }
 
 /// The letter for a status change: what s6-supervise would write.
@@ -195,5 +209,25 @@ mod tests {
         assert!(!Subscription::served(Some(&theirs), Some(&state)));
         assert!(!Subscription::served(Some(&status), None));
         assert!(!Subscription::served(None, Some(&state)));
+    }
+
+    #[test]
+    fn dirent_records_are_walked_and_a_torn_one_ends_the_walk() {
+        let record = |name: &[u8]| {
+            let reclen = (19 + name.len() + 1).div_ceil(8) * 8;
+            let mut r = vec![0u8; reclen];
+            r[16..18].copy_from_slice(&(reclen as u16).to_ne_bytes());
+            r[19..19 + name.len()].copy_from_slice(name);
+            r
+        };
+        let mut buf = record(b".");
+        buf.extend(record(b"w.0123456789abcdef"));
+        let whole = buf.len();
+        buf.extend(record(b"torn"));
+        buf.truncate(buf.len() - 3);
+        let names: Vec<&[u8]> = dirent_names(&buf).collect();
+        assert_eq!(names, vec![&b"."[..], &b"w.0123456789abcdef"[..]]);
+        assert_eq!(dirent_names(&buf[..whole]).count(), 2);
+        assert_eq!(dirent_names(&[0u8; 10]).count(), 0);
     }
 }

@@ -312,3 +312,24 @@ pub fn tee_nonblock(from: &impl AsRawFd, to: &impl AsRawFd, len: usize) -> Resul
         Ok(n as usize)
     }
 }
+
+/// getdents64(2): directory entries of `dir` from its current offset into
+/// `buf`, without the heap buffer of opendir(3). The bytes filled (0 at the
+/// end); [`crate::svevent`] parses the records.
+pub fn getdents(dir: &impl AsRawFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: the kernel writes at most buf.len() bytes into `buf`, which
+    // is valid and exclusively borrowed for the call.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_getdents64,
+            dir.as_raw_fd(),
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(n as usize)
+    }
+}
