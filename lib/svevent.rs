@@ -2,8 +2,9 @@
 //! status changed, without inotify (doc/DESIGN.md §4). A waiter makes a
 //! FIFO of its own in the dir and holds it open; supervise writes one byte
 //! to every FIFO there after each change of status or state. The byte
-//! says what happened (u up, U ready, d down, D down and finished), but a
-//! waiter reads the status files again anyway.
+//! says where the service is (u run alive, U and ready, d run gone but
+//! finish running, D down and finished), but a waiter reads the status
+//! files again anyway.
 //!
 //! Why not inotify: the last close of an inotify instance that holds a
 //! watch waits for an SRCU grace period (~10 ms), which made a waiter's
@@ -93,7 +94,7 @@ pub fn letter(status: &Status, state: &State) -> u8 {
     match (status.pid != 0, state.phase) {
         (true, Phase::Ready) => b'U',
         (true, _) => b'u',
-        (false, Phase::Finishing | Phase::Stopping) => b'd',
+        (false, Phase::Finishing) => b'd',
         (false, _) => b'D',
     }
 }
