@@ -165,7 +165,8 @@ impl Spawn {
         self
     }
 
-    pub(crate) fn parent_death_signal(mut self, sig: i32) -> Spawn {
+    /// The child gets `sig` when its parent dies (PR_SET_PDEATHSIG).
+    pub fn parent_death_signal(mut self, sig: i32) -> Spawn {
         self.parent_death_signal = Some(sig);
         self
     }

@@ -1,26 +1,18 @@
-//! vrrp-notify (doc/DESIGN.md, "vrrp-notify"): keepalived's VRRP transitions as atomic state
-//! files and per-state hooks, keepalived's last word always winning (see
-//! doc/vrrp-notify.8 for what holds in which mode).
-
-pub mod fifo;
-pub mod hooks;
-pub mod line;
-pub mod order;
-pub mod pipe;
-pub mod statefiles;
+//! Hook mode: the one event keepalived's `notify` passes as arguments,
+//! invocations taking turns in the order keepalived started them.
 
 use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use crate::errors::{self, Failure, EXIT_TEMPORARY};
-use crate::lock::{self, Lock};
-use crate::tai64::Tai64N;
+use upkeep::errors::{self, Failure, EXIT_TEMPORARY};
+use upkeep::lock::{self, Lock};
+use upkeep::tai64::Tai64N;
 
-use hooks::HookConfig;
-use line::Event;
-use order::Order;
-use statefiles::{Entry, StateDir};
+use crate::hooks::{self, HookConfig};
+use crate::line::Event;
+use crate::order::{self, Order};
+use crate::statefiles::{Entry, StateDir};
 
 /// The lock that serialises hook-mode invocations (STATEDIR/.lock).
 pub const LOCK_NAME: &str = ".lock";
@@ -49,11 +41,11 @@ fn take_lock(prog: &str, states: &StateDir) -> Lock {
 
 /// Wait for `pid` to exit, at most `limit`: did it?
 fn wait_exit(pid: Pid, limit: Duration) -> bool {
-    let Ok(fd) = crate::sys::pidfd_open(pid) else {
+    let Ok(fd) = upkeep::sys::pidfd_open(pid) else {
         return true;
     };
     use std::os::fd::AsFd;
-    crate::event::wait_readable(&[fd.as_fd()], Some(limit)).map_or(true, |r| r[0])
+    upkeep::event::wait_readable(&[fd.as_fd()], Some(limit)).map_or(true, |r| r[0])
 }
 
 /// Hook mode: one event given as arguments by keepalived's `notify`.
@@ -61,9 +53,9 @@ fn wait_exit(pid: Pid, limit: Duration) -> bool {
 /// the order keepalived started them (see `order`); one that finds a newer
 /// event already applied drops its own. Returns the exit code: 0, or 111
 /// when a state file or a hook failed (so keepalived logs it).
-pub fn run_hook_mode(states: &StateDir, hooks: &HookConfig, event: &Event) -> i32 {
+pub fn run(states: &StateDir, hooks: &HookConfig, event: &Event) -> i32 {
     let prog = hooks.prog;
-    crate::sys::ignore_sigpipe();
+    upkeep::sys::ignore_sigpipe();
     if let Err(f) = states.ensure() {
         errors::die(prog, EXIT_TEMPORARY, f);
     }
@@ -136,7 +128,7 @@ fn apply_retrying(prog: &str, states: &StateDir, entry: &Entry, limit: Duration)
                     errors::warn(prog, format_args!("{f}: trying again every second"));
                     reported = true;
                 }
-                let _ = crate::event::wait_readable(&[], Some(RETRY));
+                let _ = upkeep::event::wait_readable(&[], Some(RETRY));
             }
         }
     }

@@ -28,16 +28,16 @@ use nix::fcntl::{open, OFlag};
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 
-use crate::errors::{self, Failure, EXIT_TEMPORARY};
-use crate::event::{self, Timer};
-use crate::lock::Lock;
-use crate::sys;
-use crate::tai64::Tai64N;
+use upkeep::errors::{self, Failure, EXIT_TEMPORARY};
+use upkeep::event::{self, Timer};
+use upkeep::lock::Lock;
+use upkeep::sys;
+use upkeep::tai64::Tai64N;
 
-use super::hooks::{EventHooks, HookConfig};
-use super::line::{self, Event, Parsed};
-use super::pipe::{lock_fifo, open_fifo, read_exactly, LineReader};
-use super::statefiles::{Entry, StateDir};
+use crate::hooks::{EventHooks, HookConfig};
+use crate::line::{self, Event, Parsed};
+use crate::pipe::{lock_fifo, open_fifo, read_exactly, LineReader};
+use crate::statefiles::{Entry, StateDir};
 
 pub struct FifoOptions {
     pub fifo: PathBuf,
@@ -242,7 +242,7 @@ impl Reader<'_> {
             errors::warn(self.prog(), format_args!("{f}: trying again every second"));
             self.reported = true;
         }
-        self.retry.arm(super::RETRY);
+        self.retry.arm(crate::hookmode::RETRY);
     }
 
     fn write_worked(&mut self) {
@@ -355,7 +355,7 @@ fn die_sys(prog: &str, what: String, e: Errno) -> ! {
 /// Run fifo mode until stopped; returns the exit code.
 pub fn run(opts: &FifoOptions) -> i32 {
     let prog = opts.hooks.prog;
-    crate::sys::ignore_sigpipe();
+    upkeep::sys::ignore_sigpipe();
     let signals = match event::signal_fd(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP]) {
         Ok(s) => s,
         Err(e) => die_sys(prog, "unable to create signalfd".into(), e),

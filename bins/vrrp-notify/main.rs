@@ -8,7 +8,17 @@ use std::time::Duration;
 use clap::Parser;
 
 use upkeep::errors::{self, EXIT_PERMANENT};
-use upkeep::vrrp::{self, fifo::FifoOptions, hooks::HookConfig, statefiles::StateDir};
+mod fifo;
+mod hookmode;
+mod hooks;
+mod line;
+mod order;
+mod pipe;
+mod statefiles;
+
+use fifo::FifoOptions;
+use hooks::HookConfig;
+use statefiles::StateDir;
 
 const PROG: &str = "vrrp-notify";
 
@@ -110,7 +120,7 @@ fn main() {
         prog: PROG,
     };
     let code = match cli.fifo {
-        Some(fifo) => vrrp::fifo::run(&FifoOptions {
+        Some(fifo) => fifo::run(&FifoOptions {
             fifo,
             states,
             hooks,
@@ -120,8 +130,8 @@ fn main() {
             let [kind, name, state, prio] = &cli.event[..] else {
                 errors::usage(PROG, "vrrp-notify INSTANCE|GROUP NAME STATE PRIORITY");
             };
-            match vrrp::line::parse_args(kind, name, state, prio) {
-                Ok(ev) => vrrp::run_hook_mode(&states, &hooks, &ev),
+            match line::parse_args(kind, name, state, prio) {
+                Ok(ev) => hookmode::run(&states, &hooks, &ev),
                 Err(why) => errors::die(PROG, EXIT_PERMANENT, why),
             }
         }

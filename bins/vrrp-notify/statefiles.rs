@@ -16,12 +16,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use crate::errors::Failure;
-use crate::runtimefile::{self, Dir};
-use crate::tai64::Tai64N;
+use upkeep::errors::Failure;
+use upkeep::runtimefile::{self, Dir};
+use upkeep::tai64::Tai64N;
 
-use super::line::{self, Event, Parsed, STATES};
-use super::order::Order;
+use crate::line::{self, Event, Parsed, STATES};
+use crate::order::Order;
 
 /// Suffix of the journal file.
 pub const JOURNAL: &str = "event";
@@ -116,11 +116,6 @@ impl StateDir {
     /// replace each other's files.
     pub fn prefix_for(&self, name: &str) -> String {
         self.prefix.replace("{name}", name)
-    }
-
-    /// STATEDIR/PREFIX.SUFFIX for an event's name.
-    pub fn path(&self, name: &str, suffix: &str) -> PathBuf {
-        self.dir.join(format!("{}.{suffix}", self.prefix_for(name)))
     }
 
     /// Create the state directory if missing (/run is empty at boot), then
@@ -272,8 +267,13 @@ fn read_entry(dir: &Dir, name: &OsStr) -> Option<Entry> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::line::parse_args;
     use super::*;
+    use crate::line::parse_args;
+
+    /// STATEDIR/PREFIX.SUFFIX for an event's name.
+    fn path(sd: &StateDir, name: &str, suffix: &str) -> PathBuf {
+        sd.dir.join(format!("{}.{suffix}", sd.prefix_for(name)))
+    }
 
     fn names(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -298,13 +298,13 @@ mod tests {
             names(sd.dir()),
             ["kv_VI_1.BACKUP", "kv_VI_1.current", "kv_VI_1.event"]
         );
-        let text = std::fs::read_to_string(sd.path("VI_1", "BACKUP")).unwrap();
+        let text = std::fs::read_to_string(path(&sd, "VI_1", "BACKUP")).unwrap();
         assert_eq!(
             text,
             format!("@{} INSTANCE \"VI_1\" BACKUP 150\n", t.to_hex())
         );
         assert_eq!(
-            std::fs::read_to_string(sd.path("VI_1", "current")).unwrap(),
+            std::fs::read_to_string(path(&sd, "VI_1", "current")).unwrap(),
             "BACKUP\n"
         );
         assert_eq!(sd.journal("VI_1"), Some(b.clone()));

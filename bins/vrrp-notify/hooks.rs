@@ -17,12 +17,12 @@ use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{pipe2, Pid};
 
-use crate::errors::{self, Failure};
-use crate::event::Timer;
-use crate::spawn::{self, Spawn};
-use crate::sys;
+use upkeep::errors::{self, Failure};
+use upkeep::event::Timer;
+use upkeep::spawn::{self, Spawn};
+use upkeep::sys;
 
-use super::line::Event;
+use crate::line::Event;
 
 /// The hook that runs after the state's own hook, for every state.
 pub const ANY_HOOK: &str = "any";
@@ -187,11 +187,11 @@ fn judge(r: &Running, status: Option<WaitStatus>) -> Option<String> {
         Some(WaitStatus::Exited(_, code)) => Some(format!("exited {code}")),
         Some(WaitStatus::Signaled(_, sig, _)) if r.termed => Some(format!(
             "timed out (killed by {})",
-            crate::signals::name(sig as i32)
+            upkeep::signals::name(sig as i32)
         )),
         Some(WaitStatus::Signaled(_, sig, _)) => Some(format!(
             "killed by signal {}",
-            crate::signals::name(sig as i32)
+            upkeep::signals::name(sig as i32)
         )),
         _ => Some("lost track of it".into()),
     }
@@ -297,7 +297,7 @@ pub fn run_blocking(config: &HookConfig, event: &Event) -> Vec<String> {
     let mut run = EventHooks::start(config, event);
     while !run.is_done() {
         let fds = run.fds();
-        let r = crate::event::wait_readable(&fds, None);
+        let r = upkeep::event::wait_readable(&fds, None);
         drop(fds);
         if let Err(e) = r {
             errors::die(

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use crate::errors::Failure;
-use crate::event;
-use crate::lock::{self, Lock};
-use crate::runtimefile::{self, Dir};
+use upkeep::errors::Failure;
+use upkeep::event;
+use upkeep::lock::{self, Lock};
+use upkeep::runtimefile::{self, Dir};
 
-use super::line;
+use crate::line;
 
 /// Splits bytes into lines and lines into events.
 #[derive(Clone, Default)]
