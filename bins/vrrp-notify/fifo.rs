@@ -28,7 +28,7 @@ use nix::fcntl::{open, OFlag};
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 
-use upkeep::errors::{self, Failure, EXIT_TEMPORARY};
+use upkeep::errors::{self, Fatal, EXIT_TEMPORARY};
 use upkeep::event::{self, Timer};
 use upkeep::lock::Lock;
 use upkeep::sys;
@@ -114,7 +114,7 @@ impl Reader<'_> {
             Ok(n) => n,
             Err(Errno::EAGAIN) | Err(Errno::EINTR) => 0,
             Err(e) => {
-                errors::warn(self.prog(), Failure::sys("unable to read fifo", e));
+                errors::warn(self.prog(), Fatal::sys("unable to read fifo", e));
                 self.eof = true;
                 0
             }
@@ -202,7 +202,7 @@ impl Reader<'_> {
 
     /// Apply the newest event of each set of state files in `batch`, then
     /// queue every event's hooks in order.
-    fn apply(&mut self, batch: &[(Event, Option<Tai64N>)]) -> Result<(), Failure> {
+    fn apply(&mut self, batch: &[(Event, Option<Tai64N>)]) -> Result<(), Fatal> {
         let states = &self.opts.states;
         let now = Tai64N::now();
         let mut newest: Vec<(String, usize)> = Vec::new();
@@ -237,7 +237,7 @@ impl Reader<'_> {
 
     /// A state file or journal write failed: reported once until writes
     /// work again, and tried again every second.
-    fn write_failed(&mut self, f: Failure) {
+    fn write_failed(&mut self, f: Fatal) {
         if !self.reported {
             errors::warn(self.prog(), format_args!("{f}: trying again every second"));
             self.reported = true;
@@ -327,7 +327,7 @@ impl Reader<'_> {
                 // Keep reading read-write: the linger time ends it.
                 Err(e) => errors::warn(
                     self.prog(),
-                    Failure::sys(format!("unable to reopen {}", self.opts.fifo.display()), e),
+                    Fatal::sys(format!("unable to reopen {}", self.opts.fifo.display()), e),
                 ),
             }
         }
@@ -349,7 +349,7 @@ fn parse(l: Result<String, String>, events: &mut Vec<Event>, warnings: &mut Vec<
 }
 
 fn die_sys(prog: &str, what: String, e: Errno) -> ! {
-    errors::die(prog, EXIT_TEMPORARY, Failure::sys(what, e))
+    errors::die(prog, EXIT_TEMPORARY, Fatal::sys(what, e))
 }
 
 /// Run fifo mode until stopped; returns the exit code.

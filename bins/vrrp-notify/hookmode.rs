@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use upkeep::errors::{self, Failure, EXIT_TEMPORARY};
+use upkeep::errors::{self, Fatal, EXIT_TEMPORARY};
 use upkeep::lock::{self, Lock};
 use upkeep::tai64::Tai64N;
 
@@ -26,7 +26,7 @@ fn take_lock(prog: &str, states: &StateDir) -> Lock {
         Err(e) => errors::die(
             prog,
             EXIT_TEMPORARY,
-            Failure::io(format!("unable to open {}", path.display()), &e),
+            Fatal::io(format!("unable to open {}", path.display()), &e),
         ),
     };
     match lock::exclusive(file) {
@@ -34,7 +34,7 @@ fn take_lock(prog: &str, states: &StateDir) -> Lock {
         Err(e) => errors::die(
             prog,
             EXIT_TEMPORARY,
-            Failure::sys(format!("unable to lock {}", path.display()), e),
+            Fatal::sys(format!("unable to lock {}", path.display()), e),
         ),
     }
 }

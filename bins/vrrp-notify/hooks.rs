@@ -17,7 +17,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{pipe2, Pid};
 
-use upkeep::errors::{self, Failure};
+use upkeep::errors::{self, Fatal};
 use upkeep::event::Timer;
 use upkeep::spawn::{self, Spawn};
 use upkeep::sys;
@@ -202,19 +202,19 @@ fn spawn_hook(
     path: &Path,
     hook: &str,
     event: &Event,
-) -> Result<Running, Failure> {
+) -> Result<Running, Fatal> {
     let what = || format!("unable to run hook {}", path.display());
     let devnull: File = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_CLOEXEC)
         .open("/dev/null")
-        .map_err(|e| Failure::io(what(), &e))?;
+        .map_err(|e| Fatal::io(what(), &e))?;
     let (out_r, out_w) =
-        pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| Failure::sys(what(), e))?;
+        pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| Fatal::sys(what(), e))?;
     // The child's end must block like any ordinary stdout.
     nix::fcntl::fcntl(&out_w, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()))
-        .map_err(|e| Failure::sys(what(), e))?;
-    let mut timer = Timer::new().map_err(|e| Failure::sys(what(), e))?;
+        .map_err(|e| Fatal::sys(what(), e))?;
+    let mut timer = Timer::new().map_err(|e| Fatal::sys(what(), e))?;
     let child = Spawn::new(path.as_os_str())
         .arg(event.kind.name())
         .arg(&event.name)
@@ -230,7 +230,7 @@ fn spawn_hook(
         // while its successor runs the newest event's hooks.
         .parent_death_signal(libc::SIGKILL)
         .spawn()
-        .map_err(|e| Failure::sys(what(), e))?;
+        .map_err(|e| Fatal::sys(what(), e))?;
     drop(out_w);
     timer.arm(config.timeout);
     let pidfd = match sys::pidfd_open(child.pid) {
@@ -240,7 +240,7 @@ fn spawn_hook(
             // not leave the hook running unobserved.
             let _ = killpg(child.pid, Signal::SIGKILL);
             let _ = waitpid(child.pid, None);
-            return Err(Failure::sys(what(), e));
+            return Err(Fatal::sys(what(), e));
         }
     };
     Ok(Running {
@@ -303,7 +303,7 @@ pub fn run_blocking(config: &HookConfig, event: &Event) -> Vec<String> {
             errors::die(
                 config.prog,
                 errors::EXIT_TEMPORARY,
-                Failure::sys("unable to poll", e),
+                Fatal::sys("unable to poll", e),
             );
         }
         run.progress();

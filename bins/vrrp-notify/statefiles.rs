@@ -16,7 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use upkeep::errors::Failure;
+use upkeep::errors::Fatal;
 use upkeep::runtimefile::{self, Dir};
 use upkeep::tai64::Tai64N;
 
@@ -121,20 +121,20 @@ impl StateDir {
     /// Create the state directory if missing (/run is empty at boot), then
     /// open it checked: ours or root's, writable by nobody else unless
     /// sticky, never through another user's symlink.
-    pub fn open(&self) -> Result<Dir, Failure> {
+    pub fn open(&self) -> Result<Dir, Fatal> {
         let what = || format!("unable to create {}", self.dir.display());
         if std::fs::symlink_metadata(&self.dir).is_err() {
             DirBuilder::new()
                 .recursive(true)
                 .mode(0o755)
                 .create(&self.dir)
-                .map_err(|e| Failure::io(what(), &e))?;
+                .map_err(|e| Fatal::io(what(), &e))?;
         }
         Dir::open(&self.dir)
-            .map_err(|e| Failure::io(format!("unable to open {}", self.dir.display()), &e))
+            .map_err(|e| Fatal::io(format!("unable to open {}", self.dir.display()), &e))
     }
 
-    pub fn ensure(&self) -> Result<(), Failure> {
+    pub fn ensure(&self) -> Result<(), Fatal> {
         self.open().map(drop)
     }
 
@@ -142,13 +142,13 @@ impl StateDir {
     /// the module's comment). On failure the old files are as they were,
     /// or (a rename failing midway, which needs no space) the journal says
     /// pending and a retry completes it; no temporary file is left.
-    pub fn apply(&self, entry: &Entry) -> Result<(), Failure> {
+    pub fn apply(&self, entry: &Entry) -> Result<(), Fatal> {
         let dir = self.open()?;
         let key = self.prefix_for(&entry.event.name);
         let state = entry.event.state.name();
         let name = |suffix: &str| format!("{key}.{suffix}");
         let fail = |n: &str, e: &std::io::Error| {
-            Failure::io(format!("unable to write {}", self.dir.join(n).display()), e)
+            Fatal::io(format!("unable to write {}", self.dir.join(n).display()), e)
         };
         let content = format!("@{} {}\n", entry.at.to_hex(), entry.event);
         let journal = name(JOURNAL);
@@ -168,7 +168,7 @@ impl StateDir {
         for other in STATES.iter().filter(|s| s.name() != state) {
             let n = name(other.name());
             dir.remove(OsStr::new(&n)).map_err(|e| {
-                Failure::io(
+                Fatal::io(
                     format!("unable to remove {}", self.dir.join(&n).display()),
                     &e,
                 )
@@ -179,14 +179,14 @@ impl StateDir {
     }
 
     /// Note in the journal that `entry`'s hooks have finished.
-    pub fn mark_done(&self, entry: &Entry) -> Result<(), Failure> {
+    pub fn mark_done(&self, entry: &Entry) -> Result<(), Fatal> {
         let mut done = entry.clone();
         done.hooks_done = true;
         let journal = format!("{}.{JOURNAL}", self.prefix_for(&entry.event.name));
         self.open()?
             .replace(OsStr::new(&journal), done.to_text().as_bytes(), 0o644)
             .map_err(|e| {
-                Failure::io(
+                Fatal::io(
                     format!("unable to write {}", self.dir.join(&journal).display()),
                     &e,
                 )
