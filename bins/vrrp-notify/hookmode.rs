@@ -19,24 +19,11 @@ pub const LOCK_NAME: &str = ".lock";
 /// How often a failed state file write is tried again.
 pub const RETRY: Duration = Duration::from_secs(1);
 
-fn take_lock(prog: &str, states: &StateDir) -> Lock {
+fn take_lock(states: &StateDir) -> Result<Lock, Fatal> {
     let path = states.dir().join(LOCK_NAME);
-    let file = match lock::open_lock_file(&path) {
-        Ok(f) => f,
-        Err(e) => errors::die(
-            prog,
-            EXIT_TEMPORARY,
-            Fatal::io(format!("unable to open {}", path.display()), &e),
-        ),
-    };
-    match lock::exclusive(file) {
-        Ok(l) => l,
-        Err(e) => errors::die(
-            prog,
-            EXIT_TEMPORARY,
-            Fatal::sys(format!("unable to lock {}", path.display()), e),
-        ),
-    }
+    let file = lock::open_lock_file(&path)
+        .map_err(|e| Fatal::io(format!("unable to open {}", path.display()), &e))?;
+    lock::exclusive(file).map_err(|e| Fatal::sys(format!("unable to lock {}", path.display()), e))
 }
 
 /// Wait for `pid` to exit, at most `limit`: did it?
@@ -52,13 +39,12 @@ fn wait_exit(pid: Pid, limit: Duration) -> bool {
 /// Invocations take turns on an exclusive lock in the state directory, in
 /// the order keepalived started them (see `order`); one that finds a newer
 /// event already applied drops its own. Returns the exit code: 0, or 111
-/// when a state file or a hook failed (so keepalived logs it).
-pub fn run(states: &StateDir, hooks: &HookConfig, event: &Event) -> i32 {
+/// when a state file or a hook failed (so keepalived logs it); or what kept
+/// it from taking its turn.
+pub fn run(states: &StateDir, hooks: &HookConfig, event: &Event) -> Result<i32, Fatal> {
     let prog = hooks.prog;
     upkeep::sys::ignore_sigpipe();
-    if let Err(f) = states.ensure() {
-        errors::die(prog, EXIT_TEMPORARY, f);
-    }
+    states.ensure()?;
     let me = Order::of_self();
     // An older invocation still on its way gets its turn first; a stuck
     // one is waited for no longer than its hooks could take.
@@ -68,7 +54,7 @@ pub fn run(states: &StateDir, hooks: &HookConfig, event: &Event) -> i32 {
         .saturating_add(Duration::from_secs(1));
     let mut stuck = Vec::new();
     let _held = loop {
-        let held = take_lock(prog, states);
+        let held = take_lock(states)?;
         let older = me
             .as_ref()
             .and_then(|o| order::older_sibling(o, states.dir(), &stuck));
@@ -92,22 +78,22 @@ pub fn run(states: &StateDir, hooks: &HookConfig, event: &Event) -> i32 {
                     last.event
                 ),
             );
-            return 0;
+            return Ok(0);
         }
     }
     let mut entry = Entry::new(event.clone(), Tai64N::now());
     entry.order = me;
     let mut code = 0;
     if !apply_retrying(prog, states, &entry, hooks.timeout) {
-        return EXIT_TEMPORARY;
+        return Ok(EXIT_TEMPORARY);
     }
-    if !hooks::run_blocking(hooks, event).is_empty() {
+    if !hooks::run_blocking(hooks, event)?.is_empty() {
         code = EXIT_TEMPORARY;
     }
     if let Err(f) = states.mark_done(&entry) {
         errors::warn(prog, f);
     }
-    code
+    Ok(code)
 }
 
 /// Apply `entry`, trying again every second for up to `limit` (a full

@@ -177,7 +177,7 @@ fn exists(path: &Path) -> bool {
 
 fn judge(r: &Running, status: Option<WaitStatus>) -> Option<String> {
     if let Err(e) = spawn::read_exec_status(&r.exec_status) {
-        return Some(format!("unable to run: {}", errors::phrase(e as i32)));
+        return Some(format!("unable to run: {}", errors::phrase(e)));
     }
     match status {
         Some(WaitStatus::Exited(_, 0)) if !r.termed => None,
@@ -288,25 +288,24 @@ fn copy_output(r: &mut Running, prog: &str, last: bool) {
     }
 }
 
+/// One output line of a hook, in one write (see errors::say).
 fn emit(prog: &str, hook: &str, pid: Pid, line: &[u8]) {
-    eprintln!("{prog}: {hook}[{pid}]: {}", String::from_utf8_lossy(line));
+    errors::say(format_args!(
+        "{prog}: {hook}[{pid}]: {}",
+        String::from_utf8_lossy(line)
+    ));
 }
 
-/// Run an event's hooks to the end, blocking (hook mode).
-pub fn run_blocking(config: &HookConfig, event: &Event) -> Vec<String> {
+/// Run an event's hooks to the end, blocking (hook mode); returns what
+/// went wrong, one entry per failed hook.
+pub fn run_blocking(config: &HookConfig, event: &Event) -> Result<Vec<String>, Fatal> {
     let mut run = EventHooks::start(config, event);
     while !run.is_done() {
         let fds = run.fds();
         let r = upkeep::event::wait_readable(&fds, None);
         drop(fds);
-        if let Err(e) = r {
-            errors::die(
-                config.prog,
-                errors::EXIT_TEMPORARY,
-                Fatal::sys("unable to poll", e),
-            );
-        }
+        r.map_err(|e| Fatal::sys("unable to poll", e))?;
         run.progress();
     }
-    run.failures().to_vec()
+    Ok(run.failures().to_vec())
 }
