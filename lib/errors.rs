@@ -15,28 +15,9 @@ pub const EXIT_TEMPORARY: i32 = 111;
 /// Exit code when a time limit passed (svc -w).
 pub const EXIT_TIMEOUT: i32 = 99;
 
-/// What `phrase` accepts: an Errno, or a raw errno number (as an
-/// io::Error carries it).
-pub trait ErrnoValue {
-    fn errno(self) -> Errno;
-}
-
-impl ErrnoValue for Errno {
-    fn errno(self) -> Errno {
-        self
-    }
-}
-
-impl ErrnoValue for i32 {
-    fn errno(self) -> Errno {
-        Errno::from_raw(self)
-    }
-}
-
 /// daemontools' phrase for an errno (its error_str), so scripts that match
 /// these words keep working.
-pub fn phrase(errno: impl ErrnoValue) -> String {
-    let e = errno.errno();
+pub fn phrase(e: Errno) -> String {
     let p = match e {
         Errno::ENOENT => "file does not exist",
         Errno::EACCES => "access denied",
@@ -88,7 +69,7 @@ pub fn phrase(errno: impl ErrnoValue) -> String {
 /// The daemontools phrase for an io::Error.
 pub fn io_phrase(err: &io::Error) -> String {
     match err.raw_os_error() {
-        Some(code) => phrase(code),
+        Some(code) => phrase(Errno::from_raw(code)),
         None => err.to_string(),
     }
 }
@@ -206,10 +187,10 @@ mod tests {
 
     #[test]
     fn daemontools_phrases() {
-        assert_eq!(phrase(libc::ENOENT), "file does not exist");
-        assert_eq!(phrase(libc::EAGAIN), "temporary failure");
-        assert_eq!(phrase(libc::ENXIO), "device not configured");
-        assert_eq!(phrase(libc::ELOOP), "symbolic link loop");
+        assert_eq!(phrase(Errno::ENOENT), "file does not exist");
+        assert_eq!(phrase(Errno::EAGAIN), "temporary failure");
+        assert_eq!(phrase(Errno::ENXIO), "device not configured");
+        assert_eq!(phrase(Errno::ELOOP), "symbolic link loop");
     }
 
     #[test]
