@@ -369,7 +369,7 @@ fn letters_waiting_in_control_come_first() {
 }
 
 /// supervise(8): finish gets `-1 0` when the exit status is unknown (an
-/// adopted run, not supervise's child, died).
+/// adopted run, not supervise's child, died), and run's process group.
 #[test]
 fn finish_of_an_adopted_run_gets_minus_1_and_0() {
     let s = Service::new("#!/bin/sh\nexec sleep 1209\n");
@@ -385,7 +385,8 @@ fn finish_of_an_adopted_run_gets_minus_1_and_0() {
     });
     signal(pid as i32, Signal::SIGKILL);
     wait_for("finish ran", T, || s.read("finished").ends_with('\n'));
-    assert_eq!(s.read("finished").lines().next(), Some("-1 0 svc"));
+    let expected = format!("-1 0 svc {pid}");
+    assert_eq!(s.read("finished").lines().next(), Some(expected.as_str()));
     s.send("dx");
     assert_eq!(second.wait_exit(T).0, Some(0));
 }

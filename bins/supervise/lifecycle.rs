@@ -249,13 +249,15 @@ impl Supervisor {
         }
 
         if Path::new("finish").exists() {
-            self.start_finish(code, sig);
+            self.start_finish(code, sig, run.pid);
         } else {
             self.after_down();
         }
     }
 
-    fn start_finish(&mut self, code: i32, sig: i32) {
+    /// `./finish CODE SIGNAL NAME PGID`, as s6's: PGID is run's process
+    /// group (its pid), for a finish that ends what run left behind.
+    fn start_finish(&mut self, code: i32, sig: i32, group: Pid) {
         if let Some(why) = self.trust.judge(Path::new("finish"), "finish") {
             errors::warn(
                 PROG,
@@ -269,6 +271,7 @@ impl Supervisor {
             .arg(code.to_string())
             .arg(sig.to_string())
             .arg(&self.name)
+            .arg(group.as_raw().to_string())
             .inherit(2);
         match cmd.spawn() {
             Ok(child) => {
