@@ -58,9 +58,13 @@ struct Supervise {
     /// that was killed: it gets its want. One that exited on an operator's
     /// `x` or TERM is replaced as daemontools does, want from `down`.
     replacing: bool,
-    /// The control FIFO holding that want, kept open until this
+    /// The control FIFO holding that want (or the `dx` of a supervise
+    /// started only to stop a run left behind), kept open until this
     /// supervise is gone (see handover.rs).
     handover: Option<File>,
+    /// Supervisors started during shutdown to stop a run left behind by
+    /// one that was killed (see stop.rs).
+    stop_attempts: u8,
 }
 
 struct Service {
@@ -217,7 +221,11 @@ impl Scanner {
     fn main_loop(&mut self) -> i32 {
         self.scan();
         loop {
-            if self.shutting_down && self.by_pid.is_empty() && self.foreign.is_empty() {
+            if self.shutting_down
+                && self.by_pid.is_empty()
+                && self.foreign.is_empty()
+                && !self.stop_pending()
+            {
                 return 0;
             }
             let (ready, pinned) = {

@@ -194,6 +194,9 @@ impl Scanner {
             sup.foreign_pin = pin;
             sup.restart_pending = false;
             sup.stopping = false;
+            if self.shutting_down {
+                self.stop_side(key, side);
+            }
             return;
         }
         let svc = self.services.get_mut(&key).expect("known service");
@@ -210,7 +213,8 @@ impl Scanner {
         sup.last_start = Some(Instant::now());
         sup.restart_pending = false;
         sup.stopping = false;
-        if std::mem::take(&mut sup.replacing) {
+        // While shutting down, the `dx` stop.rs queued stands instead.
+        if std::mem::take(&mut sup.replacing) && !self.shutting_down {
             sup.handover = handover::queue_want(&dir);
         }
         match cmd.spawn() {
