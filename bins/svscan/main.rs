@@ -1,6 +1,7 @@
 //! svscan [DIR]: one supervise per service dir and one per `log/`, a pipe
-//! between them held open here for the services' whole life, rescans
-//! driven by inotify and signals only (SIGHUP, SIGALRM), and an orderly
+//! between them held open here for the services' whole life, the names
+//! inotify reports looked at one by one (the whole dir read again only on
+//! SIGHUP, SIGALRM or an inotify overflow), and an orderly
 //! shutdown (main services first, then their loggers, so the last lines
 //! are logged). See doc/DESIGN.md for the contract.
 #![forbid(unsafe_code)]
@@ -9,6 +10,7 @@ mod dangling;
 mod deaths;
 mod foreign;
 mod handover;
+mod notify;
 mod pipes;
 mod scan;
 mod stop;
@@ -137,8 +139,9 @@ struct Scanner {
     candidates: HashMap<WatchDescriptor, OsString>,
     /// The scan dir's own watch.
     root_watch: WatchDescriptor,
-    /// Dirs where the target of a dangling symlink will appear.
-    dangling: HashSet<WatchDescriptor>,
+    /// Dirs where the target of a dangling symlink will appear, each with
+    /// the links (names in the scan dir) waiting on it.
+    dangling: HashMap<WatchDescriptor, HashSet<OsString>>,
     shutting_down: bool,
 }
 
@@ -213,7 +216,7 @@ impl Scanner {
             foreign: HashMap::new(),
             candidates: HashMap::new(),
             root_watch,
-            dangling: HashSet::new(),
+            dangling: HashMap::new(),
             shutting_down: false,
         })
     }
@@ -249,6 +252,7 @@ impl Scanner {
                 }
             };
             let mut rescan = false;
+            let mut names = HashSet::new();
             if ready[0] {
                 for sig in event::pending_signals(&self.signals) {
                     match sig {
@@ -259,7 +263,7 @@ impl Scanner {
                 }
             }
             if ready[1] {
-                rescan |= self.read_inotify();
+                rescan |= self.read_inotify(&mut names);
             }
             if ready[2] && self.retry.take_expiry() {
                 rescan = true;
@@ -278,54 +282,14 @@ impl Scanner {
                     self.foreign_released(wd, key, side, Release::Exited);
                 }
             }
-            if rescan && !self.shutting_down {
-                self.scan();
-            }
-        }
-    }
-
-    /// Drain inotify; true if the scan dir (or a service's `log`) changed.
-    fn read_inotify(&mut self) -> bool {
-        let mut changed = false;
-        let mut released = Vec::new();
-        while let Ok(events) = self.inotify.read_events() {
-            if events.is_empty() {
-                break;
-            }
-            for e in events {
-                if e.mask.contains(AddWatchFlags::IN_IGNORED) {
-                    if let Some(&side) = self.foreign.get(&e.wd) {
-                        released.push((e.wd, side, Release::Gone));
-                    }
-                    self.watches.remove(&e.wd);
-                    self.candidates.remove(&e.wd);
-                    self.dangling.remove(&e.wd);
-                    continue;
-                }
-                if self.dangling.contains(&e.wd) {
-                    changed = true; // a link's target may be there now
-                    continue;
-                }
-                if let Some(&side) = self.foreign.get(&e.wd) {
-                    if e.name.as_deref() == Some(std::ffi::OsStr::new("lock")) {
-                        released.push((e.wd, side, Release::Closed));
-                    }
-                    continue;
-                }
-                if self.watches.contains_key(&e.wd) || self.candidates.contains_key(&e.wd) {
-                    // Inside a service dir only `run` and `log` matter.
-                    let name = e.name.as_deref();
-                    changed |= name == Some(std::ffi::OsStr::new("log"))
-                        || name == Some(std::ffi::OsStr::new("run"));
-                } else {
-                    changed = true;
+            if !self.shutting_down {
+                if rescan {
+                    self.scan();
+                } else if !names.is_empty() {
+                    self.check(names, false);
                 }
             }
         }
-        for (wd, (key, side), how) in released {
-            self.foreign_released(wd, key, side, how);
-        }
-        changed
     }
 
     fn side_dir(svc: &Service, side: Side) -> PathBuf {
