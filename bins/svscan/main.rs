@@ -132,6 +132,9 @@ struct Scanner {
     recheck: Timer,
     dev_null: File,
     services: HashMap<Key, Service>,
+    /// The services by name (two share one while a removed dir's service
+    /// is still stopping and a new dir has its name).
+    by_name: HashMap<OsString, Vec<Key>>,
     by_pid: HashMap<Pid, (Key, Side)>,
     watches: HashMap<WatchDescriptor, Key>,
     foreign: HashMap<WatchDescriptor, (Key, Side)>,
@@ -211,6 +214,7 @@ impl Scanner {
             recheck: Timer::new().map_err(|e| Failure::sys("unable to create timerfd", e))?,
             dev_null,
             services: HashMap::new(),
+            by_name: HashMap::new(),
             by_pid: HashMap::new(),
             watches: HashMap::new(),
             foreign: HashMap::new(),

@@ -79,7 +79,7 @@ impl Scanner {
         // whole read of the dir tells which.
         rescan |= moved_away
             .values()
-            .any(|gone| self.services.values().any(|s| &s.name == gone));
+            .any(|gone| self.by_name.contains_key(gone));
         for (wd, (key, side), how) in released {
             self.foreign_released(wd, key, side, how);
         }

@@ -32,7 +32,7 @@ impl Scanner {
         };
         // The known services' names too, so that one whose dir went away
         // is stopped, and the links waiting for a target (forgotten if gone).
-        let mut names: HashSet<OsString> = self.services.values().map(|s| s.name.clone()).collect();
+        let mut names: HashSet<OsString> = self.by_name.keys().cloned().collect();
         names.extend(self.dangling.values().flatten().cloned());
         for entry in entries {
             match entry {
@@ -70,14 +70,20 @@ impl Scanner {
         }
         // Gone: its name now names nothing or another dir (a rename within
         // the scan dir was seen above under its new name, so it stays).
-        let gone: Vec<Key> = self
-            .services
+        let mut gone: HashSet<Key> = now_at
             .iter()
-            .filter(|(key, s)| {
-                (full && !s.present) || now_at.get(&s.name).is_some_and(|now| *now != Some(**key))
-            })
-            .map(|(k, _)| *k)
+            .filter_map(|(name, now)| Some((self.by_name.get(name)?, now)))
+            .flat_map(|(keys, now)| keys.iter().filter(move |k| Some(**k) != *now))
+            .copied()
             .collect();
+        if full {
+            gone.extend(
+                self.services
+                    .iter()
+                    .filter(|(_, s)| !s.present)
+                    .map(|(k, _)| *k),
+            );
+        }
         for key in gone {
             self.services.get_mut(&key).expect("listed").present = false;
             self.remove(key);
@@ -127,6 +133,21 @@ impl Scanner {
         Some(key)
     }
 
+    /// Move service `key` in the name index from `old` to `new`.
+    pub(super) fn index_name(&mut self, key: Key, old: Option<&OsString>, new: Option<&OsString>) {
+        if let Some(old) = old {
+            if let Some(keys) = self.by_name.get_mut(old) {
+                keys.retain(|k| *k != key);
+                if keys.is_empty() {
+                    self.by_name.remove(old);
+                }
+            }
+        }
+        if let Some(new) = new {
+            self.by_name.entry(new.clone()).or_default().push(key);
+        }
+    }
+
     fn temporary_failure(&mut self, what: &str, e: &std::io::Error) {
         errors::warn(
             PROG,
@@ -148,6 +169,7 @@ impl Scanner {
             if let Some(wd) = watch {
                 self.watches.insert(wd, key);
             }
+            self.index_name(key, None, Some(&name));
             self.services.insert(
                 key,
                 Service {
@@ -162,6 +184,11 @@ impl Scanner {
             );
         }
         let has_log = Path::new(&name).join("log").is_dir();
+        let old = &self.services[&key].name;
+        if *old != name {
+            let old = old.clone();
+            self.index_name(key, Some(&old), Some(&name));
+        }
         let svc = self.services.get_mut(&key).expect("inserted above");
         svc.present = true;
         svc.name = name;

@@ -176,7 +176,9 @@ impl Scanner {
         };
         let busy = |s: &Supervise| s.alive() || s.restart_pending;
         if !busy(&svc.main) && !svc.log.as_ref().is_some_and(busy) {
+            let name = svc.name.clone();
             self.services.remove(&key);
+            self.index_name(key, Some(&name), None);
         }
     }
 
