@@ -204,3 +204,22 @@ fn sighup_reads_the_whole_dir_again() {
         supervisor_of(&two).is_some() && supervisor_of(&one).is_none()
     });
 }
+
+/// A service moved out of the scan dir (no new name inside it) is stopped;
+/// one renamed inside it keeps running.
+#[test]
+fn a_service_moved_out_is_stopped() {
+    let mut scan = Scan::new();
+    fs::rename(scan.make("out", false), scan.dir("out")).unwrap();
+    fs::rename(scan.make("in", false), scan.dir("in")).unwrap();
+    scan.start();
+    wait_for("both up", T, || scan.up("out") && scan.up("in"));
+    let kept = supervisor_of(&scan.dir("in"));
+    let away = scan.tmp.path().join("away");
+    fs::rename(scan.dir("out"), &away).unwrap();
+    fs::rename(scan.dir("in"), scan.dir("in2")).unwrap();
+    wait_for("the moved-out service stopped", T, || {
+        supervisor_of(&away).is_none()
+    });
+    assert_eq!(supervisor_of(&scan.dir("in2")), kept);
+}
