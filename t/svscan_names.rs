@@ -223,3 +223,31 @@ fn a_service_moved_out_is_stopped() {
     });
     assert_eq!(supervisor_of(&scan.dir("in2")), kept);
 }
+
+/// One service dir behind two links in the scan dir (`y` and `z` to
+/// `.real`): removing either link, whichever svscan knows it by, leaves
+/// the service running.
+#[test]
+fn one_of_two_links_removed_keeps_the_service() {
+    let mut scan = Scan::new();
+    fs::rename(scan.make("real", false), scan.dir(".real")).unwrap();
+    symlink(".real", scan.dir("y")).unwrap();
+    symlink(".real", scan.dir("z")).unwrap();
+    scan.start();
+    wait_for("up", T, || scan.up(".real"));
+    let sup = supervisor_of(&scan.dir(".real"));
+    for link in ["y", "z"] {
+        fs::remove_file(scan.dir(link)).unwrap();
+        // Events are handled in order: once `a_LINK` is up, the removal
+        // was looked at.
+        let marker = format!("a_{link}");
+        fs::rename(scan.make(&marker, false), scan.dir(&marker)).unwrap();
+        wait_for(&marker, T, || scan.up(&marker));
+        assert_eq!(
+            supervisor_of(&scan.dir(".real")),
+            sup,
+            "removing {link} stopped the service"
+        );
+        symlink(".real", scan.dir(link)).unwrap();
+    }
+}

@@ -82,6 +82,9 @@ struct Service {
     /// log/ appeared while main ran without the pipe: main's supervise is
     /// told to exit at the service's next stop and comes back with it.
     reattach_log: bool,
+    /// Seen under a second name too (a link to it in the scan dir): its
+    /// name going away does not mean it went (see scan.rs).
+    aliased: bool,
 }
 
 /// Which of a service's two supervises: the service's own or its log/'s.

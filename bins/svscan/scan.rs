@@ -62,8 +62,11 @@ impl Scanner {
         for (key, name) in seen {
             // Two names for one dir (a link to it beside it): the service
             // keeps the name it has while that still leads to it.
-            let name = match self.services.get(&key) {
-                Some(s) if s.name != name && leads_to(&s.name, key) => s.name.clone(),
+            let name = match self.services.get_mut(&key) {
+                Some(s) if s.name != name && leads_to(&s.name, key) => {
+                    s.aliased = true;
+                    s.name.clone()
+                }
                 _ => name,
             };
             self.ensure(key, name);
@@ -76,6 +79,11 @@ impl Scanner {
             .flat_map(|(keys, now)| keys.iter().filter(move |k| Some(**k) != *now))
             .copied()
             .collect();
+        // A service known by two names lost one: only a whole read tells
+        // whether the other still leads to it.
+        if !full && gone.iter().any(|k| self.services[k].aliased) {
+            return self.scan();
+        }
         if full {
             gone.extend(
                 self.services
@@ -180,6 +188,7 @@ impl Scanner {
                     present: true,
                     watch,
                     reattach_log: false,
+                    aliased: false,
                 },
             );
         }
