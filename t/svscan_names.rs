@@ -251,3 +251,24 @@ fn one_of_two_links_removed_keeps_the_service() {
         symlink(".real", scan.dir(link)).unwrap();
     }
 }
+
+/// A dir without `run` and a link to it, both in the scan dir, then `run`
+/// made: the service is known under both names, so removing the link
+/// leaves it running.
+#[test]
+fn a_link_to_a_dir_still_without_run_is_a_second_name() {
+    let mut scan = Scan::new();
+    scan.start();
+    fs::create_dir(scan.dir("x")).unwrap();
+    symlink("x", scan.dir("y")).unwrap();
+    fs::rename(scan.make("a", false), scan.dir("a")).unwrap();
+    wait_for("a up (x and y looked at)", T, || scan.up("a"));
+    write_exec(&scan.dir("x/run.tmp"), SLEEPER);
+    fs::rename(scan.dir("x/run.tmp"), scan.dir("x/run")).unwrap();
+    wait_for("x up", T, || scan.up("x"));
+    let sup = supervisor_of(&scan.dir("x"));
+    fs::remove_file(scan.dir("y")).unwrap();
+    fs::rename(scan.make("b", false), scan.dir("b")).unwrap();
+    wait_for("b up (y's removal looked at)", T, || scan.up("b"));
+    assert_eq!(supervisor_of(&scan.dir("x")), sup, "removing y stopped x");
+}

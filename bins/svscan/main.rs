@@ -142,7 +142,8 @@ struct Scanner {
     watches: HashMap<WatchDescriptor, Key>,
     foreign: HashMap<WatchDescriptor, (Key, Side)>,
     /// Dirs without a `run` yet, watched until one appears.
-    candidates: HashMap<WatchDescriptor, OsString>,
+    /// Each with the names it was seen under (a link to it is one more).
+    candidates: HashMap<WatchDescriptor, HashSet<OsString>>,
     /// The scan dir's own watch.
     root_watch: WatchDescriptor,
     /// Dirs where the target of a dangling symlink will appear, each with

@@ -70,7 +70,7 @@ impl Scanner {
                     names.insert(svc.name.clone());
                 }
                 if let Some(dir) = self.candidates.get(&e.wd) {
-                    names.insert(dir.clone());
+                    names.extend(dir.iter().cloned());
                 }
             }
         }

@@ -132,7 +132,7 @@ impl Scanner {
                 path,
                 AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_ATTRIB,
             ) {
-                self.candidates.insert(wd, name.clone());
+                self.candidates.entry(wd).or_default().insert(name.clone());
             }
             if !has_run() && !self.services.contains_key(&key) {
                 return None;
