@@ -140,7 +140,7 @@ impl Scanner {
         }
         // The first at once; a retry a second after the last start, as
         // restarts are spaced.
-        let due = sup.last_start.map(|t| t + RESTART_SPACING);
+        let due = sup.last_start.and_then(|t| t.checked_add(RESTART_SPACING));
         if sup.stop_attempts > 0 && due.is_some_and(|due| due > Instant::now()) {
             sup.restart_pending = true;
             self.arm_restart_timer();
