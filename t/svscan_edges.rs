@@ -460,3 +460,52 @@ fn svscanboot_hands_errors_to_readproctitle_once_running() {
     let said = fs::read_to_string(&err).unwrap();
     assert!(!said.contains("later error"), "{said}");
 }
+
+/// SIGTERM to svscan right after one of its supervisors was killed, before
+/// svscan started the next one: that side's run is still stopped (by a
+/// supervise that adopts it, so `finish` runs as usual), main or log side,
+/// and svscan exits only once nothing of either service is left.
+#[test]
+fn sigterm_right_after_a_supervise_kill_stops_its_run() {
+    let mut scan = Scan::new();
+    for name in ["m", "l"] {
+        scan.add(name, "#!/bin/sh\nexec sleep 1000\n");
+        write_exec(
+            &scan.dir(name).join("finish"),
+            "#!/bin/sh\necho finished >> finished\n",
+        );
+        scan.add_log(name, "#!/bin/sh\nexec cat > /dev/null\n");
+    }
+    scan.start();
+    let sides = ["m", "m/log", "l", "l/log"];
+    wait_for("all up", T, || sides.iter().all(|s| scan.up(s)));
+    let runs: Vec<u32> = sides.iter().map(|s| read_pid(&scan.dir(s))).collect();
+    // Within a second of their start: svscan waits before restarting them.
+    for killed in ["m", "l/log"] {
+        signal(
+            supervisor_of(&scan.dir(killed)).expect("supervise"),
+            Signal::SIGKILL,
+        );
+    }
+    let svscan = scan.svscan.as_mut().unwrap();
+    signal(svscan.id() as i32, Signal::SIGTERM);
+    let mut code = None;
+    wait_for("svscan to exit", T, || match svscan.try_wait().unwrap() {
+        Some(st) => {
+            code = st.code();
+            true
+        }
+        None => false,
+    });
+    scan.svscan = None;
+    assert_eq!(code, Some(0), "{}", scan.said());
+    wait_for("no run left", T, || runs.iter().all(|&p| !alive(p)));
+    assert!(
+        sides.iter().all(|s| supervisor_of(&scan.dir(s)).is_none()),
+        "a supervise outlived svscan"
+    );
+    assert!(
+        log_has(&scan.dir("m/finished"), "finished"),
+        "the killed supervise's run was not stopped through supervise"
+    );
+}
