@@ -25,13 +25,13 @@ use crate::lock::{self, Lock};
 use crate::sys;
 
 /// A held pid lock.
-pub(crate) struct PidLock {
+pub struct PidLock {
     lock: Lock,
     path: PathBuf,
 }
 
 /// What a look at a pid lock found.
-pub(crate) enum Probe {
+pub enum Probe {
     /// No file at the path: nobody holds it.
     Absent,
     /// Someone holds it.
@@ -51,7 +51,7 @@ fn same_inode(file: &File, path: &Path) -> io::Result<bool> {
 
 /// Try to take the lock at `path` without waiting. With `create`, a missing
 /// file is created (and then taken); without, a missing file is `Absent`.
-pub(crate) fn probe(path: &Path, create: bool) -> io::Result<Probe> {
+pub fn probe(path: &Path, create: bool) -> io::Result<Probe> {
     loop {
         let file = if create {
             lock::open_lock_file(path)?
@@ -88,7 +88,7 @@ pub(crate) fn probe(path: &Path, create: bool) -> io::Result<Probe> {
 impl PidLock {
     /// Replace the file's content with `PID\n` (one write, so a reader sees
     /// the whole line or an empty file).
-    pub(crate) fn write_pid(&self, pid: Pid) -> io::Result<()> {
+    pub fn write_pid(&self, pid: Pid) -> io::Result<()> {
         let mut f = self.lock.file();
         f.set_len(0)?;
         f.seek(SeekFrom::Start(0))?;
@@ -96,7 +96,7 @@ impl PidLock {
     }
 
     /// Remove the file while still holding the lock, then release it.
-    pub(crate) fn remove(self) -> io::Result<()> {
+    pub fn remove(self) -> io::Result<()> {
         let r = crate::runtimefile::remove_if_exists(&self.path);
         drop(self.lock);
         r
@@ -118,7 +118,7 @@ pub struct Holder {
 }
 
 impl Holder {
-    pub(crate) fn signal(&self, sig: i32) -> Result<(), Errno> {
+    pub fn signal(&self, sig: i32) -> Result<(), Errno> {
         match sys::pidfd_send_signal(&self.pidfd, sig) {
             // Already dead (a zombie): nothing left to signal.
             Err(Errno::ESRCH) => Ok(()),
@@ -127,7 +127,7 @@ impl Holder {
     }
 
     /// Wait up to `timeout` for the process to exit; true if it did.
-    pub(crate) fn wait_exit(&self, timeout: Duration) -> Result<bool, Errno> {
+    pub fn wait_exit(&self, timeout: Duration) -> Result<bool, Errno> {
         let ready = event::wait_readable(&[self.pidfd.as_fd()], Some(timeout))?;
         Ok(ready[0])
     }
@@ -200,7 +200,7 @@ fn holds_flock(pid: Pid, dev: u64, ino: u64) -> bool {
 /// Processes named `comm` that hold the lock on `path`, found by scanning
 /// /proc (for when the holder is not the pid in the file: a fork of a
 /// killed holder that has not exec'd yet still holds the lock).
-pub(crate) fn scan_holders(path: &Path, comm: &str) -> io::Result<Vec<Holder>> {
+pub fn scan_holders(path: &Path, comm: &str) -> io::Result<Vec<Holder>> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -229,7 +229,7 @@ pub(crate) fn scan_holders(path: &Path, comm: &str) -> io::Result<Vec<Holder>> {
 /// Wait up to `timeout` for the file at `path` to change (written, removed,
 /// renamed); returns at once if it does not exist. The lock being released
 /// makes no event, so callers use short timeouts and look again.
-pub(crate) fn wait_change(path: &Path, timeout: Duration) -> Result<(), Errno> {
+pub fn wait_change(path: &Path, timeout: Duration) -> Result<(), Errno> {
     let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
     let mask = AddWatchFlags::IN_MODIFY
         | AddWatchFlags::IN_CLOSE_WRITE
@@ -246,7 +246,7 @@ pub(crate) fn wait_change(path: &Path, timeout: Duration) -> Result<(), Errno> {
 }
 
 /// Read a pid file's pid (complete line only).
-pub(crate) fn read_pid(path: &Path) -> io::Result<Option<Pid>> {
+pub fn read_pid(path: &Path) -> io::Result<Option<Pid>> {
     Ok(crate::runtimefile::read_optional(path)?.and_then(|t| parse_pid(&t)))
 }
 

@@ -369,7 +369,7 @@ impl Config {
     }
 
     /// What pppoe-connect needs beyond what pppoe-stop needs.
-    pub(crate) fn check_link(&self) -> Result<(), ConfigError> {
+    pub fn check_link(&self) -> Result<(), ConfigError> {
         for (k, v) in [("ETH", &self.eth), ("USER", &self.user)] {
             if v.is_empty() {
                 return Err(ConfigError {
@@ -382,18 +382,18 @@ impl Config {
     }
 
     /// pppd's pid file: `PIDFILE.pppd`, as rp-pppoe names it.
-    pub(crate) fn pppd_pidfile(&self) -> PathBuf {
+    pub fn pppd_pidfile(&self) -> PathBuf {
         suffixed(&self.pidfile, ".pppd")
     }
 
     /// The loop's state: `PIDFILE.state`.
-    pub(crate) fn state_file(&self) -> PathBuf {
+    pub fn state_file(&self) -> PathBuf {
         suffixed(&self.pidfile, ".state")
     }
 
     /// The lost hook to run now: the configured one, or the first default
     /// that exists. `None`: no hook.
-    pub(crate) fn hook(&self) -> Option<PathBuf> {
+    pub fn hook(&self) -> Option<PathBuf> {
         match &self.lost_hook {
             Some(p) if p.as_os_str().is_empty() => None,
             Some(p) => Some(p.clone()),

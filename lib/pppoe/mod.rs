@@ -1,16 +1,13 @@
-//! pppoe-connect / pppoe-stop / pppoe-start (doc/DESIGN.md, pppoe-connect, pppoe-stop, pppoe-start): a redial loop
-//! around pppd that owns a lock for its whole life, and a stop that acts on
-//! that lock, so a stop ends the loop whatever moment it lands in.
+//! What pppoe-connect, pppoe-start and pppoe-stop share (doc/DESIGN.md,
+//! pppoe-connect, pppoe-stop, pppoe-start): the config file, pppd's lock,
+//! and the loop's pid and state files. The loop owns a lock on PIDFILE for
+//! its whole life, and the stop acts on that lock, so a stop ends the loop
+//! whatever moment it lands in.
 
-mod children;
 pub mod config;
-pub mod connect;
 mod pppdargs;
-mod pppdlock;
-pub mod servicestop;
+pub mod pppdlock;
 mod shellvars;
-pub mod start;
-pub mod stop;
 
 use std::os::fd::OwnedFd;
 
@@ -19,57 +16,23 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
 /// What `PIDFILE.state` says.
-const STATE_RUNNING: &str = "running";
-const STATE_WAITING: &str = "waiting";
-const STATE_HOOK: &str = "hook";
-const STATE_STOPPING: &str = "stopping";
+pub const STATE_RUNNING: &str = "running";
+pub const STATE_WAITING: &str = "waiting";
+pub const STATE_HOOK: &str = "hook";
+pub const STATE_STOPPING: &str = "stopping";
 
-/// pppd exit codes that no redial can fix: options error, not root, no
-/// kernel PPP support.
-fn is_permanent(code: i32) -> bool {
-    matches!(code, 2..=4)
-}
-
-/// pppd's exit code meaning SIGINT/SIGTERM/SIGHUP ended it (not a loss).
-const PPPD_SIGNALLED: i32 = 5;
-
-/// pppd's own words for its exit codes (pppd(8), EXIT STATUS), for log lines.
-fn describe(code: i32) -> &'static str {
-    match code {
-        0 => "ok",
-        1 => "fatal error",
-        2 => "options error",
-        3 => "not root",
-        4 => "no kernel PPP support",
-        5 => "terminated by signal",
-        6 => "serial port lock failed",
-        7 => "serial port open failed",
-        8 => "connect script failed",
-        9 => "pty command failed",
-        10 => "PPP negotiation failed",
-        11 => "peer failed to authenticate",
-        12 => "idle timeout",
-        13 => "connect time limit",
-        14 => "callback",
-        15 => "peer not answering LCP echo",
-        16 => "modem hung up",
-        17 => "loopback detected",
-        18 => "init script failed",
-        19 => "we failed to authenticate",
-        c if c > 128 => "killed by a signal",
-        _ => "unknown",
-    }
-}
+/// How long to wait for a process to die after SIGKILL before giving up.
+pub const KILL_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A child we started and watch through a pidfd.
-struct Proc {
+pub struct Proc {
     pub pid: Pid,
     pub pidfd: OwnedFd,
 }
 
 impl Proc {
     /// Reap the (exited) child: its exit code, or 128 + signal.
-    fn reap(&self) -> Result<i32, Errno> {
+    pub fn reap(&self) -> Result<i32, Errno> {
         loop {
             match waitpid(self.pid, None) {
                 Ok(WaitStatus::Exited(_, code)) => return Ok(code),
@@ -94,18 +57,18 @@ impl From<config::ConfigError> for Fatal {
 }
 
 /// `what: phrase` for an errno, as a temporary failure.
-fn sys_fatal(what: impl std::fmt::Display, e: Errno) -> Fatal {
+pub fn sys_fatal(what: impl std::fmt::Display, e: Errno) -> Fatal {
     Fatal::temporary(format!("{what}: {}", crate::errors::phrase(e)))
 }
 
 /// `what: phrase` for an io::Error, as a temporary failure.
-fn io_fatal(what: impl std::fmt::Display, e: &std::io::Error) -> Fatal {
+pub fn io_fatal(what: impl std::fmt::Display, e: &std::io::Error) -> Fatal {
     Fatal::temporary(format!("{what}: {}", crate::errors::io_phrase(e)))
 }
 
 /// The "already running" refusal, naming the holder's pid once it is known
 /// (a holder that just took the lock gets a moment to write it).
-fn already_running(pidfile: &std::path::Path) -> Fatal {
+pub fn already_running(pidfile: &std::path::Path) -> Fatal {
     use std::time::{Duration, Instant};
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {

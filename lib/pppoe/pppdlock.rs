@@ -51,7 +51,7 @@ fn lock_owner(file: &impl AsFd) -> io::Result<Option<Pid>> {
 }
 
 /// The verified holder of the record lock on `file`: `Ok(None)` when free.
-pub(crate) fn holder_of(file: &impl AsFd) -> io::Result<Option<Holder>> {
+pub fn holder_of(file: &impl AsFd) -> io::Result<Option<Holder>> {
     loop {
         let Some(pid) = lock_owner(file)? else {
             return Ok(None);
@@ -70,7 +70,7 @@ pub(crate) fn holder_of(file: &impl AsFd) -> io::Result<Option<Holder>> {
 
 /// The verified holder of PIDFILE.pppd's lock; `Ok(None)` when the file is
 /// absent or nobody holds it. Never follows a symlink.
-pub(crate) fn holder(path: &Path) -> io::Result<Option<Holder>> {
+pub fn holder(path: &Path) -> io::Result<Option<Holder>> {
     match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -84,24 +84,24 @@ pub(crate) fn holder(path: &Path) -> io::Result<Option<Holder>> {
 
 /// Open (creating it) PIDFILE.pppd for a new pppd: through runtimefile, so
 /// a planted symlink, FIFO or a directory others can write is refused.
-pub(crate) fn open(path: &Path) -> io::Result<File> {
+pub fn open(path: &Path) -> io::Result<File> {
     crate::runtimefile::open_lock_file(path)
 }
 
 /// TERM the verified holder, KILL it if still there after `kill_after`;
 /// true once it has exited.
-pub(crate) fn end(h: &Holder, kill_after: Duration) -> bool {
+pub fn end(h: &Holder, kill_after: Duration) -> bool {
     let _ = h.signal(libc::SIGTERM);
     if h.wait_exit(kill_after).unwrap_or(false) {
         return true;
     }
     let _ = h.signal(libc::SIGKILL);
-    h.wait_exit(super::stop::KILL_GRACE).unwrap_or(false)
+    h.wait_exit(super::KILL_GRACE).unwrap_or(false)
 }
 
 /// Replace the file's content with `PID\n` through the descriptor opened
 /// above (never through the path).
-pub(crate) fn write_pid(file: &File, pid: Pid) -> io::Result<()> {
+pub fn write_pid(file: &File, pid: Pid) -> io::Result<()> {
     use std::io::Write;
     // The file is opened for appending: after truncation the write lands
     // at offset 0, in one write.

@@ -9,14 +9,51 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 
-use super::config::Config;
-use super::{io_fatal, pppdlock, sys_fatal, Fatal, Proc};
-use crate::errors::{io_phrase, phrase, warn};
-use crate::spawn::Spawn;
-use crate::sys;
+use upkeep::errors::{io_phrase, phrase, warn, Fatal};
+use upkeep::pppoe::config::Config;
+use upkeep::pppoe::{io_fatal, pppdlock, sys_fatal, Proc};
+use upkeep::spawn::Spawn;
+use upkeep::sys;
+
+/// pppd exit codes that no redial can fix: options error, not root, no
+/// kernel PPP support.
+pub fn is_permanent(code: i32) -> bool {
+    matches!(code, 2..=4)
+}
+
+/// pppd's exit code meaning SIGINT/SIGTERM/SIGHUP ended it (not a loss).
+pub const PPPD_SIGNALLED: i32 = 5;
+
+/// pppd's own words for its exit codes (pppd(8), EXIT STATUS), for log lines.
+pub fn describe(code: i32) -> &'static str {
+    match code {
+        0 => "ok",
+        1 => "fatal error",
+        2 => "options error",
+        3 => "not root",
+        4 => "no kernel PPP support",
+        5 => "terminated by signal",
+        6 => "serial port lock failed",
+        7 => "serial port open failed",
+        8 => "connect script failed",
+        9 => "pty command failed",
+        10 => "PPP negotiation failed",
+        11 => "peer failed to authenticate",
+        12 => "idle timeout",
+        13 => "connect time limit",
+        14 => "callback",
+        15 => "peer not answering LCP echo",
+        16 => "modem hung up",
+        17 => "loopback detected",
+        18 => "init script failed",
+        19 => "we failed to authenticate",
+        c if c > 128 => "killed by a signal",
+        _ => "unknown",
+    }
+}
 
 /// A running pppd.
-pub(crate) struct Pppd {
+pub struct Pppd {
     pub proc: Proc,
     /// PIDFILE.pppd, whose lock pppd holds (see pppdlock).
     pub path: PathBuf,
@@ -24,13 +61,13 @@ pub(crate) struct Pppd {
 
 impl Pppd {
     /// pppd is reaped: its pid file goes.
-    pub(crate) fn remove_file(&self) {
-        let _ = crate::runtimefile::remove_if_exists(&self.path);
+    pub fn remove_file(&self) {
+        let _ = upkeep::runtimefile::remove_if_exists(&self.path);
     }
 }
 
 /// Why no pppd runs now.
-pub(crate) enum DialError {
+pub enum DialError {
     /// Try again after the retry delay (fork or exec failed).
     Retry(String),
     /// The loop cannot go on.
@@ -39,7 +76,7 @@ pub(crate) enum DialError {
 
 /// Start pppd for `cfg`, first ending a pppd that an earlier, killed loop
 /// left holding PIDFILE.pppd (two pppds would fight for one session).
-pub(crate) fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
+pub fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
     let path = cfg.pppd_pidfile();
     let lock_fatal = |e: std::io::Error| {
         DialError::Fatal(io_fatal(format!("unable to lock {}", path.display()), &e))
@@ -79,7 +116,7 @@ pub(crate) fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
         .record_lock(fd)
         .spawn();
     let remove = || {
-        let _ = crate::runtimefile::remove_if_exists(&path);
+        let _ = upkeep::runtimefile::remove_if_exists(&path);
     };
     let child = match child {
         Ok(c) => c,
@@ -121,7 +158,7 @@ pub(crate) fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
 }
 
 /// Start the lost hook: `HOOK CONFIG CODE`.
-pub(crate) fn start_hook(hook: &Path, cfg: &Config, code: i32) -> Result<Proc, Errno> {
+pub fn start_hook(hook: &Path, cfg: &Config, code: i32) -> Result<Proc, Errno> {
     let c = Spawn::new(hook)
         .arg(&cfg.path)
         .arg(code.to_string())

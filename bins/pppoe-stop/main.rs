@@ -4,11 +4,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod servicestop;
+mod stop;
+
 use clap::Parser;
+use stop::StopOptions;
 use upkeep::errors::{die, warn};
 use upkeep::pppoe::config::{Config, DEFAULT_CONFIG};
-use upkeep::pppoe::servicestop;
-use upkeep::pppoe::stop::{self, StopOptions};
 
 const PROG: &str = "pppoe-stop";
 

@@ -1,5 +1,7 @@
-//! pppoe-start: run pppoe-connect detached (own session, stdio to /dev/null
-//! or a log) and wait until it runs pppd, or a time limit passes.
+#![forbid(unsafe_code)]
+//! pppoe-start [CONFIG] [-T DURATION] (doc/DESIGN.md, pppoe-connect, pppoe-stop, pppoe-start):
+//! run pppoe-connect detached (own session, stdio to /dev/null or a log)
+//! and wait until it runs pppd, or a time limit passes.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
@@ -7,23 +9,71 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::unistd::{AccessFlags, Pid};
+use upkeep::errors::{die, warn, Fatal};
+use upkeep::event;
+use upkeep::pidlock::{self, Probe};
+use upkeep::pppoe::config::{Config, DEFAULT_CONFIG};
+use upkeep::pppoe::{already_running, io_fatal, sys_fatal, Proc, STATE_RUNNING};
+use upkeep::spawn::Spawn;
+use upkeep::{runtimefile, sys};
 
-use super::config::Config;
-use super::{already_running, io_fatal, sys_fatal, Fatal, Proc, STATE_RUNNING};
-use crate::event;
-use crate::pidlock::{self, Probe};
-use crate::spawn::Spawn;
-use crate::{runtimefile, sys};
+const PROG: &str = "pppoe-start";
 
-pub struct StartOptions<'a> {
+/// Start pppoe-connect CONFIG detached (own session, stdio to /dev/null or
+/// --log) and wait until it runs pppd. Refuses (exit 111) when a loop
+/// already runs for CONFIG.
+#[derive(Parser)]
+#[command(name = PROG, version)]
+struct Cli {
+    /// rp-pppoe style config (KEY=value lines)
+    #[arg(default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// give up waiting for pppd after this long (the loop keeps running)
+    /// (default: CONNECT_TIMEOUT in CONFIG, in seconds, else 30s; 0: wait
+    /// only until the loop holds its lock)
+    #[arg(short = 'T', value_name = "DURATION", value_parser = upkeep::duration::parse)]
+    timeout: Option<std::time::Duration>,
+    /// append the loop's output to FILE instead of discarding it
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+}
+
+fn main() {
+    let cli = upkeep::pppoe::parse_cli::<Cli>().unwrap_or_else(|code| std::process::exit(code));
+    let cfg = Config::load(&cli.config).unwrap_or_else(|e| die(PROG, e.code, e));
+    for w in cfg.warnings() {
+        warn(PROG, w);
+    }
+    // The loop is the pppoe-connect installed beside us.
+    let connect = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("pppoe-connect")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("pppoe-connect"));
+    let opts = StartOptions {
+        timeout: cli
+            .timeout
+            .or(cfg.connect_timeout)
+            .unwrap_or(std::time::Duration::from_secs(30)),
+        log: cli.log.as_deref(),
+        connect: &connect,
+    };
+    match start(&cfg, &opts) {
+        Ok(pid) => println!("pppoe-connect running as pid {pid}"),
+        Err(e) => die(PROG, e.code, e),
+    }
+}
+
+struct StartOptions<'a> {
     /// How long to wait for pppd; zero: only for the loop to hold its lock.
-    pub timeout: Duration,
+    timeout: Duration,
     /// Where the loop's stdout and stderr go (appended); /dev/null if None.
-    pub log: Option<&'a Path>,
+    log: Option<&'a Path>,
     /// The pppoe-connect program.
-    pub connect: &'a Path,
+    connect: &'a Path,
 }
 
 fn open_out(log: Option<&Path>) -> std::io::Result<File> {
@@ -42,7 +92,7 @@ fn open_out(log: Option<&Path>) -> std::io::Result<File> {
 }
 
 /// Start the loop for `cfg`; the loop's pid once pppd runs.
-pub fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
+fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
     // Catch what would make the loop fail at once, where it can be seen.
     cfg.check_link()?;
     if let Err(e) = nix::unistd::access(&cfg.pppd, AccessFlags::X_OK) {

@@ -8,27 +8,28 @@ use std::time::Duration;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{getpid, AccessFlags};
 
-use super::children::{self, DialError, Pppd};
-use super::config::Config;
-use super::{
-    already_running, describe, io_fatal, is_permanent, sys_fatal, Fatal, Proc, PPPD_SIGNALLED,
-    STATE_HOOK, STATE_RUNNING, STATE_STOPPING, STATE_WAITING,
+use upkeep::errors::{phrase, Fatal, EXIT_PERMANENT};
+use upkeep::event::{self, Timer};
+use upkeep::pidlock::{self, PidLock, Probe};
+use upkeep::pppoe::config::Config;
+use upkeep::pppoe::{
+    already_running, io_fatal, sys_fatal, Proc, STATE_HOOK, STATE_RUNNING, STATE_STOPPING,
+    STATE_WAITING,
 };
-use crate::errors::{phrase, EXIT_PERMANENT};
-use crate::event::{self, Timer};
-use crate::pidlock::{self, PidLock, Probe};
-use crate::{runtimefile, sys};
+use upkeep::{runtimefile, sys};
+
+use crate::children::{self, describe, is_permanent, DialError, Pppd, PPPD_SIGNALLED};
 
 const PROG: &str = "pppoe-connect";
 /// How long the lost hook may run.
 const HOOK_LIMIT: Duration = Duration::from_secs(30);
 
 fn note(msg: impl std::fmt::Display) {
-    crate::errors::say(format_args!("{PROG}: {msg}"));
+    upkeep::errors::say(format_args!("{PROG}: {msg}"));
 }
 
 fn warn(msg: impl std::fmt::Display) {
-    crate::errors::warn(PROG, msg);
+    upkeep::errors::warn(PROG, msg);
 }
 
 struct Loop<'a> {
@@ -78,7 +79,7 @@ pub fn run(cfg: &Config) -> Result<(), Fatal> {
         warn(format_args!(
             "unable to remove {}: {}",
             cfg.state_file().display(),
-            crate::errors::io_phrase(&e)
+            upkeep::errors::io_phrase(&e)
         ));
     }
     let mut lp = Loop {
@@ -184,7 +185,7 @@ impl Loop<'_> {
             warn(format_args!(
                 "unable to write {}: {}",
                 self.cfg.state_file().display(),
-                crate::errors::io_phrase(&e)
+                upkeep::errors::io_phrase(&e)
             ));
         }
     }

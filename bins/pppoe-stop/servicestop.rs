@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use super::stop::{wait_supervise, KILL_GRACE};
-use super::Fatal;
-use crate::control::{self, SendError};
-use crate::{event, status, sys};
+use upkeep::control::{self, SendError};
+use upkeep::errors::Fatal;
+use upkeep::pppoe::KILL_GRACE;
+use upkeep::{event, status, sys};
+
+use crate::stop::wait_supervise;
 
 /// A process we pinned: `pidfd` can only ever signal it.
 struct Pinned {

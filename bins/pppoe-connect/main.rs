@@ -3,9 +3,12 @@
 
 use std::path::PathBuf;
 
+mod children;
+mod redial;
+
 use clap::Parser;
 use upkeep::errors::{die, warn};
-use upkeep::pppoe::{config::Config, config::DEFAULT_CONFIG, connect};
+use upkeep::pppoe::{config::Config, config::DEFAULT_CONFIG};
 
 const PROG: &str = "pppoe-connect";
 
@@ -49,7 +52,7 @@ fn main() {
     for w in cfg.warnings() {
         warn(PROG, w);
     }
-    if let Err(e) = connect::run(&cfg) {
+    if let Err(e) = redial::run(&cfg) {
         die(PROG, e.code, e);
     }
 }

@@ -11,15 +11,13 @@ use std::time::{Duration, Instant};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::unistd::Pid;
 
-use super::config::Config;
-use super::{io_fatal, pppdlock, Fatal};
-use crate::control::{self, SendError};
-use crate::event;
-use crate::pidlock::{self, PidLock, Probe};
-use crate::status::{self, Want};
-
-/// How long to wait for a process to die after SIGKILL before giving up.
-pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
+use upkeep::control::{self, SendError};
+use upkeep::errors::Fatal;
+use upkeep::event;
+use upkeep::pidlock::{self, PidLock, Probe};
+use upkeep::pppoe::config::Config;
+use upkeep::pppoe::{io_fatal, pppdlock, KILL_GRACE};
+use upkeep::status::{self, Want};
 
 pub struct StopOptions<'a> {
     /// A service dir whose supervise must be told to stay down first.
@@ -81,7 +79,7 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
         // We hold the loop's lock: no loop runs and none can start, so
         // the state file speaks for a dead loop. A pppd whose loop was
         // killed may still hold its own lock.
-        let _ = crate::runtimefile::remove_if_exists(&cfg.state_file());
+        let _ = upkeep::runtimefile::remove_if_exists(&cfg.state_file());
         end_pppd(&pppd_path, opts.kill_after)?;
         remove(main);
         break;
@@ -114,7 +112,7 @@ fn end_pppd(path: &Path, kill_after: Duration) -> Result<(), Fatal> {
             )));
         }
     }
-    let _ = crate::runtimefile::remove_if_exists(path);
+    let _ = upkeep::runtimefile::remove_if_exists(path);
     Ok(())
 }
 
@@ -187,11 +185,7 @@ fn end_holder_named(
 
 /// Wait until supervise's status on `dir` satisfies `ok` (status is
 /// replaced by rename, so watch supervise/ for it). False on timeout.
-pub(crate) fn wait_supervise(
-    dir: &Path,
-    deadline: Instant,
-    ok: impl Fn(&status::Status) -> bool,
-) -> bool {
+pub fn wait_supervise(dir: &Path, deadline: Instant, ok: impl Fn(&status::Status) -> bool) -> bool {
     let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
     if let Some(i) = &ino {
         let _ = i.add_watch(
