@@ -148,6 +148,13 @@ impl Fatal {
             message: message.to_string(),
         }
     }
+
+    pub fn permanent(message: impl std::fmt::Display) -> Fatal {
+        Fatal {
+            code: EXIT_PERMANENT,
+            message: message.to_string(),
+        }
+    }
 }
 
 /// A failed system call is temporary, as in daemontools.

@@ -7,7 +7,7 @@ mod children;
 mod redial;
 
 use clap::Parser;
-use upkeep::errors::{die, warn};
+use upkeep::errors::{self, warn, Fatal};
 use upkeep::pppoe::{config::Config, config::DEFAULT_CONFIG};
 
 const PROG: &str = "pppoe-connect";
@@ -48,11 +48,15 @@ struct Cli {
 
 fn main() {
     let cli = upkeep::pppoe::parse_cli::<Cli>().unwrap_or_else(|code| std::process::exit(code));
-    let cfg = Config::load(&cli.config).unwrap_or_else(|e| die(PROG, e.code, e));
+    if let Err(f) = run(&cli) {
+        std::process::exit(errors::report(PROG, &f));
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), Fatal> {
+    let cfg = Config::load(&cli.config)?;
     for w in cfg.warnings() {
         warn(PROG, w);
     }
-    if let Err(e) = redial::run(&cfg) {
-        die(PROG, e.code, e);
-    }
+    redial::run(&cfg)
 }

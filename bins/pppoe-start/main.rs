@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::unistd::{AccessFlags, Pid};
-use upkeep::errors::{die, warn, Fatal};
+use upkeep::errors::{self, warn, Fatal};
 use upkeep::event;
 use upkeep::pidlock::{self, Probe};
 use upkeep::pppoe::config::{Config, DEFAULT_CONFIG};
@@ -43,7 +43,14 @@ struct Cli {
 
 fn main() {
     let cli = upkeep::pppoe::parse_cli::<Cli>().unwrap_or_else(|code| std::process::exit(code));
-    let cfg = Config::load(&cli.config).unwrap_or_else(|e| die(PROG, e.code, e));
+    match run(&cli) {
+        Ok(pid) => println!("pppoe-connect running as pid {pid}"),
+        Err(f) => std::process::exit(errors::report(PROG, &f)),
+    }
+}
+
+fn run(cli: &Cli) -> Result<Pid, Fatal> {
+    let cfg = Config::load(&cli.config)?;
     for w in cfg.warnings() {
         warn(PROG, w);
     }
@@ -57,14 +64,11 @@ fn main() {
         timeout: cli
             .timeout
             .or(cfg.connect_timeout)
-            .unwrap_or(std::time::Duration::from_secs(30)),
+            .unwrap_or(Duration::from_secs(30)),
         log: cli.log.as_deref(),
         connect: &connect,
     };
-    match start(&cfg, &opts) {
-        Ok(pid) => println!("pppoe-connect running as pid {pid}"),
-        Err(e) => die(PROG, e.code, e),
-    }
+    start(&cfg, &opts)
 }
 
 struct StartOptions<'a> {

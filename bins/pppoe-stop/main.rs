@@ -9,7 +9,7 @@ mod stop;
 
 use clap::Parser;
 use stop::StopOptions;
-use upkeep::errors::{die, warn};
+use upkeep::errors::{self, warn, Fatal};
 use upkeep::pppoe::config::{Config, DEFAULT_CONFIG};
 
 const PROG: &str = "pppoe-stop";
@@ -37,29 +37,36 @@ struct Cli {
 
 fn main() {
     let cli = upkeep::pppoe::parse_cli::<Cli>().unwrap_or_else(|code| std::process::exit(code));
+    if let Err(f) = run(&cli) {
+        std::process::exit(errors::report(PROG, &f));
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), Fatal> {
     let cfg = match Config::load(&cli.config) {
         Ok(cfg) => cfg,
         Err(e) => {
             // Without the config there is no lock to act on; the service
             // still knows its loop.
             let Some(dir) = &cli.service else {
-                die(PROG, e.code, e)
+                return Err(e);
             };
             let kill_after = cli.timeout.unwrap_or(Duration::from_secs(10));
-            match servicestop::stop(dir, kill_after) {
+            return match servicestop::stop(dir, kill_after) {
                 Ok(()) => {
                     warn(PROG, format_args!("{} is down, but {e}", dir.display()));
-                    std::process::exit(0)
+                    Ok(())
                 }
-                Err(f) => die(PROG, f.code, format_args!("{f}; and {e}")),
-            }
+                Err(f) => Err(Fatal {
+                    code: f.code,
+                    message: format!("{f}; and {e}"),
+                }),
+            };
         }
     };
     let opts = StopOptions {
         service: cli.service.as_deref(),
         kill_after: cli.timeout.unwrap_or(cfg.stop_timeout),
     };
-    if let Err(e) = stop::stop(&cfg, &opts, &mut |w| warn(PROG, w)) {
-        die(PROG, e.code, e);
-    }
+    stop::stop(&cfg, &opts, &mut |w| warn(PROG, w))
 }

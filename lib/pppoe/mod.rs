@@ -45,16 +45,7 @@ impl Proc {
     }
 }
 
-pub use crate::errors::Fatal;
-
-impl From<config::ConfigError> for Fatal {
-    fn from(e: config::ConfigError) -> Fatal {
-        Fatal {
-            code: e.code,
-            message: e.message,
-        }
-    }
-}
+use crate::errors::Fatal;
 
 /// `what: phrase` for an errno, as a temporary failure.
 pub fn sys_fatal(what: impl std::fmt::Display, e: Errno) -> Fatal {
