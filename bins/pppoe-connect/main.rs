@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-mod children;
+mod hook;
+mod pppd;
 mod redial;
 
 use clap::Parser;

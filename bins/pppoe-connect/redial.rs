@@ -3,7 +3,6 @@
 //! first moment to the last, so "lock free" means "no loop".
 
 use std::os::fd::AsFd;
-use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{getpid, AccessFlags};
@@ -13,16 +12,13 @@ use upkeep::event::{self, Timer};
 use upkeep::pidlock::{self, PidLock, Probe};
 use upkeep::pppoe::config::Config;
 use upkeep::pppoe::{
-    already_running, io_fatal, sys_fatal, Proc, STATE_HOOK, STATE_RUNNING, STATE_STOPPING,
-    STATE_WAITING,
+    already_running, io_fatal, sys_fatal, STATE_HOOK, STATE_RUNNING, STATE_STOPPING, STATE_WAITING,
 };
 use upkeep::{runtimefile, sys};
 
-use crate::children::{self, describe, is_permanent, DialError, Pppd, PPPD_SIGNALLED};
-
-const PROG: &str = "pppoe-connect";
-/// How long the lost hook may run.
-const HOOK_LIMIT: Duration = Duration::from_secs(30);
+use crate::hook::LostHook;
+use crate::pppd::{self, describe, is_permanent, DialError, Pppd, PPPD_SIGNALLED};
+use crate::PROG;
 
 fn note(msg: impl std::fmt::Display) {
     upkeep::errors::say(format_args!("{PROG}: {msg}"));
@@ -38,9 +34,8 @@ struct Loop<'a> {
     sigfd: nix::sys::signalfd::SignalFd,
     /// Retry delay, or the stop time limit while stopping.
     timer: Timer,
-    hook_timer: Timer,
     pppd: Option<Pppd>,
-    hook: Option<Proc>,
+    hook: LostHook,
     stopping: bool,
     /// SIGHUP: the next redial happens without the retry delay.
     redial_now: bool,
@@ -87,9 +82,8 @@ pub fn run(cfg: &Config) -> Result<(), Fatal> {
         lock: Some(lock),
         sigfd,
         timer: Timer::new().map_err(|e| sys_fatal("unable to create timerfd", e))?,
-        hook_timer: Timer::new().map_err(|e| sys_fatal("unable to create timerfd", e))?,
         pppd: None,
-        hook: None,
+        hook: LostHook::new().map_err(|e| sys_fatal("unable to create timerfd", e))?,
         stopping: false,
         redial_now: false,
         permanent: None,
@@ -110,17 +104,13 @@ impl Loop<'_> {
                 return result;
             }
             let (sig, timer, hook_timer, pppd, hook) = {
-                let mut fds = vec![
-                    self.sigfd.as_fd(),
-                    self.timer.as_fd(),
-                    self.hook_timer.as_fd(),
-                ];
+                let mut fds = vec![self.sigfd.as_fd(), self.timer.as_fd(), self.hook.limit_fd()];
                 let pppd_i = self.pppd.as_ref().map(|p| {
                     fds.push(p.proc.pidfd.as_fd());
                     fds.len() - 1
                 });
-                let hook_i = self.hook.as_ref().map(|h| {
-                    fds.push(h.pidfd.as_fd());
+                let hook_i = self.hook.pidfd().map(|fd| {
+                    fds.push(fd);
                     fds.len() - 1
                 });
                 let ready = match event::wait_readable(&fds, None) {
@@ -162,8 +152,8 @@ impl Loop<'_> {
             if timer && self.timer.take_expiry() {
                 self.timer_fired();
             }
-            if hook_timer && self.hook_timer.take_expiry() {
-                self.hook_timed_out();
+            if hook_timer {
+                self.hook.check_limit();
             }
         }
     }
@@ -192,7 +182,7 @@ impl Loop<'_> {
 
     /// Start pppd (after ending any pppd an earlier, killed loop left).
     fn dial(&mut self) {
-        match children::start_pppd(self.cfg) {
+        match pppd::start_pppd(self.cfg) {
             Ok(p) => {
                 self.pppd = Some(p);
                 self.set_state(STATE_RUNNING);
@@ -217,10 +207,7 @@ impl Loop<'_> {
         self.stopping = true;
         self.set_state(STATE_STOPPING);
         self.timer.cancel();
-        // The hook is left to finish on its own: it may be the one handing
-        // mastership over, and cutting it half-way could leave that undone.
-        self.hook = None;
-        self.hook_timer.cancel();
+        self.hook.abandon();
         match &self.pppd {
             Some(p) => {
                 let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGTERM);
@@ -241,7 +228,7 @@ impl Loop<'_> {
             ));
             self.redial_now = true;
             let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGTERM);
-        } else if self.hook.is_some() {
+        } else if self.hook.is_running() {
             self.redial_now = true;
         } else if self.timer.is_armed() {
             self.timer.cancel();
@@ -261,7 +248,7 @@ impl Loop<'_> {
                 let _ = killpg(p.proc.pid, Signal::SIGKILL);
                 let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGKILL);
             }
-        } else if self.pppd.is_none() && self.hook.is_none() {
+        } else if self.pppd.is_none() && !self.hook.is_running() {
             self.dial();
         }
     }
@@ -296,13 +283,8 @@ impl Loop<'_> {
         let Some(hook) = self.cfg.hook() else {
             return self.after_hook();
         };
-        let started = children::start_hook(&hook, self.cfg, code);
-        match started {
-            Ok(p) => {
-                self.hook = Some(p);
-                self.set_state(STATE_HOOK);
-                self.hook_timer.arm(HOOK_LIMIT);
-            }
+        match self.hook.start(&hook, self.cfg, code) {
+            Ok(()) => self.set_state(STATE_HOOK),
             Err(e) => {
                 warn(format_args!(
                     "unable to run {}: {}",
@@ -315,23 +297,9 @@ impl Loop<'_> {
     }
 
     fn hook_exited(&mut self) {
-        let Some(h) = self.hook.take() else { return };
-        self.hook_timer.cancel();
-        if let Ok(code) = h.reap() {
-            if code != 0 {
-                warn(format_args!("lost hook exited {code}"));
-            }
-        }
-        self.after_hook();
-    }
-
-    fn hook_timed_out(&mut self) {
-        if let Some(h) = &self.hook {
-            warn(format_args!(
-                "lost hook still running after {HOOK_LIMIT:?}: killing it"
-            ));
-            // Own session, not reaped yet: the group id is still its own.
-            let _ = killpg(h.pid, Signal::SIGKILL);
+        if self.hook.is_running() {
+            self.hook.exited();
+            self.after_hook();
         }
     }
 

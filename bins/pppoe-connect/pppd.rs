@@ -1,12 +1,10 @@
-//! The loop's two kinds of children: pppd (a direct child, own session,
+//! pppd as the loop runs it: a direct child, own session,
 //! PR_SET_PDEATHSIG=SIGTERM, holding a record lock on PIDFILE.pppd that its
-//! own children never hold: see pppdlock) and the lost hook (own session,
-//! so a time limit can kill its whole group).
+//! own children never hold (see pppdlock); and what its exit codes mean.
 
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 
 use upkeep::errors::{io_phrase, phrase, warn, Fatal};
@@ -89,7 +87,7 @@ pub fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
             Some(h) if tries < 2 => {
                 tries += 1;
                 warn(
-                    "pppoe-connect",
+                    crate::PROG,
                     format_args!(
                         "pppd of an earlier loop still holds {} (pid {}): stopping it",
                         path.display(),
@@ -150,31 +148,9 @@ pub fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
     }
     if let Err(e) = pppdlock::write_pid(&file, child.pid) {
         warn(
-            "pppoe-connect",
+            crate::PROG,
             format_args!("unable to write {}: {}", path.display(), io_phrase(&e)),
         );
     }
     Ok(Pppd { proc, path })
-}
-
-/// Start the lost hook: `HOOK CONFIG CODE`.
-pub fn start_hook(hook: &Path, cfg: &Config, code: i32) -> Result<Proc, Errno> {
-    let c = Spawn::new(hook)
-        .arg(&cfg.path)
-        .arg(code.to_string())
-        .new_session()
-        .spawn()?;
-    let pidfd = sys::pidfd_open(c.pid);
-    let exec = c.wait_exec();
-    match (pidfd, exec) {
-        (Ok(fd), Ok(())) => Ok(Proc {
-            pid: c.pid,
-            pidfd: fd,
-        }),
-        (fd, exec) => {
-            let _ = nix::sys::wait::waitpid(c.pid, None);
-            drop(fd);
-            Err(exec.err().unwrap_or(Errno::EIO))
-        }
-    }
 }
