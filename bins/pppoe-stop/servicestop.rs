@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use upkeep::control::{self, SendError};
+use upkeep::control::SendError;
 use upkeep::errors::Fatal;
 use upkeep::pppoe::KILL_GRACE;
 use upkeep::{event, status, sys};
 
-use crate::stop::wait_supervise;
+use crate::stop::{later, supervise_down, tell_down};
 
 /// A process we pinned: `pidfd` can only ever signal it.
 struct Pinned {
@@ -106,20 +106,21 @@ fn supervised(dir: &Path) -> Option<Pinned> {
 /// are gone; past `kill_after`, SIGKILL them. Ok once they are.
 pub fn stop(dir: &Path, kill_after: Duration) -> Result<(), Fatal> {
     let start = Instant::now();
-    let kill_at = start + kill_after;
-    let give_up = kill_at + KILL_GRACE;
+    let kill_at = later(start, kill_after);
+    let give_up = later(kill_at, KILL_GRACE);
     let looped = supervised(dir);
     let mut pinned: Vec<Pinned> = looped.iter().flat_map(children_of).collect();
-    match control::send(dir, b"d") {
-        Ok(()) => {}
+    let watch = match tell_down(dir) {
+        Ok(w) => w,
         Err(SendError::NotRunning) if looped.is_none() => {
             return Err(Fatal::temporary(format!(
                 "supervise is not running on {}",
                 dir.display()
             )))
         }
+        Err(SendError::NotRunning) => None,
         Err(e) => return Err(Fatal::temporary(e.warning(&dir.display().to_string()))),
-    }
+    };
     let all_gone = |looped: &Option<Pinned>, pinned: &[Pinned]| {
         looped.as_ref().is_none_or(Pinned::exited) && pinned.iter().all(Pinned::exited)
     };
@@ -168,13 +169,8 @@ pub fn stop(dir: &Path, kill_after: Duration) -> Result<(), Fatal> {
             ),
         );
     }
-    if !wait_supervise(dir, give_up.max(Instant::now() + KILL_GRACE), |s| {
-        s.pid == 0
-    }) {
-        return Err(Fatal::temporary(format!(
-            "supervise on {} still reports a process",
-            dir.display()
-        )));
+    match watch {
+        Some(w) => supervise_down(&w, give_up.max(later(Instant::now(), KILL_GRACE))),
+        None => Ok(()),
     }
-    Ok(())
 }

@@ -3,21 +3,23 @@
 //! through a pidfd opened on a process that /proc shows holding the lock,
 //! and the stop is over only when the stop itself holds that lock (no loop
 //! runs, none can start) and pppd's lock is free too.
+//!
+//! With a service dir, supervise is told `d` first, as `svc -d -wd` would:
+//! the watch is set before the command is sent (svwait), supervise TERMs
+//! its loop, and the stop waits for that up to the time limit before it
+//! acts on the lock itself (KILL past the limit).
 
-use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::unistd::Pid;
 
 use upkeep::control::{self, SendError};
 use upkeep::errors::Fatal;
-use upkeep::event;
 use upkeep::pidlock::{self, PidLock, Probe};
 use upkeep::pppoe::config::Config;
 use upkeep::pppoe::{io_fatal, pppdlock, KILL_GRACE};
-use upkeep::status::{self, Want};
+use upkeep::svwait::{self, Goal, Outcome, Watch};
 
 pub struct StopOptions<'a> {
     /// A service dir whose supervise must be told to stay down first.
@@ -28,19 +30,24 @@ pub struct StopOptions<'a> {
 
 /// Stop the loop of `cfg` (and its pppd). Ok only when neither remains.
 pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> Result<(), Fatal> {
-    let deadline = Instant::now() + opts.kill_after + KILL_GRACE;
+    let kill_at = later(Instant::now(), opts.kill_after);
+    let deadline = later(kill_at, KILL_GRACE);
     let service = opts.service.or(cfg.service.as_deref());
-    let mut told = false;
-    if let Some(dir) = service {
-        match control::send(dir, b"d") {
-            Ok(()) => {
-                told = true;
-                wait_supervise(dir, deadline, |s| s.want == Want::Down);
-            }
-            Err(SendError::NotRunning) => {}
-            Err(e) => warn(e.warning(&dir.display().to_string())),
+    let watch = match service.map(|dir| (dir, tell_down(dir))) {
+        None | Some((_, Err(SendError::NotRunning))) => None,
+        Some((_, Ok(w))) => w,
+        Some((dir, Err(e))) => {
+            warn(e.warning(&dir.display().to_string()));
+            None
         }
+    };
+    if let Some(w) = &watch {
+        // supervise TERMs its loop itself; the lock is acted on once that
+        // is done (a loop outside supervise, pppd left behind) or past the
+        // limit (KILL at once).
+        let _ = svwait::wait_all(std::slice::from_ref(w), Goal::Down, Some(kill_at));
     }
+    let kill_after = kill_at.saturating_duration_since(Instant::now());
     let pppd_path = cfg.pppd_pidfile();
     loop {
         if Instant::now() >= deadline {
@@ -49,18 +56,13 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
                 cfg.pidfile.display()
             )));
         }
-        let ended = end_holder_named(
-            &cfg.pidfile,
-            Some("pppoe-connect"),
-            opts.kill_after,
-            &mut || {
-                // KILL pppd first: it may be the reason the loop is stuck, and
-                // it only gets a TERM (PDEATHSIG) when the loop dies.
-                if let Ok(Some(h)) = pppdlock::holder(&pppd_path) {
-                    let _ = h.signal(libc::SIGKILL);
-                }
-            },
-        )?;
+        let ended = end_holder_named(&cfg.pidfile, Some("pppoe-connect"), kill_after, &mut || {
+            // KILL pppd first: it may be the reason the loop is stuck, and
+            // it only gets a TERM (PDEATHSIG) when the loop dies.
+            if let Ok(Some(h)) = pppdlock::holder(&pppd_path) {
+                let _ = h.signal(libc::SIGKILL);
+            }
+        })?;
         let main = match ended {
             Some(l) => l,
             None => match pidlock::probe(&cfg.pidfile, true) {
@@ -84,16 +86,42 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
         remove(main);
         break;
     }
-    if told {
-        let dir = service.unwrap_or(Path::new("."));
-        if !wait_supervise(dir, deadline, |s| s.pid == 0) {
-            return Err(Fatal::temporary(format!(
-                "supervise on {} still reports a process",
-                dir.display()
-            )));
-        }
+    match watch {
+        Some(w) => supervise_down(&w, deadline),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// `start + d`, saturating far in the future.
+pub fn later(start: Instant, d: Duration) -> Instant {
+    start
+        .checked_add(d)
+        .or_else(|| start.checked_add(Duration::from_secs(86_400 * 365)))
+        .unwrap_or(start)
+}
+
+/// Tell the supervise on `dir` to keep its service down. The watch is set
+/// before `d` is sent, so supervise's answer cannot slip by; Ok(None) when
+/// the command went out but `dir` cannot be watched.
+pub fn tell_down(dir: &Path) -> Result<Option<Watch>, SendError> {
+    let mut watch = Watch::new(dir).ok();
+    // Down only once supervise has taken the `d`: it will not restart.
+    if let Some(w) = watch.as_mut() {
+        w.expect_want_of(b"d");
+    }
+    control::send(dir, b"d").map(|()| watch)
+}
+
+/// Wait until the watched supervise reports its service down (or is
+/// gone); past `deadline`, the stop failed.
+pub fn supervise_down(watch: &Watch, deadline: Instant) -> Result<(), Fatal> {
+    match svwait::wait_all(std::slice::from_ref(watch), Goal::Down, Some(deadline))[..] {
+        [Outcome::TimedOut] => Err(Fatal::temporary(format!(
+            "supervise on {} still reports a process",
+            watch.dir().display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// End the pppd holding `path`'s record lock (TERM, KILL past
@@ -131,8 +159,8 @@ fn end_holder_named(
     kill_after: Duration,
     before_kill: &mut dyn FnMut(),
 ) -> Result<Option<PidLock>, Fatal> {
-    let kill_at = Instant::now() + kill_after;
-    let give_up = kill_at + KILL_GRACE;
+    let kill_at = later(Instant::now(), kill_after);
+    let give_up = later(kill_at, KILL_GRACE);
     let mut termed: Option<Pid> = None;
     let mut backoff = Duration::from_millis(1);
     let lock_fatal = |e: std::io::Error| io_fatal(format!("unable to lock {}", path.display()), &e);
@@ -178,45 +206,6 @@ fn end_holder_named(
                 // written, or it is a stop cleaning up): look again soon.
                 let _ = pidlock::wait_change(path, backoff.min(give_up - now));
                 backoff = (backoff * 2).min(Duration::from_millis(20));
-            }
-        }
-    }
-}
-
-/// Wait until supervise's status on `dir` satisfies `ok` (status is
-/// replaced by rename, so watch supervise/ for it). False on timeout.
-pub fn wait_supervise(dir: &Path, deadline: Instant, ok: impl Fn(&status::Status) -> bool) -> bool {
-    let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
-    if let Some(i) = &ino {
-        let _ = i.add_watch(
-            &dir.join("supervise"),
-            AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
-        );
-    }
-    loop {
-        match status::read_status(dir) {
-            Ok(Some(s)) if ok(&s) => return true,
-            Ok(_) => {}
-            // No status: no supervise to wait for.
-            Err(_) => return true,
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
-        match &ino {
-            Some(i) => {
-                let _ = event::wait_readable(
-                    &[i.as_fd()],
-                    Some((deadline - now).min(Duration::from_millis(100))),
-                );
-                let _ = i.read_events();
-            }
-            None => {
-                let _ = event::wait_readable(
-                    &[],
-                    Some((deadline - now).min(Duration::from_millis(10))),
-                );
             }
         }
     }
