@@ -22,7 +22,7 @@ use nix::unistd::Pid;
 
 use crate::event;
 use crate::lock::{self, Lock};
-use crate::sys;
+use crate::{procfs, sys};
 
 /// A held pid lock.
 pub struct PidLock {
@@ -118,6 +118,31 @@ pub struct Holder {
 }
 
 impl Holder {
+    /// The one way to name a lock's holder: `pid` (who `holder_now` says
+    /// holds the lock) is pinned with a pidfd, then `holder_now` is asked
+    /// again. If it names the same pid, the pidfd can only ever signal the
+    /// holder, whatever happens to the pid later. `Ok(None)`: no holder
+    /// (or it is gone); a holder that changed in between is looked up anew.
+    pub fn pin(
+        pid: Pid,
+        holder_now: impl Fn() -> io::Result<Option<Pid>>,
+    ) -> io::Result<Option<Holder>> {
+        let mut pid = pid;
+        loop {
+            let pidfd = match sys::pidfd_open(pid) {
+                Ok(fd) => Some(fd),
+                // Gone: whoever holds the lock now is asked for below.
+                Err(Errno::ESRCH) => None,
+                Err(e) => return Err(e.into()),
+            };
+            match (holder_now()?, pidfd) {
+                (Some(now), Some(pidfd)) if now == pid => return Ok(Some(Holder { pid, pidfd })),
+                (Some(now), _) if now != pid => pid = now,
+                _ => return Ok(None),
+            }
+        }
+    }
+
     pub fn signal(&self, sig: i32) -> Result<(), Errno> {
         match sys::pidfd_send_signal(&self.pidfd, sig) {
             // Already dead (a zombie): nothing left to signal.
@@ -137,14 +162,8 @@ impl Holder {
 /// lock is free, or the holder cannot be identified yet (it has not written
 /// its pid, or the file still names an earlier, dead holder).
 pub fn holder(path: &Path) -> io::Result<Option<Holder>> {
-    let mut file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(mut file) = open_existing(path)? else {
+        return Ok(None);
     };
     let meta = file.metadata()?;
     let mut text = String::new();
@@ -154,47 +173,23 @@ pub fn holder(path: &Path) -> io::Result<Option<Holder>> {
     let Some(pid) = parse_pid(&text) else {
         return Ok(None);
     };
-    // Pin the process first, then check that it is the holder: if it is,
-    // the pidfd can only ever signal the holder.
-    let pidfd = match sys::pidfd_open(pid) {
-        Ok(fd) => fd,
-        Err(Errno::ESRCH) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    if holds_flock(pid, meta.dev(), meta.ino()) {
-        Ok(Some(Holder { pid, pidfd }))
-    } else {
-        Ok(None)
-    }
+    Holder::pin(pid, || {
+        Ok(procfs::holds_flock(pid, meta.dev(), meta.ino()).then_some(pid))
+    })
 }
 
-/// Does process `pid` hold an exclusive flock on the file (dev, ino)? Its
-/// /proc/PID/fdinfo lists the locks owned through each descriptor.
-fn holds_flock(pid: Pid, dev: u64, ino: u64) -> bool {
-    let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
-    let Ok(entries) = std::fs::read_dir(&fd_dir) else {
-        return false;
-    };
-    for entry in entries.flatten() {
-        let Ok(meta) = std::fs::metadata(entry.path()) else {
-            continue;
-        };
-        if meta.dev() != dev || meta.ino() != ino {
-            continue;
-        }
-        let info = format!("/proc/{pid}/fdinfo/{}", entry.file_name().to_string_lossy());
-        if let Ok(text) = std::fs::read_to_string(info) {
-            if text.lines().any(|l| {
-                l.starts_with("lock:")
-                    && l.contains("FLOCK")
-                    && l.contains("WRITE")
-                    && !l.contains("->")
-            }) {
-                return true;
-            }
-        }
+/// Open an existing lock file to look at it: never through a planted
+/// symlink, never blocked on a FIFO. `Ok(None)` when there is none.
+pub fn open_existing(path: &Path) -> io::Result<Option<File>> {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
-    false
 }
 
 /// Processes named `comm` that hold the lock on `path`, found by scanning
@@ -206,21 +201,14 @@ pub fn scan_holders(path: &Path, comm: &str) -> io::Result<Vec<Holder>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
+    let holds = |pid| procfs::holds_flock(pid, meta.dev(), meta.ino());
     let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc")?.flatten() {
-        let Ok(n) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let pid = Pid::from_raw(n);
-        let name = std::fs::read_to_string(format!("/proc/{n}/comm")).unwrap_or_default();
-        if name.trim_end() != comm || !holds_flock(pid, meta.dev(), meta.ino()) {
+    for pid in procfs::pids()? {
+        if procfs::comm(pid).as_deref() != Some(comm) || !holds(pid) {
             continue;
         }
-        // Pinned, then checked again: the pidfd is the holder's.
-        if let Ok(pidfd) = sys::pidfd_open(pid) {
-            if holds_flock(pid, meta.dev(), meta.ino()) {
-                out.push(Holder { pid, pidfd });
-            }
+        if let Ok(Some(h)) = Holder::pin(pid, || Ok(holds(pid).then_some(pid))) {
+            out.push(h);
         }
     }
     Ok(out)

@@ -15,7 +15,7 @@ use nix::unistd::Pid;
 use upkeep::control::SendError;
 use upkeep::errors::Fatal;
 use upkeep::pppoe::KILL_GRACE;
-use upkeep::{event, status, sys};
+use upkeep::{event, procfs, status, sys};
 
 use crate::stop::{later, supervise_down, tell_down};
 
@@ -37,57 +37,26 @@ impl Pinned {
     }
 }
 
-fn parent_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')')
-        .next()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 /// The lost hook runs as `HOOK CONFIG CODE`; it is left to finish, as the
 /// loop leaves it (it may be handing mastership over).
-fn is_lost_hook(pid: i32) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        return false;
-    };
-    let argv: Vec<&[u8]> = cmdline
-        .split(|&b| b == 0)
-        .filter(|a| !a.is_empty())
-        .collect();
-    argv.len() == 3 && argv[2].iter().all(u8::is_ascii_digit)
+fn is_lost_hook(pid: Pid) -> bool {
+    procfs::argv(pid).is_some_and(|argv| argv.len() == 3 && argv[2].iter().all(u8::is_ascii_digit))
 }
 
 /// The children of the pinned, live `parent` (its pppd), each pinned and
 /// checked to be that parent's child after pinning.
 fn children_of(parent: &Pinned) -> Vec<Pinned> {
-    let mut out = Vec::new();
     if parent.exited() {
-        return out;
+        return Vec::new();
     }
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    let me = parent.pid.as_raw();
-    for e in entries.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if parent_of(pid) != Some(me) || is_lost_hook(pid) {
-            continue;
-        }
-        if let Ok(pidfd) = sys::pidfd_open(Pid::from_raw(pid)) {
-            if parent_of(pid) == Some(me) {
-                out.push(Pinned {
-                    pid: Pid::from_raw(pid),
-                    pidfd,
-                });
-            }
-        }
-    }
-    out
+    procfs::children(parent.pid)
+        .into_iter()
+        .filter(|&pid| !is_lost_hook(pid))
+        .filter_map(|pid| {
+            let pidfd = sys::pidfd_open(pid).ok()?;
+            (procfs::parent(pid) == Some(parent.pid)).then_some(Pinned { pid, pidfd })
+        })
+        .collect()
 }
 
 /// The process supervise runs on `dir`, pinned, if any.

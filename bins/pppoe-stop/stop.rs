@@ -172,12 +172,12 @@ fn end_holder_named(
         }
         let now = Instant::now();
         if now >= give_up {
-            let who = pidlock::read_pid(path).ok().flatten();
-            let alive = who.is_some_and(|p| nix::sys::signal::kill(p, None).is_ok());
-            return Err(Fatal::temporary(match who {
-                Some(p) if alive => {
-                    format!("{} is still held by pid {p} after SIGKILL", path.display())
-                }
+            return Err(Fatal::temporary(match pidlock::holder(path) {
+                Ok(Some(h)) => format!(
+                    "{} is still held by pid {} after SIGKILL",
+                    path.display(),
+                    h.pid
+                ),
                 _ => format!("{} is still locked after SIGKILL", path.display()),
             }));
         }

@@ -8,23 +8,19 @@
 //! would be shared by every process holding the descriptor, so a daemon
 //! started from ip-up could hold the pair hostage after pppd is gone.)
 //!
-//! The holder is named by the kernel (F_GETLK's l_pid), pinned with a
-//! pidfd, then checked to still be the holder: the pidfd can only ever
-//! signal that very process.
+//! The holder is named by the kernel (F_GETLK's l_pid), then pinned and
+//! checked again as every lock holder is (`pidlock::Holder::pin`).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg};
 use nix::unistd::Pid;
 
-use crate::pidlock::Holder;
-use crate::sys;
+use crate::pidlock::{self, Holder};
 
 /// The pid holding a write record lock on `file`, if any (by the kernel).
 fn lock_owner(file: &impl AsFd) -> io::Result<Option<Pid>> {
@@ -52,33 +48,18 @@ fn lock_owner(file: &impl AsFd) -> io::Result<Option<Pid>> {
 
 /// The verified holder of the record lock on `file`: `Ok(None)` when free.
 pub fn holder_of(file: &impl AsFd) -> io::Result<Option<Holder>> {
-    loop {
-        let Some(pid) = lock_owner(file)? else {
-            return Ok(None);
-        };
-        let pidfd = match sys::pidfd_open(pid) {
-            Ok(fd) => fd,
-            // Gone between the two calls: look again.
-            Err(Errno::ESRCH) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        if lock_owner(file)? == Some(pid) {
-            return Ok(Some(Holder { pid, pidfd }));
-        }
+    match lock_owner(file)? {
+        Some(pid) => Holder::pin(pid, || lock_owner(file)),
+        None => Ok(None),
     }
 }
 
 /// The verified holder of PIDFILE.pppd's lock; `Ok(None)` when the file is
 /// absent or nobody holds it. Never follows a symlink.
 pub fn holder(path: &Path) -> io::Result<Option<Holder>> {
-    match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => holder_of(&f),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+    match pidlock::open_existing(path)? {
+        Some(f) => holder_of(&f),
+        None => Ok(None),
     }
 }
 
