@@ -11,9 +11,10 @@ use upkeep::errors::{phrase, Fatal, EXIT_PERMANENT};
 use upkeep::event::{self, Timer};
 use upkeep::pidlock::{self, PidLock, Probe};
 use upkeep::pppoe::config::Config;
-use upkeep::pppoe::{
-    already_running, io_fatal, sys_fatal, STATE_HOOK, STATE_RUNNING, STATE_STOPPING, STATE_WAITING,
+use upkeep::pppoe::loopfiles::{
+    already_running, STATE_HOOK, STATE_RUNNING, STATE_STOPPING, STATE_WAITING,
 };
+use upkeep::pppoe::{io_fatal, sys_fatal};
 use upkeep::{runtimefile, sys};
 
 use crate::hook::LostHook;

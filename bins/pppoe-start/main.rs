@@ -16,7 +16,8 @@ use upkeep::errors::{self, warn, Fatal};
 use upkeep::event;
 use upkeep::pidlock::{self, Probe};
 use upkeep::pppoe::config::{Config, DEFAULT_CONFIG};
-use upkeep::pppoe::{already_running, io_fatal, sys_fatal, Proc, STATE_RUNNING};
+use upkeep::pppoe::loopfiles::{already_running, STATE_RUNNING};
+use upkeep::pppoe::{io_fatal, sys_fatal, Proc};
 use upkeep::spawn::Spawn;
 use upkeep::{runtimefile, sys};
 
@@ -42,7 +43,7 @@ struct Cli {
 }
 
 fn main() {
-    let cli = upkeep::pppoe::parse_cli::<Cli>().unwrap_or_else(|code| std::process::exit(code));
+    let cli = upkeep::help::parse_clap::<Cli>().unwrap_or_else(|code| std::process::exit(code));
     match run(&cli) {
         Ok(pid) => println!("pppoe-connect running as pid {pid}"),
         Err(f) => std::process::exit(errors::report(PROG, &f)),
