@@ -80,15 +80,17 @@ pub fn stop(dir: &Path, kill_after: Duration) -> Result<(), Fatal> {
     let looped = supervised(dir);
     let mut pinned: Vec<Pinned> = looped.iter().flat_map(children_of).collect();
     let watch = match tell_down(dir) {
-        Ok(w) => w,
-        Err(SendError::NotRunning) if looped.is_none() => {
+        (watch, Ok(())) => watch,
+        (_, Err(SendError::NotRunning)) if looped.is_none() => {
             return Err(Fatal::temporary(format!(
                 "supervise is not running on {}",
                 dir.display()
             )))
         }
-        Err(SendError::NotRunning) => None,
-        Err(e) => return Err(Fatal::temporary(e.warning(&dir.display().to_string()))),
+        // Its loop runs on without it: ended below, then the status must
+        // say so.
+        (watch, Err(SendError::NotRunning)) => watch,
+        (_, Err(e)) => return Err(Fatal::temporary(e.warning(&dir.display().to_string()))),
     };
     let all_gone = |looped: &Option<Pinned>, pinned: &[Pinned]| {
         looped.as_ref().is_none_or(Pinned::exited) && pinned.iter().all(Pinned::exited)

@@ -34,9 +34,9 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
     let deadline = later(kill_at, KILL_GRACE);
     let service = opts.service.or(cfg.service.as_deref());
     let watch = match service.map(|dir| (dir, tell_down(dir))) {
-        None | Some((_, Err(SendError::NotRunning))) => None,
-        Some((_, Ok(w))) => w,
-        Some((dir, Err(e))) => {
+        Some((_, (watch, Ok(())))) => watch,
+        None | Some((_, (_, Err(SendError::NotRunning)))) => None,
+        Some((dir, (_, Err(e)))) => {
             warn(e.warning(&dir.display().to_string()));
             None
         }
@@ -101,15 +101,16 @@ pub fn later(start: Instant, d: Duration) -> Instant {
 }
 
 /// Tell the supervise on `dir` to keep its service down. The watch is set
-/// before `d` is sent, so supervise's answer cannot slip by; Ok(None) when
-/// the command went out but `dir` cannot be watched.
-pub fn tell_down(dir: &Path) -> Result<Option<Watch>, SendError> {
+/// before `d` is sent, so supervise's answer cannot slip by; it is None
+/// when `dir` cannot be watched. Once supervise has the `d`, down means
+/// down for good: it will not restart the loop.
+pub fn tell_down(dir: &Path) -> (Option<Watch>, Result<(), SendError>) {
     let mut watch = Watch::new(dir).ok();
-    // Down only once supervise has taken the `d`: it will not restart.
-    if let Some(w) = watch.as_mut() {
+    let sent = control::send(dir, b"d");
+    if let (Some(w), Ok(())) = (watch.as_mut(), &sent) {
         w.expect_want_of(b"d");
     }
-    control::send(dir, b"d").map(|()| watch)
+    (watch, sent)
 }
 
 /// Wait until the watched supervise reports its service down (or is
