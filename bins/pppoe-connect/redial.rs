@@ -7,7 +7,7 @@ use std::os::fd::AsFd;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{getpid, AccessFlags};
 
-use upkeep::errors::{phrase, Fatal, EXIT_PERMANENT};
+use upkeep::errors::{phrase, Fatal};
 use upkeep::event::{self, Timer};
 use upkeep::pidlock::{self, PidLock, Probe};
 use upkeep::pppoe::config::Config;
@@ -306,10 +306,10 @@ impl Loop<'_> {
 
     fn after_hook(&mut self) {
         if let Some(code) = self.permanent {
-            return self.finish(Err(Fatal {
-                code: EXIT_PERMANENT,
-                message: format!("pppd exited {code}: {}", describe(code)),
-            }));
+            return self.finish(Err(Fatal::permanent(format_args!(
+                "pppd exited {code}: {}",
+                describe(code)
+            ))));
         }
         if self.redial_now {
             self.redial_now = false;
