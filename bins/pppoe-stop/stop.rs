@@ -56,7 +56,7 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
                 cfg.pidfile.display()
             )));
         }
-        let ended = end_holder_named(&cfg.pidfile, Some("pppoe-connect"), kill_after, &mut || {
+        let ended = end_holder_named(&cfg.pidfile, "pppoe-connect", kill_after, &mut || {
             // KILL pppd first: it may be the reason the loop is stuck, and
             // it only gets a TERM (PDEATHSIG) when the loop dies.
             if let Ok(Some(h)) = pppdlock::holder(&pppd_path) {
@@ -151,12 +151,13 @@ fn remove(l: PidLock) {
 
 /// Make whoever holds the pid lock at `path` go away: TERM through a
 /// verified pidfd, KILL (after `before_kill`) past `kill_after`. Returns the
-/// lock, now ours, or None when the file is gone. Past the time limit, also SIGKILL any process named
-/// `comm` that holds the lock though the pid file does not name it (a fork
-/// of the killed loop that has not exec'd yet keeps a copy of the lock).
+/// lock, now ours, or None when the file is gone. Past the time limit, also
+/// SIGKILL any process named `comm` that holds the lock though the pid file
+/// does not name it (a fork of the killed loop that has not exec'd yet
+/// keeps a copy of the lock).
 fn end_holder_named(
     path: &Path,
-    comm: Option<&str>,
+    comm: &str,
     kill_after: Duration,
     before_kill: &mut dyn FnMut(),
 ) -> Result<Option<PidLock>, Fatal> {
@@ -198,7 +199,7 @@ fn end_holder_named(
                 }
             }
             None => {
-                if let (Some(comm), true) = (comm, now >= kill_at) {
+                if now >= kill_at {
                     for h in pidlock::scan_holders(path, comm).unwrap_or_default() {
                         let _ = h.signal(libc::SIGKILL);
                     }
