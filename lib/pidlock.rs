@@ -11,7 +11,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,7 +22,8 @@ use nix::unistd::Pid;
 
 use crate::event;
 use crate::lock::{self, Lock};
-use crate::{procfs, sys};
+use crate::pinned::Pinned;
+use crate::procfs;
 
 /// A held pid lock.
 pub struct PidLock {
@@ -110,58 +111,10 @@ fn parse_pid(text: &str) -> Option<Pid> {
     (n > 0).then(|| Pid::from_raw(n))
 }
 
-/// A verified holder: `pid` held the lock when checked, and `pidfd` refers
-/// to that process (not to a later owner of the same pid).
-pub struct Holder {
-    pub pid: Pid,
-    pub pidfd: OwnedFd,
-}
-
-impl Holder {
-    /// The one way to name a lock's holder: `pid` (who `holder_now` says
-    /// holds the lock) is pinned with a pidfd, then `holder_now` is asked
-    /// again. If it names the same pid, the pidfd can only ever signal the
-    /// holder, whatever happens to the pid later. `Ok(None)`: no holder
-    /// (or it is gone); a holder that changed in between is looked up anew.
-    pub fn pin(
-        pid: Pid,
-        holder_now: impl Fn() -> io::Result<Option<Pid>>,
-    ) -> io::Result<Option<Holder>> {
-        let mut pid = pid;
-        loop {
-            let pidfd = match sys::pidfd_open(pid) {
-                Ok(fd) => Some(fd),
-                // Gone: whoever holds the lock now is asked for below.
-                Err(Errno::ESRCH) => None,
-                Err(e) => return Err(e.into()),
-            };
-            match (holder_now()?, pidfd) {
-                (Some(now), Some(pidfd)) if now == pid => return Ok(Some(Holder { pid, pidfd })),
-                (Some(now), _) if now != pid => pid = now,
-                _ => return Ok(None),
-            }
-        }
-    }
-
-    pub fn signal(&self, sig: i32) -> Result<(), Errno> {
-        match sys::pidfd_send_signal(&self.pidfd, sig) {
-            // Already dead (a zombie): nothing left to signal.
-            Err(Errno::ESRCH) => Ok(()),
-            other => other,
-        }
-    }
-
-    /// Wait up to `timeout` for the process to exit; true if it did.
-    pub fn wait_exit(&self, timeout: Duration) -> Result<bool, Errno> {
-        let ready = event::wait_readable(&[self.pidfd.as_fd()], Some(timeout))?;
-        Ok(ready[0])
-    }
-}
-
-/// Who holds the lock at `path`: `Ok(None)` when the file is absent, the
+/// Who holds the lock at `path`, pinned: `Ok(None)` when the file is absent, the
 /// lock is free, or the holder cannot be identified yet (it has not written
 /// its pid, or the file still names an earlier, dead holder).
-pub fn holder(path: &Path) -> io::Result<Option<Holder>> {
+pub fn holder(path: &Path) -> io::Result<Option<Pinned>> {
     let Some(mut file) = open_existing(path)? else {
         return Ok(None);
     };
@@ -173,7 +126,7 @@ pub fn holder(path: &Path) -> io::Result<Option<Holder>> {
     let Some(pid) = parse_pid(&text) else {
         return Ok(None);
     };
-    Holder::pin(pid, || {
+    Pinned::checked(pid, || {
         Ok(procfs::holds_flock(pid, meta.dev(), meta.ino()).then_some(pid))
     })
 }
@@ -195,7 +148,7 @@ pub fn open_existing(path: &Path) -> io::Result<Option<File>> {
 /// Processes named `comm` that hold the lock on `path`, found by scanning
 /// /proc (for when the holder is not the pid in the file: a fork of a
 /// killed holder that has not exec'd yet still holds the lock).
-pub fn scan_holders(path: &Path, comm: &str) -> io::Result<Vec<Holder>> {
+pub fn scan_holders(path: &Path, comm: &str) -> io::Result<Vec<Pinned>> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -207,7 +160,7 @@ pub fn scan_holders(path: &Path, comm: &str) -> io::Result<Vec<Holder>> {
         if procfs::comm(pid).as_deref() != Some(comm) || !holds(pid) {
             continue;
         }
-        if let Ok(Some(h)) = Holder::pin(pid, || Ok(holds(pid).then_some(pid))) {
+        if let Ok(Some(h)) = Pinned::checked(pid, || Ok(holds(pid).then_some(pid))) {
             out.push(h);
         }
     }

@@ -11,17 +11,16 @@ use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use upkeep::errors::warn;
 use upkeep::event::Timer;
+use upkeep::pinned::Pinned;
 use upkeep::pppoe::config::Config;
-use upkeep::pppoe::Proc;
 use upkeep::spawn::Spawn;
-use upkeep::sys;
 
 /// How long the lost hook may run.
 const HOOK_LIMIT: Duration = Duration::from_secs(30);
 
 /// The lost hook, when one runs, and its time limit.
 pub struct LostHook {
-    running: Option<Proc>,
+    running: Option<Pinned>,
     limit: Timer,
 }
 
@@ -89,22 +88,19 @@ impl LostHook {
 }
 
 /// Start the lost hook: `HOOK CONFIG CODE`.
-fn spawn(hook: &Path, cfg: &Config, code: i32) -> Result<Proc, Errno> {
+fn spawn(hook: &Path, cfg: &Config, code: i32) -> Result<Pinned, Errno> {
     let c = Spawn::new(hook)
         .arg(&cfg.path)
         .arg(code.to_string())
         .new_session()
         .spawn()?;
-    let pidfd = sys::pidfd_open(c.pid);
+    let pinned = Pinned::child(c.pid);
     let exec = c.wait_exec();
-    match (pidfd, exec) {
-        (Ok(fd), Ok(())) => Ok(Proc {
-            pid: c.pid,
-            pidfd: fd,
-        }),
-        (fd, exec) => {
+    match (pinned, exec) {
+        (Ok(p), Ok(())) => Ok(p),
+        (p, exec) => {
             let _ = nix::sys::wait::waitpid(c.pid, None);
-            drop(fd);
+            drop(p);
             Err(exec.err().unwrap_or(Errno::EIO))
         }
     }

@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use nix::sys::signal::{kill, Signal};
 
 use upkeep::errors::{io_phrase, phrase, warn, Fatal};
+use upkeep::pinned::Pinned;
 use upkeep::pppoe::config::Config;
-use upkeep::pppoe::{io_fatal, pppdlock, sys_fatal, Proc};
+use upkeep::pppoe::{io_fatal, pppdlock, sys_fatal};
 use upkeep::spawn::Spawn;
-use upkeep::sys;
 
 /// pppd exit codes that no redial can fix: options error, not root, no
 /// kernel PPP support.
@@ -52,7 +52,7 @@ pub fn describe(code: i32) -> &'static str {
 
 /// A running pppd.
 pub struct Pppd {
-    pub proc: Proc,
+    pub proc: Pinned,
     /// PIDFILE.pppd, whose lock pppd holds (see pppdlock).
     pub path: PathBuf,
 }
@@ -123,11 +123,8 @@ pub fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
             return Err(DialError::Retry(format!("unable to fork: {}", phrase(e))));
         }
     };
-    let proc = match sys::pidfd_open(child.pid) {
-        Ok(fd) => Proc {
-            pid: child.pid,
-            pidfd: fd,
-        },
+    let proc = match Pinned::child(child.pid) {
+        Ok(p) => p,
         Err(e) => {
             // Cannot watch it: do not leave it unwatched. (Our unreaped
             // child: its pid cannot have been reused.)

@@ -15,7 +15,7 @@ use upkeep::pppoe::loopfiles::{
     already_running, STATE_HOOK, STATE_RUNNING, STATE_STOPPING, STATE_WAITING,
 };
 use upkeep::pppoe::{io_fatal, sys_fatal};
-use upkeep::{runtimefile, sys};
+use upkeep::runtimefile;
 
 use crate::hook::LostHook;
 use crate::pppd::{self, describe, is_permanent, DialError, Pppd, PPPD_SIGNALLED};
@@ -211,7 +211,7 @@ impl Loop<'_> {
         self.hook.abandon();
         match &self.pppd {
             Some(p) => {
-                let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGTERM);
+                let _ = p.proc.signal(libc::SIGTERM);
                 self.timer.arm(self.cfg.stop_timeout);
             }
             None => self.finish(Ok(())),
@@ -228,7 +228,7 @@ impl Loop<'_> {
                 p.proc.pid
             ));
             self.redial_now = true;
-            let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGTERM);
+            let _ = p.proc.signal(libc::SIGTERM);
         } else if self.hook.is_running() {
             self.redial_now = true;
         } else if self.timer.is_armed() {
@@ -247,7 +247,7 @@ impl Loop<'_> {
                 // pppd leads its own session and is not reaped yet, so its
                 // group id cannot have been reused.
                 let _ = killpg(p.proc.pid, Signal::SIGKILL);
-                let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGKILL);
+                let _ = p.proc.signal(libc::SIGKILL);
             }
         } else if self.pppd.is_none() && !self.hook.is_running() {
             self.dial();
@@ -320,9 +320,9 @@ impl Loop<'_> {
 
     fn fail(&mut self, f: Fatal) {
         if let Some(p) = self.pppd.take() {
-            let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGTERM);
+            let _ = p.proc.signal(libc::SIGTERM);
             let _ = event::wait_readable(&[p.proc.pidfd.as_fd()], Some(self.cfg.stop_timeout));
-            let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGKILL);
+            let _ = p.proc.signal(libc::SIGKILL);
             let _ = p.proc.reap();
             p.remove_file();
         }

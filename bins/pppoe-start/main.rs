@@ -15,11 +15,12 @@ use nix::unistd::{AccessFlags, Pid};
 use upkeep::errors::{self, warn, Fatal};
 use upkeep::event;
 use upkeep::pidlock::{self, Probe};
+use upkeep::pinned::Pinned;
 use upkeep::pppoe::config::{Config, DEFAULT_CONFIG};
 use upkeep::pppoe::loopfiles::{already_running, STATE_RUNNING};
-use upkeep::pppoe::{io_fatal, sys_fatal, Proc};
+use upkeep::pppoe::{io_fatal, sys_fatal};
+use upkeep::runtimefile;
 use upkeep::spawn::Spawn;
-use upkeep::{runtimefile, sys};
 
 const PROG: &str = "pppoe-start";
 
@@ -145,10 +146,7 @@ fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
         .fd(&out, 2)
         .spawn()
         .map_err(|e| sys_fatal("unable to fork", e))?;
-    let proc = Proc {
-        pid: child.pid,
-        pidfd: sys::pidfd_open(child.pid).map_err(|e| sys_fatal("unable to open pidfd", e))?,
-    };
+    let proc = Pinned::child(child.pid).map_err(|e| sys_fatal("unable to open pidfd", e))?;
     if let Err(e) = child.wait_exec() {
         let _ = proc.reap();
         return Err(sys_fatal(

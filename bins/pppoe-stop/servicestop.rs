@@ -6,7 +6,7 @@
 //! the loop and its pppd are killed through those pidfds — never anything
 //! else.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -14,28 +14,11 @@ use nix::unistd::Pid;
 
 use upkeep::control::SendError;
 use upkeep::errors::Fatal;
+use upkeep::pinned::Pinned;
 use upkeep::pppoe::KILL_GRACE;
-use upkeep::{event, procfs, status, sys};
+use upkeep::{event, procfs, status};
 
 use crate::stop::{later, supervise_down, tell_down};
-
-/// A process we pinned: `pidfd` can only ever signal it.
-struct Pinned {
-    pid: Pid,
-    pidfd: OwnedFd,
-}
-
-impl Pinned {
-    fn exited(&self) -> bool {
-        event::wait_readable(&[self.pidfd.as_fd()], Some(Duration::ZERO))
-            .map(|r| r[0])
-            .unwrap_or(true)
-    }
-
-    fn kill(&self) {
-        let _ = sys::pidfd_send_signal(&self.pidfd, libc::SIGKILL);
-    }
-}
 
 /// The lost hook runs as `HOOK CONFIG CODE`; it is left to finish, as the
 /// loop leaves it (it may be handing mastership over).
@@ -49,26 +32,26 @@ fn children_of(parent: &Pinned) -> Vec<Pinned> {
     if parent.exited() {
         return Vec::new();
     }
+    let child_now = |pid| Ok((procfs::parent(pid) == Some(parent.pid)).then_some(pid));
     procfs::children(parent.pid)
         .into_iter()
         .filter(|&pid| !is_lost_hook(pid))
-        .filter_map(|pid| {
-            let pidfd = sys::pidfd_open(pid).ok()?;
-            (procfs::parent(pid) == Some(parent.pid)).then_some(Pinned { pid, pidfd })
-        })
+        .filter_map(|pid| Pinned::checked(pid, || child_now(pid)).ok()?)
         .collect()
 }
 
-/// The process supervise runs on `dir`, pinned, if any.
+/// The process supervise runs on `dir`, pinned (and still the one supervise
+/// reports, so not a reuser of its pid), if any.
 fn supervised(dir: &Path) -> Option<Pinned> {
-    let pid = status::read_status(dir).ok()??.pid;
-    if pid == 0 {
-        return None;
-    }
-    let pid = Pid::from_raw(i32::try_from(pid).ok()?);
-    let pidfd = sys::pidfd_open(pid).ok()?;
-    // Pinned; still the one supervise reports, so not a reuser of its pid.
-    (status::read_status(dir).ok()??.pid == pid.as_raw() as u32).then_some(Pinned { pid, pidfd })
+    let supervised_now = || {
+        let pid = status::read_status(dir).ok().flatten().map_or(0, |s| s.pid);
+        Ok(i32::try_from(pid)
+            .ok()
+            .filter(|&p| p > 0)
+            .map(Pid::from_raw))
+    };
+    let pid = supervised_now().ok()??;
+    Pinned::checked(pid, supervised_now).ok()?
 }
 
 /// Take the service down and wait until the supervised loop and its pppd
@@ -120,7 +103,7 @@ pub fn stop(dir: &Path, kill_after: Duration) -> Result<(), Fatal> {
                 pinned.extend(children_of(l));
             }
             for p in pinned.iter().chain(&looped) {
-                p.kill();
+                let _ = p.signal(libc::SIGKILL);
             }
         }
         // Only those still running: an exited one is always readable.

@@ -10,37 +10,12 @@ mod pppdargs;
 pub mod pppdlock;
 mod shellvars;
 
-use std::os::fd::OwnedFd;
-
 use nix::errno::Errno;
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::Pid;
+
+use crate::errors::Fatal;
 
 /// How long to wait for a process to die after SIGKILL before giving up.
 pub const KILL_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// A child we started and watch through a pidfd.
-pub struct Proc {
-    pub pid: Pid,
-    pub pidfd: OwnedFd,
-}
-
-impl Proc {
-    /// Reap the (exited) child: its exit code, or 128 + signal.
-    pub fn reap(&self) -> Result<i32, Errno> {
-        loop {
-            match waitpid(self.pid, None) {
-                Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
-                Ok(_) => continue,
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-    }
-}
-
-use crate::errors::Fatal;
 
 /// `what: phrase` for an errno, as a temporary failure.
 pub fn sys_fatal(what: impl std::fmt::Display, e: Errno) -> Fatal {

@@ -9,7 +9,7 @@
 //! started from ip-up could hold the pair hostage after pppd is gone.)
 //!
 //! The holder is named by the kernel (F_GETLK's l_pid), then pinned and
-//! checked again as every lock holder is (`pidlock::Holder::pin`).
+//! checked again as every lock holder is (`pinned::Pinned::checked`).
 
 use std::fs::File;
 use std::io;
@@ -20,7 +20,8 @@ use std::time::Duration;
 use nix::fcntl::{fcntl, FcntlArg};
 use nix::unistd::Pid;
 
-use crate::pidlock::{self, Holder};
+use crate::pidlock;
+use crate::pinned::Pinned;
 
 /// The pid holding a write record lock on `file`, if any (by the kernel).
 fn lock_owner(file: &impl AsFd) -> io::Result<Option<Pid>> {
@@ -47,16 +48,16 @@ fn lock_owner(file: &impl AsFd) -> io::Result<Option<Pid>> {
 }
 
 /// The verified holder of the record lock on `file`: `Ok(None)` when free.
-pub fn holder_of(file: &impl AsFd) -> io::Result<Option<Holder>> {
+pub fn holder_of(file: &impl AsFd) -> io::Result<Option<Pinned>> {
     match lock_owner(file)? {
-        Some(pid) => Holder::pin(pid, || lock_owner(file)),
+        Some(pid) => Pinned::checked(pid, || lock_owner(file)),
         None => Ok(None),
     }
 }
 
 /// The verified holder of PIDFILE.pppd's lock; `Ok(None)` when the file is
 /// absent or nobody holds it. Never follows a symlink.
-pub fn holder(path: &Path) -> io::Result<Option<Holder>> {
+pub fn holder(path: &Path) -> io::Result<Option<Pinned>> {
     match pidlock::open_existing(path)? {
         Some(f) => holder_of(&f),
         None => Ok(None),
@@ -71,7 +72,7 @@ pub fn open(path: &Path) -> io::Result<File> {
 
 /// TERM the verified holder, KILL it if still there after `kill_after`;
 /// true once it has exited.
-pub fn end(h: &Holder, kill_after: Duration) -> bool {
+pub fn end(h: &Pinned, kill_after: Duration) -> bool {
     let _ = h.signal(libc::SIGTERM);
     if h.wait_exit(kill_after).unwrap_or(false) {
         return true;
