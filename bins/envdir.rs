@@ -4,7 +4,7 @@
 
 use std::ffi::OsString;
 
-use upkeep::errors::{die, EXIT_TEMPORARY};
+use upkeep::errors::EXIT_TEMPORARY;
 use upkeep::{envdir, envmod, spawn};
 
 const PROG: &str = "envdir";
@@ -27,8 +27,8 @@ fn main() {
         upkeep::errors::say("envdir: usage: envdir dir child");
         std::process::exit(EXIT_TEMPORARY);
     }
-    let changes = envdir::read(&args[1]).unwrap_or_else(|f| die(PROG, EXIT_TEMPORARY, f));
+    let changes = envdir::read(&args[1]).unwrap_or_else(|f| upkeep::errors::exit(PROG, &f));
     let env = changes.apply(envmod::current());
     let failure = spawn::chain_load(&args[2..], Some(env));
-    upkeep::errors::die(PROG, upkeep::errors::EXIT_TEMPORARY, failure)
+    upkeep::errors::exit(PROG, &failure)
 }

@@ -33,5 +33,5 @@ fn main() {
     changes.set(b"UID", acct.uid.as_raw().to_string().as_bytes());
     let env = changes.apply(envmod::current());
     let failure = spawn::chain_load(&args[2..], Some(env));
-    upkeep::errors::die(PROG, upkeep::errors::EXIT_TEMPORARY, failure)
+    upkeep::errors::exit(PROG, &failure)
 }

@@ -11,7 +11,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::wait::{waitpid, WaitStatus};
 
-use upkeep::errors::{die, phrase, usage, EXIT_TEMPORARY};
+use upkeep::errors::{die, exit, usage, Fatal, EXIT_TEMPORARY};
 use upkeep::spawn::Spawn;
 use upkeep::sys;
 
@@ -35,43 +35,29 @@ fn main() {
     if args.len() < 2 {
         usage(PROG, "fghack child");
     }
-    let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap_or_else(|e| {
-        die(
-            PROG,
-            EXIT_TEMPORARY,
-            format_args!("unable to create pipe: {}", phrase(e)),
-        )
-    });
+    let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .unwrap_or_else(|e| exit(PROG, &Fatal::sys("unable to create pipe", e)));
     let mut copies = vec![write_end];
     for _ in 0..EXTRA_COPIES {
         // Lowest free numbers, as dup(2) in daemontools' child picks them.
         match sys::dup_above(copies[0].as_raw_fd(), 0) {
             Ok(fd) => copies.push(fd),
-            Err(e) => die(
-                PROG,
-                EXIT_TEMPORARY,
-                format_args!("unable to create pipe: {}", phrase(e)),
-            ),
+            Err(e) => exit(PROG, &Fatal::sys("unable to create pipe", e)),
         }
     }
     let mut spawn = Spawn::new(&args[1]).args(&args[2..]);
     for fd in &copies {
         spawn = spawn.inherit(fd.as_raw_fd());
     }
-    let child = spawn.spawn().unwrap_or_else(|e| {
-        die(
-            PROG,
-            EXIT_TEMPORARY,
-            format_args!("unable to fork: {}", phrase(e)),
-        )
-    });
+    let child = spawn
+        .spawn()
+        .unwrap_or_else(|e| exit(PROG, &Fatal::sys("unable to fork", e)));
     drop(copies);
     if let Err(e) = child.wait_exec() {
         let _ = waitpid(child.pid, None);
-        die(
+        exit(
             PROG,
-            EXIT_TEMPORARY,
-            format_args!("unable to run {}: {}", args[1].to_string_lossy(), phrase(e)),
+            &Fatal::sys(format!("unable to run {}", args[1].to_string_lossy()), e),
         );
     }
     let mut buf = [0u8; 64];
@@ -85,11 +71,7 @@ fn main() {
     let status = loop {
         match waitpid(child.pid, None) {
             Err(Errno::EINTR) => continue,
-            Err(e) => die(
-                PROG,
-                EXIT_TEMPORARY,
-                format_args!("wait failed: {}", phrase(e)),
-            ),
+            Err(e) => exit(PROG, &Fatal::sys("wait failed", e)),
             Ok(s) => break s,
         }
     };

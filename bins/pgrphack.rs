@@ -23,8 +23,8 @@ fn main() {
     if args.len() < 2 {
         usage(PROG, "pgrphack child");
     }
-    // Failure (already a group leader) is ignored, as in daemontools.
+    // A failure (already a group leader) is ignored, as in daemontools.
     let _ = nix::unistd::setsid();
     let failure = spawn::chain_load(&args[1..], None);
-    upkeep::errors::die(PROG, upkeep::errors::EXIT_TEMPORARY, failure)
+    upkeep::errors::exit(PROG, &failure)
 }

@@ -66,5 +66,5 @@ fn main() {
     // Kept alive until exec: the child inherits the descriptor and the lock.
     let _held = held.unwrap_or_else(|e| fail("unable to lock", phrase(e)));
     let failure = spawn::chain_load(&rest[1..], None);
-    upkeep::errors::die(PROG, upkeep::errors::EXIT_TEMPORARY, failure)
+    upkeep::errors::exit(PROG, &failure)
 }

@@ -28,8 +28,8 @@ fn main() {
         die(PROG, EXIT_TEMPORARY, format_args!("unknown account {name}"));
     };
     if let Err(f) = account::become_account(acct) {
-        die(PROG, EXIT_TEMPORARY, f);
+        upkeep::errors::exit(PROG, &f);
     }
     let failure = spawn::chain_load(&args[2..], None);
-    upkeep::errors::die(PROG, upkeep::errors::EXIT_TEMPORARY, failure)
+    upkeep::errors::exit(PROG, &failure)
 }

@@ -4,7 +4,7 @@
 
 use std::ffi::OsString;
 
-use upkeep::errors::{die, usage, EXIT_TEMPORARY};
+use upkeep::errors::usage;
 use upkeep::getopt::{self, GetOpt, Next};
 use upkeep::limits;
 use upkeep::spawn;
@@ -37,7 +37,7 @@ fn main() {
                 // Limits take effect in command-line order, as in daemontools.
                 for &resource in limits::resources(letter) {
                     if let Err(f) = limits::set_soft(resource, soft) {
-                        die(PROG, EXIT_TEMPORARY, f);
+                        upkeep::errors::exit(PROG, &f);
                     }
                 }
             }
@@ -53,5 +53,5 @@ fn main() {
         usage(PROG, USAGE);
     }
     let failure = spawn::chain_load(child, None);
-    upkeep::errors::die(PROG, upkeep::errors::EXIT_TEMPORARY, failure)
+    upkeep::errors::exit(PROG, &failure)
 }

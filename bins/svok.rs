@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use upkeep::control;
-use upkeep::errors::{self, EXIT_PERMANENT, EXIT_TEMPORARY};
+use upkeep::errors::{self, Fatal, EXIT_PERMANENT};
 
 const HELP: &str = "usage: svok dir
 Exit 0 if supervise is running on dir, 100 if not; 111 when dir cannot
@@ -22,19 +22,14 @@ fn main() {
     let path = Path::new(&arg);
     let dir = path.display();
     if let Err(e) = control::check_dir(path) {
-        errors::die(
-            "svok",
-            EXIT_TEMPORARY,
-            format_args!("unable to chdir to {dir}: {}", errors::phrase(e)),
-        );
+        errors::exit("svok", &Fatal::sys(format!("unable to chdir to {dir}"), e));
     }
     match control::supervise_running(path) {
         Ok(true) => std::process::exit(0),
         Ok(false) => std::process::exit(EXIT_PERMANENT),
-        Err(e) => errors::die(
+        Err(e) => errors::exit(
             "svok",
-            EXIT_TEMPORARY,
-            format_args!("unable to open {dir}/supervise/ok: {}", errors::phrase(e)),
+            &Fatal::sys(format!("unable to open {dir}/supervise/ok"), e),
         ),
     }
 }

@@ -4,7 +4,7 @@
 
 use nix::unistd::{setgid, setgroups, setuid, Gid, Group, Uid, User};
 
-use crate::errors::Failure;
+use crate::errors::Fatal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Account {
@@ -49,11 +49,11 @@ pub fn others_can_write(uid: u32, gid: u32, mode: u32) -> bool {
 
 /// Drop to `account`: groups, gid, uid. Errors read `unable to setgid: ...`
 /// or `unable to setuid: ...`.
-pub fn become_account(account: Account) -> Result<(), Failure> {
+pub fn become_account(account: Account) -> Result<(), Fatal> {
     setgroups(&[account.gid])
         .and_then(|()| setgid(account.gid))
-        .map_err(|e| Failure::sys("unable to setgid", e))?;
-    setuid(account.uid).map_err(|e| Failure::sys("unable to setuid", e))
+        .map_err(|e| Fatal::sys("unable to setgid", e))?;
+    setuid(account.uid).map_err(|e| Fatal::sys("unable to setuid", e))
 }
 
 #[cfg(test)]

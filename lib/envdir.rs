@@ -10,29 +10,29 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 
 use crate::envmod::EnvChanges;
-use crate::errors::Failure;
+use crate::errors::Fatal;
 
 /// Read `dir` into environment changes. Like daemontools, it changes into
 /// `dir` to read it (so permissions work the same: search to enter, read to
 /// list) and returns to the starting directory afterwards.
-pub fn read(dir: &OsStr) -> Result<EnvChanges, Failure> {
+pub fn read(dir: &OsStr) -> Result<EnvChanges, Fatal> {
     let shown = dir.to_string_lossy();
     let start = open_read(OsStr::new("."))
-        .map_err(|e| Failure::io("unable to switch to current directory", &e))?;
+        .map_err(|e| Fatal::io("unable to switch to current directory", &e))?;
     std::env::set_current_dir(dir)
-        .map_err(|e| Failure::io(format!("unable to switch to directory {shown}"), &e))?;
+        .map_err(|e| Fatal::io(format!("unable to switch to directory {shown}"), &e))?;
     let changes = read_here(&shown);
     // Return even when reading failed: the caller may report and exit, but
     // a library should not leave the process elsewhere.
     let back = nix::unistd::fchdir(&start)
-        .map_err(|e| Failure::sys("unable to switch to starting directory", e));
+        .map_err(|e| Fatal::sys("unable to switch to starting directory", e));
     let changes = changes?;
     back?;
     Ok(changes)
 }
 
-fn read_here(shown: &str) -> Result<EnvChanges, Failure> {
-    let unreadable = |e: io::Error| Failure::io(format!("unable to read directory {shown}"), &e);
+fn read_here(shown: &str) -> Result<EnvChanges, Fatal> {
+    let unreadable = |e: io::Error| Fatal::io(format!("unable to read directory {shown}"), &e);
     let mut changes = EnvChanges::new();
     for entry in std::fs::read_dir(".").map_err(unreadable)? {
         let name = entry.map_err(unreadable)?.file_name();
@@ -40,7 +40,7 @@ fn read_here(shown: &str) -> Result<EnvChanges, Failure> {
             continue;
         }
         let line = first_line(&name).map_err(|e| {
-            Failure::io(
+            Fatal::io(
                 format!("unable to read {shown}/{}", name.to_string_lossy()),
                 &e,
             )

@@ -1,7 +1,9 @@
 //! daemontools' way of reporting errors: `prog: fatal: what failed: why`,
 //! where `why` is daemontools' own phrase for the errno, and exit codes
-//! 100 (usage, permanent) and 111 (temporary).
+//! 100 (usage, permanent), 111 (temporary) and 99 (a time limit passed).
+//! Every stderr line goes out in one write(2).
 
+use std::fmt;
 use std::io;
 
 use nix::errno::Errno;
@@ -10,29 +12,12 @@ use nix::errno::Errno;
 pub const EXIT_PERMANENT: i32 = 100;
 /// Exit code for temporary failures.
 pub const EXIT_TEMPORARY: i32 = 111;
-
-/// What `phrase` accepts: an Errno, or a raw errno number (as an
-/// io::Error carries it).
-pub trait ErrnoValue {
-    fn errno(self) -> Errno;
-}
-
-impl ErrnoValue for Errno {
-    fn errno(self) -> Errno {
-        self
-    }
-}
-
-impl ErrnoValue for i32 {
-    fn errno(self) -> Errno {
-        Errno::from_raw(self)
-    }
-}
+/// Exit code when a time limit passed (svc -w).
+pub const EXIT_TIMEOUT: i32 = 99;
 
 /// daemontools' phrase for an errno (its error_str), so scripts that match
 /// these words keep working.
-pub fn phrase(errno: impl ErrnoValue) -> String {
-    let e = errno.errno();
+pub fn phrase(e: Errno) -> String {
     let p = match e {
         Errno::ENOENT => "file does not exist",
         Errno::EACCES => "access denied",
@@ -84,57 +69,14 @@ pub fn phrase(errno: impl ErrnoValue) -> String {
 /// The daemontools phrase for an io::Error.
 pub fn io_phrase(err: &io::Error) -> String {
     match err.raw_os_error() {
-        Some(code) => phrase(code),
+        Some(code) => phrase(Errno::from_raw(code)),
         None => err.to_string(),
     }
 }
 
-/// An error that carries the "what failed" context, ready to print as
-/// daemontools does.
-#[derive(Debug)]
-pub struct Failure {
-    pub what: String,
-    pub why: String,
-    pub errno: Option<i32>,
-}
-
-impl Failure {
-    pub fn sys(what: impl Into<String>, errno: Errno) -> Failure {
-        Failure {
-            what: what.into(),
-            why: phrase(errno),
-            errno: Some(errno as i32),
-        }
-    }
-    pub fn io(what: impl Into<String>, err: &io::Error) -> Failure {
-        Failure {
-            what: what.into(),
-            why: io_phrase(err),
-            errno: err.raw_os_error(),
-        }
-    }
-    pub fn msg(what: impl Into<String>, why: impl Into<String>) -> Failure {
-        Failure {
-            what: what.into(),
-            why: why.into(),
-            errno: None,
-        }
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.why.is_empty() {
-            write!(f, "{}", self.what)
-        } else {
-            write!(f, "{}: {}", self.what, self.why)
-        }
-    }
-}
-
-/// A fatal error as a program reports it: the message (`what failed:
-/// why`) and the code it exits with (EXIT_PERMANENT, EXIT_TEMPORARY, or
-/// 99 for a time limit). Library code returns it; only programs exit.
+/// A fatal error as a program reports it: the code it exits with
+/// (EXIT_PERMANENT, EXIT_TEMPORARY or EXIT_TIMEOUT) and the message, `what
+/// failed: why`. Library code returns it up to `main`; only programs exit.
 #[derive(Debug)]
 pub struct Fatal {
     pub code: i32,
@@ -142,30 +84,57 @@ pub struct Fatal {
 }
 
 impl Fatal {
-    pub fn temporary(message: impl std::fmt::Display) -> Fatal {
+    /// A temporary failure (111) with this message.
+    pub fn temporary(message: impl fmt::Display) -> Fatal {
         Fatal {
             code: EXIT_TEMPORARY,
             message: message.to_string(),
         }
     }
 
-    pub fn permanent(message: impl std::fmt::Display) -> Fatal {
+    /// A usage error or permanent failure (100) with this message.
+    pub fn permanent(message: impl fmt::Display) -> Fatal {
+        Fatal::temporary(message).permanently()
+    }
+
+    /// `what: why` for a failed system call: temporary, as in daemontools.
+    pub fn sys(what: impl fmt::Display, errno: Errno) -> Fatal {
+        Fatal::temporary(format_args!("{what}: {}", phrase(errno)))
+    }
+
+    /// `what: why` for a failed io call: temporary.
+    pub fn io(what: impl fmt::Display, err: &io::Error) -> Fatal {
+        Fatal::temporary(format_args!("{what}: {}", io_phrase(err)))
+    }
+
+    /// `what: why` in words of our own: temporary.
+    pub fn msg(what: impl fmt::Display, why: impl fmt::Display) -> Fatal {
+        Fatal::temporary(format_args!("{what}: {why}"))
+    }
+
+    /// The same failure, permanent (100): trying again will not help.
+    pub fn permanently(self) -> Fatal {
         Fatal {
             code: EXIT_PERMANENT,
-            message: message.to_string(),
+            ..self
         }
     }
-}
 
-/// A failed system call is temporary, as in daemontools.
-impl From<Failure> for Fatal {
-    fn from(failure: Failure) -> Fatal {
-        Fatal::temporary(failure)
+    /// The same failure, a time limit passed (99).
+    pub fn timed_out(self) -> Fatal {
+        Fatal {
+            code: EXIT_TIMEOUT,
+            ..self
+        }
+    }
+
+    pub fn code(&self) -> i32 {
+        self.code
     }
 }
 
-impl std::fmt::Display for Fatal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for Fatal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
 }
@@ -178,24 +147,35 @@ pub fn report(prog: &str, fatal: &Fatal) -> i32 {
 
 /// One line on stderr in a single write(2), so lines from several writers
 /// sharing a log pipe never interleave mid-line.
-pub fn say(line: impl std::fmt::Display) {
+pub fn say(line: impl fmt::Display) {
     use std::io::Write;
     let text = format!("{line}\n");
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
-/// `prog: fatal: MESSAGE` on stderr, then exit with `code`.
-pub fn die(prog: &str, code: i32, message: impl std::fmt::Display) -> ! {
-    say(format_args!("{prog}: fatal: {message}"));
-    std::process::exit(code)
+/// Report `fatal` and exit with its code (programs only).
+pub fn exit(prog: &str, fatal: &Fatal) -> ! {
+    std::process::exit(report(prog, fatal))
 }
 
-/// `prog: warning: MESSAGE` on stderr.
-pub fn warn(prog: &str, message: impl std::fmt::Display) {
+/// `prog: fatal: MESSAGE` on stderr, then exit with `code` (programs only).
+pub fn die(prog: &str, code: i32, message: impl fmt::Display) -> ! {
+    exit(
+        prog,
+        &Fatal {
+            code,
+            message: message.to_string(),
+        },
+    )
+}
+
+/// `prog: warning: MESSAGE` on stderr in one write.
+pub fn warn(prog: &str, message: impl fmt::Display) {
     say(format_args!("{prog}: warning: {message}"));
 }
 
-/// `prog: usage: USAGE` on stderr, exit 100 (daemontools' usage convention).
+/// `prog: usage: USAGE` on stderr, exit 100 (daemontools' usage convention;
+/// programs only).
 pub fn usage(prog: &str, usage: &str) -> ! {
     say(format_args!("{prog}: usage: {usage}"));
     std::process::exit(EXIT_PERMANENT)
@@ -207,15 +187,23 @@ mod tests {
 
     #[test]
     fn daemontools_phrases() {
-        assert_eq!(phrase(libc::ENOENT), "file does not exist");
-        assert_eq!(phrase(libc::EAGAIN), "temporary failure");
-        assert_eq!(phrase(libc::ENXIO), "device not configured");
-        assert_eq!(phrase(libc::ELOOP), "symbolic link loop");
+        assert_eq!(phrase(Errno::ENOENT), "file does not exist");
+        assert_eq!(phrase(Errno::EAGAIN), "temporary failure");
+        assert_eq!(phrase(Errno::ENXIO), "device not configured");
+        assert_eq!(phrase(Errno::ELOOP), "symbolic link loop");
     }
 
     #[test]
-    fn failure_formats_like_daemontools() {
-        let f = Failure::sys("unable to chdir to /x", Errno::ENOENT);
+    fn fatal_formats_like_daemontools_and_carries_its_code() {
+        let f = Fatal::sys("unable to chdir to /x", Errno::ENOENT);
         assert_eq!(f.to_string(), "unable to chdir to /x: file does not exist");
+        assert_eq!(f.code(), EXIT_TEMPORARY);
+        assert_eq!(f.permanently().code(), EXIT_PERMANENT);
+        let e = io::Error::from_raw_os_error(libc::EACCES);
+        let f = Fatal::io("unable to open x", &e).timed_out();
+        assert_eq!(f.to_string(), "unable to open x: access denied");
+        assert_eq!(f.code(), EXIT_TIMEOUT);
+        assert_eq!(Fatal::permanent("bad").code(), EXIT_PERMANENT);
+        assert_eq!(Fatal::msg("a", "b").to_string(), "a: b");
     }
 }

@@ -31,4 +31,3 @@ pub mod sys;
 pub mod tai64;
 pub mod tai64filter;
 pub mod trust;
-pub mod vrrp;

@@ -3,7 +3,7 @@
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
-use crate::errors::Failure;
+use crate::errors::Fatal;
 
 /// The option string of softlimit (daemontools getopt syntax).
 pub const SOFTLIMIT_OPTIONS: &str = "a:c:d:f:l:m:o:p:r:s:t:";
@@ -53,13 +53,13 @@ pub fn parse(arg: &[u8]) -> Option<Soft> {
 }
 
 /// Set the soft limit of `resource`, capped at the hard limit.
-pub fn set_soft(resource: Resource, soft: Soft) -> Result<(), Failure> {
-    let (_, hard) = getrlimit(resource).map_err(|e| Failure::sys("getrlimit failed", e))?;
+pub fn set_soft(resource: Resource, soft: Soft) -> Result<(), Fatal> {
+    let (_, hard) = getrlimit(resource).map_err(|e| Fatal::sys("getrlimit failed", e))?;
     let want = match soft {
         Soft::Hard => hard,
         Soft::Value(v) => v.min(hard),
     };
-    setrlimit(resource, want, hard).map_err(|e| Failure::sys("setrlimit failed", e))
+    setrlimit(resource, want, hard).map_err(|e| Fatal::sys("setrlimit failed", e))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::unistd::{pipe2, Pid};
 
-use crate::errors::Failure;
+use crate::errors::Fatal;
 use crate::sys;
 
 /// A started child. `exec_status` becomes readable when the exec happened
@@ -165,6 +165,7 @@ impl Spawn {
         self
     }
 
+    /// The child gets `sig` when its parent dies (PR_SET_PDEATHSIG).
     pub fn parent_death_signal(mut self, sig: i32) -> Spawn {
         self.parent_death_signal = Some(sig);
         self
@@ -316,13 +317,13 @@ fn exec(argv: &[OsString], env: Option<Vec<OsString>>) -> Errno {
 
 /// Chain-load `argv`. Returns only on failure, with what daemontools'
 /// chain-loaders report then (`unable to run ARGV0: PHRASE`, exit 111).
-pub fn chain_load(argv: &[OsString], env: Option<Vec<OsString>>) -> Failure {
+pub fn chain_load(argv: &[OsString], env: Option<Vec<OsString>>) -> Fatal {
     let err = exec(argv, env);
     let name = argv
         .first()
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_default();
-    Failure::sys(format!("unable to run {name}"), err)
+    Fatal::sys(format!("unable to run {name}"), err)
 }
 
 /// A program installed beside this one, else the bare name (PATH search).

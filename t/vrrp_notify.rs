@@ -569,56 +569,67 @@ fn hook_mode_reports_failures_with_111() {
     }
 }
 
-/// Event latency, one event at a time: fifo line written → state file
-/// renamed into place (no hooks), and → hook started (a hook that only
-/// truncates a file, so mostly /bin/sh's start). Figures, not assertions.
+/// Every stderr line is one write(2), hook output included: with stderr a
+/// datagram socket, each write arrives as one datagram, which must be one
+/// whole line.
 #[test]
-fn latency_figures() {
+fn every_stderr_line_is_one_write() {
+    use std::os::unix::net::UnixDatagram;
     let (_tmp, dir) = setup();
-    let reader = Reader::start(&dir, &[]);
-    let mut w = open_writer(&dir);
-    let state = dir.join("state");
-    let report = |what: &str, mut samples: Vec<Duration>| {
-        samples.sort();
-        let pct = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)];
-        eprintln!(
-            "vrrp-notify latency, fifo line -> {what}, {} events: p50 {:?} p99 {:?} max {:?}",
-            samples.len(),
-            pct(0.5),
-            pct(0.99),
-            samples[samples.len() - 1]
-        );
-    };
-    let mut run = |n: usize, target: &dyn Fn(&str, usize) -> bool| {
-        let mut samples = Vec::with_capacity(n);
-        for i in 0..n {
-            let s = if i % 2 == 0 { "MASTER" } else { "BACKUP" };
-            let t = Instant::now();
-            w.write_all(format!("INSTANCE \"VI_1\" {s} {}\n", i % 256).as_bytes())
-                .unwrap();
-            let deadline = t + Duration::from_secs(5);
-            while !target(s, i) {
-                assert!(Instant::now() < deadline, "{}", reader.stderr());
-                std::thread::yield_now();
-            }
-            samples.push(t.elapsed());
-        }
-        samples
-    };
-    let by_file = run(1000, &|s, _| {
-        state.join(format!("keepalived_vrrp.{s}")).exists()
-    });
-    report("state file renamed", by_file);
-    let started = dir.join("started");
-    for s in ["MASTER", "BACKUP"] {
-        write_script(
-            &dir.join("hooks").join(s),
-            &format!("echo >>{}", started.display()),
+    write_script(
+        &dir.join("hooks/MASTER"),
+        "echo one; echo two >&2; printf 'no newline'; exit 3",
+    );
+    let (ours, theirs) = UnixDatagram::pair().unwrap();
+    let status = hook_mode(&dir, &["INSTANCE", "VI_1", "MASTER", "150"], &[])
+        .stderr(std::os::fd::OwnedFd::from(theirs))
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(111));
+    ours.set_nonblocking(true).unwrap();
+    let mut writes = Vec::new();
+    let mut buf = [0u8; 65536];
+    while let Ok(n) = ours.recv(&mut buf) {
+        writes.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    for w in &writes {
+        assert!(
+            w.ends_with('\n') && w.matches('\n').count() == 1,
+            "not one line per write: {writes:?}"
         );
     }
-    // Each hook start appends one byte.
-    let by_hook = run(1000, &|_, i| {
-        fs::metadata(&started).is_ok_and(|m| m.len() > i as u64)
-    });
-    report("hook started", by_hook);
+    let lines: Vec<&str> = writes.iter().map(|w| w.trim_end()).collect();
+    for want in ["]: one", "]: two", "]: no newline"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("vrrp-notify: MASTER[") && l.ends_with(want)),
+            "{lines:?}"
+        );
+    }
+    assert!(
+        lines.contains(&"vrrp-notify: warning: hook MASTER: exited 3"),
+        "{lines:?}"
+    );
+
+    // A fatal error in fifo mode goes up to main: one line, exit 111.
+    let (ours, theirs) = UnixDatagram::pair().unwrap();
+    let fifo = dir.join("missing/fifo");
+    let status = Command::new(BIN)
+        .arg("--fifo")
+        .arg(&fifo)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .stderr(std::os::fd::OwnedFd::from(theirs))
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(111));
+    let n = ours.recv(&mut buf).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&buf[..n]),
+        format!(
+            "vrrp-notify: fatal: unable to open {}: file does not exist\n",
+            fifo.display()
+        )
+    );
 }

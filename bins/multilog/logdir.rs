@@ -18,7 +18,7 @@ use super::files::{mode, open_append, stat_exec, CURRENT_MODE_OPEN};
 use super::queue::{Op, OutQueue};
 use super::script::DirConfig;
 use super::steps::Step;
-use upkeep::errors::phrase;
+use upkeep::errors::{phrase, Fatal};
 use upkeep::lock::{self, Lock};
 
 /// What a directory needs before it can take more input.
@@ -57,7 +57,7 @@ impl LogDir {
     /// daemontools' restart: create, open and lock the directory; reopen a
     /// cleanly closed `current`, or plan the recovery of what an interrupted
     /// multilog left. Errors are fatal (`what: phrase`), before any input.
-    pub fn open(cfg: &DirConfig) -> Result<LogDir, String> {
+    pub fn open(cfg: &DirConfig) -> Result<LogDir, Fatal> {
         let name = cfg.path.to_string_lossy().into_owned();
         let _ = mkdirat(AT_FDCWD, cfg.path.as_os_str(), mode(0o700));
         let dir = openat(
@@ -66,8 +66,8 @@ impl LogDir {
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| format!("unable to open directory {name}: {}", phrase(e)))?;
-        let lock_failed = |e: Errno| format!("unable to lock directory {name}: {}", phrase(e));
+        .map_err(|e| Fatal::sys(format!("unable to open directory {name}"), e))?;
+        let lock_failed = |e: Errno| Fatal::sys(format!("unable to lock directory {name}"), e);
         let lockfd = open_append(&dir, "lock").map_err(lock_failed)?;
         let held = lock::try_exclusive(std::fs::File::from(lockfd)).map_err(lock_failed)?;
         let mut d = LogDir {
@@ -87,12 +87,12 @@ impl LogDir {
         };
         let n = &d.name;
         match stat_exec(&d.dir, "current") {
-            Err(e) => return Err(format!("unable to stat {n}/current: {}", phrase(e))),
+            Err(e) => return Err(Fatal::sys(format!("unable to stat {n}/current"), e)),
             Ok(Some((true, size))) => {
                 let fd = open_append(&d.dir, "current")
-                    .map_err(|e| format!("unable to append to {n}/current: {}", phrase(e)))?;
+                    .map_err(|e| Fatal::sys(format!("unable to append to {n}/current"), e))?;
                 fchmod(&fd, mode(CURRENT_MODE_OPEN))
-                    .map_err(|e| format!("unable to set mode of {n}/current: {}", phrase(e)))?;
+                    .map_err(|e| Fatal::sys(format!("unable to set mode of {n}/current"), e))?;
                 d.current = Some(fd);
                 d.bytes = size;
                 return Ok(d);
@@ -102,7 +102,7 @@ impl LogDir {
         let _ = unlinkat(&d.dir, "state", UnlinkatFlags::NoRemoveDir);
         let _ = unlinkat(&d.dir, "newstate", UnlinkatFlags::NoRemoveDir);
         let processed = match stat_exec(&d.dir, "processed") {
-            Err(e) => return Err(format!("unable to stat {n}/processed: {}", phrase(e))),
+            Err(e) => return Err(Fatal::sys(format!("unable to stat {n}/processed"), e)),
             Ok(p) => p.is_some_and(|(exec, _)| exec),
         };
         if processed {
@@ -140,7 +140,7 @@ impl LogDir {
 
     /// Write what is queued, rotating as daemontools does, until all is on
     /// disk or something has to wait. `Err` is fatal.
-    pub fn drain(&mut self) -> Result<Progress, String> {
+    pub fn drain(&mut self) -> Result<Progress, Fatal> {
         loop {
             if !self.plan.is_empty() {
                 match self.run_plan()? {

@@ -29,7 +29,7 @@ use logdir::{LogDir, Progress};
 use queue::Op;
 use script::Script;
 use statusfile::StatusFile;
-use upkeep::errors::{die, EXIT_TEMPORARY};
+use upkeep::errors::{self, Fatal};
 use upkeep::event::{self, Timer};
 
 const PROG: &str = "multilog";
@@ -53,7 +53,7 @@ struct Multilog {
 impl Multilog {
     /// Open status files, then directories, in script order; any failure is
     /// fatal before input is read.
-    fn open(script: Script) -> Result<Multilog, String> {
+    fn open(script: Script) -> Result<Multilog, Fatal> {
         let status = script
             .status_files
             .iter()
@@ -77,7 +77,7 @@ impl Multilog {
     }
 
     /// Write everything queued (status files, then directories).
-    fn drain(&mut self) -> Result<Progress, String> {
+    fn drain(&mut self) -> Result<Progress, Fatal> {
         let mut worst = Progress::Idle;
         for s in &mut self.status {
             if !s.drain() {
@@ -128,8 +128,7 @@ impl Multilog {
 /// `multilog: warning: MESSAGE` in one write, so it never interleaves with
 /// `e` alerts or other writers on the same stderr.
 fn warn(message: &str) {
-    use std::io::Write;
-    let _ = std::io::stderr().write_all(format!("{PROG}: warning: {message}\n").as_bytes());
+    errors::warn(PROG, message);
 }
 
 /// Signals multilog acts on, noted by the loop.
@@ -149,23 +148,13 @@ fn note_signals(sfd: &nix::sys::signalfd::SignalFd, flags: &mut Flags) {
     }
 }
 
-/// multilog's main: exit code.
-fn run(args: &[OsString]) -> i32 {
+/// multilog's main: the exit code at the end of input, or what was fatal.
+fn run(args: &[OsString]) -> Result<i32, Fatal> {
     umask(Mode::from_bits_truncate(0o022));
-    let fatal = |msg: String| -> ! { die(PROG, EXIT_TEMPORARY, msg) };
-    let sfd = event::signal_fd(&[Signal::SIGTERM, Signal::SIGALRM]).unwrap_or_else(|e| {
-        fatal(format!(
-            "unable to create signalfd: {}",
-            upkeep::errors::phrase(e)
-        ))
-    });
-    let mut timer = Timer::new().unwrap_or_else(|e| {
-        fatal(format!(
-            "unable to create timerfd: {}",
-            upkeep::errors::phrase(e)
-        ))
-    });
-    let mut ml = Multilog::open(script::parse(args)).unwrap_or_else(|m| fatal(m));
+    let sfd = event::signal_fd(&[Signal::SIGTERM, Signal::SIGALRM])
+        .map_err(|e| Fatal::sys("unable to create signalfd", e))?;
+    let mut timer = Timer::new().map_err(|e| Fatal::sys("unable to create timerfd", e))?;
+    let mut ml = Multilog::open(script::parse(args))?;
     let stdin = std::io::stdin();
     let input = stdin.as_fd();
     let mut buf = vec![0u8; READ];
@@ -176,7 +165,7 @@ fn run(args: &[OsString]) -> i32 {
         // Output first: input waits until everything read so far is on disk.
         let retry_due = !timer.is_armed();
         let progress = if retry_due {
-            ml.drain().unwrap_or_else(|m| fatal(m))
+            ml.drain()?
         } else {
             Progress::Stalled
         };
@@ -186,9 +175,8 @@ fn run(args: &[OsString]) -> i32 {
             }
             let mut fds: Vec<BorrowedFd> = vec![sfd.as_fd(), timer.as_fd()];
             fds.extend(ml.waiting_fds());
-            let ready = event::wait_readable(&fds, None).unwrap_or_else(|e| {
-                fatal(format!("unable to poll: {}", upkeep::errors::phrase(e)))
-            });
+            let ready =
+                event::wait_readable(&fds, None).map_err(|e| Fatal::sys("unable to poll", e))?;
             if ready[0] {
                 note_signals(&sfd, &mut flags);
             }
@@ -205,7 +193,7 @@ fn run(args: &[OsString]) -> i32 {
             timer.cancel();
         }
         if closing {
-            return 0;
+            return Ok(0);
         }
         if ml.flush_point(std::mem::take(&mut flags.rotate)) {
             continue;
@@ -218,7 +206,7 @@ fn run(args: &[OsString]) -> i32 {
             continue;
         }
         let ready = event::wait_readable(&[input, sfd.as_fd()], None)
-            .unwrap_or_else(|e| fatal(format!("unable to poll: {}", upkeep::errors::phrase(e))));
+            .map_err(|e| Fatal::sys("unable to poll", e))?;
         if ready[1] {
             note_signals(&sfd, &mut flags);
             continue;
@@ -261,5 +249,8 @@ fn main() {
         return;
     }
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    std::process::exit(run(&args));
+    match run(&args) {
+        Ok(code) => std::process::exit(code),
+        Err(fatal) => errors::exit(PROG, &fatal),
+    }
 }

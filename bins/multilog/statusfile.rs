@@ -5,7 +5,7 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
-use upkeep::errors::io_phrase;
+use upkeep::errors::{io_phrase, Fatal};
 
 pub const LEN: usize = 1001;
 
@@ -20,7 +20,7 @@ pub struct StatusFile {
 impl StatusFile {
     /// Create (0600, as daemontools' open_append) and open for writing.
     /// Errors are fatal, before any input is read.
-    pub fn open(path: &std::ffi::OsStr) -> Result<StatusFile, String> {
+    pub fn open(path: &std::ffi::OsStr) -> Result<StatusFile, Fatal> {
         let name = path.to_string_lossy().into_owned();
         OpenOptions::new()
             .append(true)
@@ -28,12 +28,12 @@ impl StatusFile {
             .mode(0o600)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(path)
-            .map_err(|e| format!("unable to create {name}: {}", io_phrase(&e)))?;
+            .map_err(|e| Fatal::io(format!("unable to create {name}"), &e))?;
         let file = OpenOptions::new()
             .write(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(path)
-            .map_err(|e| format!("unable to write {name}: {}", io_phrase(&e)))?;
+            .map_err(|e| Fatal::io(format!("unable to write {name}"), &e))?;
         Ok(StatusFile {
             name,
             file,

@@ -13,7 +13,7 @@ use nix::unistd::{fsync, linkat, unlinkat, Pid, UnlinkatFlags};
 
 use super::files::{open_append, open_read, open_trunc, CURRENT_MODE_CLOSED, CURRENT_MODE_OPEN};
 use super::logdir::{LogDir, Progress};
-use upkeep::errors::phrase;
+use upkeep::errors::{self, phrase};
 use upkeep::spawn::Spawn;
 use upkeep::tai64::Tai64N;
 
@@ -56,7 +56,7 @@ enum Outcome {
     Retry(String, Step),
     /// Not finished yet (processor running).
     Wait(Step),
-    Fatal(String),
+    Fatal(errors::Fatal),
 }
 
 use Outcome::*;
@@ -105,7 +105,7 @@ fn prune(d: &LogDir) -> Result<(), String> {
 
 impl LogDir {
     /// Take planned steps until the plan is empty or one must wait.
-    pub fn run_plan(&mut self) -> Result<Progress, String> {
+    pub fn run_plan(&mut self) -> Result<Progress, errors::Fatal> {
         while let Some(step) = self.plan.pop_front() {
             match self.run_step(step) {
                 Next(steps) => {
@@ -123,7 +123,7 @@ impl LogDir {
                     self.plan.push_front(step);
                     return Ok(Progress::Waiting);
                 }
-                Fatal(msg) => return Err(msg),
+                Fatal(fatal) => return Err(fatal),
             }
         }
         Ok(Progress::Idle)
@@ -335,17 +335,28 @@ impl LogDir {
     fn create_state(&mut self, n: &str) -> Outcome {
         match open_trunc(&self.dir, "state") {
             Ok(_) => Next(vec![]),
-            Err(e) => Fatal(format!("unable to write to {n}/state: {}", why(e))),
+            Err(e) => Fatal(errors::Fatal::sys(
+                format!("unable to write to {n}/state"),
+                e,
+            )),
         }
     }
 
     fn create_current(&mut self, n: &str) -> Outcome {
         let fd = match open_append(&self.dir, "current") {
             Ok(fd) => fd,
-            Err(e) => return Fatal(format!("unable to write to {n}/current: {}", why(e))),
+            Err(e) => {
+                return Fatal(errors::Fatal::sys(
+                    format!("unable to write to {n}/current"),
+                    e,
+                ))
+            }
         };
         if let Err(e) = fchmod(&fd, Mode::from_bits_truncate(CURRENT_MODE_OPEN)) {
-            return Fatal(format!("unable to set mode of {n}/current: {}", why(e)));
+            return Fatal(errors::Fatal::sys(
+                format!("unable to set mode of {n}/current"),
+                e,
+            ));
         }
         self.current = Some(fd);
         self.bytes = 0;

@@ -29,7 +29,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 
-use upkeep::errors::{self, Failure, Fatal};
+use upkeep::errors::{self, Fatal};
 use upkeep::event::{self, Timer};
 use upkeep::servicedir::{self, Config, ConfigReader};
 use upkeep::status::{Phase, State, Status, Want};
@@ -143,10 +143,6 @@ enum Source {
     Signals,
 }
 
-fn temporary(what: String, e: &std::io::Error) -> Fatal {
-    Fatal::from(Failure::io(what, e))
-}
-
 impl Supervisor {
     fn new(dir: &Path) -> Result<Option<Supervisor>, Fatal> {
         let shown = dir.display().to_string();
@@ -156,23 +152,22 @@ impl Supervisor {
             Signal::SIGINT,
             Signal::SIGHUP,
         ])
-        .map_err(|e| Fatal::from(Failure::sys("unable to create signalfd", e)))?;
+        .map_err(|e| Fatal::sys("unable to create signalfd", e))?;
         std::env::set_current_dir(dir)
-            .map_err(|e| temporary(format!("unable to chdir to {shown}"), &e))?;
+            .map_err(|e| Fatal::io(format!("unable to chdir to {shown}"), &e))?;
         // Before anything is created or written in it.
         let trust = Trust::for_this_process();
         if !setup::wait_until_trusted(&shown, &trust, &signals)? {
             return Ok(None);
         }
         let normally_down = servicedir::normally_down(Path::new("."))
-            .map_err(|e| temporary(format!("unable to stat {shown}/down"), &e))?;
+            .map_err(|e| Fatal::io(format!("unable to stat {shown}/down"), &e))?;
         let owned = setup::take_ownership(&shown)?;
         let control = owned
             .control
             .try_clone()
-            .map_err(|e| temporary(format!("unable to open {shown}/supervise/control"), &e))?;
-        let timer =
-            || Timer::new().map_err(|e| Fatal::from(Failure::sys("unable to create timerfd", e)));
+            .map_err(|e| Fatal::io(format!("unable to open {shown}/supervise/control"), &e))?;
+        let timer = || Timer::new().map_err(|e| Fatal::sys("unable to create timerfd", e));
         let abs = std::env::current_dir().unwrap_or_else(|_| dir.into());
         let name = abs.file_name().unwrap_or(dir.as_os_str()).to_os_string();
         let mut reader = ConfigReader::new(Path::new("."));
@@ -193,8 +188,7 @@ impl Supervisor {
             start_timer: timer()?,
             kill_timer: timer()?,
             finish_timer: timer()?,
-            checks: check::Checks::new()
-                .map_err(|e| Fatal::from(Failure::sys("unable to create timerfd", e)))?,
+            checks: check::Checks::new().map_err(|e| Fatal::sys("unable to create timerfd", e))?,
             phase: Phase::Down,
             want: if normally_down { Want::Down } else { Want::Up },
             paused: false,

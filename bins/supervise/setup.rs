@@ -15,7 +15,7 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signalfd::SignalFd;
 
 use super::PROG;
-use upkeep::errors::{self, Failure, Fatal};
+use upkeep::errors::{self, Fatal};
 use upkeep::event;
 use upkeep::lock::{self, Lock};
 use upkeep::runtimefile::Dir;
@@ -43,10 +43,6 @@ fn errno_of(e: &io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
-fn temporary(what: String, e: &io::Error) -> Fatal {
-    Fatal::from(Failure::io(what, e))
-}
-
 /// With cwd the service dir: wait until it (and supervise/ if present) can
 /// be trusted, saying why not once per reason. Nothing is created meanwhile.
 /// `Ok(false)` when told to stop (TERM, INT, HUP) while waiting.
@@ -65,7 +61,7 @@ pub fn wait_until_trusted(shown: &str, trust: &Trust, signals: &SignalFd) -> Res
     // A fix is a change of mode or owner (or a replaced supervise/): watch
     // for it instead of polling.
     let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-        .map_err(|e| Fatal::from(Failure::sys("unable to create inotify", e)))?;
+        .map_err(|e| Fatal::sys("unable to create inotify", e))?;
     let changes = AddWatchFlags::IN_ATTRIB
         | AddWatchFlags::IN_CREATE
         | AddWatchFlags::IN_DELETE
@@ -73,14 +69,14 @@ pub fn wait_until_trusted(shown: &str, trust: &Trust, signals: &SignalFd) -> Res
         | AddWatchFlags::IN_MOVED_TO;
     inotify
         .add_watch(here, changes)
-        .map_err(|e| Fatal::from(Failure::sys(format!("unable to watch {shown}"), e)))?;
+        .map_err(|e| Fatal::sys(format!("unable to watch {shown}"), e))?;
     let _ = inotify.add_watch("supervise", changes);
     loop {
         // The watch sees the dir and supervise/; a fix further away (a
         // directory on the way to supervise/'s target) is seen at the next
         // look, as daemontools' svscan looks every 5 s.
         let ready = event::wait_readable(&[inotify.as_fd(), signals.as_fd()], Some(RECHECK))
-            .map_err(|e| Fatal::from(Failure::sys("poll failed", e)))?;
+            .map_err(|e| Fatal::sys("poll failed", e))?;
         if ready[1] {
             let stop = event::pending_signals(signals)
                 .iter()
@@ -113,22 +109,22 @@ pub fn take_ownership(shown: &str) -> Result<Owned, Fatal> {
     match std::fs::DirBuilder::new().mode(0o755).create("supervise") {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(temporary(format!("unable to create {shown}/supervise"), &e)),
+        Err(e) => return Err(Fatal::io(format!("unable to create {shown}/supervise"), &e)),
     }
     let dir = Dir::open(Path::new("supervise"))
-        .map_err(|e| temporary(format!("unable to open {shown}/supervise"), &e))?;
+        .map_err(|e| Fatal::io(format!("unable to open {shown}/supervise"), &e))?;
     if dir.is_shared() {
         // Sticky but writable by others: not ours alone.
-        return Err(Fatal::from(Failure::msg(
+        return Err(Fatal::msg(
             format!("unable to open {shown}/supervise"),
             "refusing supervise: a directory writable by others",
-        )));
+        ));
     }
     let lock = acquire_lock(&dir, shown)?;
     let fifo = |name: &str| {
         let (file, replaced) = dir.open_fifo(OsStr::new(name), 0o600).map_err(|e| {
             let what = format!("unable to open {shown}/supervise/{name}");
-            temporary(what, &e)
+            Fatal::io(what, &e)
         })?;
         if replaced {
             errors::warn(
@@ -161,12 +157,7 @@ pub fn take_ownership(shown: &str) -> Result<Owned, Fatal> {
 /// forked that has not closed it yet) is gone within that time; a live
 /// supervise is not, and then this one exits 111 as daemontools' does.
 fn acquire_lock(dir: &Dir, shown: &str) -> Result<Lock, Fatal> {
-    let fail = |e: Errno| {
-        Fatal::from(Failure::sys(
-            format!("unable to acquire {shown}/supervise/lock"),
-            e,
-        ))
-    };
+    let fail = |e: Errno| Fatal::sys(format!("unable to acquire {shown}/supervise/lock"), e);
     let mut file = dir
         .open_lock(OsStr::new("lock"), 0o644)
         .map_err(|e| fail(errno_of(&e)))?;

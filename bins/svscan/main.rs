@@ -27,7 +27,7 @@ use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 
 use foreign::{Pin, Release};
-use upkeep::errors::{self, Failure, EXIT_TEMPORARY};
+use upkeep::errors::{self, Fatal};
 use upkeep::event::{self, Timer};
 use upkeep::handoff::HANDOFF_ENV;
 
@@ -155,15 +155,12 @@ fn run(dir: &Path) -> i32 {
             }
             s.main_loop()
         }
-        Err(f) => {
-            errors::say(format_args!("{PROG}: fatal: {f}"));
-            EXIT_TEMPORARY
-        }
+        Err(fatal) => errors::report(PROG, &fatal),
     }
 }
 
 impl Scanner {
-    fn new(dir: &Path) -> Result<Scanner, Failure> {
+    fn new(dir: &Path) -> Result<Scanner, Fatal> {
         let signals = event::daemon_signals(&[
             Signal::SIGCHLD,
             Signal::SIGTERM,
@@ -171,15 +168,15 @@ impl Scanner {
             Signal::SIGHUP,
             Signal::SIGALRM,
         ])
-        .map_err(|e| Failure::sys("unable to create signalfd", e))?;
+        .map_err(|e| Fatal::sys("unable to create signalfd", e))?;
         std::env::set_current_dir(dir)
-            .map_err(|e| Failure::io(format!("unable to chdir to {}", dir.display()), &e))?;
+            .map_err(|e| Fatal::io(format!("unable to chdir to {}", dir.display()), &e))?;
         // Orphans of adopted services are reparented to us and reaped here.
         nix::sys::prctl::set_child_subreaper(true)
-            .map_err(|e| Failure::sys("unable to become a subreaper", e))?;
+            .map_err(|e| Fatal::sys("unable to become a subreaper", e))?;
         event::raise_fd_limit();
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-            .map_err(|e| Failure::sys("unable to create inotify instance", e))?;
+            .map_err(|e| Fatal::sys("unable to create inotify instance", e))?;
         let root_watch = inotify
             .add_watch(
                 ".",
@@ -189,19 +186,19 @@ impl Scanner {
                     | AddWatchFlags::IN_MOVED_TO
                     | AddWatchFlags::IN_ATTRIB,
             )
-            .map_err(|e| Failure::sys(format!("unable to watch {}", dir.display()), e))?;
+            .map_err(|e| Fatal::sys(format!("unable to watch {}", dir.display()), e))?;
         let dev_null = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_CLOEXEC)
             .open("/dev/null")
-            .map_err(|e| Failure::io("unable to open /dev/null", &e))?;
+            .map_err(|e| Fatal::io("unable to open /dev/null", &e))?;
         Ok(Scanner {
             supervise: upkeep::spawn::sibling("supervise"),
             signals,
             inotify,
-            retry: Timer::new().map_err(|e| Failure::sys("unable to create timerfd", e))?,
-            restart: Timer::new().map_err(|e| Failure::sys("unable to create timerfd", e))?,
-            recheck: Timer::new().map_err(|e| Failure::sys("unable to create timerfd", e))?,
+            retry: Timer::new().map_err(|e| Fatal::sys("unable to create timerfd", e))?,
+            restart: Timer::new().map_err(|e| Fatal::sys("unable to create timerfd", e))?,
+            recheck: Timer::new().map_err(|e| Fatal::sys("unable to create timerfd", e))?,
             dev_null,
             services: HashMap::new(),
             by_pid: HashMap::new(),

@@ -14,7 +14,7 @@ use std::path::Path;
 use nix::fcntl::OFlag;
 use nix::sys::signal::{kill, Signal};
 
-use upkeep::errors::{Failure, EXIT_TEMPORARY};
+use upkeep::errors::{Fatal, EXIT_TEMPORARY};
 use upkeep::event;
 use upkeep::spawn::{sibling, Spawn};
 
@@ -47,29 +47,26 @@ fn boot_path(exe: Option<&Path>) -> OsString {
 fn run(dir: &Path) -> i32 {
     match boot(dir) {
         Ok(code) => code,
-        Err(f) => {
-            upkeep::errors::say(format_args!("svscanboot: fatal: {f}"));
-            EXIT_TEMPORARY
-        }
+        Err(fatal) => upkeep::errors::report("svscanboot", &fatal),
     }
 }
 
-fn boot(dir: &Path) -> Result<i32, Failure> {
+fn boot(dir: &Path) -> Result<i32, Fatal> {
     let signals = event::signal_fd(&[
         Signal::SIGCHLD,
         Signal::SIGTERM,
         Signal::SIGINT,
         Signal::SIGHUP,
     ])
-    .map_err(|e| Failure::sys("unable to create signalfd", e))?;
+    .map_err(|e| Fatal::sys("unable to create signalfd", e))?;
     let null = OpenOptions::new()
         .read(true)
         .write(true)
         .custom_flags(libc::O_CLOEXEC)
         .open("/dev/null")
-        .map_err(|e| Failure::io("unable to open /dev/null", &e))?;
-    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
-        .map_err(|e| Failure::sys("unable to create pipe", e))?;
+        .map_err(|e| Fatal::io("unable to open /dev/null", &e))?;
+    let (read, write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Fatal::sys("unable to create pipe", e))?;
     let mut path = OsString::from("PATH=");
     path.push(boot_path(std::env::current_exe().ok().as_deref()));
     let env = vec![path];
@@ -81,10 +78,10 @@ fn boot(dir: &Path) -> Result<i32, Failure> {
         .fd(&null, 1)
         .fd(&null, 2)
         .spawn()
-        .map_err(|e| Failure::sys("unable to start readproctitle", e))?;
+        .map_err(|e| Fatal::sys("unable to start readproctitle", e))?;
     title
         .wait_exec()
-        .map_err(|e| Failure::sys("unable to start readproctitle", e))?;
+        .map_err(|e| Fatal::sys("unable to start readproctitle", e))?;
     drop(read);
     // stderr stays ours until svscan is running (HANDOFF_ENV): a missing
     // dir is then said in the journal, not only in a title nobody reads.
@@ -100,9 +97,9 @@ fn boot(dir: &Path) -> Result<i32, Failure> {
         .fd(&write, 1)
         .inherit(2)
         .spawn()
-        .map_err(|e| Failure::sys("unable to start svscan", e))?;
+        .map_err(|e| Fatal::sys("unable to start svscan", e))?;
     scan.wait_exec()
-        .map_err(|e| Failure::sys("unable to start svscan", e))?;
+        .map_err(|e| Fatal::sys("unable to start svscan", e))?;
     // readproctitle ends at EOF, when svscan and every service that shared
     // its output are gone.
     drop(write);

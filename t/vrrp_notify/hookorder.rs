@@ -10,6 +10,10 @@ use std::time::Duration;
 use super::kills::Rng;
 use super::{hook_mode, lines, setup, state_files, write_script, STATES};
 
+/// The lock hook-mode invocations take turns on, in the state directory
+/// (vrrp-notify(8): "an exclusive lock on statedir/.lock").
+const LOCK: &str = ".lock";
+
 /// SIGSTOP `pid` and wait until it is stopped: a process still in its
 /// flock(2) wait when the lock is released could take the lock and only
 /// then stop.
@@ -163,10 +167,8 @@ fn hook_mode_never_applies_an_event_older_than_one_applied() {
     // test thread forks.)
     let copy = dir.join("notify-copy");
     std::os::unix::fs::symlink(super::BIN, &copy).unwrap();
-    let held = upkeep::lock::exclusive(
-        upkeep::lock::open_lock_file(&state.join(upkeep::vrrp::LOCK_NAME)).unwrap(),
-    )
-    .unwrap();
+    let held =
+        upkeep::lock::exclusive(upkeep::lock::open_lock_file(&state.join(LOCK)).unwrap()).unwrap();
     let mut older = std::process::Command::new(&copy);
     older
         .arg("--state-dir")
@@ -219,10 +221,8 @@ fn hook_mode_waits_for_a_stuck_older_process_only_so_long() {
     }
     let state = dir.join("state");
     fs::create_dir(&state).unwrap();
-    let held = upkeep::lock::exclusive(
-        upkeep::lock::open_lock_file(&state.join(upkeep::vrrp::LOCK_NAME)).unwrap(),
-    )
-    .unwrap();
+    let held =
+        upkeep::lock::exclusive(upkeep::lock::open_lock_file(&state.join(LOCK)).unwrap()).unwrap();
     let timeout = ["--hook-timeout", "100ms"];
     let older = hook_mode(&dir, &["INSTANCE", "VI_1", "MASTER", "1"], &timeout)
         .stderr(fs::File::create(dir.join("older.err")).unwrap())

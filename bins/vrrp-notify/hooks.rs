@@ -17,12 +17,12 @@ use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{pipe2, Pid};
 
-use crate::errors::{self, Failure};
-use crate::event::Timer;
-use crate::spawn::{self, Spawn};
-use crate::sys;
+use upkeep::errors::{self, Fatal};
+use upkeep::event::Timer;
+use upkeep::spawn::{self, Spawn};
+use upkeep::sys;
 
-use super::line::Event;
+use crate::line::Event;
 
 /// The hook that runs after the state's own hook, for every state.
 pub const ANY_HOOK: &str = "any";
@@ -177,7 +177,7 @@ fn exists(path: &Path) -> bool {
 
 fn judge(r: &Running, status: Option<WaitStatus>) -> Option<String> {
     if let Err(e) = spawn::read_exec_status(&r.exec_status) {
-        return Some(format!("unable to run: {}", errors::phrase(e as i32)));
+        return Some(format!("unable to run: {}", errors::phrase(e)));
     }
     match status {
         Some(WaitStatus::Exited(_, 0)) if !r.termed => None,
@@ -187,11 +187,11 @@ fn judge(r: &Running, status: Option<WaitStatus>) -> Option<String> {
         Some(WaitStatus::Exited(_, code)) => Some(format!("exited {code}")),
         Some(WaitStatus::Signaled(_, sig, _)) if r.termed => Some(format!(
             "timed out (killed by {})",
-            crate::signals::name(sig as i32)
+            upkeep::signals::name(sig as i32)
         )),
         Some(WaitStatus::Signaled(_, sig, _)) => Some(format!(
             "killed by signal {}",
-            crate::signals::name(sig as i32)
+            upkeep::signals::name(sig as i32)
         )),
         _ => Some("lost track of it".into()),
     }
@@ -202,19 +202,19 @@ fn spawn_hook(
     path: &Path,
     hook: &str,
     event: &Event,
-) -> Result<Running, Failure> {
+) -> Result<Running, Fatal> {
     let what = || format!("unable to run hook {}", path.display());
     let devnull: File = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_CLOEXEC)
         .open("/dev/null")
-        .map_err(|e| Failure::io(what(), &e))?;
+        .map_err(|e| Fatal::io(what(), &e))?;
     let (out_r, out_w) =
-        pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| Failure::sys(what(), e))?;
+        pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| Fatal::sys(what(), e))?;
     // The child's end must block like any ordinary stdout.
     nix::fcntl::fcntl(&out_w, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()))
-        .map_err(|e| Failure::sys(what(), e))?;
-    let mut timer = Timer::new().map_err(|e| Failure::sys(what(), e))?;
+        .map_err(|e| Fatal::sys(what(), e))?;
+    let mut timer = Timer::new().map_err(|e| Fatal::sys(what(), e))?;
     let child = Spawn::new(path.as_os_str())
         .arg(event.kind.name())
         .arg(&event.name)
@@ -230,7 +230,7 @@ fn spawn_hook(
         // while its successor runs the newest event's hooks.
         .parent_death_signal(libc::SIGKILL)
         .spawn()
-        .map_err(|e| Failure::sys(what(), e))?;
+        .map_err(|e| Fatal::sys(what(), e))?;
     drop(out_w);
     timer.arm(config.timeout);
     let pidfd = match sys::pidfd_open(child.pid) {
@@ -240,7 +240,7 @@ fn spawn_hook(
             // not leave the hook running unobserved.
             let _ = killpg(child.pid, Signal::SIGKILL);
             let _ = waitpid(child.pid, None);
-            return Err(Failure::sys(what(), e));
+            return Err(Fatal::sys(what(), e));
         }
     };
     Ok(Running {
@@ -288,25 +288,24 @@ fn copy_output(r: &mut Running, prog: &str, last: bool) {
     }
 }
 
+/// One output line of a hook, in one write (see errors::say).
 fn emit(prog: &str, hook: &str, pid: Pid, line: &[u8]) {
-    eprintln!("{prog}: {hook}[{pid}]: {}", String::from_utf8_lossy(line));
+    errors::say(format_args!(
+        "{prog}: {hook}[{pid}]: {}",
+        String::from_utf8_lossy(line)
+    ));
 }
 
-/// Run an event's hooks to the end, blocking (hook mode).
-pub fn run_blocking(config: &HookConfig, event: &Event) -> Vec<String> {
+/// Run an event's hooks to the end, blocking (hook mode); returns what
+/// went wrong, one entry per failed hook.
+pub fn run_blocking(config: &HookConfig, event: &Event) -> Result<Vec<String>, Fatal> {
     let mut run = EventHooks::start(config, event);
     while !run.is_done() {
         let fds = run.fds();
-        let r = crate::event::wait_readable(&fds, None);
+        let r = upkeep::event::wait_readable(&fds, None);
         drop(fds);
-        if let Err(e) = r {
-            errors::die(
-                config.prog,
-                errors::EXIT_TEMPORARY,
-                Failure::sys("unable to poll", e),
-            );
-        }
+        r.map_err(|e| Fatal::sys("unable to poll", e))?;
         run.progress();
     }
-    run.failures().to_vec()
+    Ok(run.failures().to_vec())
 }

@@ -7,8 +7,18 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use upkeep::errors::{self, EXIT_PERMANENT};
-use upkeep::vrrp::{self, fifo::FifoOptions, hooks::HookConfig, statefiles::StateDir};
+use upkeep::errors::{self, Fatal, EXIT_PERMANENT};
+mod fifo;
+mod hookmode;
+mod hooks;
+mod line;
+mod order;
+mod pipe;
+mod statefiles;
+
+use fifo::FifoOptions;
+use hooks::HookConfig;
+use statefiles::StateDir;
 
 const PROG: &str = "vrrp-notify";
 
@@ -97,11 +107,16 @@ fn main() {
             std::process::exit(if usage_error { EXIT_PERMANENT } else { 0 });
         }
     };
-    if let Err(why) = StateDir::check_prefix(&cli.prefix) {
-        errors::die(PROG, EXIT_PERMANENT, why);
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(fatal) => errors::exit(PROG, &fatal),
     }
+}
+
+fn run(cli: Cli) -> Result<i32, Fatal> {
+    StateDir::check_prefix(&cli.prefix).map_err(Fatal::permanent)?;
     if cli.hook_timeout.is_zero() {
-        errors::die(PROG, EXIT_PERMANENT, "--hook-timeout must be more than 0");
+        return Err(Fatal::permanent("--hook-timeout must be more than 0"));
     }
     let states = StateDir::new(cli.state_dir, cli.prefix);
     let hooks = HookConfig {
@@ -109,8 +124,8 @@ fn main() {
         timeout: cli.hook_timeout,
         prog: PROG,
     };
-    let code = match cli.fifo {
-        Some(fifo) => vrrp::fifo::run(&FifoOptions {
+    match cli.fifo {
+        Some(fifo) => fifo::run(&FifoOptions {
             fifo,
             states,
             hooks,
@@ -120,11 +135,8 @@ fn main() {
             let [kind, name, state, prio] = &cli.event[..] else {
                 errors::usage(PROG, "vrrp-notify INSTANCE|GROUP NAME STATE PRIORITY");
             };
-            match vrrp::line::parse_args(kind, name, state, prio) {
-                Ok(ev) => vrrp::run_hook_mode(&states, &hooks, &ev),
-                Err(why) => errors::die(PROG, EXIT_PERMANENT, why),
-            }
+            let event = line::parse_args(kind, name, state, prio).map_err(Fatal::permanent)?;
+            hookmode::run(&states, &hooks, &event)
         }
-    };
-    std::process::exit(code);
+    }
 }

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use crate::errors::Failure;
-use crate::event;
-use crate::lock::{self, Lock};
-use crate::runtimefile::{self, Dir};
+use upkeep::errors::Fatal;
+use upkeep::event;
+use upkeep::lock::{self, Lock};
+use upkeep::runtimefile::{self, Dir};
 
-use super::line;
+use crate::line;
 
 /// Splits bytes into lines and lines into events.
 #[derive(Clone, Default)]
@@ -57,15 +57,15 @@ impl LineReader {
 /// Create the fifo if missing and open it read-write, non-blocking, the
 /// runtime-file way: in a directory of ours, never through a symlink, only a
 /// FIFO of ours (a regular file in its place is replaced by one).
-pub fn open_fifo(path: &Path) -> Result<File, Failure> {
+pub fn open_fifo(path: &Path) -> Result<File, Fatal> {
     let what = || format!("unable to open {}", path.display());
     let name = path
         .file_name()
-        .ok_or_else(|| Failure::msg(what(), "not a file name"))?;
-    let dir = Dir::open(runtimefile::parent_of(path)).map_err(|e| Failure::io(what(), &e))?;
+        .ok_or_else(|| Fatal::msg(what(), "not a file name"))?;
+    let dir = Dir::open(runtimefile::parent_of(path)).map_err(|e| Fatal::io(what(), &e))?;
     dir.open_fifo(name, 0o600)
         .map(|(file, _)| file)
-        .map_err(|e| Failure::io(what(), &e))
+        .map_err(|e| Fatal::io(what(), &e))
 }
 
 /// Read the `buf.len()` bytes known to be in the pipe; returns how many came.

@@ -28,16 +28,16 @@ use nix::fcntl::{open, OFlag};
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 
-use crate::errors::{self, Failure, EXIT_TEMPORARY};
-use crate::event::{self, Timer};
-use crate::lock::Lock;
-use crate::sys;
-use crate::tai64::Tai64N;
+use upkeep::errors::{self, Fatal, EXIT_TEMPORARY};
+use upkeep::event::{self, Timer};
+use upkeep::lock::Lock;
+use upkeep::sys;
+use upkeep::tai64::Tai64N;
 
-use super::hooks::{EventHooks, HookConfig};
-use super::line::{self, Event, Parsed};
-use super::pipe::{lock_fifo, open_fifo, read_exactly, LineReader};
-use super::statefiles::{Entry, StateDir};
+use crate::hooks::{EventHooks, HookConfig};
+use crate::line::{self, Event, Parsed};
+use crate::pipe::{lock_fifo, open_fifo, read_exactly, LineReader};
+use crate::statefiles::{Entry, StateDir};
 
 pub struct FifoOptions {
     pub fifo: PathBuf,
@@ -114,7 +114,7 @@ impl Reader<'_> {
             Ok(n) => n,
             Err(Errno::EAGAIN) | Err(Errno::EINTR) => 0,
             Err(e) => {
-                errors::warn(self.prog(), Failure::sys("unable to read fifo", e));
+                errors::warn(self.prog(), Fatal::sys("unable to read fifo", e));
                 self.eof = true;
                 0
             }
@@ -202,7 +202,7 @@ impl Reader<'_> {
 
     /// Apply the newest event of each set of state files in `batch`, then
     /// queue every event's hooks in order.
-    fn apply(&mut self, batch: &[(Event, Option<Tai64N>)]) -> Result<(), Failure> {
+    fn apply(&mut self, batch: &[(Event, Option<Tai64N>)]) -> Result<(), Fatal> {
         let states = &self.opts.states;
         let now = Tai64N::now();
         let mut newest: Vec<(String, usize)> = Vec::new();
@@ -237,12 +237,12 @@ impl Reader<'_> {
 
     /// A state file or journal write failed: reported once until writes
     /// work again, and tried again every second.
-    fn write_failed(&mut self, f: Failure) {
+    fn write_failed(&mut self, f: Fatal) {
         if !self.reported {
             errors::warn(self.prog(), format_args!("{f}: trying again every second"));
             self.reported = true;
         }
-        self.retry.arm(super::RETRY);
+        self.retry.arm(crate::hookmode::RETRY);
     }
 
     fn write_worked(&mut self) {
@@ -327,7 +327,7 @@ impl Reader<'_> {
                 // Keep reading read-write: the linger time ends it.
                 Err(e) => errors::warn(
                     self.prog(),
-                    Failure::sys(format!("unable to reopen {}", self.opts.fifo.display()), e),
+                    Fatal::sys(format!("unable to reopen {}", self.opts.fifo.display()), e),
                 ),
             }
         }
@@ -348,35 +348,21 @@ fn parse(l: Result<String, String>, events: &mut Vec<Event>, warnings: &mut Vec<
     }
 }
 
-fn die_sys(prog: &str, what: String, e: Errno) -> ! {
-    errors::die(prog, EXIT_TEMPORARY, Failure::sys(what, e))
-}
-
-/// Run fifo mode until stopped; returns the exit code.
-pub fn run(opts: &FifoOptions) -> i32 {
+/// Run fifo mode until stopped; returns the exit code, or what kept it
+/// from starting or from waiting on its descriptors.
+pub fn run(opts: &FifoOptions) -> Result<i32, Fatal> {
     let prog = opts.hooks.prog;
-    crate::sys::ignore_sigpipe();
-    let signals = match event::signal_fd(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP]) {
-        Ok(s) => s,
-        Err(e) => die_sys(prog, "unable to create signalfd".into(), e),
-    };
-    if let Err(f) = opts.states.ensure() {
-        errors::die(prog, EXIT_TEMPORARY, f);
-    }
-    let fifo = match open_fifo(&opts.fifo) {
-        Ok(f) => f,
-        Err(f) => errors::die(prog, EXIT_TEMPORARY, f),
-    };
-    let fifo = match lock_fifo(fifo) {
-        Ok(l) => l,
-        Err(e) => die_sys(prog, format!("unable to lock {}", opts.fifo.display()), e),
-    };
+    upkeep::sys::ignore_sigpipe();
+    let signals = event::signal_fd(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])
+        .map_err(|e| Fatal::sys("unable to create signalfd", e))?;
+    opts.states.ensure()?;
+    let fifo = open_fifo(&opts.fifo)?;
+    let fifo = lock_fifo(fifo)
+        .map_err(|e| Fatal::sys(format!("unable to lock {}", opts.fifo.display()), e))?;
     // The one reader now: what a killed predecessor left is ours.
     opts.states.remove_stale_temps();
-    let (peek_r, peek_w) = match nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK) {
-        Ok(p) => p,
-        Err(e) => die_sys(prog, "unable to create pipe".into(), e),
-    };
+    let (peek_r, peek_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+        .map_err(|e| Fatal::sys("unable to create pipe", e))?;
     // Room to peek at everything the fifo can hold.
     let fifo_size = nix::fcntl::fcntl(fifo.file(), nix::fcntl::FcntlArg::F_GETPIPE_SZ)
         .ok()
@@ -389,10 +375,8 @@ pub fn run(opts: &FifoOptions) -> i32 {
         Ok(s) => usize::try_from(s).unwrap_or(65536),
         Err(_) => 65536,
     };
-    let (linger, retry) = match (Timer::new(), Timer::new()) {
-        (Ok(l), Ok(r)) => (l, r),
-        (Err(e), _) | (_, Err(e)) => die_sys(prog, "unable to create timerfd".into(), e),
-    };
+    let timer = || Timer::new().map_err(|e| Fatal::sys("unable to create timerfd", e));
+    let (linger, retry) = (timer()?, timer()?);
     let mut r = Reader {
         opts,
         rdwr: Some(fifo),
@@ -431,12 +415,12 @@ pub fn run(opts: &FifoOptions) -> i32 {
                 if let Some(p) = r.lines.partial() {
                     errors::warn(prog, format_args!("dropping incomplete line {p:?}"));
                 }
-                return if r.failed { EXIT_TEMPORARY } else { 0 };
+                return Ok(if r.failed { EXIT_TEMPORARY } else { 0 });
             }
             if r.blocked && r.lingered && r.current.is_none() && r.queue.is_empty() {
                 // The state files cannot be written: what is not applied
                 // stays in the fifo (or the journal) for the next reader.
-                return EXIT_TEMPORARY;
+                return Ok(EXIT_TEMPORARY);
             }
         }
         let mut fds = vec![signals.as_fd(), r.linger.as_fd(), r.retry.as_fd()];
@@ -450,9 +434,7 @@ pub fn run(opts: &FifoOptions) -> i32 {
         }
         let polled = event::wait_readable(&fds, None);
         drop(fds);
-        if let Err(e) = polled {
-            die_sys(prog, "unable to poll".into(), e);
-        }
+        polled.map_err(|e| Fatal::sys("unable to poll", e))?;
         for sig in event::pending_signals(&signals) {
             if sig == libc::SIGTERM || sig == libc::SIGINT {
                 r.begin_stop();

@@ -1,72 +1,50 @@
-//! vrrp-notify (doc/DESIGN.md, "vrrp-notify"): keepalived's VRRP transitions as atomic state
-//! files and per-state hooks, keepalived's last word always winning (see
-//! doc/vrrp-notify.8 for what holds in which mode).
-
-pub mod fifo;
-pub mod hooks;
-pub mod line;
-pub mod order;
-pub mod pipe;
-pub mod statefiles;
+//! Hook mode: the one event keepalived's `notify` passes as arguments,
+//! invocations taking turns in the order keepalived started them.
 
 use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use crate::errors::{self, Failure, EXIT_TEMPORARY};
-use crate::lock::{self, Lock};
-use crate::tai64::Tai64N;
+use upkeep::errors::{self, Fatal, EXIT_TEMPORARY};
+use upkeep::lock::{self, Lock};
+use upkeep::tai64::Tai64N;
 
-use hooks::HookConfig;
-use line::Event;
-use order::Order;
-use statefiles::{Entry, StateDir};
+use crate::hooks::{self, HookConfig};
+use crate::line::Event;
+use crate::order::{self, Order};
+use crate::statefiles::{Entry, StateDir};
 
 /// The lock that serialises hook-mode invocations (STATEDIR/.lock).
 pub const LOCK_NAME: &str = ".lock";
 /// How often a failed state file write is tried again.
 pub const RETRY: Duration = Duration::from_secs(1);
 
-fn take_lock(prog: &str, states: &StateDir) -> Lock {
+fn take_lock(states: &StateDir) -> Result<Lock, Fatal> {
     let path = states.dir().join(LOCK_NAME);
-    let file = match lock::open_lock_file(&path) {
-        Ok(f) => f,
-        Err(e) => errors::die(
-            prog,
-            EXIT_TEMPORARY,
-            Failure::io(format!("unable to open {}", path.display()), &e),
-        ),
-    };
-    match lock::exclusive(file) {
-        Ok(l) => l,
-        Err(e) => errors::die(
-            prog,
-            EXIT_TEMPORARY,
-            Failure::sys(format!("unable to lock {}", path.display()), e),
-        ),
-    }
+    let file = lock::open_lock_file(&path)
+        .map_err(|e| Fatal::io(format!("unable to open {}", path.display()), &e))?;
+    lock::exclusive(file).map_err(|e| Fatal::sys(format!("unable to lock {}", path.display()), e))
 }
 
 /// Wait for `pid` to exit, at most `limit`: did it?
 fn wait_exit(pid: Pid, limit: Duration) -> bool {
-    let Ok(fd) = crate::sys::pidfd_open(pid) else {
+    let Ok(fd) = upkeep::sys::pidfd_open(pid) else {
         return true;
     };
     use std::os::fd::AsFd;
-    crate::event::wait_readable(&[fd.as_fd()], Some(limit)).map_or(true, |r| r[0])
+    upkeep::event::wait_readable(&[fd.as_fd()], Some(limit)).map_or(true, |r| r[0])
 }
 
 /// Hook mode: one event given as arguments by keepalived's `notify`.
 /// Invocations take turns on an exclusive lock in the state directory, in
 /// the order keepalived started them (see `order`); one that finds a newer
 /// event already applied drops its own. Returns the exit code: 0, or 111
-/// when a state file or a hook failed (so keepalived logs it).
-pub fn run_hook_mode(states: &StateDir, hooks: &HookConfig, event: &Event) -> i32 {
+/// when a state file or a hook failed (so keepalived logs it); or what kept
+/// it from taking its turn.
+pub fn run(states: &StateDir, hooks: &HookConfig, event: &Event) -> Result<i32, Fatal> {
     let prog = hooks.prog;
-    crate::sys::ignore_sigpipe();
-    if let Err(f) = states.ensure() {
-        errors::die(prog, EXIT_TEMPORARY, f);
-    }
+    upkeep::sys::ignore_sigpipe();
+    states.ensure()?;
     let me = Order::of_self();
     // An older invocation still on its way gets its turn first; a stuck
     // one is waited for no longer than its hooks could take.
@@ -76,7 +54,7 @@ pub fn run_hook_mode(states: &StateDir, hooks: &HookConfig, event: &Event) -> i3
         .saturating_add(Duration::from_secs(1));
     let mut stuck = Vec::new();
     let _held = loop {
-        let held = take_lock(prog, states);
+        let held = take_lock(states)?;
         let older = me
             .as_ref()
             .and_then(|o| order::older_sibling(o, states.dir(), &stuck));
@@ -100,22 +78,22 @@ pub fn run_hook_mode(states: &StateDir, hooks: &HookConfig, event: &Event) -> i3
                     last.event
                 ),
             );
-            return 0;
+            return Ok(0);
         }
     }
     let mut entry = Entry::new(event.clone(), Tai64N::now());
     entry.order = me;
     let mut code = 0;
     if !apply_retrying(prog, states, &entry, hooks.timeout) {
-        return EXIT_TEMPORARY;
+        return Ok(EXIT_TEMPORARY);
     }
-    if !hooks::run_blocking(hooks, event).is_empty() {
+    if !hooks::run_blocking(hooks, event)?.is_empty() {
         code = EXIT_TEMPORARY;
     }
     if let Err(f) = states.mark_done(&entry) {
         errors::warn(prog, f);
     }
-    code
+    Ok(code)
 }
 
 /// Apply `entry`, trying again every second for up to `limit` (a full
@@ -136,7 +114,7 @@ fn apply_retrying(prog: &str, states: &StateDir, entry: &Entry, limit: Duration)
                     errors::warn(prog, format_args!("{f}: trying again every second"));
                     reported = true;
                 }
-                let _ = crate::event::wait_readable(&[], Some(RETRY));
+                let _ = upkeep::event::wait_readable(&[], Some(RETRY));
             }
         }
     }

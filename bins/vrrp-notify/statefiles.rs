@@ -16,12 +16,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use crate::errors::Failure;
-use crate::runtimefile::{self, Dir};
-use crate::tai64::Tai64N;
+use upkeep::errors::Fatal;
+use upkeep::runtimefile::{self, Dir};
+use upkeep::tai64::Tai64N;
 
-use super::line::{self, Event, Parsed, STATES};
-use super::order::Order;
+use crate::line::{self, Event, Parsed, STATES};
+use crate::order::Order;
 
 /// Suffix of the journal file.
 pub const JOURNAL: &str = "event";
@@ -118,28 +118,23 @@ impl StateDir {
         self.prefix.replace("{name}", name)
     }
 
-    /// STATEDIR/PREFIX.SUFFIX for an event's name.
-    pub fn path(&self, name: &str, suffix: &str) -> PathBuf {
-        self.dir.join(format!("{}.{suffix}", self.prefix_for(name)))
-    }
-
     /// Create the state directory if missing (/run is empty at boot), then
     /// open it checked: ours or root's, writable by nobody else unless
     /// sticky, never through another user's symlink.
-    pub fn open(&self) -> Result<Dir, Failure> {
+    pub fn open(&self) -> Result<Dir, Fatal> {
         let what = || format!("unable to create {}", self.dir.display());
         if std::fs::symlink_metadata(&self.dir).is_err() {
             DirBuilder::new()
                 .recursive(true)
                 .mode(0o755)
                 .create(&self.dir)
-                .map_err(|e| Failure::io(what(), &e))?;
+                .map_err(|e| Fatal::io(what(), &e))?;
         }
         Dir::open(&self.dir)
-            .map_err(|e| Failure::io(format!("unable to open {}", self.dir.display()), &e))
+            .map_err(|e| Fatal::io(format!("unable to open {}", self.dir.display()), &e))
     }
 
-    pub fn ensure(&self) -> Result<(), Failure> {
+    pub fn ensure(&self) -> Result<(), Fatal> {
         self.open().map(drop)
     }
 
@@ -147,13 +142,13 @@ impl StateDir {
     /// the module's comment). On failure the old files are as they were,
     /// or (a rename failing midway, which needs no space) the journal says
     /// pending and a retry completes it; no temporary file is left.
-    pub fn apply(&self, entry: &Entry) -> Result<(), Failure> {
+    pub fn apply(&self, entry: &Entry) -> Result<(), Fatal> {
         let dir = self.open()?;
         let key = self.prefix_for(&entry.event.name);
         let state = entry.event.state.name();
         let name = |suffix: &str| format!("{key}.{suffix}");
         let fail = |n: &str, e: &std::io::Error| {
-            Failure::io(format!("unable to write {}", self.dir.join(n).display()), e)
+            Fatal::io(format!("unable to write {}", self.dir.join(n).display()), e)
         };
         let content = format!("@{} {}\n", entry.at.to_hex(), entry.event);
         let journal = name(JOURNAL);
@@ -173,7 +168,7 @@ impl StateDir {
         for other in STATES.iter().filter(|s| s.name() != state) {
             let n = name(other.name());
             dir.remove(OsStr::new(&n)).map_err(|e| {
-                Failure::io(
+                Fatal::io(
                     format!("unable to remove {}", self.dir.join(&n).display()),
                     &e,
                 )
@@ -184,14 +179,14 @@ impl StateDir {
     }
 
     /// Note in the journal that `entry`'s hooks have finished.
-    pub fn mark_done(&self, entry: &Entry) -> Result<(), Failure> {
+    pub fn mark_done(&self, entry: &Entry) -> Result<(), Fatal> {
         let mut done = entry.clone();
         done.hooks_done = true;
         let journal = format!("{}.{JOURNAL}", self.prefix_for(&entry.event.name));
         self.open()?
             .replace(OsStr::new(&journal), done.to_text().as_bytes(), 0o644)
             .map_err(|e| {
-                Failure::io(
+                Fatal::io(
                     format!("unable to write {}", self.dir.join(&journal).display()),
                     &e,
                 )
@@ -272,8 +267,13 @@ fn read_entry(dir: &Dir, name: &OsStr) -> Option<Entry> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::line::parse_args;
     use super::*;
+    use crate::line::parse_args;
+
+    /// STATEDIR/PREFIX.SUFFIX for an event's name.
+    fn path(sd: &StateDir, name: &str, suffix: &str) -> PathBuf {
+        sd.dir.join(format!("{}.{suffix}", sd.prefix_for(name)))
+    }
 
     fn names(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -298,13 +298,13 @@ mod tests {
             names(sd.dir()),
             ["kv_VI_1.BACKUP", "kv_VI_1.current", "kv_VI_1.event"]
         );
-        let text = std::fs::read_to_string(sd.path("VI_1", "BACKUP")).unwrap();
+        let text = std::fs::read_to_string(path(&sd, "VI_1", "BACKUP")).unwrap();
         assert_eq!(
             text,
             format!("@{} INSTANCE \"VI_1\" BACKUP 150\n", t.to_hex())
         );
         assert_eq!(
-            std::fs::read_to_string(sd.path("VI_1", "current")).unwrap(),
+            std::fs::read_to_string(path(&sd, "VI_1", "current")).unwrap(),
             "BACKUP\n"
         );
         assert_eq!(sd.journal("VI_1"), Some(b.clone()));
