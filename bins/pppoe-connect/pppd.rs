@@ -10,7 +10,7 @@ use nix::sys::signal::{kill, Signal};
 use upkeep::errors::{io_phrase, phrase, warn, Fatal};
 use upkeep::pinned::Pinned;
 use upkeep::pppoe::config::Config;
-use upkeep::pppoe::{io_fatal, pppdlock, sys_fatal};
+use upkeep::pppoe::pppdlock;
 use upkeep::spawn::Spawn;
 
 /// pppd exit codes that no redial can fix: options error, not root, no
@@ -77,7 +77,7 @@ pub enum DialError {
 pub fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
     let path = cfg.pppd_pidfile();
     let lock_fatal = |e: std::io::Error| {
-        DialError::Fatal(io_fatal(format!("unable to lock {}", path.display()), &e))
+        DialError::Fatal(Fatal::io(format!("unable to lock {}", path.display()), &e))
     };
     let mut tries = 0;
     let file = loop {
@@ -131,7 +131,7 @@ pub fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
             let _ = kill(child.pid, Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(child.pid, None);
             remove();
-            return Err(DialError::Fatal(sys_fatal("unable to open pidfd", e)));
+            return Err(DialError::Fatal(Fatal::sys("unable to open pidfd", e)));
         }
     };
     if let Err(e) = child.wait_exec() {

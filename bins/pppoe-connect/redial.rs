@@ -14,7 +14,6 @@ use upkeep::pppoe::config::Config;
 use upkeep::pppoe::loopfiles::{
     already_running, STATE_HOOK, STATE_RUNNING, STATE_STOPPING, STATE_WAITING,
 };
-use upkeep::pppoe::{io_fatal, sys_fatal};
 use upkeep::runtimefile;
 
 use crate::hook::LostHook;
@@ -51,16 +50,16 @@ pub fn run(cfg: &Config) -> Result<(), Fatal> {
     // Block the stop signals before taking the lock: from then on a stop
     // is an event, never a default-action death with files left behind.
     let sigfd = event::daemon_signals(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])
-        .map_err(|e| sys_fatal("unable to create signalfd", e))?;
+        .map_err(|e| Fatal::sys("unable to create signalfd", e))?;
     if let Err(e) = nix::unistd::access(&cfg.pppd, AccessFlags::X_OK) {
-        return Err(sys_fatal(
+        return Err(Fatal::sys(
             format!("unable to run {}", cfg.pppd.display()),
             e,
         ));
     }
     let lock = loop {
         match pidlock::probe(&cfg.pidfile, true)
-            .map_err(|e| io_fatal(format!("unable to lock {}", cfg.pidfile.display()), &e))?
+            .map_err(|e| Fatal::io(format!("unable to lock {}", cfg.pidfile.display()), &e))?
         {
             Probe::Free(l) => break l,
             Probe::Held => return Err(already_running(&cfg.pidfile)),
@@ -68,7 +67,7 @@ pub fn run(cfg: &Config) -> Result<(), Fatal> {
         }
     };
     lock.write_pid(getpid())
-        .map_err(|e| io_fatal(format!("unable to write {}", cfg.pidfile.display()), &e))?;
+        .map_err(|e| Fatal::io(format!("unable to write {}", cfg.pidfile.display()), &e))?;
     // A state file left by a loop that was killed speaks for a dead loop:
     // gone the moment the lock is ours.
     if let Err(e) = runtimefile::remove_if_exists(&cfg.state_file()) {
@@ -82,9 +81,9 @@ pub fn run(cfg: &Config) -> Result<(), Fatal> {
         cfg,
         lock: Some(lock),
         sigfd,
-        timer: Timer::new().map_err(|e| sys_fatal("unable to create timerfd", e))?,
+        timer: Timer::new().map_err(|e| Fatal::sys("unable to create timerfd", e))?,
         pppd: None,
-        hook: LostHook::new().map_err(|e| sys_fatal("unable to create timerfd", e))?,
+        hook: LostHook::new().map_err(|e| Fatal::sys("unable to create timerfd", e))?,
         stopping: false,
         redial_now: false,
         permanent: None,
@@ -118,7 +117,7 @@ impl Loop<'_> {
                     Ok(r) => r,
                     Err(e) => {
                         drop(fds);
-                        self.fail(sys_fatal("unable to poll", e));
+                        self.fail(Fatal::sys("unable to poll", e));
                         continue;
                     }
                 };

@@ -18,7 +18,6 @@ use upkeep::pidlock::{self, Probe};
 use upkeep::pinned::Pinned;
 use upkeep::pppoe::config::{Config, DEFAULT_CONFIG};
 use upkeep::pppoe::loopfiles::{already_running, STATE_RUNNING};
-use upkeep::pppoe::{io_fatal, sys_fatal};
 use upkeep::runtimefile;
 use upkeep::spawn::Spawn;
 
@@ -102,7 +101,7 @@ fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
     // Catch what would make the loop fail at once, where it can be seen.
     cfg.check_link()?;
     if let Err(e) = nix::unistd::access(&cfg.pppd, AccessFlags::X_OK) {
-        return Err(sys_fatal(
+        return Err(Fatal::sys(
             format!("unable to run {}", cfg.pppd.display()),
             e,
         ));
@@ -110,19 +109,19 @@ fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
     // The loop would refuse a directory others can write: say so here,
     // where it can be seen, not as "exited 111".
     runtimefile::Dir::open(runtimefile::parent_of(&cfg.pidfile))
-        .map_err(|e| io_fatal(format!("unable to lock {}", cfg.pidfile.display()), &e))?;
+        .map_err(|e| Fatal::io(format!("unable to lock {}", cfg.pidfile.display()), &e))?;
     if let Probe::Held = pidlock::probe(&cfg.pidfile, false)
-        .map_err(|e| io_fatal(format!("unable to lock {}", cfg.pidfile.display()), &e))?
+        .map_err(|e| Fatal::io(format!("unable to lock {}", cfg.pidfile.display()), &e))?
     {
         return Err(already_running(&cfg.pidfile));
     }
-    let devnull = File::open("/dev/null").map_err(|e| io_fatal("unable to open /dev/null", &e))?;
+    let devnull = File::open("/dev/null").map_err(|e| Fatal::io("unable to open /dev/null", &e))?;
     let out = open_out(opts.log).map_err(|e| {
         let name = opts
             .log
             .map(|p| p.display().to_string())
             .unwrap_or("/dev/null".into());
-        io_fatal(format!("unable to open {name}"), &e)
+        Fatal::io(format!("unable to open {name}"), &e)
     })?;
     let dir = cfg
         .pidfile
@@ -131,12 +130,12 @@ fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-        .map_err(|e| sys_fatal("unable to create inotify", e))?;
+        .map_err(|e| Fatal::sys("unable to create inotify", e))?;
     ino.add_watch(
         &dir,
         AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MODIFY,
     )
-    .map_err(|e| sys_fatal(format!("unable to watch {}", dir.display()), e))?;
+    .map_err(|e| Fatal::sys(format!("unable to watch {}", dir.display()), e))?;
 
     let child = Spawn::new(opts.connect)
         .arg(&cfg.path)
@@ -145,11 +144,11 @@ fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
         .fd(&out, 1)
         .fd(&out, 2)
         .spawn()
-        .map_err(|e| sys_fatal("unable to fork", e))?;
-    let proc = Pinned::child(child.pid).map_err(|e| sys_fatal("unable to open pidfd", e))?;
+        .map_err(|e| Fatal::sys("unable to fork", e))?;
+    let proc = Pinned::child(child.pid).map_err(|e| Fatal::sys("unable to open pidfd", e))?;
     if let Err(e) = child.wait_exec() {
         let _ = proc.reap();
-        return Err(sys_fatal(
+        return Err(Fatal::sys(
             format!("unable to run {}", opts.connect.display()),
             e,
         ));
@@ -180,7 +179,7 @@ fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
             )));
         }
         let ready = event::wait_readable(&[proc.pidfd.as_fd(), ino.as_fd()], Some(deadline - now))
-            .map_err(|e| sys_fatal("unable to poll", e))?;
+            .map_err(|e| Fatal::sys("unable to poll", e))?;
         if ready[1] {
             let _ = ino.read_events();
         }

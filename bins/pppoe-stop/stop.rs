@@ -18,7 +18,7 @@ use upkeep::control::{self, SendError};
 use upkeep::errors::Fatal;
 use upkeep::pidlock::{self, PidLock, Probe};
 use upkeep::pppoe::config::Config;
-use upkeep::pppoe::{io_fatal, pppdlock, KILL_GRACE};
+use upkeep::pppoe::{pppdlock, KILL_GRACE};
 use upkeep::svwait::{self, Goal, Outcome, Watch};
 
 pub struct StopOptions<'a> {
@@ -71,7 +71,7 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
                 // No directory for the pid file: nothing can run.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
                 Err(e) => {
-                    return Err(io_fatal(
+                    return Err(Fatal::io(
                         format!("unable to lock {}", cfg.pidfile.display()),
                         &e,
                     ))
@@ -129,7 +129,8 @@ pub fn supervise_down(watch: &Watch, deadline: Instant) -> Result<(), Fatal> {
 /// `kill_after`), then remove the file. Only for a caller that holds the
 /// loop's lock: no new pppd can start meanwhile.
 fn end_pppd(path: &Path, kill_after: Duration) -> Result<(), Fatal> {
-    let lock_fatal = |e: std::io::Error| io_fatal(format!("unable to lock {}", path.display()), &e);
+    let lock_fatal =
+        |e: std::io::Error| Fatal::io(format!("unable to lock {}", path.display()), &e);
     // Once ended, a holder's lock is gone, and no new pppd can start: the
     // loop runs again only if the holder refused to die.
     while let Some(h) = pppdlock::holder(path).map_err(lock_fatal)? {
@@ -165,7 +166,8 @@ fn end_holder_named(
     let give_up = later(kill_at, KILL_GRACE);
     let mut termed: Option<Pid> = None;
     let mut backoff = Duration::from_millis(1);
-    let lock_fatal = |e: std::io::Error| io_fatal(format!("unable to lock {}", path.display()), &e);
+    let lock_fatal =
+        |e: std::io::Error| Fatal::io(format!("unable to lock {}", path.display()), &e);
     loop {
         match pidlock::probe(path, false).map_err(lock_fatal)? {
             Probe::Absent => return Ok(None),

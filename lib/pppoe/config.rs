@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::shellvars::{parse_line, split_words};
 use crate::duration;
-use crate::errors::{io_phrase, Fatal};
+use crate::errors::Fatal;
 
 pub const DEFAULT_CONFIG: &str = "/etc/ppp/pppoe.conf";
 const DEFAULT_PIDFILE: &str = "/run/pppoe.pid";
@@ -196,13 +196,8 @@ impl Vars<'_> {
 impl Config {
     /// Read and parse `path`.
     pub fn load(path: &Path) -> Result<Config, Fatal> {
-        let text = std::fs::read(path).map_err(|e| {
-            Fatal::temporary(format_args!(
-                "unable to read {}: {}",
-                path.display(),
-                io_phrase(&e)
-            ))
-        })?;
+        let text = std::fs::read(path)
+            .map_err(|e| Fatal::io(format_args!("unable to read {}", path.display()), &e))?;
         let text = String::from_utf8_lossy(&text);
         Config::parse(path, &text)
     }
