@@ -50,7 +50,7 @@ struct Cli {
 fn main() {
     let cli = upkeep::help::parse_clap::<Cli>().unwrap_or_else(|code| std::process::exit(code));
     if let Err(f) = run(&cli) {
-        std::process::exit(errors::report(PROG, &f));
+        errors::exit(PROG, &f);
     }
 }
 

@@ -46,7 +46,7 @@ fn main() {
     let cli = upkeep::help::parse_clap::<Cli>().unwrap_or_else(|code| std::process::exit(code));
     match run(&cli) {
         Ok(pid) => println!("pppoe-connect running as pid {pid}"),
-        Err(f) => std::process::exit(errors::report(PROG, &f)),
+        Err(f) => errors::exit(PROG, &f),
     }
 }
 
