@@ -13,6 +13,7 @@ pub fn all() -> Vec<(&'static str, fn())> {
     tests![
         stop_service_despite_broken_config,
         stop_service_broken_config_kills_a_stuck_pair,
+        stop_service_kills_a_stuck_pair_at_the_limit,
         pppd_descendants_never_wedge_the_pair,
         state_never_says_running_for_a_dead_loop,
         runtime_dir_writable_by_others_refused,
@@ -193,6 +194,40 @@ fn stop_service_broken_config_kills_a_stuck_pair() {
     assert!(wait_for(Duration::from_secs(20), || w
         .sessions()
         .is_empty()));
+}
+
+/// With a config that works, --service first lets supervise take the loop
+/// down (its TERM); a loop stuck on a pppd that ignores TERM is KILLed
+/// through its lock once -T has passed, not later, and supervise then
+/// reports the service down.
+fn stop_service_kills_a_stuck_pair_at_the_limit() {
+    let mut w = World::new(Opts {
+        stop_timeout: "60s",
+        ..Opts::default()
+    });
+    w.extra_env
+        .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
+    let s = Supervised::new(
+        &w,
+        &format!(
+            "#!/bin/sh\nexec {} {}\n",
+            bin("pppoe-connect").display(),
+            w.conf().display()
+        ),
+    );
+    upkeep::control::send(&s.dir, b"u").unwrap();
+    assert!(w.wait_session());
+    let pppd = w.pppd_pid();
+    let looped = s.status().unwrap().pid as i32;
+    let t = Instant::now();
+    let o = w.stop(&["--service", s.dir.to_str().unwrap(), "-T", "300ms"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert!(!alive(looped) && !alive(pppd));
+    let st = s.status().unwrap();
+    assert_eq!((st.pid, st.want), (0, upkeep::status::Want::Down));
+    w.assert_all_gone("after stop --service");
 }
 
 /// pppd's ip-up starts a daemon that inherits pppd's descriptors and
