@@ -58,6 +58,17 @@ fn is_type(st: &FileStat, kind: SFlag) -> bool {
     (st.st_mode & SFlag::S_IFMT.bits()) == kind.bits()
 }
 
+/// A regular file of ours or root's, else refused saying which it is not.
+fn check_plain_file(path: &Path, st: &FileStat) -> io::Result<()> {
+    if !is_type(st, SFlag::S_IFREG) {
+        return Err(refused(path, "not a regular file"));
+    }
+    if !trusted_owner(st.st_uid) {
+        return Err(refused(path, "a file owned by another user"));
+    }
+    Ok(())
+}
+
 /// The directory `path` is in (`.` for a bare name).
 pub fn parent_of(path: &Path) -> &Path {
     match path.parent() {
@@ -199,12 +210,7 @@ impl Dir {
         )?;
         let st = nix::sys::stat::fstat(&fd)?;
         let path = self.path.join(name);
-        if !is_type(&st, SFlag::S_IFREG) {
-            return Err(refused(&path, "not a regular file"));
-        }
-        if !trusted_owner(st.st_uid) {
-            return Err(refused(&path, "a file owned by another user"));
-        }
+        check_plain_file(&path, &st)?;
         if st.st_nlink == 0 {
             return Ok(None);
         }
@@ -261,12 +267,7 @@ impl Dir {
         };
         let st = nix::sys::stat::fstat(&fd)?;
         let path = self.path.join(name);
-        if !is_type(&st, SFlag::S_IFREG) {
-            return Err(refused(&path, "not a regular file"));
-        }
-        if !trusted_owner(st.st_uid) {
-            return Err(refused(&path, "a file owned by another user"));
-        }
+        check_plain_file(&path, &st)?;
         let mut data = Vec::new();
         io::Read::read_to_end(&mut File::from(fd), &mut data)?;
         Ok(Some(data))
