@@ -187,6 +187,14 @@ fn std_words(
     .collect()
 }
 
+/// The pty command for eth1: rp-pppoe's pppoe with discovery timeout
+/// `timeout`, then `rest`.
+fn pty_words(timeout: &str, rest: &[&str]) -> Vec<String> {
+    let mut words = strings(&["/usr/sbin/pppoe", "-I", "eth1", "-T", timeout, "-U"]);
+    words.extend(strings(rest));
+    words
+}
+
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -211,19 +219,7 @@ fn rp_pppoe_stock_config_loads() {
     );
     let a = argv(&w);
     assert_eq!(a[0], "pty");
-    assert_eq!(
-        shell_words(&a[1]),
-        strings(&[
-            "/usr/sbin/pppoe",
-            "-I",
-            "eth1",
-            "-T",
-            "80",
-            "-U",
-            "-m",
-            "1412"
-        ])
-    );
+    assert_eq!(shell_words(&a[1]), pty_words("80", &["-m", "1412"]));
     assert_eq!(a[2..].to_vec(), std_words(true, "1492", "acct", "20", "3"));
     let o = w.stop(&[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -254,21 +250,10 @@ fn rp_pppoe_keys_reach_pppd() {
     assert_eq!(a[0], "pty", "{a:?}");
     assert_eq!(
         shell_words(&a[1]),
-        strings(&[
-            "/usr/sbin/pppoe",
-            "-I",
-            "eth1",
-            "-T",
+        pty_words(
             "40",
-            "-U",
-            "-s",
-            "-C",
-            "ac1",
-            "-S",
-            "my isp",
-            "-f",
-            "3c12:3c13"
-        ])
+            &["-s", "-C", "ac1", "-S", "my isp", "-f", "3c12:3c13"]
+        )
     );
     let mut want = strings(&["unit", "3"]);
     want.extend(std_words(false, "1480", "acct", "10", "5"));
