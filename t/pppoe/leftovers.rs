@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::fixture::{alive, bin, text, wait_child, wait_for, write_exec, Opts, World};
+use crate::common::{eventually, write_exec};
+use crate::fixture::{alive, bin, text, wait_child, Opts, World};
 
 pub fn all() -> Vec<(&'static str, fn())> {
     tests![
@@ -41,7 +42,7 @@ impl Supervised {
             .spawn()
             .unwrap();
         // Ready once its control fifo takes a command.
-        assert!(wait_for(Duration::from_secs(20), || {
+        assert!(eventually(Duration::from_secs(20), || {
             dir.join("supervise/control").exists()
                 && upkeep::status::read_status(&dir).is_ok_and(|s| s.is_some())
         }));
@@ -191,7 +192,7 @@ fn stop_service_broken_config_kills_a_stuck_pair() {
     let st = s.status().unwrap();
     assert_eq!((st.pid, st.want), (0, upkeep::status::Want::Down));
     // KILLed pppd sends no PADT: the ISP sees the line vanish.
-    assert!(wait_for(Duration::from_secs(20), || w
+    assert!(eventually(Duration::from_secs(20), || w
         .sessions()
         .is_empty()));
 }
@@ -252,13 +253,13 @@ fn pppd_descendants_never_wedge_the_pair() {
         .push(("PPPD_STANDIN_IP_UP".into(), ip_up.display().to_string()));
     let mut c = w.connect();
     assert!(w.wait_session());
-    assert!(wait_for(Duration::from_secs(20), || !strays
+    assert!(eventually(Duration::from_secs(20), || !strays
         .pids()
         .is_empty()));
     let pppd = w.pppd_pid();
     c.kill().unwrap();
     c.wait().unwrap();
-    assert!(wait_for(Duration::from_secs(20), || !alive(pppd)));
+    assert!(eventually(Duration::from_secs(20), || !alive(pppd)));
     assert!(strays.pids().iter().all(|p| alive(*p)));
     let t = Instant::now();
     let o = w.stop(&["-T", "300ms"]);
@@ -272,7 +273,7 @@ fn pppd_descendants_never_wedge_the_pair() {
     // A new loop dials at once; the daemon is still there.
     let mut c = w.connect();
     assert!(w.wait_session(), "{}", w.read("connect.err"));
-    assert!(wait_for(Duration::from_secs(20), || w.state() == "running"));
+    assert!(eventually(Duration::from_secs(20), || w.state() == "running"));
     assert!(!w.read("connect.err").contains("still holds"));
     let o = w.stop(&[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -292,16 +293,16 @@ fn state_never_says_running_for_a_dead_loop() {
         .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
     let mut a = w.connect();
     assert!(w.wait_session());
-    assert!(wait_for(Duration::from_secs(20), || w.state() == "running"));
+    assert!(eventually(Duration::from_secs(20), || w.state() == "running"));
     a.kill().unwrap();
     a.wait().unwrap();
     let mut b = w.connect();
-    assert!(wait_for(Duration::from_secs(20), || w
+    assert!(eventually(Duration::from_secs(20), || w
         .read("connect.err")
         .contains("still holds")));
     assert_ne!(w.state(), "running", "state of the dead loop");
     assert!(w.read("pppoe.pid").starts_with(&b.id().to_string()));
-    assert!(wait_for(Duration::from_secs(20), || w.state() == "running"));
+    assert!(eventually(Duration::from_secs(20), || w.state() == "running"));
     let o = w.stop(&["-T", "300ms"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let _ = wait_child(&mut b, Duration::from_secs(20));
@@ -373,7 +374,7 @@ impl HookWorld {
         let state = w.path("state");
         fs::create_dir(&state).unwrap();
         let ka = Supervised::new(&w, "#!/bin/sh\nexec sleep 1000\n");
-        assert!(wait_for(Duration::from_secs(20), || ka
+        assert!(eventually(Duration::from_secs(20), || ka
             .status()
             .is_some_and(|s| s.pid != 0)));
         HookWorld { ka, state, w }
