@@ -1,6 +1,7 @@
 //! `--help` and `--version` for the programs that parse argv as
 //! daemontools does: only as the one first argument, so every other argv
-//! keeps daemontools' meaning (and its usage line and exit code 100).
+//! keeps daemontools' meaning (and its usage line and exit code 100). The
+//! programs that parse with clap get daemontools' exit codes here too.
 
 use std::ffi::OsStr;
 use std::io::Write;
@@ -22,6 +23,20 @@ fn answer(prog: &str, help: &str, first: Option<&OsStr>) -> bool {
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     true
+}
+
+/// Parse a clap command line with daemontools' exit codes. Help, version
+/// or a usage error are printed here; Err is then the code to exit with:
+/// 0 after help and version, 100 on a usage error (clap would use 2).
+pub fn parse_clap<T: clap::Parser>() -> Result<T, i32> {
+    T::try_parse().map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            crate::errors::EXIT_PERMANENT
+        } else {
+            0
+        }
+    })
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod help;
 pub mod limits;
 pub mod lock;
 pub mod pidlock;
+pub mod pinned;
 pub mod pppoe;
 pub mod procfs;
 pub mod runtimefile;

@@ -146,18 +146,7 @@ pub fn flock_holder(path: &Path) -> io::Result<Option<u32>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let (major, minor) = (libc::major(meta.dev()), libc::minor(meta.dev()));
-    let id = format!("{major:02x}:{minor:02x}:{}", meta.ino());
-    let locks = std::fs::read_to_string("/proc/locks")?;
-    // "1: FLOCK  ADVISORY  WRITE 1234 08:01:123456 0 EOF"; a waiter's line
-    // has "->" after the number and holds nothing.
-    for line in locks.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.get(1) == Some(&"FLOCK") && fields.get(5) == Some(&id.as_str()) {
-            return Ok(fields[4].parse().ok());
-        }
-    }
-    Ok(None)
+    Ok(crate::procfs::flock_taker(meta.dev(), meta.ino())?.map(|p| p.as_raw() as u32))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,16 +22,17 @@ use nix::unistd::Pid;
 
 use crate::event;
 use crate::lock::{self, Lock};
-use crate::sys;
+use crate::pinned::Pinned;
+use crate::procfs;
 
 /// A held pid lock.
-pub(crate) struct PidLock {
+pub struct PidLock {
     lock: Lock,
     path: PathBuf,
 }
 
 /// What a look at a pid lock found.
-pub(crate) enum Probe {
+pub enum Probe {
     /// No file at the path: nobody holds it.
     Absent,
     /// Someone holds it.
@@ -51,7 +52,7 @@ fn same_inode(file: &File, path: &Path) -> io::Result<bool> {
 
 /// Try to take the lock at `path` without waiting. With `create`, a missing
 /// file is created (and then taken); without, a missing file is `Absent`.
-pub(crate) fn probe(path: &Path, create: bool) -> io::Result<Probe> {
+pub fn probe(path: &Path, create: bool) -> io::Result<Probe> {
     loop {
         let file = if create {
             lock::open_lock_file(path)?
@@ -88,7 +89,7 @@ pub(crate) fn probe(path: &Path, create: bool) -> io::Result<Probe> {
 impl PidLock {
     /// Replace the file's content with `PID\n` (one write, so a reader sees
     /// the whole line or an empty file).
-    pub(crate) fn write_pid(&self, pid: Pid) -> io::Result<()> {
+    pub fn write_pid(&self, pid: Pid) -> io::Result<()> {
         let mut f = self.lock.file();
         f.set_len(0)?;
         f.seek(SeekFrom::Start(0))?;
@@ -96,7 +97,7 @@ impl PidLock {
     }
 
     /// Remove the file while still holding the lock, then release it.
-    pub(crate) fn remove(self) -> io::Result<()> {
+    pub fn remove(self) -> io::Result<()> {
         let r = crate::runtimefile::remove_if_exists(&self.path);
         drop(self.lock);
         r
@@ -110,41 +111,12 @@ fn parse_pid(text: &str) -> Option<Pid> {
     (n > 0).then(|| Pid::from_raw(n))
 }
 
-/// A verified holder: `pid` held the lock when checked, and `pidfd` refers
-/// to that process (not to a later owner of the same pid).
-pub struct Holder {
-    pub pid: Pid,
-    pub pidfd: OwnedFd,
-}
-
-impl Holder {
-    pub(crate) fn signal(&self, sig: i32) -> Result<(), Errno> {
-        match sys::pidfd_send_signal(&self.pidfd, sig) {
-            // Already dead (a zombie): nothing left to signal.
-            Err(Errno::ESRCH) => Ok(()),
-            other => other,
-        }
-    }
-
-    /// Wait up to `timeout` for the process to exit; true if it did.
-    pub(crate) fn wait_exit(&self, timeout: Duration) -> Result<bool, Errno> {
-        let ready = event::wait_readable(&[self.pidfd.as_fd()], Some(timeout))?;
-        Ok(ready[0])
-    }
-}
-
-/// Who holds the lock at `path`: `Ok(None)` when the file is absent, the
+/// Who holds the lock at `path`, pinned: `Ok(None)` when the file is absent, the
 /// lock is free, or the holder cannot be identified yet (it has not written
 /// its pid, or the file still names an earlier, dead holder).
-pub fn holder(path: &Path) -> io::Result<Option<Holder>> {
-    let mut file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+pub fn holder(path: &Path) -> io::Result<Option<Pinned>> {
+    let Some(mut file) = open_existing(path)? else {
+        return Ok(None);
     };
     let meta = file.metadata()?;
     let mut text = String::new();
@@ -154,73 +126,42 @@ pub fn holder(path: &Path) -> io::Result<Option<Holder>> {
     let Some(pid) = parse_pid(&text) else {
         return Ok(None);
     };
-    // Pin the process first, then check that it is the holder: if it is,
-    // the pidfd can only ever signal the holder.
-    let pidfd = match sys::pidfd_open(pid) {
-        Ok(fd) => fd,
-        Err(Errno::ESRCH) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    if holds_flock(pid, meta.dev(), meta.ino()) {
-        Ok(Some(Holder { pid, pidfd }))
-    } else {
-        Ok(None)
-    }
+    Pinned::checked(pid, || {
+        Ok(procfs::holds_flock(pid, meta.dev(), meta.ino()).then_some(pid))
+    })
 }
 
-/// Does process `pid` hold an exclusive flock on the file (dev, ino)? Its
-/// /proc/PID/fdinfo lists the locks owned through each descriptor.
-fn holds_flock(pid: Pid, dev: u64, ino: u64) -> bool {
-    let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
-    let Ok(entries) = std::fs::read_dir(&fd_dir) else {
-        return false;
-    };
-    for entry in entries.flatten() {
-        let Ok(meta) = std::fs::metadata(entry.path()) else {
-            continue;
-        };
-        if meta.dev() != dev || meta.ino() != ino {
-            continue;
-        }
-        let info = format!("/proc/{pid}/fdinfo/{}", entry.file_name().to_string_lossy());
-        if let Ok(text) = std::fs::read_to_string(info) {
-            if text.lines().any(|l| {
-                l.starts_with("lock:")
-                    && l.contains("FLOCK")
-                    && l.contains("WRITE")
-                    && !l.contains("->")
-            }) {
-                return true;
-            }
-        }
+/// Open an existing lock file to look at it: never through a planted
+/// symlink, never blocked on a FIFO. `Ok(None)` when there is none.
+pub fn open_existing(path: &Path) -> io::Result<Option<File>> {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
-    false
 }
 
 /// Processes named `comm` that hold the lock on `path`, found by scanning
 /// /proc (for when the holder is not the pid in the file: a fork of a
 /// killed holder that has not exec'd yet still holds the lock).
-pub(crate) fn scan_holders(path: &Path, comm: &str) -> io::Result<Vec<Holder>> {
+pub fn scan_holders(path: &Path, comm: &str) -> io::Result<Vec<Pinned>> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
+    let holds = |pid| procfs::holds_flock(pid, meta.dev(), meta.ino());
     let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc")?.flatten() {
-        let Ok(n) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let pid = Pid::from_raw(n);
-        let name = std::fs::read_to_string(format!("/proc/{n}/comm")).unwrap_or_default();
-        if name.trim_end() != comm || !holds_flock(pid, meta.dev(), meta.ino()) {
+    for pid in procfs::pids()? {
+        if procfs::comm(pid).as_deref() != Some(comm) || !holds(pid) {
             continue;
         }
-        // Pinned, then checked again: the pidfd is the holder's.
-        if let Ok(pidfd) = sys::pidfd_open(pid) {
-            if holds_flock(pid, meta.dev(), meta.ino()) {
-                out.push(Holder { pid, pidfd });
-            }
+        if let Ok(Some(h)) = Pinned::checked(pid, || Ok(holds(pid).then_some(pid))) {
+            out.push(h);
         }
     }
     Ok(out)
@@ -229,7 +170,7 @@ pub(crate) fn scan_holders(path: &Path, comm: &str) -> io::Result<Vec<Holder>> {
 /// Wait up to `timeout` for the file at `path` to change (written, removed,
 /// renamed); returns at once if it does not exist. The lock being released
 /// makes no event, so callers use short timeouts and look again.
-pub(crate) fn wait_change(path: &Path, timeout: Duration) -> Result<(), Errno> {
+pub fn wait_change(path: &Path, timeout: Duration) -> Result<(), Errno> {
     let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
     let mask = AddWatchFlags::IN_MODIFY
         | AddWatchFlags::IN_CLOSE_WRITE
@@ -246,7 +187,7 @@ pub(crate) fn wait_change(path: &Path, timeout: Duration) -> Result<(), Errno> {
 }
 
 /// Read a pid file's pid (complete line only).
-pub(crate) fn read_pid(path: &Path) -> io::Result<Option<Pid>> {
+pub fn read_pid(path: &Path) -> io::Result<Option<Pid>> {
     Ok(crate::runtimefile::read_optional(path)?.and_then(|t| parse_pid(&t)))
 }
 

@@ -1,5 +1,10 @@
-//! What /proc says about a process: enough to tell the same process from a
-//! later one that reused its pid (the start time), and whether it is alive.
+//! What /proc says about processes, the one place that reads it: a
+//! process's start time (to tell it from a later one that reused its pid),
+//! whether it is alive, its parent, argv and name, and who holds a flock.
+//! Every answer is a snapshot: a caller that acts on a pid pins it with a
+//! pidfd first and asks again.
+
+use std::io;
 
 use nix::unistd::Pid;
 
@@ -25,6 +30,98 @@ pub fn is_running(pid: Pid) -> bool {
         .is_some_and(|state| state != "Z" && state != "X")
 }
 
+/// The parent's pid (field 4).
+pub fn parent(pid: Pid) -> Option<Pid> {
+    let ppid: i32 = stat_fields(pid)?.get(1)?.parse().ok()?;
+    Some(Pid::from_raw(ppid))
+}
+
+/// The command line's words (argv, NUL-separated in /proc/PID/cmdline).
+pub fn argv(pid: Pid) -> Option<Vec<Vec<u8>>> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        cmdline
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect(),
+    )
+}
+
+/// The process's name (/proc/PID/comm, at most 15 bytes).
+pub fn comm(pid: Pid) -> Option<String> {
+    let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(name.trim_end_matches('\n').to_string())
+}
+
+/// Every process's pid.
+pub fn pids() -> io::Result<Vec<Pid>> {
+    Ok(std::fs::read_dir("/proc")?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .map(Pid::from_raw)
+        .collect())
+}
+
+/// The children of `parent`.
+pub fn children(parent: Pid) -> Vec<Pid> {
+    pids()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|&p| self::parent(p) == Some(parent))
+        .collect()
+}
+
+/// The pid that took a flock on the file (dev, ino), from /proc/locks,
+/// which anyone may read (without taking any lock, so a reader never makes
+/// a starting owner fail). That process may have died since: a child it
+/// forked can hold the lock on.
+pub fn flock_taker(dev: u64, ino: u64) -> io::Result<Option<Pid>> {
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    let id = format!("{major:02x}:{minor:02x}:{ino}");
+    let locks = std::fs::read_to_string("/proc/locks")?;
+    // "1: FLOCK  ADVISORY  WRITE 1234 08:01:123456 0 EOF"; a waiter's line
+    // has "->" after the number and holds nothing.
+    for line in locks.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) == Some(&"FLOCK") && fields.get(5) == Some(&id.as_str()) {
+            return Ok(fields[4].parse().ok().map(Pid::from_raw));
+        }
+    }
+    Ok(None)
+}
+
+/// Does process `pid` hold an exclusive flock on the file (dev, ino) now,
+/// through any descriptor (its own or one inherited across a fork)? Its
+/// /proc/PID/fdinfo lists the locks owned through each descriptor; only
+/// root or the same user may read them.
+pub fn holds_flock(pid: Pid, dev: u64, ino: u64) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    for entry in entries.flatten() {
+        let Ok(meta) = std::fs::metadata(entry.path()) else {
+            continue;
+        };
+        if meta.dev() != dev || meta.ino() != ino {
+            continue;
+        }
+        let info = format!("/proc/{pid}/fdinfo/{}", entry.file_name().to_string_lossy());
+        if let Ok(text) = std::fs::read_to_string(info) {
+            if text.lines().any(|l| {
+                l.starts_with("lock:")
+                    && l.contains("FLOCK")
+                    && l.contains("WRITE")
+                    && !l.contains("->")
+            }) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,5 +131,27 @@ mod tests {
         let me = nix::unistd::getpid();
         assert!(is_running(me));
         assert!(start_time(me).is_some_and(|t| t > 0));
+        assert_eq!(parent(me), Some(nix::unistd::getppid()));
+        assert!(children(nix::unistd::getppid()).contains(&me));
+        assert!(pids().unwrap().contains(&me));
+        assert!(argv(me).is_some_and(|a| !a.is_empty()));
+        assert!(comm(me).is_some_and(|c| !c.is_empty() && !c.ends_with('\n')));
+    }
+
+    #[test]
+    fn flock_holder_seen_both_ways() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("lock");
+        let f = std::fs::File::create(&p).unwrap();
+        let m = f.metadata().unwrap();
+        let me = nix::unistd::getpid();
+        assert_eq!(flock_taker(m.dev(), m.ino()).unwrap(), None);
+        assert!(!holds_flock(me, m.dev(), m.ino()));
+        let held = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).unwrap();
+        assert_eq!(flock_taker(m.dev(), m.ino()).unwrap(), Some(me));
+        assert!(holds_flock(me, m.dev(), m.ino()));
+        drop(held);
+        assert!(!holds_flock(me, m.dev(), m.ino()));
     }
 }

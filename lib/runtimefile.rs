@@ -61,6 +61,17 @@ fn is_type(st: &FileStat, kind: SFlag) -> bool {
     (st.st_mode & SFlag::S_IFMT.bits()) == kind.bits()
 }
 
+/// A regular file of ours or root's, else refused saying which it is not.
+fn check_plain_file(path: &Path, st: &FileStat) -> io::Result<()> {
+    if !is_type(st, SFlag::S_IFREG) {
+        return Err(refused(path, "not a regular file"));
+    }
+    if !trusted_owner(st.st_uid) {
+        return Err(refused(path, "a file owned by another user"));
+    }
+    Ok(())
+}
+
 /// The directory `path` is in (`.` for a bare name).
 pub fn parent_of(path: &Path) -> &Path {
     match path.parent() {
@@ -135,27 +146,25 @@ impl Dir {
         }
     }
 
+    /// Open `name` in this directory, close-on-exec and never through a
+    /// symlink: one planted there is refused, saying so.
+    fn open_nofollow(&self, name: &OsStr, flags: OFlag, mode: u32) -> io::Result<OwnedFd> {
+        nix::fcntl::openat(
+            &self.fd,
+            name,
+            flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(mode),
+        )
+        .map_err(|e| match e {
+            Errno::ELOOP => refused(&self.path.join(name), "a symbolic link"),
+            e => e.into(),
+        })
+    }
+
     /// Replace `name` with `data` atomically (mode `mode`). On any failure
     /// the old file stays as it was and no temporary file is left.
     pub fn replace(&self, name: &OsStr, data: &[u8], mode: u32) -> io::Result<()> {
-        self.check_shared_entry(name)?;
-        let tmp = temp_name(name);
-        let fd = nix::fcntl::openat(
-            &self.fd,
-            tmp.as_os_str(),
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(mode),
-        )?;
-        let mut file = File::from(fd);
-        let written = file.write_all(data);
-        drop(file);
-        let renamed = written.and_then(|()| {
-            nix::fcntl::renameat(&self.fd, tmp.as_os_str(), &self.fd, name).map_err(io::Error::from)
-        });
-        if renamed.is_err() {
-            let _ = nix::unistd::unlinkat(&self.fd, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
-        }
-        renamed
+        self.prepare(name, data, mode)?.commit()
     }
 
     /// Write `data` to a new temporary file for `name` without touching
@@ -165,12 +174,8 @@ impl Dir {
     pub fn prepare(&self, name: &OsStr, data: &[u8], mode: u32) -> io::Result<Prepared<'_>> {
         self.check_shared_entry(name)?;
         let tmp = temp_name(name);
-        let fd = nix::fcntl::openat(
-            &self.fd,
-            tmp.as_os_str(),
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(mode),
-        )?;
+        let fd =
+            self.open_nofollow(&tmp, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL, mode)?;
         let prepared = Prepared {
             dir: self,
             tmp,
@@ -201,29 +206,14 @@ impl Dir {
     fn open_lock_once(&self, name: &OsStr, mode: u32) -> io::Result<Option<File>> {
         self.check_shared_entry(name)?;
         // O_NONBLOCK: a FIFO planted at the name must not block the open.
-        let fd = nix::fcntl::openat(
-            &self.fd,
+        let fd = self.open_nofollow(
             name,
-            OFlag::O_RDWR
-                | OFlag::O_APPEND
-                | OFlag::O_CREAT
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_NONBLOCK
-                | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(mode),
-        )
-        .map_err(|e| match e {
-            Errno::ELOOP => refused(&self.path.join(name), "a symbolic link"),
-            e => e.into(),
-        })?;
+            OFlag::O_RDWR | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_NONBLOCK,
+            mode,
+        )?;
         let st = nix::sys::stat::fstat(&fd)?;
         let path = self.path.join(name);
-        if !is_type(&st, SFlag::S_IFREG) {
-            return Err(refused(&path, "not a regular file"));
-        }
-        if !trusted_owner(st.st_uid) {
-            return Err(refused(&path, "a file owned by another user"));
-        }
+        check_plain_file(&path, &st)?;
         if st.st_nlink == 0 {
             return Ok(None);
         }
@@ -253,16 +243,7 @@ impl Dir {
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => return Err(e.into()),
             }
-            let fd = nix::fcntl::openat(
-                &self.fd,
-                name,
-                OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| match e {
-                Errno::ELOOP => refused(&path, "a symbolic link"),
-                e => e.into(),
-            })?;
+            let fd = self.open_nofollow(name, OFlag::O_RDWR | OFlag::O_NONBLOCK, 0)?;
             let st = nix::sys::stat::fstat(&fd)?;
             if !trusted_owner(st.st_uid) {
                 return Err(refused(&path, "a file owned by another user"));
@@ -282,25 +263,14 @@ impl Dir {
     /// Read the small file `name`: `Ok(None)` when it does not exist. Never
     /// through a symlink, never a FIFO, only a plain file of ours or root's.
     pub fn read_optional(&self, name: &OsStr) -> io::Result<Option<Vec<u8>>> {
-        let fd = match nix::fcntl::openat(
-            &self.fd,
-            name,
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        ) {
+        let fd = match self.open_nofollow(name, OFlag::O_RDONLY | OFlag::O_NONBLOCK, 0) {
             Ok(fd) => fd,
-            Err(Errno::ENOENT) => return Ok(None),
-            Err(Errno::ELOOP) => return Err(refused(&self.path.join(name), "a symbolic link")),
-            Err(e) => return Err(e.into()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
         };
         let st = nix::sys::stat::fstat(&fd)?;
         let path = self.path.join(name);
-        if !is_type(&st, SFlag::S_IFREG) {
-            return Err(refused(&path, "not a regular file"));
-        }
-        if !trusted_owner(st.st_uid) {
-            return Err(refused(&path, "a file owned by another user"));
-        }
+        check_plain_file(&path, &st)?;
         let mut data = Vec::new();
         io::Read::read_to_end(&mut File::from(fd), &mut data)?;
         Ok(Some(data))

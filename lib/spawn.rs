@@ -174,7 +174,7 @@ impl Spawn {
     /// The child takes a POSIX record lock on its fd `n` (kept with
     /// `inherit(n)`) before exec: the lock is the child's alone, never its
     /// descendants' (see sys::ChildPlan::record_lock).
-    pub(crate) fn record_lock(mut self, n: RawFd) -> Spawn {
+    pub fn record_lock(mut self, n: RawFd) -> Spawn {
         self.record_lock = Some(n);
         self
     }

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PROGRAMS: [&str; 8] = [
     "setuidgid",
@@ -156,14 +156,6 @@ fn tmp() -> tempfile::TempDir {
     // Traversable by nobody, for the tests that run as nobody.
     std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     d
-}
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn chmod(p: &Path, mode: u32) {
@@ -751,7 +743,9 @@ fn readproctitle_shows_the_last_bytes_in_ps() {
     let pids: Vec<u32> = procs.iter().map(|c| c.id()).collect();
     let initial = b"service\0errors:\0....................\0".to_vec();
     for &pid in &pids {
-        wait_until("the initial title", || shown_args(pid) == initial);
+        common::wait_for("the initial title", Duration::from_secs(10), || {
+            shown_args(pid) == initial
+        });
     }
     let chunks: [&[u8]; 3] = [
         b"hello\nworld",
@@ -764,10 +758,14 @@ fn readproctitle_shows_the_last_bytes_in_ps() {
         }
         let tail = &chunk[chunk.len().saturating_sub(10)..];
         for &pid in &pids {
-            wait_until("the new bytes in the title", || {
-                let a = shown_args(pid);
-                a.len() > 1 && a[..a.len() - 1].ends_with(tail)
-            });
+            common::wait_for(
+                "the new bytes in the title",
+                Duration::from_secs(10),
+                || {
+                    let a = shown_args(pid);
+                    a.len() > 1 && a[..a.len() - 1].ends_with(tail)
+                },
+            );
         }
         assert_eq!(
             String::from_utf8_lossy(&shown_args(pids[1])),

@@ -8,10 +8,10 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{signal, wait_for, Signal};
+use common::wait_for;
 
 struct Step {
     command: String,
@@ -89,14 +89,7 @@ fn copy_services(from: &Path, to: &Path) {
     }
 }
 
-struct Scanner(Child);
-
-impl Drop for Scanner {
-    fn drop(&mut self) {
-        signal(self.0.id() as i32, Signal::SIGTERM);
-        let _ = self.0.wait();
-    }
-}
+use common::TermOnDrop as Scanner;
 
 #[test]
 fn readme_first_minute_works_as_written() {

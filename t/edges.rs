@@ -23,6 +23,15 @@ fn chmod(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// A service whose run is `sleep MARK`, and the guard that kills every
+/// copy of it when the test ends.
+fn marked_sleeper(base: u32) -> (String, KillMarked, Service) {
+    let mark = marker(base);
+    let cleanup = KillMarked(mark.clone());
+    let s = Service::new(&format!("#!/bin/sh\nexec sleep {mark}\n"));
+    (mark, cleanup, s)
+}
+
 fn svstat(args: &[&str], dir: &Path) -> String {
     let out = Command::new(SVSTAT).args(args).arg(dir).output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -34,19 +43,22 @@ fn copies(marker: &str) -> Vec<u32> {
 
 // ---- durations and s6's edge values ----------------------------------------
 
+/// supervise's files holding one duration.
+const DURATION_FILES: [&str; 5] = [
+    "timeout-ready",
+    "timeout-finish",
+    "timeout-kill",
+    "check-interval",
+    "check-timeout",
+];
+
 #[test]
 fn huge_durations_are_reported_once_and_never_panic() {
     let s = Service::new("#!/bin/sh\necho $$ >> starts\nexec sleep 1105\n");
     write_exec(&s.path("finish"), "#!/bin/sh\necho f >> finished\n");
     write_exec(&s.path("check"), "#!/bin/sh\nexit 0\n");
     let huge = "300000000000y";
-    for f in [
-        "timeout-ready",
-        "timeout-finish",
-        "timeout-kill",
-        "check-interval",
-        "check-timeout",
-    ] {
+    for f in DURATION_FILES {
         fs::write(s.path(f), huge).unwrap();
     }
     fs::write(s.path("backoff"), format!("1s {huge}")).unwrap();
@@ -64,14 +76,7 @@ fn huge_durations_are_reported_once_and_never_panic() {
     assert_eq!(st.code(), Some(0), "{}", sup.stderr());
     let err = sup.stderr();
     assert!(!err.contains("panicked"), "{err}");
-    for f in [
-        "timeout-ready",
-        "timeout-finish",
-        "timeout-kill",
-        "check-interval",
-        "check-timeout",
-        "backoff",
-    ] {
+    for f in DURATION_FILES.iter().chain(&["backoff"]) {
         let lines = err
             .lines()
             .filter(|l| l.contains(&format!("/{f}:")) && l.contains("out of range"))
@@ -167,13 +172,8 @@ fn an_exec_failure_is_reported_whatever_the_notification_fd() {
 
 #[test]
 fn a_kill_right_after_a_restart_never_leaves_an_unrecorded_copy() {
-    let trials: usize = std::env::var("UPKEEP_RESTART_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    let mark = marker(1108);
-    let _cleanup = KillMarked(mark.clone());
-    let s = Service::new(&format!("#!/bin/sh\nexec sleep {mark}\n"));
+    let trials = rounds("UPKEEP_RESTART_KILLS", 200);
+    let (mark, _cleanup, s) = marked_sleeper(1108);
     // A successor that adopts a run TERMed a moment ago sees it die young,
     // which it counts as a crash: keep that backoff short.
     fs::write(s.path("backoff"), "1ms 5ms").unwrap();
@@ -225,13 +225,8 @@ fn a_kill_right_after_a_restart_never_leaves_an_unrecorded_copy() {
 /// supervise/ok), and the next supervise must get the lock.
 #[test]
 fn a_dead_supervise_is_never_reported_up_nor_holds_the_lock() {
-    let trials: usize = std::env::var("UPKEEP_HONESTY_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
-    let mark = marker(1111);
-    let _cleanup = KillMarked(mark.clone());
-    let s = Service::new(&format!("#!/bin/sh\nexec sleep {mark}\n"));
+    let trials = rounds("UPKEEP_HONESTY_KILLS", 100);
+    let (_mark, _cleanup, s) = marked_sleeper(1111);
     let mut sup = Started::supervise(&s.dir, s.tmp.path());
     wait_for("up", T, || s.state_field("state") == "ready");
     for trial in 0..trials {
@@ -276,9 +271,7 @@ fn a_dead_supervise_is_never_reported_up_nor_holds_the_lock() {
 
 #[test]
 fn garbage_in_status_and_state_never_panics_the_successor() {
-    let mark = marker(1113);
-    let _cleanup = KillMarked(mark.clone());
-    let s = Service::new(&format!("#!/bin/sh\nexec sleep {mark}\n"));
+    let (_mark, _cleanup, s) = marked_sleeper(1113);
     let mut sup = Started::supervise(&s.dir, s.tmp.path());
     wait_for("up", T, || s.state_field("state") == "ready");
     let pid = s.pid();

@@ -17,23 +17,12 @@ const SVSCAN: &str = env!("CARGO_BIN_EXE_svscan");
 const SETUIDGID: &str = env!("CARGO_BIN_EXE_setuidgid");
 const T: Duration = Duration::from_secs(10);
 
-fn rounds(var: &str, default: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn svstat_line(dir: &Path) -> String {
     String::from_utf8(Command::new(SVSTAT).arg(dir).output().unwrap().stdout).unwrap()
 }
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
 fn need_root() -> bool {
-    is_root() || skip("the fault suite needs root")
+    common::need_root("the fault suite")
 }
 
 fn copies(marker: &str) -> usize {

@@ -8,34 +8,14 @@ mod common;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::symlink;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{signal, wait_for, write_exec, Service, Signal, SVC, SVOK, SVSTAT};
+use common::{
+    code, run_on, signal, stderr, stdout, wait_for, write_exec, Service, Signal, SVC, SVOK, SVSTAT,
+};
 
 const T: Duration = Duration::from_secs(10);
-
-fn code(out: &Output) -> Option<i32> {
-    out.status.code()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn run(program: &str, args: &[&str], dirs: &[&Path]) -> Output {
-    Command::new(program)
-        .args(args)
-        .args(dirs)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
 
 /// `program args` with stdin from `input` and stdout to `out`.
 fn filter(program: &str, args: &[&str], input: Stdio, out: Stdio) -> Output {
@@ -77,7 +57,7 @@ fn svok_exit_codes() {
     let s = Service::new("#!/bin/sh\nexec sleep 1201\n");
     let _sup = s.supervise();
     let t = s.tmp.path();
-    assert_eq!(code(&run(SVOK, &[], &[&s.dir])), Some(0));
+    assert_eq!(code(&run_on(SVOK, &[], &[&s.dir])), Some(0));
 
     let dead = t.join("dead");
     fs::create_dir_all(dead.join("supervise")).unwrap();
@@ -96,13 +76,13 @@ fn svok_exit_codes() {
     let bare = t.join("bare");
     fs::create_dir(&bare).unwrap();
     for dir in [&dead, &regular, &linked, &bare] {
-        let out = run(SVOK, &[], &[dir]);
+        let out = run_on(SVOK, &[], &[dir]);
         assert_eq!(code(&out), Some(100), "{}: {out:?}", dir.display());
     }
-    let out = run(SVOK, &[], &[]);
+    let out = run_on(SVOK, &[], &[]);
     assert_eq!(code(&out), Some(100), "usage: {out:?}");
     assert_eq!(stderr(&out), "svok: usage: svok dir\n");
-    let out = run(SVOK, &[], &[&t.join("missing")]);
+    let out = run_on(SVOK, &[], &[&t.join("missing")]);
     assert_eq!(code(&out), Some(111), "{out:?}");
 }
 
@@ -122,7 +102,7 @@ fn svstat_exit_codes() {
         nix::sys::stat::Mode::from_bits_truncate(0o600),
     )
     .unwrap();
-    let out = run(SVSTAT, &[], &[&bare, &dead, &t.join("missing")]);
+    let out = run_on(SVSTAT, &[], &[&bare, &dead, &t.join("missing")]);
     assert_eq!(code(&out), Some(0), "{out:?}");
     assert_eq!(
         stdout(&out),
@@ -320,6 +300,17 @@ fn backoff_0_0_restarts_at_once() {
     wait_for("20 starts", T, || s.read("starts").lines().count() >= 20);
 }
 
+/// supervise/control made by hand, opened read and write: svc finds a
+/// reader, and our read never waits for a writer.
+fn control_fifo(control: &std::path::Path) -> fs::File {
+    nix::unistd::mkfifo(control, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(control)
+        .unwrap()
+}
+
 /// svc(8): the options go out in the order given, each once.
 #[test]
 fn svc_sends_each_letter_once_in_order() {
@@ -327,14 +318,8 @@ fn svc_sends_each_letter_once_in_order() {
     let dir = tmp.path().join("s");
     fs::create_dir_all(dir.join("supervise")).unwrap();
     let control = dir.join("supervise/control");
-    nix::unistd::mkfifo(&control, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    // Read and write, so svc finds a reader and our read never waits for a writer.
-    let mut fifo = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&control)
-        .unwrap();
-    let out = run(SVC, &["-uduhhtuK", "-x", "-t"], &[&dir]);
+    let mut fifo = control_fifo(&control);
+    let out = run_on(SVC, &["-uduhhtuK", "-x", "-t"], &[&dir]);
     assert_eq!(code(&out), Some(0), "{out:?}");
     let mut got = [0u8; 64];
     let n = std::io::Read::read(&mut fifo, &mut got).unwrap();
@@ -348,12 +333,7 @@ fn letters_waiting_in_control_come_first() {
     let s = Service::new("#!/bin/sh\necho $$ >> starts\nexec sleep 1208\n");
     fs::create_dir(s.path("supervise")).unwrap();
     let control = s.path("supervise/control");
-    nix::unistd::mkfifo(&control, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let mut fifo = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&control)
-        .unwrap();
+    let mut fifo = control_fifo(&control);
     fifo.write_all(b"d").unwrap();
     let mut sup = s.supervise();
     wait_for("want down", T, || s.state_field("want") == "down");
@@ -521,7 +501,7 @@ fn svstat_json_has_the_documented_fields() {
     wait_for("up", T, || up.state_field("state") == "ready");
     wait_for("backoff", T, || failing.state_field("state") == "backoff");
     let missing = up.tmp.path().join("missing");
-    let out = run(SVSTAT, &["--json"], &[&up.dir, &failing.dir, &missing]);
+    let out = run_on(SVSTAT, &["--json"], &[&up.dir, &failing.dir, &missing]);
     assert_eq!(code(&out), Some(0), "{out:?}");
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();

@@ -8,37 +8,15 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{read_pid, signal, wait_for, write_exec, Signal, SVOK};
+use common::{
+    code, ppid, read_pid, run_on, signal, stderr, terminate, wait_for, write_exec, Signal, SVOK,
+};
 
 const T: Duration = Duration::from_secs(10);
 
-fn code(out: &Output) -> Option<i32> {
-    out.status.code()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn run(program: &str, args: &[&str], dirs: &[&Path]) -> Output {
-    Command::new(program)
-        .args(args)
-        .args(dirs)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-struct Boot(Child);
-
-impl Drop for Boot {
-    fn drop(&mut self) {
-        signal(self.0.id() as i32, Signal::SIGTERM);
-        let _ = self.0.wait();
-    }
-}
+use common::TermOnDrop as Boot;
 
 fn svscanboot(scan: &Path) -> Boot {
     Boot(
@@ -139,28 +117,8 @@ struct Scan(Child);
 
 impl Drop for Scan {
     fn drop(&mut self) {
-        signal(self.0.id() as i32, Signal::SIGTERM);
-        let end = Instant::now() + T;
-        while self.0.try_wait().ok().flatten().is_none() && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        terminate(&mut self.0, T);
     }
-}
-
-fn ppid(pid: u32) -> u32 {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit(')')
-                .next()?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
 }
 
 /// svscan(8): it runs the supervise installed beside it (not PATH's
@@ -214,7 +172,7 @@ fn svscan_runs_its_own_supervise_in_its_own_group_and_reaps_orphans() {
 }
 
 fn run_status(program: &str, dir: &Path) -> Option<i32> {
-    code(&run(program, &[], &[dir]))
+    code(&run_on(program, &[], &[dir]))
 }
 
 /// A pppoe config in a temp dir whose pppd is `pppd_script`; the loop is

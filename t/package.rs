@@ -9,10 +9,10 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{have, signal, wait_for, Signal};
+use common::{have, wait_for};
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -49,14 +49,7 @@ fn copy_tracked(to: &Path) {
     }
 }
 
-struct Scanner(Child);
-
-impl Drop for Scanner {
-    fn drop(&mut self) {
-        signal(self.0.id() as i32, Signal::SIGTERM);
-        let _ = self.0.wait();
-    }
-}
+use common::TermOnDrop as Scanner;
 
 fn build_package(work: &Path) -> PathBuf {
     let src = work.join("upkeep");

@@ -33,8 +33,6 @@ mod pppd;
 mod race;
 #[path = "helpers/rng.rs"]
 mod rng;
-#[path = "helpers/wait.rs"]
-mod wait;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -244,17 +244,7 @@ fn the_master_hook_waits_for_a_restarted_supervise() {
     std::thread::sleep(Duration::from_millis(600));
     assert!(run.try_wait().unwrap().is_none(), "the hook gave up");
     let _sup = s.supervise();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(st) = run.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the hook hangs"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = exited(&mut run, Duration::from_secs(20)).expect("the hook hangs");
     assert!(status.success(), "{status:?}");
     wait_for("the service up despite its down file", T, || {
         s.read("starts").lines().count() == 1

@@ -49,25 +49,12 @@ impl Scan {
         self.child.as_ref().unwrap().id()
     }
     fn up(&self, name: &str) -> bool {
-        read_pid(&self.dir(name)) != 0
-            && Command::new(SVOK)
-                .arg(self.dir(name))
-                .status()
-                .unwrap()
-                .success()
+        up(&self.dir(name))
     }
     fn stop(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;
         signal(child.id() as i32, Signal::SIGTERM);
-        let mut code = None;
-        wait_for("svscan to exit", T, || match child.try_wait().unwrap() {
-            Some(st) => {
-                code = st.code();
-                true
-            }
-            None => false,
-        });
-        code
+        exited(&mut child, T).expect("svscan did not exit").code()
     }
 }
 
@@ -296,14 +283,9 @@ fn svscanboot_shows_errors_in_ps_and_stops_cleanly() {
     assert!(title().contains("service errors:"));
     let pid = read_pid(&scan.dir("noisy"));
     signal(boot.id() as i32, Signal::SIGTERM);
-    let mut code = None;
-    wait_for("svscanboot to exit", T, || match boot.try_wait().unwrap() {
-        Some(st) => {
-            code = st.code();
-            true
-        }
-        None => false,
-    });
+    let code = exited(&mut boot, T)
+        .expect("svscanboot did not exit")
+        .code();
     assert_eq!(code, Some(0));
     assert!(!alive(pid));
 }
@@ -351,10 +333,7 @@ fn a_killed_supervise_comes_back_and_adopts_its_service() {
 /// two copies, never changes the service's pid, and control still works.
 #[test]
 fn a_hundred_supervise_kills_under_svscan() {
-    let rounds: usize = std::env::var("UPKEEP_KILL_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
+    let rounds = rounds("UPKEEP_KILL_ROUNDS", 100);
     let mut scan = Scan::new();
     scan.add("s", "#!/bin/sh\necho $$ >> starts\nexec sleep 1000\n");
     scan.start();

@@ -76,18 +76,19 @@ impl Scan {
     fn said(&self) -> String {
         fs::read_to_string(self.errors_file(self.starts)).unwrap_or_default()
     }
+    /// Wait until the current svscan said it found `n` supervisors running.
+    fn wait_found(&self, what: &str, n: usize) {
+        wait_for(what, T, || {
+            self.said().matches("already running").count() == n
+        });
+    }
     fn kill9(&mut self) {
         let mut child = self.svscan.take().expect("svscan running");
         child.kill().unwrap();
         child.wait().unwrap();
     }
     fn up(&self, name: &str) -> bool {
-        read_pid(&self.dir(name)) != 0
-            && Command::new(SVOK)
-                .arg(self.dir(name))
-                .status()
-                .unwrap()
-                .success()
+        up(&self.dir(name))
     }
 }
 
@@ -102,13 +103,7 @@ fn supervisor_of(dir: &Path) -> Option<i32> {
 impl Drop for Scan {
     fn drop(&mut self) {
         if let Some(mut child) = self.svscan.take() {
-            signal(child.id() as i32, Signal::SIGTERM);
-            let end = Instant::now() + T;
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < end {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            terminate(&mut child, T);
         }
         // Whatever an svscan killed earlier left behind: its supervisors
         // (told to stop by the last svscan, but maybe not yet gone) and runs.
@@ -125,6 +120,31 @@ impl Drop for Scan {
                 signal(-(pid as i32), Signal::SIGKILL);
             }
         }
+    }
+}
+
+/// `svc ARGS -T 5s DIR`, which must succeed.
+fn svc_ok(dir: &Path, args: &[&str]) {
+    let out = Command::new(SVC)
+        .args(args)
+        .args(["-T", "5s"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+/// A supervise other than `first` takes over `dir`, and keeps it down by
+/// `svc -d`: for 1.5 s (a window to see a wrong start in, not
+/// synchronisation: a new supervise would start run at once) nothing runs.
+fn replaced_and_kept_down(dir: &Path, first: i32) {
+    wait_for("the replacing supervise", T, || {
+        supervisor_of(dir).is_some_and(|p| p != first)
+    });
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(1500) {
+        assert_eq!(read_pid(dir), 0, "svc -d was reversed");
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -167,10 +187,9 @@ fn the_log_pipe_survives_scanner_deaths() {
         }
         scan.start();
         let survivors = if round == 2 { 1 } else { 2 };
-        wait_for(
+        scan.wait_found(
             &format!("round {round}: the new svscan found them"),
-            T,
-            || scan.said().matches("already running").count() == survivors,
+            survivors,
         );
         if round == 1 {
             kill_log_supervise(round);
@@ -187,12 +206,7 @@ fn the_log_pipe_survives_scanner_deaths() {
         );
         // A run started by the replacement writes to its stdout.
         let run = read_pid(&scan.dir("w"));
-        let out = Command::new(SVC)
-            .args(["-t", "-wr", "-T", "5s"])
-            .arg(scan.dir("w"))
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        svc_ok(&scan.dir("w"), &["-t", "-wr"]);
         assert_ne!(read_pid(&scan.dir("w")), run);
         fs::write(scan.dir("w/round"), format!("r{round}\n")).unwrap();
         wait_for(
@@ -225,9 +239,7 @@ fn a_found_service_is_stopped_before_its_logger() {
     });
     scan.kill9();
     scan.start();
-    wait_for("the new svscan found both", T, || {
-        scan.said().matches("already running").count() == 2
-    });
+    scan.wait_found("the new svscan found both", 2);
     let svscan = scan.svscan.as_mut().unwrap();
     signal(svscan.id() as i32, Signal::SIGTERM);
     wait_for("svscan to exit", T, || svscan.try_wait().unwrap().is_some());
@@ -255,9 +267,7 @@ fn a_found_service_hidden_later_is_stopped() {
     let (service, logger) = (read_pid(&scan.dir("s")), read_pid(&scan.dir("s/log")));
     scan.kill9();
     scan.start();
-    wait_for("the new svscan found both", T, || {
-        scan.said().matches("already running").count() == 2
-    });
+    scan.wait_found("the new svscan found both", 2);
     fs::rename(scan.dir("s"), scan.dir(".s")).unwrap();
     scan.dirs = vec![scan.dir(".s"), scan.dir(".s/log")];
     wait_for("the hidden service and its logger stopped", T, || {
@@ -283,22 +293,8 @@ fn adding_a_log_does_not_reverse_svc_d() {
     scan.add_log("s", "#!/bin/sh\nexec cat >> out\n");
     wait_for("logger up", T, || scan.up("s/log"));
     let first = supervisor_of(&scan.dir("s")).expect("main supervise");
-    let out = Command::new(SVC)
-        .args(["-d", "-wd", "-T", "5s"])
-        .arg(scan.dir("s"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    wait_for("the replacing supervise", T, || {
-        supervisor_of(&scan.dir("s")).is_some_and(|p| p != first)
-    });
-    // A window to see a wrong start in, not synchronisation: the new
-    // supervise would start run at once.
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_millis(1500) {
-        assert_eq!(read_pid(&scan.dir("s")), 0, "svc -d was reversed");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    svc_ok(&scan.dir("s"), &["-d", "-wd"]);
+    replaced_and_kept_down(&scan.dir("s"), first);
     assert_eq!(
         fs::read_to_string(scan.dir("s/starts"))
             .unwrap()
@@ -306,12 +302,7 @@ fn adding_a_log_does_not_reverse_svc_d() {
             .count(),
         1
     );
-    let out = Command::new(SVC)
-        .args(["-u", "-wu", "-T", "5s"])
-        .arg(scan.dir("s"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    svc_ok(&scan.dir("s"), &["-u", "-wu"]);
     wait_for("its output in the log", T, || {
         log_has(&scan.dir("s/log/out"), "hello")
     });
@@ -326,29 +317,11 @@ fn a_killed_supervise_keeps_svc_d() {
     scan.add("s", "#!/bin/sh\necho $$ >> starts\nexec sleep 100\n");
     scan.start();
     wait_for("up", T, || scan.up("s"));
-    let out = Command::new(SVC)
-        .args(["-d", "-wd", "-T", "5s"])
-        .arg(scan.dir("s"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    svc_ok(&scan.dir("s"), &["-d", "-wd"]);
     let first = supervisor_of(&scan.dir("s")).expect("supervise");
     signal(first, Signal::SIGKILL);
-    wait_for("the replacing supervise", T, || {
-        supervisor_of(&scan.dir("s")).is_some_and(|p| p != first)
-    });
-    // A window to see a wrong start in, not synchronisation.
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_millis(1500) {
-        assert_eq!(read_pid(&scan.dir("s")), 0, "svc -d was reversed");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = Command::new(SVC)
-        .args(["-u", "-wu", "-T", "5s"])
-        .arg(scan.dir("s"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    replaced_and_kept_down(&scan.dir("s"), first);
+    svc_ok(&scan.dir("s"), &["-u", "-wu"]);
 }
 
 /// `/service/x -> /etc/sv/x` made before /etc/sv/x (even before /etc/sv)
@@ -387,14 +360,9 @@ fn svscanboot_says_why_on_stderr() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut code = None;
-    wait_for("svscanboot to exit", T, || match boot.try_wait().unwrap() {
-        Some(st) => {
-            code = st.code();
-            true
-        }
-        None => false,
-    });
+    let code = exited(&mut boot, T)
+        .expect("svscanboot did not exit")
+        .code();
     let mut err = String::new();
     use std::io::Read;
     boot.stderr
@@ -433,13 +401,7 @@ fn svscanboot_hands_errors_to_readproctitle_once_running() {
     struct Stop<'a>(&'a mut Child);
     impl Drop for Stop<'_> {
         fn drop(&mut self) {
-            signal(self.0.id() as i32, Signal::SIGTERM);
-            let end = Instant::now() + T;
-            while self.0.try_wait().ok().flatten().is_none() && Instant::now() < end {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            let _ = self.0.kill();
-            let _ = self.0.wait();
+            terminate(self.0, T);
         }
     }
     let stop = Stop(&mut boot);
@@ -459,4 +421,53 @@ fn svscanboot_hands_errors_to_readproctitle_once_running() {
     drop(stop);
     let said = fs::read_to_string(&err).unwrap();
     assert!(!said.contains("later error"), "{said}");
+}
+
+/// SIGTERM to svscan right after one of its supervisors was killed, before
+/// svscan started the next one: that side's run is still stopped (by a
+/// supervise that adopts it, so `finish` runs as usual), main or log side,
+/// and svscan exits only once nothing of either service is left.
+#[test]
+fn sigterm_right_after_a_supervise_kill_stops_its_run() {
+    let mut scan = Scan::new();
+    for name in ["m", "l"] {
+        scan.add(name, "#!/bin/sh\nexec sleep 1000\n");
+        write_exec(
+            &scan.dir(name).join("finish"),
+            "#!/bin/sh\necho finished >> finished\n",
+        );
+        scan.add_log(name, "#!/bin/sh\nexec cat > /dev/null\n");
+    }
+    scan.start();
+    let sides = ["m", "m/log", "l", "l/log"];
+    wait_for("all up", T, || sides.iter().all(|s| scan.up(s)));
+    let runs: Vec<u32> = sides.iter().map(|s| read_pid(&scan.dir(s))).collect();
+    // Within a second of their start: svscan waits before restarting them.
+    for killed in ["m", "l/log"] {
+        signal(
+            supervisor_of(&scan.dir(killed)).expect("supervise"),
+            Signal::SIGKILL,
+        );
+    }
+    let svscan = scan.svscan.as_mut().unwrap();
+    signal(svscan.id() as i32, Signal::SIGTERM);
+    let mut code = None;
+    wait_for("svscan to exit", T, || match svscan.try_wait().unwrap() {
+        Some(st) => {
+            code = st.code();
+            true
+        }
+        None => false,
+    });
+    scan.svscan = None;
+    assert_eq!(code, Some(0), "{}", scan.said());
+    wait_for("no run left", T, || runs.iter().all(|&p| !alive(p)));
+    assert!(
+        sides.iter().all(|s| supervisor_of(&scan.dir(s)).is_none()),
+        "a supervise outlived svscan"
+    );
+    assert!(
+        log_has(&scan.dir("m/finished"), "finished"),
+        "the killed supervise's run was not stopped through supervise"
+    );
 }

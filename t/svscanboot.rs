@@ -6,21 +6,14 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{read_pid, signal, wait_for, write_exec, Signal};
 
 const T: Duration = Duration::from_secs(20);
 
-struct Boot(Child);
-
-impl Drop for Boot {
-    fn drop(&mut self) {
-        signal(self.0.id() as i32, Signal::SIGTERM);
-        let _ = self.0.wait();
-    }
-}
+use common::TermOnDrop as Boot;
 
 /// Copies of the programs svscanboot starts, in a bin dir of their own.
 fn install(bin: &Path) {

@@ -24,6 +24,7 @@
 //! process or a dial on the BACKUP, no MASTER or two, or two sessions at
 //! the ISP at any time.
 
+mod common;
 #[path = "helpers/conn.rs"]
 mod conn;
 #[path = "system/faults.rs"]
@@ -46,8 +47,6 @@ mod rig;
 mod rng;
 #[path = "system/rounds.rs"]
 mod rounds;
-#[path = "helpers/wait.rs"]
-mod wait;
 #[path = "system/watch.rs"]
 mod watch;
 
@@ -58,7 +57,7 @@ use std::time::Instant;
 
 use gateway::Wiring;
 
-pub use wait::wait_for;
+pub use common::eventually;
 
 /// Why this machine cannot run the rig (None: it can).
 fn missing(wiring: Wiring) -> Option<String> {
@@ -274,11 +273,7 @@ fn main() {
         }
     };
     if let Some(why) = missing(wiring) {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI must run the gateway rig, but: {why}"
-        );
+        assert!(!common::in_ci(), "CI must run the gateway rig, but: {why}");
         println!("test gateway_pair_rounds ... skipped: {why}");
         return;
     }

@@ -7,6 +7,7 @@
 
 #[path = "vrrp_notify/backlog.rs"]
 mod backlog;
+mod common;
 #[path = "vrrp_notify/disk.rs"]
 mod disk;
 #[path = "vrrp_notify/drain.rs"]
@@ -20,7 +21,6 @@ mod kills;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -30,23 +30,10 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_vrrp-notify");
 const STATES: [&str; 4] = ["MASTER", "BACKUP", "FAULT", "STOP"];
 
-/// Poll `cond` every few ms until it holds or `limit` passes.
-pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(3));
-    }
-}
+pub use common::eventually;
 
 pub fn write_script(path: &Path, body: &str) {
-    fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    common::write_exec(path, &format!("#!/bin/sh\n{body}\n"));
 }
 
 /// A running `vrrp-notify --fifo`, killed if the test ends early.
@@ -71,7 +58,7 @@ impl Reader {
             .spawn()
             .unwrap();
         let fifo = dir.join("fifo");
-        assert!(wait_for(Duration::from_secs(5), || fifo.exists()));
+        assert!(eventually(Duration::from_secs(5), || fifo.exists()));
         Reader { child, stderr }
     }
 
@@ -96,15 +83,7 @@ impl Reader {
 
     /// Exit code, waiting up to `limit`.
     fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
-        let mut code = None;
-        wait_for(limit, || match self.child.try_wait().unwrap() {
-            Some(s) => {
-                code = Some(s.code().unwrap_or(-1));
-                true
-            }
-            None => false,
-        });
-        code
+        common::exited(&mut self.child, limit).map(|s| s.code().unwrap_or(-1))
     }
 }
 
@@ -122,20 +101,25 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
     (tmp, dir)
 }
 
-/// Hooks that append `START id` / `END id` around a short sleep, where id is
-/// `STATE PRIORITY` and the hook name.
-fn recording_hooks(dir: &Path, names: &[&str], sleep: &str) -> PathBuf {
+/// The hooks `names`, each running `body(name, log)` where log is
+/// dir/hooks.log, the path returned.
+pub fn log_hooks(dir: &Path, names: &[&str], body: impl Fn(&str, &str) -> String) -> PathBuf {
     let log = dir.join("hooks.log");
     for n in names {
         write_script(
             &dir.join("hooks").join(n),
-            &format!(
-                "echo \"START {n} $1 $2 $3 $4\" >>{log}\nsleep {sleep}\necho \"END {n} $1 $2 $3 $4\" >>{log}",
-                log = log.display()
-            ),
+            &body(n, &log.display().to_string()),
         );
     }
     log
+}
+
+/// Hooks that append `START id` / `END id` around a short sleep, where id is
+/// `STATE PRIORITY` and the hook name.
+fn recording_hooks(dir: &Path, names: &[&str], sleep: &str) -> PathBuf {
+    log_hooks(dir, names, |n, log| {
+        format!("echo \"START {n} $1 $2 $3 $4\" >>{log}\nsleep {sleep}\necho \"END {n} $1 $2 $3 $4\" >>{log}")
+    })
 }
 
 fn open_writer(dir: &Path) -> File {
@@ -192,7 +176,7 @@ fn burst_is_handled_in_order_one_event_at_a_time() {
     // One write: the whole burst is in the pipe before the first hook ends.
     w.write_all(burst.as_bytes()).unwrap();
     assert!(
-        wait_for(Duration::from_secs(30), || lines(&log).len() >= 4 * n),
+        eventually(Duration::from_secs(30), || lines(&log).len() >= 4 * n),
         "hooks ran: {:?}\n{}",
         lines(&log),
         reader.stderr()
@@ -256,7 +240,7 @@ fn a_polling_reader_never_sees_two_state_files() {
     let last = "INSTANCE \"last\" MASTER 1\n";
     w.write_all(last.as_bytes()).unwrap();
     let last_file = state.join("keepalived_vrrp.MASTER");
-    assert!(wait_for(Duration::from_secs(30), || {
+    assert!(eventually(Duration::from_secs(30), || {
         fs::read_to_string(&last_file).is_ok_and(|t| t.ends_with(last))
     }));
     stop.store(true, Ordering::Relaxed);
@@ -297,7 +281,7 @@ fn a_hanging_hook_is_terminated_then_killed_and_the_next_event_runs() {
     w.write_all(b"INSTANCE \"VI_1\" MASTER 150\nINSTANCE \"VI_1\" FAULT 150\nINSTANCE \"VI_1\" BACKUP 150\n")
         .unwrap();
     assert!(
-        wait_for(Duration::from_secs(10), || lines(&log).len() == 2),
+        eventually(Duration::from_secs(10), || lines(&log).len() == 2),
         "{}",
         reader.stderr()
     );
@@ -308,7 +292,7 @@ fn a_hanging_hook_is_terminated_then_killed_and_the_next_event_runs() {
     for p in ["master.pid", "fault.pid"] {
         let pid = fs::read_to_string(dir.join(p)).unwrap();
         let proc_dir = format!("/proc/{}", pid.trim());
-        assert!(wait_for(Duration::from_secs(2), || !Path::new(&proc_dir).exists()));
+        assert!(eventually(Duration::from_secs(2), || !Path::new(&proc_dir).exists()));
     }
     let err = reader.stderr();
     assert!(
@@ -402,7 +386,7 @@ fn malformed_lines_are_reported_once_and_other_kinds_ignored() {
         "INSTANCE \"VI_1\" MASTER 150\ngarbage here\nRS \"198.18.0.9:80\" UP\nINSTANCE \"VI_1\" master 1\n{long}\nINSTANCE \"VI_1\" DELETED 0\nINSTANCE \"VI_1\" BACKUP 99\n"
     );
     w.write_all(input.as_bytes()).unwrap();
-    assert!(wait_for(Duration::from_secs(10), || lines(&log).len() == 4));
+    assert!(eventually(Duration::from_secs(10), || lines(&log).len() == 4));
     let err = reader.stderr();
     let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
     assert_eq!(warnings.len(), 3, "{err}");
@@ -433,7 +417,7 @@ fn prefix_with_name_keeps_instances_apart() {
     )
     .unwrap();
     let state = dir.join("state");
-    assert!(wait_for(Duration::from_secs(5), || state
+    assert!(eventually(Duration::from_secs(5), || state
         .join("gw_G1.current")
         .exists()));
     assert_eq!(state_files(&state, "gw_VI_1"), ["gw_VI_1.MASTER"]);
@@ -463,9 +447,11 @@ fn prefix_with_name_keeps_instances_apart() {
     drop(w);
     let mut w = open_writer(&dir);
     w.write_all(b"INSTANCE \"VI_2\" MASTER 100\n").unwrap();
-    assert!(wait_for(Duration::from_secs(5), || state_files(
+    assert!(eventually(Duration::from_secs(5), || state_files(
         &state, "gw_VI_2"
-    ) == ["gw_VI_2.MASTER"]));
+    ) == [
+        "gw_VI_2.MASTER"
+    ]));
     assert_eq!(state_files(&state, "gw_VI_1"), ["gw_VI_1.MASTER"]);
 }
 

@@ -1,9 +1,9 @@
 //! A symlink in the scan dir whose target does not exist yet
 //! (`/service/x -> /etc/sv/x` made before /etc/sv/x, as install scripts
 //! do): the deepest existing dir on the target's way is watched, so the
-//! target's appearance triggers a rescan — no timer, no polling.
+//! target's appearance has the link looked at again — no timer, no polling.
 
-use std::collections::HashSet;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use nix::sys::inotify::{AddWatchFlags, WatchDescriptor};
@@ -45,17 +45,15 @@ pub(super) fn awaited_dir(link: &Path) -> Option<PathBuf> {
 }
 
 impl Scanner {
-    /// Watch where `link`'s target will appear. Returns true if it exists
-    /// after all (made meanwhile): the caller looks at it again.
-    pub(super) fn await_target(
-        &mut self,
-        link: &Path,
-        needed: &mut HashSet<WatchDescriptor>,
-    ) -> bool {
+    /// Watch where `link`'s target will appear; events there have `link`
+    /// looked at again. Returns true if the target exists after all (made
+    /// meanwhile): the caller looks at it again.
+    pub(super) fn await_target(&mut self, link: &OsStr) -> bool {
+        let path = Path::new(link);
         // Each pass watches one level deeper; a dir made between the look
         // and the watch is caught by the look after the watch.
         for _ in 0..MAX_HOPS {
-            let Some(dir) = awaited_dir(link) else {
+            let Some(dir) = awaited_dir(path) else {
                 return true;
             };
             let Ok(wd) = self.inotify.add_watch(
@@ -69,24 +67,39 @@ impl Scanner {
             ) else {
                 return false; // unwatchable (no permission): SIGHUP still works
             };
-            needed.insert(wd);
-            if wd != self.root_watch {
-                self.dangling.insert(wd);
-            }
-            if awaited_dir(link).as_deref() == Some(dir.as_path()) {
+            self.dangling
+                .entry(wd)
+                .or_default()
+                .insert(link.to_os_string());
+            if awaited_dir(path).as_deref() == Some(dir.as_path()) {
                 return false;
             }
         }
         false
     }
 
-    /// After a scan: stop watching for targets that appeared or whose links
-    /// went away. A watch shared with another purpose is left in place.
-    pub(super) fn forget_stale_targets(&mut self, needed: &HashSet<WatchDescriptor>) {
-        let stale: Vec<WatchDescriptor> = self.dangling.difference(needed).copied().collect();
+    /// `link` is being looked at again: it waits on nothing until
+    /// await_target says so again.
+    pub(super) fn forget_link(&mut self, link: &OsStr) {
+        for links in self.dangling.values_mut() {
+            links.remove(link);
+        }
+    }
+
+    /// Stop watching dirs no link waits on any more (targets that appeared,
+    /// links that went away). A watch shared with another purpose is left
+    /// in place.
+    pub(super) fn forget_stale_targets(&mut self) {
+        let stale: Vec<WatchDescriptor> = self
+            .dangling
+            .iter()
+            .filter(|(_, links)| links.is_empty())
+            .map(|(wd, _)| *wd)
+            .collect();
         for wd in stale {
             self.dangling.remove(&wd);
-            let shared = self.watches.contains_key(&wd)
+            let shared = wd == self.root_watch
+                || self.watches.contains_key(&wd)
                 || self.candidates.contains_key(&wd)
                 || self.foreign.contains_key(&wd);
             if !shared {

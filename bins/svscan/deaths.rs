@@ -98,7 +98,12 @@ impl Scanner {
             .map(|(_, k, log, _)| (k, log))
             .collect();
         for (key, side) in due {
-            self.start(key, side);
+            if self.shutting_down {
+                // A stop of a run left behind, tried again (stop.rs).
+                self.side_gone(key, side);
+            } else {
+                self.start(key, side);
+            }
         }
         self.arm_restart_timer();
     }

@@ -26,12 +26,16 @@ fn letter(dir: &Path) -> Option<u8> {
     })
 }
 
-/// Queue the predecessor's want in DIR/supervise/control. The returned
-/// FIFO must stay open until the new supervise has opened it (a FIFO
+/// Queue the predecessor's want in DIR/supervise/control.
+pub(super) fn queue_want(dir: &Path) -> Option<File> {
+    queue(dir, &[letter(dir)?])
+}
+
+/// Queue LETTERS in DIR/supervise/control for the next supervise. The
+/// returned FIFO must stay open until that supervise has opened it (a FIFO
 /// nobody holds open forgets its data): the caller keeps it for that
 /// supervise's life.
-pub(super) fn queue_want(dir: &Path) -> Option<File> {
-    let letter = letter(dir)?;
+pub(super) fn queue(dir: &Path, letters: &[u8]) -> Option<File> {
     let fifo = OpenOptions::new()
         .read(true)
         .write(true)
@@ -42,6 +46,6 @@ pub(super) fn queue_want(dir: &Path) -> Option<File> {
     if !fifo.metadata().ok()?.file_type().is_fifo() {
         return None;
     }
-    (&fifo).write_all(&[letter]).ok()?;
+    (&fifo).write_all(letters).ok()?;
     Some(fifo)
 }

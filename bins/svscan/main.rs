@@ -1,6 +1,7 @@
 //! svscan [DIR]: one supervise per service dir and one per `log/`, a pipe
-//! between them held open here for the services' whole life, rescans
-//! driven by inotify and signals only (SIGHUP, SIGALRM), and an orderly
+//! between them held open here for the services' whole life, the names
+//! inotify reports looked at one by one (the whole dir read again only on
+//! SIGHUP, SIGALRM or an inotify overflow), and an orderly
 //! shutdown (main services first, then their loggers, so the last lines
 //! are logged). See doc/DESIGN.md for the contract.
 #![forbid(unsafe_code)]
@@ -9,6 +10,7 @@ mod dangling;
 mod deaths;
 mod foreign;
 mod handover;
+mod notify;
 mod pipes;
 mod scan;
 mod stop;
@@ -58,9 +60,13 @@ struct Supervise {
     /// that was killed: it gets its want. One that exited on an operator's
     /// `x` or TERM is replaced as daemontools does, want from `down`.
     replacing: bool,
-    /// The control FIFO holding that want, kept open until this
+    /// The control FIFO holding that want (or the `dx` of a supervise
+    /// started only to stop a run left behind), kept open until this
     /// supervise is gone (see handover.rs).
     handover: Option<File>,
+    /// Supervisors started during shutdown to stop a run left behind by
+    /// one that was killed (see stop.rs).
+    stop_attempts: u8,
 }
 
 struct Service {
@@ -76,6 +82,9 @@ struct Service {
     /// log/ appeared while main ran without the pipe: main's supervise is
     /// told to exit at the service's next stop and comes back with it.
     reattach_log: bool,
+    /// Seen under a second name too (a link to it in the scan dir): its
+    /// name going away does not mean it went (see scan.rs).
+    aliased: bool,
 }
 
 /// Which of a service's two supervises: the service's own or its log/'s.
@@ -126,15 +135,20 @@ struct Scanner {
     recheck: Timer,
     dev_null: File,
     services: HashMap<Key, Service>,
+    /// The services by name (two share one while a removed dir's service
+    /// is still stopping and a new dir has its name).
+    by_name: HashMap<OsString, Vec<Key>>,
     by_pid: HashMap<Pid, (Key, Side)>,
     watches: HashMap<WatchDescriptor, Key>,
     foreign: HashMap<WatchDescriptor, (Key, Side)>,
     /// Dirs without a `run` yet, watched until one appears.
-    candidates: HashMap<WatchDescriptor, OsString>,
+    /// Each with the names it was seen under (a link to it is one more).
+    candidates: HashMap<WatchDescriptor, HashSet<OsString>>,
     /// The scan dir's own watch.
     root_watch: WatchDescriptor,
-    /// Dirs where the target of a dangling symlink will appear.
-    dangling: HashSet<WatchDescriptor>,
+    /// Dirs where the target of a dangling symlink will appear, each with
+    /// the links (names in the scan dir) waiting on it.
+    dangling: HashMap<WatchDescriptor, HashSet<OsString>>,
     shutting_down: bool,
 }
 
@@ -201,12 +215,13 @@ impl Scanner {
             recheck: Timer::new().map_err(|e| Fatal::sys("unable to create timerfd", e))?,
             dev_null,
             services: HashMap::new(),
+            by_name: HashMap::new(),
             by_pid: HashMap::new(),
             watches: HashMap::new(),
             foreign: HashMap::new(),
             candidates: HashMap::new(),
             root_watch,
-            dangling: HashSet::new(),
+            dangling: HashMap::new(),
             shutting_down: false,
         })
     }
@@ -214,7 +229,11 @@ impl Scanner {
     fn main_loop(&mut self) -> i32 {
         self.scan();
         loop {
-            if self.shutting_down && self.by_pid.is_empty() && self.foreign.is_empty() {
+            if self.shutting_down
+                && self.by_pid.is_empty()
+                && self.foreign.is_empty()
+                && !self.stop_pending()
+            {
                 return 0;
             }
             let (ready, pinned) = {
@@ -238,6 +257,7 @@ impl Scanner {
                 }
             };
             let mut rescan = false;
+            let mut names = HashSet::new();
             if ready[0] {
                 for sig in event::pending_signals(&self.signals) {
                     match sig {
@@ -248,7 +268,7 @@ impl Scanner {
                 }
             }
             if ready[1] {
-                rescan |= self.read_inotify();
+                rescan |= self.read_inotify(&mut names);
             }
             if ready[2] && self.retry.take_expiry() {
                 rescan = true;
@@ -267,54 +287,14 @@ impl Scanner {
                     self.foreign_released(wd, key, side, Release::Exited);
                 }
             }
-            if rescan && !self.shutting_down {
-                self.scan();
-            }
-        }
-    }
-
-    /// Drain inotify; true if the scan dir (or a service's `log`) changed.
-    fn read_inotify(&mut self) -> bool {
-        let mut changed = false;
-        let mut released = Vec::new();
-        while let Ok(events) = self.inotify.read_events() {
-            if events.is_empty() {
-                break;
-            }
-            for e in events {
-                if e.mask.contains(AddWatchFlags::IN_IGNORED) {
-                    if let Some(&side) = self.foreign.get(&e.wd) {
-                        released.push((e.wd, side, Release::Gone));
-                    }
-                    self.watches.remove(&e.wd);
-                    self.candidates.remove(&e.wd);
-                    self.dangling.remove(&e.wd);
-                    continue;
-                }
-                if self.dangling.contains(&e.wd) {
-                    changed = true; // a link's target may be there now
-                    continue;
-                }
-                if let Some(&side) = self.foreign.get(&e.wd) {
-                    if e.name.as_deref() == Some(std::ffi::OsStr::new("lock")) {
-                        released.push((e.wd, side, Release::Closed));
-                    }
-                    continue;
-                }
-                if self.watches.contains_key(&e.wd) || self.candidates.contains_key(&e.wd) {
-                    // Inside a service dir only `run` and `log` matter.
-                    let name = e.name.as_deref();
-                    changed |= name == Some(std::ffi::OsStr::new("log"))
-                        || name == Some(std::ffi::OsStr::new("run"));
-                } else {
-                    changed = true;
+            if !self.shutting_down {
+                if rescan {
+                    self.scan();
+                } else if !names.is_empty() {
+                    self.check(names, false);
                 }
             }
         }
-        for (wd, (key, side), how) in released {
-            self.foreign_released(wd, key, side, how);
-        }
-        changed
     }
 
     fn side_dir(svc: &Service, side: Side) -> PathBuf {

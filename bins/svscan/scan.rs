@@ -1,10 +1,12 @@
 //! Scanning: every non-dot dir (or symlink to one) with a `run` is a
 //! service; a supervise is started for it and for its `log/`, with the
-//! pipe between them.
+//! pipe between them. The whole dir is read only at start, on SIGHUP and
+//! SIGALRM and after an inotify overflow; otherwise only the names inotify
+//! reports are looked at, so N new dirs cost O(N), not O(N²).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
-use std::os::unix::fs::{DirEntryExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Instant;
 
@@ -14,84 +16,143 @@ use super::{handover, pipes, Key, Scanner, Service, Side, Supervise, PROG, RETRY
 use upkeep::errors;
 use upkeep::spawn::Spawn;
 
+/// Does `name` in the scan dir (not a dot name) lead to the dir `key`?
+fn leads_to(name: &OsString, key: Key) -> bool {
+    name.as_encoded_bytes().first() != Some(&b'.')
+        && std::fs::metadata(name).is_ok_and(|m| (m.dev(), m.ino()) == key)
+}
+
 impl Scanner {
+    /// Everything in the scan dir looked at again: at start, on SIGHUP and
+    /// SIGALRM, after an inotify queue overflow and after a failure.
     pub(super) fn scan(&mut self) {
         let entries = match std::fs::read_dir(".") {
             Ok(rd) => rd,
             Err(e) => return self.temporary_failure("unable to read directory", &e),
         };
-        for s in self.services.values_mut() {
-            s.present = false;
-        }
-        let mut seen: Vec<(Key, OsString)> = Vec::new();
-        let mut awaited = HashSet::new();
+        // The known services' names too, so that one whose dir went away
+        // is stopped, and the links waiting for a target (forgotten if gone).
+        let mut names: HashSet<OsString> = self.by_name.keys().cloned().collect();
+        names.extend(self.dangling.values().flatten().cloned());
         for entry in entries {
-            let entry = match entry {
-                Ok(e) => e,
+            match entry {
+                Ok(e) => names.insert(e.file_name()),
                 Err(e) => return self.temporary_failure("unable to read directory", &e),
             };
-            let name = entry.file_name();
-            if name.as_encoded_bytes().first() == Some(&b'.') {
-                continue;
-            }
-            let Ok(ft) = entry.file_type() else { continue };
-            let key = if ft.is_dir() {
-                match entry.metadata() {
-                    Ok(m) => (m.dev(), entry.ino()),
-                    Err(_) => continue,
-                }
-            } else if ft.is_symlink() {
-                // /service/foo -> /etc/sv/foo: the target is the service.
-                let link = Path::new(&name);
-                let mut target = std::fs::metadata(link);
-                if target.is_err() && self.await_target(link, &mut awaited) {
-                    target = std::fs::metadata(link);
-                }
-                match target {
-                    Ok(m) if m.is_dir() => (m.dev(), m.ino()),
-                    _ => continue,
-                }
-            } else {
-                continue;
-            };
-            // A dir without `run` is not (yet) a service: no supervise
-            // failing to start it every second; it is watched instead. The
-            // watch comes first and `run` is looked for again after it, so
-            // a `run` made in between is never missed.
-            let has_run = |name: &OsString| std::fs::metadata(Path::new(name).join("run")).is_ok();
-            if !has_run(&name) {
-                if let Ok(wd) = self.inotify.add_watch(
-                    Path::new(&name),
-                    AddWatchFlags::IN_CREATE
-                        | AddWatchFlags::IN_MOVED_TO
-                        | AddWatchFlags::IN_ATTRIB,
-                ) {
-                    self.candidates.insert(wd, name.clone());
-                }
-            }
-            if !has_run(&name) {
-                if !self.services.contains_key(&key) {
-                    continue;
-                }
-                // A running service whose run vanished keeps its supervise.
-                let name = self.services[&key].name.clone();
-                seen.push((key, name));
-                continue;
-            }
-            seen.push((key, name));
         }
-        self.forget_stale_targets(&awaited);
+        self.check(names, true);
+    }
+
+    /// Look at these names in the scan dir, and only these (inotify named
+    /// them): start the services that appeared under them, stop those that
+    /// are no longer there. `full`: every name was given (scan), and the
+    /// services still stopping are told again.
+    pub(super) fn check(&mut self, names: HashSet<OsString>, full: bool) {
+        let mut seen: Vec<(Key, OsString)> = Vec::new();
+        let mut now_at: HashMap<OsString, Option<Key>> = HashMap::with_capacity(names.len());
+        for name in names {
+            self.forget_link(&name);
+            let key = self.look_at(&name);
+            if let Some(key) = key {
+                seen.push((key, name.clone()));
+            }
+            now_at.insert(name, key);
+        }
+        self.forget_stale_targets();
         for (key, name) in seen {
+            // Two names for one dir (a link to it beside it): the service
+            // keeps the name it has while that still leads to it.
+            let name = match self.services.get_mut(&key) {
+                Some(s) if s.name != name && leads_to(&s.name, key) => {
+                    s.aliased = true;
+                    s.name.clone()
+                }
+                _ => name,
+            };
             self.ensure(key, name);
         }
-        let gone: Vec<Key> = self
-            .services
+        // Gone: its name now names nothing or another dir (a rename within
+        // the scan dir was seen above under its new name, so it stays).
+        let mut gone: HashSet<Key> = now_at
             .iter()
-            .filter(|(_, s)| !s.present)
-            .map(|(k, _)| *k)
+            .filter_map(|(name, now)| Some((self.by_name.get(name)?, now)))
+            .flat_map(|(keys, now)| keys.iter().filter(move |k| Some(**k) != *now))
+            .copied()
             .collect();
+        // A service known by two names lost one: only a whole read tells
+        // whether the other still leads to it.
+        if !full && gone.iter().any(|k| self.services[k].aliased) {
+            return self.scan();
+        }
+        if full {
+            gone.extend(
+                self.services
+                    .iter()
+                    .filter(|(_, s)| !s.present)
+                    .map(|(k, _)| *k),
+            );
+        }
         for key in gone {
+            self.services.get_mut(&key).expect("listed").present = false;
             self.remove(key);
+        }
+    }
+
+    /// The service dir at `name`, if there is one: a non-dot dir (or
+    /// symlink to one) with a `run`, or one already running whose `run`
+    /// went away (it keeps its supervise).
+    fn look_at(&mut self, name: &OsString) -> Option<Key> {
+        if name.as_encoded_bytes().first() == Some(&b'.') {
+            return None;
+        }
+        let path = Path::new(name);
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        let key = if meta.is_dir() {
+            (meta.dev(), meta.ino())
+        } else if meta.file_type().is_symlink() {
+            // /service/foo -> /etc/sv/foo: the target is the service.
+            let mut target = std::fs::metadata(path);
+            if target.is_err() && self.await_target(name) {
+                target = std::fs::metadata(path);
+            }
+            match target {
+                Ok(m) if m.is_dir() => (m.dev(), m.ino()),
+                _ => return None,
+            }
+        } else {
+            return None;
+        };
+        // A dir without `run` is not (yet) a service: no supervise failing
+        // to start it every second; it is watched instead. The watch comes
+        // first and `run` is looked for again after it, so a `run` made in
+        // between is never missed.
+        let has_run = || std::fs::metadata(path.join("run")).is_ok();
+        if !has_run() {
+            if let Ok(wd) = self.inotify.add_watch(
+                path,
+                AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_ATTRIB,
+            ) {
+                self.candidates.entry(wd).or_default().insert(name.clone());
+            }
+            if !has_run() && !self.services.contains_key(&key) {
+                return None;
+            }
+        }
+        Some(key)
+    }
+
+    /// Move service `key` in the name index from `old` to `new`.
+    pub(super) fn index_name(&mut self, key: Key, old: Option<&OsString>, new: Option<&OsString>) {
+        if let Some(old) = old {
+            if let Some(keys) = self.by_name.get_mut(old) {
+                keys.retain(|k| *k != key);
+                if keys.is_empty() {
+                    self.by_name.remove(old);
+                }
+            }
+        }
+        if let Some(new) = new {
+            self.by_name.entry(new.clone()).or_default().push(key);
         }
     }
 
@@ -116,6 +177,7 @@ impl Scanner {
             if let Some(wd) = watch {
                 self.watches.insert(wd, key);
             }
+            self.index_name(key, None, Some(&name));
             self.services.insert(
                 key,
                 Service {
@@ -126,10 +188,16 @@ impl Scanner {
                     present: true,
                     watch,
                     reattach_log: false,
+                    aliased: false,
                 },
             );
         }
         let has_log = Path::new(&name).join("log").is_dir();
+        let old = &self.services[&key].name;
+        if *old != name {
+            let old = old.clone();
+            self.index_name(key, Some(&old), Some(&name));
+        }
         let svc = self.services.get_mut(&key).expect("inserted above");
         svc.present = true;
         svc.name = name;
@@ -194,6 +262,9 @@ impl Scanner {
             sup.foreign_pin = pin;
             sup.restart_pending = false;
             sup.stopping = false;
+            if self.shutting_down {
+                self.stop_side(key, side);
+            }
             return;
         }
         let svc = self.services.get_mut(&key).expect("known service");
@@ -210,7 +281,8 @@ impl Scanner {
         sup.last_start = Some(Instant::now());
         sup.restart_pending = false;
         sup.stopping = false;
-        if std::mem::take(&mut sup.replacing) {
+        // While shutting down, the `dx` stop.rs queued stands instead.
+        if std::mem::take(&mut sup.replacing) && !self.shutting_down {
             sup.handover = handover::queue_want(&dir);
         }
         match cmd.spawn() {

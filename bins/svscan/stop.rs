@@ -1,12 +1,34 @@
 //! Stopping a service for good (its dir removed or hidden, or svscan told
 //! to exit): main side first, its logger once main's supervise is gone, so
 //! the last lines are logged — for the supervisors svscan started and for
-//! the foreign ones a killed svscan left behind alike.
+//! the foreign ones a killed svscan left behind alike. A run whose
+//! supervise was killed just before the shutdown is stopped too.
+
+use std::path::Path;
+use std::time::Instant;
 
 use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
-use super::{foreign, Key, Scanner, Side};
-use upkeep::sys;
+use super::{foreign, handover, Key, Scanner, Side, Supervise, PROG, RESTART_SPACING};
+use upkeep::status;
+use upkeep::{errors, procfs, sys};
+
+/// Supervisors started, a second apart, to stop one run left behind
+/// before svscan gives up on it and exits anyway.
+const STOP_ATTEMPTS: u8 = 3;
+
+/// The run a dead supervise left on DIR: the pid its supervise/state
+/// names, if that process still runs with the start time recorded there
+/// (never a later process that merely reused the pid).
+fn leftover_run(dir: &Path) -> Option<Pid> {
+    let state = status::read_state(dir)?;
+    if !state.phase.has_process() || state.starttime == 0 {
+        return None;
+    }
+    let pid = Pid::from_raw(i32::try_from(state.pid).ok().filter(|&p| p > 0)?);
+    (procfs::is_running(pid) && procfs::start_time(pid) == Some(state.starttime)).then_some(pid)
+}
 
 impl Scanner {
     /// The dir is gone (or hidden): stop its service, main side first.
@@ -20,9 +42,7 @@ impl Scanner {
             self.watches.remove(&wd);
             let _ = self.inotify.rm_watch(wd);
         }
-        if svc.main.alive() {
-            self.stop_side(key, Side::Main);
-        }
+        self.stop_side(key, Side::Main);
         let svc = &self.services[&key];
         if !svc.main.alive() {
             self.stop_side(key, Side::Log);
@@ -32,8 +52,9 @@ impl Scanner {
 
     /// SIGTERM (supervise's `dx`) to ours; `dx` through the control FIFO
     /// to a foreign one, which stays watched so that its exit is known. One
-    /// that cannot be told (its dir is gone) is not waited for.
-    fn stop_side(&mut self, key: Key, side: Side) {
+    /// that cannot be told (its dir is gone) is not waited for. One that
+    /// is dead is replaced at shutdown to stop its run (stop_leftover).
+    pub(super) fn stop_side(&mut self, key: Key, side: Side) {
         let svc = self.services.get_mut(&key).expect("known service");
         let dir = Self::side_dir(svc, side);
         let Some(sup) = svc.side_mut(side) else {
@@ -44,7 +65,13 @@ impl Scanner {
             let _ = kill(pid, Signal::SIGTERM);
             return;
         }
-        if sup.foreign.is_none() || std::mem::replace(&mut sup.stopping, true) {
+        if sup.foreign.is_none() {
+            if self.shutting_down {
+                self.stop_leftover(key, side);
+            }
+            return;
+        }
+        if std::mem::replace(&mut sup.stopping, true) {
             return;
         }
         // Through the control FIFO while the dir is still that supervise's
@@ -74,18 +101,84 @@ impl Scanner {
         if !self.services.contains_key(&key) {
             return;
         }
+        if self.shutting_down && self.stop_leftover(key, side) {
+            return;
+        }
         if side == Side::Main {
             self.stop_side(key, Side::Log);
         }
         self.forget_if_gone(key);
     }
 
+    /// Shutting down, and this side's supervise is gone (killed, or dead
+    /// and not restarted yet) while its run may still run: an orphan that
+    /// would outlive svscan. If the run is still there, one more supervise
+    /// is started with `dx` queued in its control FIFO: it adopts the run
+    /// and stops it the usual way (down signal, finish, timeout-kill), then
+    /// exits. True while such a stop is under way or due.
+    fn stop_leftover(&mut self, key: Key, side: Side) -> bool {
+        let Some(svc) = self.services.get_mut(&key) else {
+            return false;
+        };
+        let dir = Self::side_dir(svc, side);
+        let Some(sup) = svc.side_mut(side) else {
+            return false;
+        };
+        sup.restart_pending = false;
+        let Some(pid) = leftover_run(&dir) else {
+            return false;
+        };
+        if sup.stop_attempts >= STOP_ATTEMPTS {
+            errors::warn(
+                PROG,
+                format_args!(
+                    "unable to stop {}: pid {pid} is left running",
+                    dir.display()
+                ),
+            );
+            return false;
+        }
+        // The first at once; a retry a second after the last start, as
+        // restarts are spaced.
+        let due = sup.last_start.and_then(|t| t.checked_add(RESTART_SPACING));
+        if sup.stop_attempts > 0 && due.is_some_and(|due| due > Instant::now()) {
+            sup.restart_pending = true;
+            self.arm_restart_timer();
+            return true;
+        }
+        sup.stop_attempts += 1;
+        let Some(fifo) = handover::queue(&dir, b"dx") else {
+            errors::warn(
+                PROG,
+                format_args!(
+                    "unable to stop {}: unable to write supervise/control; pid {pid} is left running",
+                    dir.display()
+                ),
+            );
+            return false;
+        };
+        sup.handover = Some(fifo);
+        self.start(key, side);
+        true
+    }
+
+    /// Shutting down and a stop of a run left behind is due (stop_leftover).
+    pub(super) fn stop_pending(&self) -> bool {
+        self.services
+            .values()
+            .flat_map(|s| std::iter::once(&s.main).chain(s.log.as_ref()))
+            .any(|s| s.restart_pending)
+    }
+
     fn forget_if_gone(&mut self, key: Key) {
         let Some(svc) = self.services.get(&key) else {
             return;
         };
-        if !svc.main.alive() && !svc.log.as_ref().is_some_and(|l| l.alive()) {
+        let busy = |s: &Supervise| s.alive() || s.restart_pending;
+        if !busy(&svc.main) && !svc.log.as_ref().is_some_and(busy) {
+            let name = svc.name.clone();
             self.services.remove(&key);
+            self.index_name(key, Some(&name), None);
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use upkeep::errors::{self, Fatal, EXIT_PERMANENT};
+use upkeep::errors::{self, Fatal};
 mod fifo;
 mod hookmode;
 mod hooks;
@@ -98,15 +98,7 @@ struct Cli {
 }
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let usage_error = e.use_stderr();
-            let _ = e.print();
-            // daemontools' convention: a usage error is a permanent failure.
-            std::process::exit(if usage_error { EXIT_PERMANENT } else { 0 });
-        }
-    };
+    let cli = upkeep::help::parse_clap::<Cli>().unwrap_or_else(|code| std::process::exit(code));
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(fatal) => errors::exit(PROG, &fatal),

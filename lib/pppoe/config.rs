@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::shellvars::{parse_line, split_words};
 use crate::duration;
-use crate::errors::{io_phrase, EXIT_PERMANENT, EXIT_TEMPORARY};
+use crate::errors::Fatal;
 
 pub const DEFAULT_CONFIG: &str = "/etc/ppp/pppoe.conf";
 const DEFAULT_PIDFILE: &str = "/run/pppoe.pid";
@@ -116,19 +116,6 @@ pub struct Config {
     pub notes: Vec<String>,
 }
 
-/// A config that cannot be used, with the exit code it deserves.
-#[derive(Debug)]
-pub struct ConfigError {
-    pub message: String,
-    pub code: i32,
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
 /// An interface name as the kernel's dev_valid_name() takes it: 1 to 15
 /// bytes, not `.` or `..`, no `/`, `:` or whitespace (nor NUL).
 fn valid_ifname(name: &str) -> bool {
@@ -158,15 +145,13 @@ impl Vars<'_> {
         self.get(k).filter(|v| !v.is_empty())
     }
 
-    fn error(&self, k: &str, why: impl std::fmt::Display) -> ConfigError {
-        ConfigError {
-            message: format!(
-                "unable to parse {} line {}: {why}",
-                self.path.display(),
-                self.lines.get(k).copied().unwrap_or(0)
-            ),
-            code: EXIT_PERMANENT,
-        }
+    /// A value that cannot be used: permanent, naming file and line.
+    fn error(&self, k: &str, why: impl std::fmt::Display) -> Fatal {
+        Fatal::permanent(format_args!(
+            "unable to parse {} line {}: {why}",
+            self.path.display(),
+            self.lines.get(k).copied().unwrap_or(0)
+        ))
     }
 
     /// A whole number in `range`, or `default` when unset or empty.
@@ -175,7 +160,7 @@ impl Vars<'_> {
         k: &str,
         default: u32,
         range: std::ops::RangeInclusive<u32>,
-    ) -> Result<u32, ConfigError> {
+    ) -> Result<u32, Fatal> {
         let Some(v) = self.set(k) else {
             return Ok(default);
         };
@@ -192,14 +177,14 @@ impl Vars<'_> {
         }
     }
 
-    fn duration(&self, k: &str, default: Duration) -> Result<Duration, ConfigError> {
+    fn duration(&self, k: &str, default: Duration) -> Result<Duration, Fatal> {
         match self.get(k) {
             None => Ok(default),
             Some(v) => duration::parse(v).map_err(|e| self.error(k, format_args!("{k}: {e}"))),
         }
     }
 
-    fn words(&self, k: &str) -> Result<Vec<String>, ConfigError> {
+    fn words(&self, k: &str) -> Result<Vec<String>, Fatal> {
         split_words(self.get(k).unwrap_or("")).map_err(|e| self.error(k, format_args!("{k}: {e}")))
     }
 
@@ -210,16 +195,14 @@ impl Vars<'_> {
 
 impl Config {
     /// Read and parse `path`.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read(path).map_err(|e| ConfigError {
-            message: format!("unable to read {}: {}", path.display(), io_phrase(&e)),
-            code: EXIT_TEMPORARY,
-        })?;
+    pub fn load(path: &Path) -> Result<Config, Fatal> {
+        let text = std::fs::read(path)
+            .map_err(|e| Fatal::io(format_args!("unable to read {}", path.display()), &e))?;
         let text = String::from_utf8_lossy(&text);
         Config::parse(path, &text)
     }
 
-    fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    fn parse(path: &Path, text: &str) -> Result<Config, Fatal> {
         let mut v = Vars {
             path,
             values: HashMap::new(),
@@ -230,9 +213,11 @@ impl Config {
         let mut unknown = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let n = i + 1;
-            let bad = |why: String| ConfigError {
-                message: format!("unable to parse {} line {n}: {why}", path.display()),
-                code: EXIT_PERMANENT,
+            let bad = |why: String| {
+                Fatal::permanent(format_args!(
+                    "unable to parse {} line {n}: {why}",
+                    path.display()
+                ))
             };
             let Some((key, value)) = parse_line(line, &v.values).map_err(bad)? else {
                 continue;
@@ -369,31 +354,31 @@ impl Config {
     }
 
     /// What pppoe-connect needs beyond what pppoe-stop needs.
-    pub(crate) fn check_link(&self) -> Result<(), ConfigError> {
+    pub fn check_link(&self) -> Result<(), Fatal> {
         for (k, v) in [("ETH", &self.eth), ("USER", &self.user)] {
             if v.is_empty() {
-                return Err(ConfigError {
-                    message: format!("{}: no setting for {k}", self.path.display()),
-                    code: EXIT_PERMANENT,
-                });
+                return Err(Fatal::permanent(format_args!(
+                    "{}: no setting for {k}",
+                    self.path.display()
+                )));
             }
         }
         Ok(())
     }
 
     /// pppd's pid file: `PIDFILE.pppd`, as rp-pppoe names it.
-    pub(crate) fn pppd_pidfile(&self) -> PathBuf {
+    pub fn pppd_pidfile(&self) -> PathBuf {
         suffixed(&self.pidfile, ".pppd")
     }
 
     /// The loop's state: `PIDFILE.state`.
-    pub(crate) fn state_file(&self) -> PathBuf {
+    pub fn state_file(&self) -> PathBuf {
         suffixed(&self.pidfile, ".state")
     }
 
     /// The lost hook to run now: the configured one, or the first default
     /// that exists. `None`: no hook.
-    pub(crate) fn hook(&self) -> Option<PathBuf> {
+    pub fn hook(&self) -> Option<PathBuf> {
         match &self.lost_hook {
             Some(p) if p.as_os_str().is_empty() => None,
             Some(p) => Some(p.clone()),
@@ -403,7 +388,7 @@ impl Config {
 }
 
 /// rp-pppoe settings that cannot work under the loop: one line each.
-fn refuse_unsupported(v: &Vars) -> Result<(), ConfigError> {
+fn refuse_unsupported(v: &Vars) -> Result<(), Fatal> {
     if let Some(d) = v.set("DEMAND").filter(|d| *d != "no") {
         return Err(v.error(
             "DEMAND",
@@ -441,7 +426,7 @@ fn suffixed(p: &Path, suffix: &str) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Config, ConfigError> {
+    fn parse(text: &str) -> Result<Config, Fatal> {
         Config::parse(Path::new("/etc/ppp/pppoe.conf"), text)
     }
 
@@ -493,7 +478,7 @@ mod tests {
                 "{text:?}: {}",
                 e.message
             );
-            assert_eq!(e.code, EXIT_PERMANENT);
+            assert_eq!(e.code, crate::errors::EXIT_PERMANENT);
         }
     }
 

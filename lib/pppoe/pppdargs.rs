@@ -43,7 +43,7 @@ impl Config {
 
     /// pppd's arguments, as rp-pppoe's pppoe-connect builds them
     /// (`nodetach` among them), in its order.
-    pub(crate) fn pppd_args(&self) -> Vec<String> {
+    pub fn pppd_args(&self) -> Vec<String> {
         let mut a: Vec<String> = Vec::new();
         let mut sync = false;
         match &self.transport {

@@ -8,23 +8,20 @@
 //! would be shared by every process holding the descriptor, so a daemon
 //! started from ip-up could hold the pair hostage after pppd is gone.)
 //!
-//! The holder is named by the kernel (F_GETLK's l_pid), pinned with a
-//! pidfd, then checked to still be the holder: the pidfd can only ever
-//! signal that very process.
+//! The holder is named by the kernel (F_GETLK's l_pid), then pinned and
+//! checked again as every lock holder is (`pinned::Pinned::checked`).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg};
 use nix::unistd::Pid;
 
-use crate::pidlock::Holder;
-use crate::sys;
+use crate::pidlock;
+use crate::pinned::Pinned;
 
 /// The pid holding a write record lock on `file`, if any (by the kernel).
 fn lock_owner(file: &impl AsFd) -> io::Result<Option<Pid>> {
@@ -51,57 +48,42 @@ fn lock_owner(file: &impl AsFd) -> io::Result<Option<Pid>> {
 }
 
 /// The verified holder of the record lock on `file`: `Ok(None)` when free.
-pub(crate) fn holder_of(file: &impl AsFd) -> io::Result<Option<Holder>> {
-    loop {
-        let Some(pid) = lock_owner(file)? else {
-            return Ok(None);
-        };
-        let pidfd = match sys::pidfd_open(pid) {
-            Ok(fd) => fd,
-            // Gone between the two calls: look again.
-            Err(Errno::ESRCH) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        if lock_owner(file)? == Some(pid) {
-            return Ok(Some(Holder { pid, pidfd }));
-        }
+pub fn holder_of(file: &impl AsFd) -> io::Result<Option<Pinned>> {
+    match lock_owner(file)? {
+        Some(pid) => Pinned::checked(pid, || lock_owner(file)),
+        None => Ok(None),
     }
 }
 
 /// The verified holder of PIDFILE.pppd's lock; `Ok(None)` when the file is
 /// absent or nobody holds it. Never follows a symlink.
-pub(crate) fn holder(path: &Path) -> io::Result<Option<Holder>> {
-    match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => holder_of(&f),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+pub fn holder(path: &Path) -> io::Result<Option<Pinned>> {
+    match pidlock::open_existing(path)? {
+        Some(f) => holder_of(&f),
+        None => Ok(None),
     }
 }
 
 /// Open (creating it) PIDFILE.pppd for a new pppd: through runtimefile, so
 /// a planted symlink, FIFO or a directory others can write is refused.
-pub(crate) fn open(path: &Path) -> io::Result<File> {
+pub fn open(path: &Path) -> io::Result<File> {
     crate::runtimefile::open_lock_file(path)
 }
 
 /// TERM the verified holder, KILL it if still there after `kill_after`;
 /// true once it has exited.
-pub(crate) fn end(h: &Holder, kill_after: Duration) -> bool {
+pub fn end(h: &Pinned, kill_after: Duration) -> bool {
     let _ = h.signal(libc::SIGTERM);
     if h.wait_exit(kill_after).unwrap_or(false) {
         return true;
     }
     let _ = h.signal(libc::SIGKILL);
-    h.wait_exit(super::stop::KILL_GRACE).unwrap_or(false)
+    h.wait_exit(super::KILL_GRACE).unwrap_or(false)
 }
 
 /// Replace the file's content with `PID\n` through the descriptor opened
 /// above (never through the path).
-pub(crate) fn write_pid(file: &File, pid: Pid) -> io::Result<()> {
+pub fn write_pid(file: &File, pid: Pid) -> io::Result<()> {
     use std::io::Write;
     // The file is opened for appending: after truncation the write lands
     // at offset 0, in one write.

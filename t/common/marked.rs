@@ -16,25 +16,22 @@ pub fn marker(base: u32) -> String {
 /// Live processes whose command line contains `marker`, read straight from
 /// /proc (pgrep reads several files per process: too slow to call often).
 pub fn marked(marker: &str) -> Vec<u32> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| {
-            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            String::from_utf8_lossy(&cmdline)
-                .replace('\0', " ")
-                .contains(marker)
-                && alive(pid)
-        })
-        .collect()
+    live_where(|_, cmdline| cmdline.contains(marker))
 }
 
 /// Live processes whose command line ends with `args` (space-separated)
 /// and whose working directory is `cwd`: a supervise of ours, told apart
 /// from any other test's by its directory.
 pub fn running_in(cwd: &Path, args: &str) -> Vec<u32> {
+    live_where(|pid, cmdline| {
+        cmdline.trim_end().ends_with(args)
+            && fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|d| d == cwd)
+    })
+}
+
+/// Live processes for which `keep(pid, command line)` holds, the command
+/// line's NULs read as spaces.
+fn live_where(keep: impl Fn(u32, &str) -> bool) -> Vec<u32> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -42,10 +39,7 @@ pub fn running_in(cwd: &Path, args: &str) -> Vec<u32> {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|&pid| {
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            text.trim_end().ends_with(args)
-                && fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|d| d == cwd)
-                && alive(pid)
+            keep(pid, &String::from_utf8_lossy(&cmdline).replace('\0', " ")) && alive(pid)
         })
         .collect()
 }

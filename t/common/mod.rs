@@ -1,11 +1,13 @@
-//! Helpers shared by the integration tests: real binaries, temp service
-//! dirs, and waiting on a condition with a deadline (never a bare sleep).
+//! Helpers shared by every test crate, the `harness = false` ones included
+//! (`mod common;`): real binaries, temp service dirs, waiting on a
+//! condition with a deadline (never a bare sleep), and skipping a test
+//! only outside CI.
 #![allow(dead_code)]
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub use nix::sys::signal::Signal;
@@ -18,20 +20,87 @@ pub const SVC: &str = env!("CARGO_BIN_EXE_svc");
 pub const SVSTAT: &str = env!("CARGO_BIN_EXE_svstat");
 pub const SVOK: &str = env!("CARGO_BIN_EXE_svok");
 
-/// Poll `cond` every 2 ms until it holds; panic with `what` after `limit`.
-pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+/// Poll `cond` every 2 ms until it holds (true) or `limit` passes (false),
+/// for a test that says itself what a timeout means.
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;
-    while !cond() {
+    loop {
+        if cond() {
+            return true;
+        }
         if Instant::now() > end {
-            panic!("timed out after {limit:?} waiting for {what}");
+            return false;
         }
         std::thread::sleep(Duration::from_millis(2));
     }
 }
 
+/// Poll `cond` until it holds; panic with `what` after `limit`.
+pub fn wait_for(what: &str, limit: Duration, cond: impl FnMut() -> bool) {
+    assert!(
+        eventually(limit, cond),
+        "timed out after {limit:?} waiting for {what}"
+    );
+}
+
+/// An executable file at `path`, always a new one: never written through
+/// a link (to a file of the repository, say) nor into a script running.
 pub fn write_exec(path: &Path, text: &str) {
+    let _ = fs::remove_file(path);
     fs::write(path, text).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `program args dirs...`, stdin from /dev/null, run to its end.
+pub fn run_on(program: &str, args: &[&str], dirs: &[&Path]) -> Output {
+    Command::new(program)
+        .args(args)
+        .args(dirs)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+pub fn code(out: &Output) -> Option<i32> {
+    out.status.code()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The status of `child` once it exited; None if it still runs after
+/// `limit`.
+pub fn exited(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let mut status = None;
+    eventually(limit, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    status
+}
+
+/// End a process the test started: SIGTERM, `limit` to exit, then SIGKILL;
+/// reaped either way.
+pub fn terminate(child: &mut Child, limit: Duration) {
+    signal(child.id() as i32, Signal::SIGTERM);
+    exited(child, limit);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A process ended, when dropped, as a daemon is at shutdown: `terminate`d
+/// (20 s between SIGTERM and SIGKILL).
+pub struct TermOnDrop(pub Child);
+
+impl Drop for TermOnDrop {
+    fn drop(&mut self) {
+        terminate(&mut self.0, Duration::from_secs(20));
+    }
 }
 
 /// A service dir in a temp dir, with `run` holding `script`.
@@ -138,32 +207,25 @@ impl Supervise {
     /// Wait for supervise to exit; returns its exit code and stderr.
     pub fn wait_exit(&mut self, limit: Duration) -> (Option<i32>, String) {
         let mut child = self.child.take().expect("supervise already reaped");
-        let end = Instant::now() + limit;
-        loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    // Read what is there, without waiting for EOF: a run
-                    // that outlived supervise may hold the pipe open.
-                    use std::io::Read;
-                    use std::os::fd::AsFd;
-                    let flags =
-                        nix::fcntl::fcntl(e.as_fd(), nix::fcntl::FcntlArg::F_GETFL).unwrap();
-                    let flags = nix::fcntl::OFlag::from_bits_truncate(flags)
-                        | nix::fcntl::OFlag::O_NONBLOCK;
-                    nix::fcntl::fcntl(e.as_fd(), nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
-                    let mut buf = Vec::new();
-                    let _ = e.read_to_end(&mut buf);
-                    err = String::from_utf8_lossy(&buf).into_owned();
-                }
-                return (st.code(), err);
-            }
-            if Instant::now() > end {
-                let _ = child.kill();
-                panic!("supervise did not exit within {limit:?}");
-            }
-            std::thread::sleep(Duration::from_millis(2));
+        let Some(st) = exited(&mut child, limit) else {
+            let _ = child.kill();
+            panic!("supervise did not exit within {limit:?}");
+        };
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            // Read what is there, without waiting for EOF: a run
+            // that outlived supervise may hold the pipe open.
+            use std::io::Read;
+            use std::os::fd::AsFd;
+            let flags = nix::fcntl::fcntl(e.as_fd(), nix::fcntl::FcntlArg::F_GETFL).unwrap();
+            let flags =
+                nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+            nix::fcntl::fcntl(e.as_fd(), nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+            let mut buf = Vec::new();
+            let _ = e.read_to_end(&mut buf);
+            err = String::from_utf8_lossy(&buf).into_owned();
         }
+        (st.code(), err)
     }
 }
 
@@ -172,10 +234,7 @@ impl Drop for Supervise {
         if let Some(mut child) = self.child.take() {
             let pid = read_pid(&self.dir);
             let _ = fs::write(self.dir.join("supervise/control"), "dx");
-            let end = Instant::now() + Duration::from_secs(5);
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < end {
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            exited(&mut child, Duration::from_secs(5));
             let _ = child.kill();
             let _ = child.wait();
             if pid > 0 {
@@ -184,6 +243,17 @@ impl Drop for Supervise {
             }
         }
     }
+}
+
+/// A service up under a running supervise: a pid in its status, and svok
+/// says so.
+pub fn up(dir: &Path) -> bool {
+    read_pid(dir) != 0
+        && Command::new(SVOK)
+            .arg(dir)
+            .status()
+            .map(|st| st.success())
+            .unwrap_or(false)
 }
 
 /// kill(2) directly: the `kill` program's parsing of `-SIG -PGID` is not
@@ -214,6 +284,21 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
+/// The parent of `pid` from /proc (0: gone).
+pub fn ppid(pid: u32) -> u32 {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
 /// The one-letter process state from /proc (R, S, T, Z ...).
 pub fn proc_state(pid: u32) -> char {
     fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -224,6 +309,15 @@ pub fn proc_state(pid: u32) -> char {
                 .and_then(|r| r.trim_start().chars().next())
         })
         .unwrap_or('?')
+}
+
+/// How many rounds a repeated test makes: `var` from the environment, or
+/// `default`.
+pub fn rounds(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// CI=true: every test must run there; nothing may be skipped.

@@ -2,8 +2,7 @@
 //! simulator, a lost hook that logs its arguments, and checks on them.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ pub fn bin(name: &str) -> PathBuf {
     exe.parent().unwrap().parent().unwrap().join(name)
 }
 
-pub use crate::wait::wait_for;
+use crate::common::{eventually, write_exec};
 
 pub struct World {
     pub dir: tempfile::TempDir,
@@ -60,7 +59,7 @@ impl World {
         }
         let isp = isp.spawn().unwrap();
         // Listening, not just bound: the file exists a moment before listen(2).
-        assert!(wait_for(Duration::from_secs(20), || {
+        assert!(eventually(Duration::from_secs(20), || {
             std::os::unix::net::UnixStream::connect(d.join("isp.sock")).is_ok()
         }));
         let sleep = o
@@ -174,7 +173,7 @@ impl World {
     /// pppd's pid, once the loop has written it.
     pub fn pppd_pid(&self) -> i32 {
         let mut pid = 0;
-        assert!(wait_for(Duration::from_secs(20), || {
+        assert!(eventually(Duration::from_secs(20), || {
             pid = self.read("pppoe.pid.pppd").trim().parse().unwrap_or(0);
             pid > 0
         }));
@@ -182,7 +181,7 @@ impl World {
     }
 
     pub fn wait_session(&self) -> bool {
-        wait_for(Duration::from_secs(20), || !self.sessions().is_empty())
+        eventually(Duration::from_secs(20), || !self.sessions().is_empty())
     }
 
     /// Everything a completed stop promises: no loop, no pppd, no pid
@@ -229,11 +228,6 @@ impl Drop for World {
     }
 }
 
-pub fn write_exec(path: &Path, text: &str) {
-    fs::write(path, text).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 /// Is pid alive and not a zombie?
 pub fn alive(pid: i32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -264,15 +258,7 @@ pub fn live_with_argv0(argv0: &str) -> Vec<i32> {
 
 /// Wait for a child with a deadline; its exit code (None: still running).
 pub fn wait_child(c: &mut Child, limit: Duration) -> Option<i32> {
-    let mut code = None;
-    wait_for(limit, || match c.try_wait() {
-        Ok(Some(s)) => {
-            code = Some(s.code().unwrap_or(-1));
-            true
-        }
-        _ => false,
-    });
-    code
+    crate::common::exited(c, limit).map(|s| s.code().unwrap_or(-1))
 }
 
 pub fn text(o: &Output) -> String {
@@ -297,19 +283,7 @@ pub fn live_loops(w: &World) -> Vec<i32> {
                 .unwrap_or(false)
         })
         .collect();
-    let ppid = |p: i32| -> i32 {
-        fs::read_to_string(format!("/proc/{p}/stat"))
-            .ok()
-            .and_then(|s| {
-                s.rsplit(')')
-                    .next()?
-                    .split_whitespace()
-                    .nth(1)?
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or(0)
-    };
+    let ppid = |p: i32| crate::common::ppid(p as u32) as i32;
     found
         .iter()
         .copied()

@@ -4,7 +4,8 @@ use std::fs;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::fixture::{alive, bin, text, wait_child, wait_for, write_exec, Opts, World};
+use crate::common::{eventually, write_exec};
+use crate::fixture::{alive, bin, text, wait_child, Opts, World};
 
 pub fn all() -> Vec<(&'static str, fn())> {
     tests![
@@ -178,11 +179,11 @@ fn lost_hook_on_loss_never_on_stop() {
     // Loss: the hook runs with CONFIG and pppd's code, then it redials.
     let want = vec![format!("{} 16", w.conf().display())];
     assert!(
-        wait_for(Duration::from_secs(20), || w.hook_lines() == want),
+        eventually(Duration::from_secs(20), || w.hook_lines() == want),
         "{:?}",
         w.hook_lines()
     );
-    assert!(wait_for(Duration::from_secs(20), || {
+    assert!(eventually(Duration::from_secs(20), || {
         let s = w.sessions();
         !s.is_empty() && s != first
     }));
@@ -207,7 +208,7 @@ fn maintenance_refusals_redial_until_back() {
     assert_eq!(w.isp("MAINT on"), "OK");
     // Dropped (16), then refused (19) while maintenance lasts.
     let conf = w.conf().display().to_string();
-    assert!(wait_for(Duration::from_secs(20), || {
+    assert!(eventually(Duration::from_secs(20), || {
         let h = w.hook_lines();
         h.first() == Some(&format!("{conf} 16")) && h.contains(&format!("{conf} 19"))
     }));
@@ -229,7 +230,7 @@ fn sighup_redials_without_hook() {
     let pid = nix::unistd::Pid::from_raw(c.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
     // A new session at once (the retry delay is an hour), no hook.
-    assert!(wait_for(Duration::from_secs(20), || {
+    assert!(eventually(Duration::from_secs(20), || {
         let s = w.sessions();
         !s.is_empty() && s != first
     }));
@@ -237,7 +238,7 @@ fn sighup_redials_without_hook() {
     assert_eq!(w.hook_lines(), Vec::<String>::new());
     // SIGHUP during the retry delay dials now too.
     assert_eq!(w.isp("DROP acct"), "OK");
-    assert!(wait_for(Duration::from_secs(20), || w.state() == "waiting"));
+    assert!(eventually(Duration::from_secs(20), || w.state() == "waiting"));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
     assert!(w.wait_session());
     assert_eq!(w.stop(&[]).status.code(), Some(0));
@@ -261,8 +262,8 @@ fn kill9_loop_takes_pppd_along() {
     c.kill().unwrap();
     c.wait().unwrap();
     // PR_SET_PDEATHSIG: pppd hangs up and goes too.
-    assert!(wait_for(Duration::from_secs(20), || !alive(pppd)));
-    assert!(wait_for(Duration::from_secs(20), || w
+    assert!(eventually(Duration::from_secs(20), || !alive(pppd)));
+    assert!(eventually(Duration::from_secs(20), || w
         .sessions()
         .is_empty()));
     // Stale pid files stay; pppoe-stop cleans up and says all is well.
@@ -478,7 +479,7 @@ fn adsl_lost_hook_gives_up_mastership() {
             .map(|s| s.pid)
             .unwrap_or(0)
     };
-    assert!(wait_for(Duration::from_secs(20), || pid_of() != 0));
+    assert!(eventually(Duration::from_secs(20), || pid_of() != 0));
     let first = pid_of();
     let hook = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("service/ppp/adsl-lost");
     let run = |args: &[&str]| {
@@ -503,7 +504,7 @@ fn adsl_lost_hook_gives_up_mastership() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(!master.exists());
     assert_eq!(fs::read_to_string(&error).unwrap(), "1\n");
-    assert!(wait_for(Duration::from_secs(20), || pid_of() != 0
+    assert!(eventually(Duration::from_secs(20), || pid_of() != 0
         && pid_of() != first));
     // Once per mastership: a second loss while no longer MASTER is a no-op.
     assert!(run(&["/etc/ppp/pppoe.conf", "19"]).status.success());
@@ -538,7 +539,7 @@ fn standin_runs_ip_up_and_down() {
         ));
     }
     let mut c = w.connect();
-    assert!(wait_for(Duration::from_secs(20), || w
+    assert!(eventually(Duration::from_secs(20), || w
         .read("ip.log")
         .starts_with("up ")));
     assert_eq!(w.stop(&[]).status.code(), Some(0));
@@ -572,7 +573,7 @@ fn orphan_pppd_is_found_by_its_lock() {
         if new_loop {
             let mut c = w.connect();
             // The new loop ends the orphan, then gets the session itself.
-            assert!(wait_for(Duration::from_secs(20), || {
+            assert!(eventually(Duration::from_secs(20), || {
                 let s = w.sessions();
                 !s.is_empty() && s != vec![format!("acct={pppd}")]
             }));

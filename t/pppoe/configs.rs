@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::fixture::{text, wait_child, Opts, World};
@@ -117,31 +117,58 @@ fn shell_words(line: &str) -> Vec<String> {
 /// (no kernel PPP: permanent), so the loop ends by itself.
 fn run_once(w: &World, conf: &str) -> Output {
     fs::write(w.conf(), conf).unwrap();
-    let _ = fs::remove_file(w.path("argv"));
-    let mut c = w
-        .cmd("pppoe-connect")
-        .arg(w.conf())
-        .env("PPPD_STANDIN_ARGV", w.path("argv"))
-        .env("PPPD_STANDIN_EXIT", "4")
-        .current_dir(w.dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A loop that did not end by itself (a key it should have refused) is
-    // stopped; the test then fails on the code.
-    if wait_child(&mut c, Duration::from_secs(20)).is_none() {
-        let _ = c.kill();
-    }
+    let c = run_to_end(
+        recording_pppd(w, &mut w.cmd("pppoe-connect")).current_dir(w.dir.path()),
+        Stdio::piped,
+    );
     c.wait_with_output().unwrap()
 }
 
-fn std_tail(user: &str, interval: &str, failure: &str) -> Vec<String> {
+/// Spawn a loop, its stdout and stderr made by `out`, and give it 20 s to
+/// end by itself; one that did not (a key it should have refused) is
+/// killed, and the test then fails on its code.
+fn run_to_end(cmd: &mut Command, out: fn() -> Stdio) -> Child {
+    let mut c = cmd.stdout(out()).stderr(out()).spawn().unwrap();
+    if wait_child(&mut c, Duration::from_secs(20)).is_none() {
+        let _ = c.kill();
+    }
+    c
+}
+
+/// `loop_cmd` on the world's config, with the stand-in pppd recording its
+/// argv (in `argv`, removed first) and exiting 4.
+fn recording_pppd<'a>(w: &World, loop_cmd: &'a mut Command) -> &'a mut Command {
+    let _ = fs::remove_file(w.path("argv"));
+    loop_cmd
+        .arg(w.conf())
+        .env("PPPD_STANDIN_ARGV", w.path("argv"))
+        .env("PPPD_STANDIN_EXIT", "4")
+}
+
+/// pppd's words after the pty or plugin ones: `defaultroute` and
+/// `usepeerdns` when `route_and_dns` (DEFAULTROUTE=yes, PEERDNS=yes), then
+/// MTU/MRU, the compression switches, USER and the LCP echo settings.
+fn std_words(
+    route_and_dns: bool,
+    mtu: &str,
+    user: &str,
+    interval: &str,
+    failure: &str,
+) -> Vec<String> {
+    let route = if route_and_dns { "defaultroute" } else { "" };
+    let dns = if route_and_dns { "usepeerdns" } else { "" };
     [
+        "noipdefault",
+        "noauth",
+        "default-asyncmap",
+        route,
+        "hide-password",
+        "nodetach",
+        dns,
         "mtu",
-        "1492",
+        mtu,
         "mru",
-        "1492",
+        mtu,
         "noaccomp",
         "nodeflate",
         "nopcomp",
@@ -155,8 +182,17 @@ fn std_tail(user: &str, interval: &str, failure: &str) -> Vec<String> {
         failure,
     ]
     .iter()
+    .filter(|s| !s.is_empty())
     .map(|s| s.to_string())
     .collect()
+}
+
+/// The pty command for eth1: rp-pppoe's pppoe with discovery timeout
+/// `timeout`, then `rest`.
+fn pty_words(timeout: &str, rest: &[&str]) -> Vec<String> {
+    let mut words = strings(&["/usr/sbin/pppoe", "-I", "eth1", "-T", timeout, "-U"]);
+    words.extend(strings(rest));
+    words
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -183,30 +219,8 @@ fn rp_pppoe_stock_config_loads() {
     );
     let a = argv(&w);
     assert_eq!(a[0], "pty");
-    assert_eq!(
-        shell_words(&a[1]),
-        strings(&[
-            "/usr/sbin/pppoe",
-            "-I",
-            "eth1",
-            "-T",
-            "80",
-            "-U",
-            "-m",
-            "1412"
-        ])
-    );
-    let mut want = strings(&[
-        "noipdefault",
-        "noauth",
-        "default-asyncmap",
-        "defaultroute",
-        "hide-password",
-        "nodetach",
-        "usepeerdns",
-    ]);
-    want.extend(std_tail("acct", "20", "3"));
-    assert_eq!(a[2..].to_vec(), want);
+    assert_eq!(shell_words(&a[1]), pty_words("80", &["-m", "1412"]));
+    assert_eq!(a[2..].to_vec(), std_words(true, "1492", "acct", "20", "3"));
     let o = w.stop(&[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(wait_child(&mut c, Duration::from_secs(20)), Some(0));
@@ -236,49 +250,14 @@ fn rp_pppoe_keys_reach_pppd() {
     assert_eq!(a[0], "pty", "{a:?}");
     assert_eq!(
         shell_words(&a[1]),
-        strings(&[
-            "/usr/sbin/pppoe",
-            "-I",
-            "eth1",
-            "-T",
+        pty_words(
             "40",
-            "-U",
-            "-s",
-            "-C",
-            "ac1",
-            "-S",
-            "my isp",
-            "-f",
-            "3c12:3c13"
-        ])
+            &["-s", "-C", "ac1", "-S", "my isp", "-f", "3c12:3c13"]
+        )
     );
-    let want = strings(&[
-        "unit",
-        "3",
-        "noipdefault",
-        "noauth",
-        "default-asyncmap",
-        "hide-password",
-        "nodetach",
-        "mtu",
-        "1480",
-        "mru",
-        "1480",
-        "noaccomp",
-        "nodeflate",
-        "nopcomp",
-        "novj",
-        "novjccomp",
-        "user",
-        "acct",
-        "lcp-echo-interval",
-        "10",
-        "lcp-echo-failure",
-        "5",
-        "ipparam",
-        "my wan",
-        "sync",
-    ]);
+    let mut want = strings(&["unit", "3"]);
+    want.extend(std_words(false, "1480", "acct", "10", "5"));
+    want.extend(strings(&["ipparam", "my wan", "sync"]));
     assert_eq!(a[2..].to_vec(), want);
     // The kernel-mode plugin: no pty, pppoe's settings go to the plugin.
     let o = run_once(
@@ -297,15 +276,8 @@ fn rp_pppoe_keys_reach_pppd() {
         "svc1",
         "rp_pppoe_ac",
         "ac1",
-        "noipdefault",
-        "noauth",
-        "default-asyncmap",
-        "defaultroute",
-        "hide-password",
-        "nodetach",
-        "usepeerdns",
     ]);
-    want.extend(std_tail("acct", "20", "3"));
+    want.extend(std_words(true, "1492", "acct", "20", "3"));
     assert_eq!(argv(&w), want);
     // Values pppd or pppoe would reject are refused here, naming the key.
     for bad in ["LCP_INTERVAL=often", "CLAMPMSS=99999", "PPPOE_TIMEOUT=-1"] {
@@ -376,21 +348,8 @@ fn argv_matches_rp_pppoes_own_script() {
             stock_config(d, &format!("{tweak}RETRY_ON_FAILURE=no\n")),
         )
         .unwrap();
-        let _ = fs::remove_file(w.path("argv"));
-        let mut c = w
-            .env_cmd("sh")
-            .arg(script)
-            .arg(w.conf())
-            .env("PPPD_STANDIN_ARGV", w.path("argv"))
-            .env("PPPD_STANDIN_EXIT", "4")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        if wait_child(&mut c, Duration::from_secs(20)).is_none() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        let mut c = run_to_end(recording_pppd(&w, w.env_cmd("sh").arg(script)), Stdio::null);
+        let _ = c.wait();
         assert_eq!(ours, comparable(&argv(&w)), "{tweak}");
     }
 }

@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::fixture::{alive, bin, text, wait_child, wait_for, write_exec, Opts, World};
+use crate::common::{eventually, write_exec};
+use crate::fixture::{alive, bin, text, wait_child, Opts, World};
 
 pub fn all() -> Vec<(&'static str, fn())> {
     tests![
         stop_service_despite_broken_config,
         stop_service_broken_config_kills_a_stuck_pair,
+        stop_service_kills_a_stuck_pair_at_the_limit,
         pppd_descendants_never_wedge_the_pair,
         state_never_says_running_for_a_dead_loop,
         runtime_dir_writable_by_others_refused,
@@ -40,7 +42,7 @@ impl Supervised {
             .spawn()
             .unwrap();
         // Ready once its control fifo takes a command.
-        assert!(wait_for(Duration::from_secs(20), || {
+        assert!(eventually(Duration::from_secs(20), || {
             dir.join("supervise/control").exists()
                 && upkeep::status::read_status(&dir).is_ok_and(|s| s.is_some())
         }));
@@ -190,9 +192,43 @@ fn stop_service_broken_config_kills_a_stuck_pair() {
     let st = s.status().unwrap();
     assert_eq!((st.pid, st.want), (0, upkeep::status::Want::Down));
     // KILLed pppd sends no PADT: the ISP sees the line vanish.
-    assert!(wait_for(Duration::from_secs(20), || w
+    assert!(eventually(Duration::from_secs(20), || w
         .sessions()
         .is_empty()));
+}
+
+/// With a config that works, --service first lets supervise take the loop
+/// down (its TERM); a loop stuck on a pppd that ignores TERM is KILLed
+/// through its lock once -T has passed, not later, and supervise then
+/// reports the service down.
+fn stop_service_kills_a_stuck_pair_at_the_limit() {
+    let mut w = World::new(Opts {
+        stop_timeout: "60s",
+        ..Opts::default()
+    });
+    w.extra_env
+        .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
+    let s = Supervised::new(
+        &w,
+        &format!(
+            "#!/bin/sh\nexec {} {}\n",
+            bin("pppoe-connect").display(),
+            w.conf().display()
+        ),
+    );
+    upkeep::control::send(&s.dir, b"u").unwrap();
+    assert!(w.wait_session());
+    let pppd = w.pppd_pid();
+    let looped = s.status().unwrap().pid as i32;
+    let t = Instant::now();
+    let o = w.stop(&["--service", s.dir.to_str().unwrap(), "-T", "300ms"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert!(!alive(looped) && !alive(pppd));
+    let st = s.status().unwrap();
+    assert_eq!((st.pid, st.want), (0, upkeep::status::Want::Down));
+    w.assert_all_gone("after stop --service");
 }
 
 /// pppd's ip-up starts a daemon that inherits pppd's descriptors and
@@ -217,13 +253,13 @@ fn pppd_descendants_never_wedge_the_pair() {
         .push(("PPPD_STANDIN_IP_UP".into(), ip_up.display().to_string()));
     let mut c = w.connect();
     assert!(w.wait_session());
-    assert!(wait_for(Duration::from_secs(20), || !strays
+    assert!(eventually(Duration::from_secs(20), || !strays
         .pids()
         .is_empty()));
     let pppd = w.pppd_pid();
     c.kill().unwrap();
     c.wait().unwrap();
-    assert!(wait_for(Duration::from_secs(20), || !alive(pppd)));
+    assert!(eventually(Duration::from_secs(20), || !alive(pppd)));
     assert!(strays.pids().iter().all(|p| alive(*p)));
     let t = Instant::now();
     let o = w.stop(&["-T", "300ms"]);
@@ -237,7 +273,7 @@ fn pppd_descendants_never_wedge_the_pair() {
     // A new loop dials at once; the daemon is still there.
     let mut c = w.connect();
     assert!(w.wait_session(), "{}", w.read("connect.err"));
-    assert!(wait_for(Duration::from_secs(20), || w.state() == "running"));
+    assert!(eventually(Duration::from_secs(20), || w.state() == "running"));
     assert!(!w.read("connect.err").contains("still holds"));
     let o = w.stop(&[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -257,16 +293,16 @@ fn state_never_says_running_for_a_dead_loop() {
         .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
     let mut a = w.connect();
     assert!(w.wait_session());
-    assert!(wait_for(Duration::from_secs(20), || w.state() == "running"));
+    assert!(eventually(Duration::from_secs(20), || w.state() == "running"));
     a.kill().unwrap();
     a.wait().unwrap();
     let mut b = w.connect();
-    assert!(wait_for(Duration::from_secs(20), || w
+    assert!(eventually(Duration::from_secs(20), || w
         .read("connect.err")
         .contains("still holds")));
     assert_ne!(w.state(), "running", "state of the dead loop");
     assert!(w.read("pppoe.pid").starts_with(&b.id().to_string()));
-    assert!(wait_for(Duration::from_secs(20), || w.state() == "running"));
+    assert!(eventually(Duration::from_secs(20), || w.state() == "running"));
     let o = w.stop(&["-T", "300ms"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let _ = wait_child(&mut b, Duration::from_secs(20));
@@ -338,7 +374,7 @@ impl HookWorld {
         let state = w.path("state");
         fs::create_dir(&state).unwrap();
         let ka = Supervised::new(&w, "#!/bin/sh\nexec sleep 1000\n");
-        assert!(wait_for(Duration::from_secs(20), || ka
+        assert!(eventually(Duration::from_secs(20), || ka
             .status()
             .is_some_and(|s| s.pid != 0)));
         HookWorld { ka, state, w }

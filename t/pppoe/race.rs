@@ -13,7 +13,8 @@ use std::process::{Child, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::fixture::{alive, live_loops, text, wait_child, wait_for, Opts, World};
+use crate::common::eventually;
+use crate::fixture::{alive, live_loops, text, wait_child, Opts, World};
 use crate::rng::Rng;
 
 pub fn all() -> Vec<(&'static str, fn())> {
@@ -56,7 +57,7 @@ fn busy_world() -> World {
 fn wait_loop_started(w: &World, c: &Child) {
     let want = format!("{}\n", c.id());
     assert!(
-        wait_for(Duration::from_secs(20), || w.read("pppoe.pid") == want),
+        eventually(Duration::from_secs(20), || w.read("pppoe.pid") == want),
         "loop {} never took its lock: {}",
         c.id(),
         w.read("connect.err")
@@ -213,7 +214,7 @@ fn stop_racing_start() {
                 let holder = upkeep::pidlock::holder(&w.path("pppoe.pid")).unwrap();
                 assert!(
                     holder.is_some()
-                        || wait_for(Duration::from_secs(2), || upkeep::pidlock::holder(
+                        || eventually(Duration::from_secs(2), || upkeep::pidlock::holder(
                             &w.path("pppoe.pid")
                         )
                         .unwrap()
@@ -236,7 +237,7 @@ fn stop_racing_start() {
             assert_eq!(o.status.code(), Some(0), "{why}: {}", text(&o));
             w.assert_all_gone(&why);
             assert!(
-                wait_for(Duration::from_secs(1), || live_loops(&w).is_empty()),
+                eventually(Duration::from_secs(1), || live_loops(&w).is_empty()),
                 "{why}"
             );
         }
@@ -302,7 +303,7 @@ fn rp_connect(w: &World, sleep: &str) -> std::path::PathBuf {
     let orig = fs::read_to_string("/usr/sbin/pppoe-connect").expect("Debian's pppoe package");
     assert!(orig.contains("\n    sleep 5\n"));
     let p = w.path("rp-pppoe-connect");
-    crate::fixture::write_exec(
+    crate::common::write_exec(
         &p,
         &orig.replace("\n    sleep 5\n", &format!("\n    sleep {sleep}\n")),
     );
@@ -344,7 +345,7 @@ fn bench_row(n: usize, rp: bool) -> Row {
         };
         let pidfile = w.path(if rp { "rp.pid" } else { "pppoe.pid" });
         let want = format!("{}\n", c.id());
-        assert!(wait_for(Duration::from_secs(20), || w
+        assert!(eventually(Duration::from_secs(20), || w
             .read(pidfile.file_name().unwrap().to_str().unwrap())
             == want));
         std::thread::sleep(Duration::from_micros(rng.below(150_000)));
@@ -381,7 +382,7 @@ fn bench_row(n: usize, rp: bool) -> Row {
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
-        assert!(wait_for(Duration::from_secs(20), || w
+        assert!(eventually(Duration::from_secs(20), || w
             .sessions()
             .is_empty()
             && w.live_pppds().is_empty()));

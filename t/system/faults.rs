@@ -141,7 +141,7 @@ pub fn act(rig: &Rig, f: &Fault) {
             let _ = std::fs::write(&flag, "8\n");
             let _ = kill(Pid::from_raw(gw.pid_of("pppoe") as i32), Signal::SIGHUP);
             // pppd removes the flag as it starts the daemon.
-            let started = super::wait_for(Duration::from_secs(3), || !flag.exists());
+            let started = super::eventually(Duration::from_secs(3), || !flag.exists());
             count(started, &DAEMONS_LEFT);
             let _ = std::fs::remove_file(&flag);
             count(sigkill(gw.pid_of("pppoe")), &LOOPS_KILLED);

@@ -20,7 +20,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::netns::Netns;
-use super::wait_for;
 
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const SVC: &str = env!("CARGO_BIN_EXE_svc");
@@ -434,15 +433,7 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         let svscan = self.svscan.get_mut().map(Option::take).unwrap_or(None);
         if let Some(mut c) = svscan {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            wait_for(Duration::from_secs(20), || {
-                c.try_wait().ok().flatten().is_some()
-            });
-            let _ = c.kill();
-            let _ = c.wait();
+            super::common::terminate(&mut c, Duration::from_secs(20));
         }
     }
 }

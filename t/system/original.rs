@@ -6,16 +6,9 @@
 //! leaves the loop redialling on the BACKUP gateway.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-/// A new file (never written through an existing one, which may be a
-/// link to a file of the repository).
-fn write_exec(path: &Path, text: &str) {
-    let _ = fs::remove_file(path);
-    fs::write(path, text).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
-}
+use super::common::write_exec;
 
 /// Install into the gateway's upper dir (its /): hooks, the rp-pppoe
 /// config, and the lost hook rp-pppoe runs.

@@ -8,27 +8,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{lines, open_writer, setup, wait_for, write_script, Reader, STATES};
+use super::{eventually, lines, log_hooks, open_writer, setup, Reader, STATES};
 
 #[test]
 fn a_queued_backlog_jumps_to_the_newest_state_at_once() {
     let (_tmp, dir) = setup();
-    let log = dir.join("hooks.log");
-    for s in STATES {
-        // The first event's hook runs long; the others only log.
-        write_script(
-            &dir.join("hooks").join(s),
-            &format!(
-                "echo \"START $3 $4\" >>{log}\n[ \"$4\" = 200 ] && sleep 3\necho \"END $3 $4\" >>{log}",
-                log = log.display()
-            ),
-        );
-    }
+    // The first event's hook runs long; the others only log.
+    let log = log_hooks(&dir, &STATES, |_, log| {
+        format!(
+            "echo \"START $3 $4\" >>{log}\n[ \"$4\" = 200 ] && sleep 3\necho \"END $3 $4\" >>{log}"
+        )
+    });
     let reader = Reader::start(&dir, &[]);
     let state = dir.join("state");
     let mut w = open_writer(&dir);
     w.write_all(b"INSTANCE \"VI_1\" MASTER 200\n").unwrap();
-    assert!(wait_for(Duration::from_secs(5), || lines(&log)
+    assert!(eventually(Duration::from_secs(5), || lines(&log)
         == ["START MASTER 200"]));
     // Every distinct state file content a reader polling the dir sees.
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -59,7 +54,7 @@ fn a_queued_backlog_jumps_to_the_newest_state_at_once() {
     // seen half-way): it is stopped meanwhile.
     let pid = nix::unistd::Pid::from_raw(reader.child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
-    assert!(wait_for(Duration::from_secs(5), || fs::read_to_string(
+    assert!(eventually(Duration::from_secs(5), || fs::read_to_string(
         format!("/proc/{pid}/stat")
     )
     .is_ok_and(|st| st
@@ -69,7 +64,7 @@ fn a_queued_backlog_jumps_to_the_newest_state_at_once() {
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
     let last = state.join("keepalived_vrrp.BACKUP");
     assert!(
-        wait_for(Duration::from_secs(10), || fs::read_to_string(&last)
+        eventually(Duration::from_secs(10), || fs::read_to_string(&last)
             .is_ok_and(|t| t.ends_with(" BACKUP 201\n"))),
         "{}",
         reader.stderr()
@@ -84,7 +79,7 @@ fn a_queued_backlog_jumps_to_the_newest_state_at_once() {
     );
     // Every hook still runs, in order, the newest's last.
     assert!(
-        wait_for(Duration::from_secs(60), || lines(&log).len() == 2 * (n + 2)),
+        eventually(Duration::from_secs(60), || lines(&log).len() == 2 * (n + 2)),
         "{}",
         reader.stderr()
     );

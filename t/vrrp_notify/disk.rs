@@ -10,22 +10,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{
-    hook_mode, lines, open_writer, setup, state_files, wait_for, write_script, Reader, BIN,
+    eventually, hook_mode, lines, open_writer, setup, state_files, write_script, Reader, BIN,
 };
 
 const NOBODY: u32 = 65534;
-
-/// Why this test cannot run here; with CI=true it must run anyway.
-fn skip(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return false;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but {test} needs root");
-    }
-    eprintln!("skipping {test}: not root");
-    true
-}
 
 /// A tmpfs mounted for the test, unmounted (lazily) when dropped.
 struct Tmpfs(PathBuf);
@@ -89,7 +77,7 @@ fn output_within(cmd: &mut Command, limit: Duration) -> std::process::Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let ended = wait_for(limit, || child.try_wait().unwrap().is_some());
+    let ended = eventually(limit, || child.try_wait().unwrap().is_some());
     if !ended {
         let _ = child.kill();
     }
@@ -112,7 +100,7 @@ fn hook_mode_in(state: &Path, dir: &Path, extra: &[&str]) -> Command {
 
 #[test]
 fn a_full_disk_leaves_the_old_state_or_the_new_never_a_mix() {
-    if skip("the full-disk test") {
+    if !crate::common::need_root("the full-disk test") {
         return;
     }
     let (_tmp, dir) = setup();
@@ -128,17 +116,17 @@ fn a_full_disk_leaves_the_old_state_or_the_new_never_a_mix() {
     let reader = Reader::start(&dir, &[]);
     let mut w = open_writer(&dir);
     w.write_all(b"INSTANCE \"VI_1\" MASTER 150\n").unwrap();
-    assert!(wait_for(Duration::from_secs(5), || lines(&log) == ["MASTER 150"]));
+    assert!(eventually(Duration::from_secs(5), || lines(&log) == ["MASTER 150"]));
     // Its journal's "hooks done" too, before the disk fills (a reader
     // without a journal just goes on after this wait).
     let journal = state.join("keepalived_vrrp.event");
-    let _ = wait_for(Duration::from_secs(2), || {
+    let _ = eventually(Duration::from_secs(2), || {
         fs::read_to_string(&journal).is_ok_and(|j| j.contains("hooks=done"))
     });
     let filler = fill(&state);
     w.write_all(b"INSTANCE \"VI_1\" BACKUP 150\n").unwrap();
     assert!(
-        wait_for(Duration::from_secs(5), || reader
+        eventually(Duration::from_secs(5), || reader
             .stderr()
             .contains("warning")),
         "no warning on a full disk"
@@ -151,7 +139,7 @@ fn a_full_disk_leaves_the_old_state_or_the_new_never_a_mix() {
     }
     // A retry's temp file lives for an instant; none is left behind.
     assert!(
-        wait_for(Duration::from_secs(1), || temp_files(&state).is_empty()),
+        eventually(Duration::from_secs(1), || temp_files(&state).is_empty()),
         "{:?}",
         temp_files(&state)
     );
@@ -169,14 +157,14 @@ fn a_full_disk_leaves_the_old_state_or_the_new_never_a_mix() {
     );
     fs::remove_file(&filler).unwrap();
     assert!(
-        wait_for(Duration::from_secs(5), || consistent(&state).as_deref()
+        eventually(Duration::from_secs(5), || consistent(&state).as_deref()
             == Some("BACKUP")
             && lines(&log) == ["MASTER 150", "BACKUP 150"]),
         "{}",
         reader.stderr()
     );
     // (The journal's "hooks done" is being written just now, maybe.)
-    assert!(wait_for(Duration::from_secs(1), || temp_files(&state).is_empty()));
+    assert!(eventually(Duration::from_secs(1), || temp_files(&state).is_empty()));
 
     // The disk fills while a hook runs: its "hooks done" mark fails, then
     // the next event's files do; one report for both, both retried.
@@ -190,10 +178,10 @@ fn a_full_disk_leaves_the_old_state_or_the_new_never_a_mix() {
         ),
     );
     w.write_all(b"INSTANCE \"VI_1\" STOP 150\n").unwrap();
-    assert!(wait_for(Duration::from_secs(5), || lines(&log).len() == 3));
+    assert!(eventually(Duration::from_secs(5), || lines(&log).len() == 3));
     let filler = fill(&state);
     fs::write(&go, "").unwrap();
-    assert!(wait_for(Duration::from_secs(5), || reader
+    assert!(eventually(Duration::from_secs(5), || reader
         .stderr()
         .lines()
         .filter(|l| l.contains("warning"))
@@ -207,7 +195,7 @@ fn a_full_disk_leaves_the_old_state_or_the_new_never_a_mix() {
     }
     fs::remove_file(&filler).unwrap();
     assert!(
-        wait_for(Duration::from_secs(5), || consistent(&state).as_deref()
+        eventually(Duration::from_secs(5), || consistent(&state).as_deref()
             == Some("MASTER")
             && lines(&log).last().map(String::as_str) == Some("MASTER 151")
             && fs::read_to_string(&journal).is_ok_and(|j| j
@@ -222,7 +210,7 @@ fn a_full_disk_leaves_the_old_state_or_the_new_never_a_mix() {
         2,
         "{err}"
     );
-    assert!(wait_for(Duration::from_secs(1), || temp_files(&state).is_empty()));
+    assert!(eventually(Duration::from_secs(1), || temp_files(&state).is_empty()));
     drop(reader);
 
     // Hook mode: the same, retried while it waits.
@@ -232,7 +220,7 @@ fn a_full_disk_leaves_the_old_state_or_the_new_never_a_mix() {
         .spawn()
         .unwrap();
     let hook_err = || fs::read_to_string(dir.join("hook.err")).unwrap_or_default();
-    assert!(wait_for(Duration::from_secs(5), || hook_err().contains("warning")));
+    assert!(eventually(Duration::from_secs(5), || hook_err().contains("warning")));
     assert_eq!(consistent(&state).as_deref(), Some("MASTER"));
     fs::remove_file(&filler).unwrap();
     let status = child.wait().unwrap();
@@ -257,7 +245,7 @@ fn a_full_disk_leaves_the_old_state_or_the_new_never_a_mix() {
 /// file) is never written through.
 #[test]
 fn planted_symlinks_and_foreign_state_dirs_are_refused() {
-    if skip("the planted-symlink test") {
+    if !crate::common::need_root("the planted-symlink test") {
         return;
     }
     let (_tmp, dir) = setup();

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{setup, state_files, wait_for, write_script, STATES};
+use super::{eventually, setup, state_files, write_script, STATES};
 
 struct Stopped(std::process::Child);
 
@@ -54,7 +54,7 @@ fn drain_once(n: usize, hooks: bool, poller: bool) -> (Duration, Option<Duration
             .unwrap(),
     );
     let fifo = dir.join("fifo");
-    assert!(wait_for(Duration::from_secs(5), || fifo.exists()));
+    assert!(eventually(Duration::from_secs(5), || fifo.exists()));
     let mut w = fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -62,7 +62,7 @@ fn drain_once(n: usize, hooks: bool, poller: bool) -> (Duration, Option<Duration
         .unwrap();
     // The reader is up (it made the state dir) before it is stopped.
     w.write_all(b"INSTANCE \"VI_1\" FAULT 1\n").unwrap();
-    assert!(wait_for(Duration::from_secs(5), || state
+    assert!(eventually(Duration::from_secs(5), || state
         .join("keepalived_vrrp.FAULT")
         .exists()));
     signal(reader.0.id(), nix::sys::signal::Signal::SIGSTOP);

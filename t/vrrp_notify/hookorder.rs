@@ -4,11 +4,12 @@
 //! newer one), and the last one must always be applied.
 
 use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use super::kills::Rng;
-use super::{hook_mode, lines, setup, state_files, write_script, STATES};
+use super::{hook_mode, lines, log_hooks, setup, state_files, STATES};
 
 /// The lock hook-mode invocations take turns on, in the state directory
 /// (vrrp-notify(8): "an exclusive lock on statedir/.lock").
@@ -23,26 +24,57 @@ fn stop(pid: i32) {
         nix::sys::signal::Signal::SIGSTOP,
     )
     .unwrap();
-    assert!(super::wait_for(Duration::from_secs(5), || {
-        fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
-            st.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
-        })
-    }));
+    super::common::wait_for("the process stopped", Duration::from_secs(5), || {
+        super::common::proc_state(pid as u32) == 'T'
+    });
 }
 
 /// The exit code of `c`, failing (not hanging) after 20 s.
 fn exit_code(c: &mut Child) -> Option<i32> {
-    let mut code = None;
-    let ended = super::wait_for(Duration::from_secs(20), || match c.try_wait().unwrap() {
-        Some(s) => {
-            code = s.code();
-            true
-        }
-        None => false,
-    });
-    assert!(ended, "still running after 20 s");
-    code
+    super::common::exited(c, Duration::from_secs(20))
+        .expect("still running after 20 s")
+        .code()
+}
+
+/// Hooks logging `STATE PRIO`, and the state dir with its lock held by the
+/// test: hook-mode processes started now wait for it in their start order.
+fn logged_and_locked(dir: &Path) -> (PathBuf, PathBuf, upkeep::lock::Lock) {
+    let log = log_hooks(dir, &STATES, |_, log| format!("echo \"$3 $4\" >>{log}"));
+    let state = dir.join("state");
+    fs::create_dir(&state).unwrap();
+    let held =
+        upkeep::lock::exclusive(upkeep::lock::open_lock_file(&state.join(LOCK)).unwrap()).unwrap();
+    (log, state, held)
+}
+
+/// Start the newer event (BACKUP 2) behind the stopped older one, release
+/// the state dir's lock, and see the newer process end with 0.
+fn newer_applies(dir: &Path, procs: &mut Procs, held: upkeep::lock::Lock, options: &[&str]) {
+    let newer = hook_mode(dir, &["INSTANCE", "VI_1", "BACKUP", "2"], options)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    procs.0.push(newer);
+    drop(held);
+    assert_eq!(exit_code(&mut procs.0[1]), Some(0));
+}
+
+/// Continue the stopped older process (MASTER 1) once the newer one
+/// (BACKUP 2) applied its event: it must end with 0 and leave the newer
+/// event standing. Returns what it said.
+fn resume_older(older: &mut Child, log: &Path, state: &Path, dir: &Path) -> String {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(older.id() as i32),
+        nix::sys::signal::Signal::SIGCONT,
+    )
+    .unwrap();
+    assert_eq!(exit_code(older), Some(0));
+    assert_eq!(lines(log), ["BACKUP 2"]);
+    assert_eq!(
+        state_files(state, "keepalived_vrrp"),
+        ["keepalived_vrrp.BACKUP"]
+    );
+    fs::read_to_string(dir.join("older.err")).unwrap()
 }
 
 /// Kills the processes of a trial that fails midway.
@@ -61,16 +93,9 @@ impl Drop for Procs {
 fn hook_mode_applies_in_keepalived_start_order() {
     let trials = 100;
     let (_tmp, dir) = setup();
-    let log = dir.join("hooks.log");
-    for s in STATES {
-        write_script(
-            &dir.join("hooks").join(s),
-            &format!(
-                "echo \"START $3 $4\" >>{log}\nsleep 0.02\necho \"END $3 $4\" >>{log}",
-                log = log.display()
-            ),
-        );
-    }
+    let log = log_hooks(&dir, &STATES, |_, log| {
+        format!("echo \"START $3 $4\" >>{log}\nsleep 0.02\necho \"END $3 $4\" >>{log}")
+    });
     let mut rng = Rng::from_time();
     let (mut all_applied, mut dropped) = (0, 0);
     for trial in 0..trials {
@@ -153,22 +178,12 @@ fn hook_mode_applies_in_keepalived_start_order() {
 #[test]
 fn hook_mode_never_applies_an_event_older_than_one_applied() {
     let (_tmp, dir) = setup();
-    let log = dir.join("hooks.log");
-    for s in STATES {
-        write_script(
-            &dir.join("hooks").join(s),
-            &format!("echo \"$3 $4\" >>{}", log.display()),
-        );
-    }
-    let state = dir.join("state");
-    fs::create_dir(&state).unwrap();
+    let (log, state, held) = logged_and_locked(&dir);
     // The program under another name (its comm), so not seen as a sibling.
     // (A symlink: a fresh copy could be "text file busy" while another
     // test thread forks.)
     let copy = dir.join("notify-copy");
     std::os::unix::fs::symlink(super::BIN, &copy).unwrap();
-    let held =
-        upkeep::lock::exclusive(upkeep::lock::open_lock_file(&state.join(LOCK)).unwrap()).unwrap();
     let mut older = std::process::Command::new(&copy);
     older
         .arg("--state-dir")
@@ -180,25 +195,8 @@ fn hook_mode_never_applies_an_event_older_than_one_applied() {
     let mut procs = Procs(vec![older.spawn().unwrap()]);
     let older_pid = procs.0[0].id() as i32;
     stop(older_pid);
-    let newer = hook_mode(&dir, &["INSTANCE", "VI_1", "BACKUP", "2"], &[])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    procs.0.push(newer);
-    drop(held);
-    assert_eq!(exit_code(&mut procs.0[1]), Some(0));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(older_pid),
-        nix::sys::signal::Signal::SIGCONT,
-    )
-    .unwrap();
-    assert_eq!(exit_code(&mut procs.0[0]), Some(0));
-    assert_eq!(lines(&log), ["BACKUP 2"]);
-    assert_eq!(
-        state_files(&state, "keepalived_vrrp"),
-        ["keepalived_vrrp.BACKUP"]
-    );
-    let err = fs::read_to_string(dir.join("older.err")).unwrap();
+    newer_applies(&dir, &mut procs, held, &[]);
+    let err = resume_older(&mut procs.0[0], &log, &state, &dir);
     assert!(
         err.contains("not applying INSTANCE \"VI_1\" MASTER 1: a later event (INSTANCE \"VI_1\" BACKUP 2) is already applied"),
         "{err}"
@@ -212,17 +210,7 @@ fn hook_mode_never_applies_an_event_older_than_one_applied() {
 #[test]
 fn hook_mode_waits_for_a_stuck_older_process_only_so_long() {
     let (_tmp, dir) = setup();
-    let log = dir.join("hooks.log");
-    for s in STATES {
-        write_script(
-            &dir.join("hooks").join(s),
-            &format!("echo \"$3 $4\" >>{}", log.display()),
-        );
-    }
-    let state = dir.join("state");
-    fs::create_dir(&state).unwrap();
-    let held =
-        upkeep::lock::exclusive(upkeep::lock::open_lock_file(&state.join(LOCK)).unwrap()).unwrap();
+    let (log, state, held) = logged_and_locked(&dir);
     let timeout = ["--hook-timeout", "100ms"];
     let older = hook_mode(&dir, &["INSTANCE", "VI_1", "MASTER", "1"], &timeout)
         .stderr(fs::File::create(dir.join("older.err")).unwrap())
@@ -230,25 +218,11 @@ fn hook_mode_waits_for_a_stuck_older_process_only_so_long() {
         .unwrap();
     let mut procs = Procs(vec![older]);
     stop(procs.0[0].id() as i32);
-    let older_pid = nix::unistd::Pid::from_raw(procs.0[0].id() as i32);
     let started = std::time::Instant::now();
-    let newer = hook_mode(&dir, &["INSTANCE", "VI_1", "BACKUP", "2"], &timeout)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    procs.0.push(newer);
-    drop(held);
-    assert_eq!(exit_code(&mut procs.0[1]), Some(0));
+    newer_applies(&dir, &mut procs, held, &timeout);
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(1200), "{waited:?}");
     assert_eq!(lines(&log), ["BACKUP 2"]);
-    nix::sys::signal::kill(older_pid, nix::sys::signal::Signal::SIGCONT).unwrap();
-    assert_eq!(exit_code(&mut procs.0[0]), Some(0));
-    assert_eq!(lines(&log), ["BACKUP 2"]);
-    assert_eq!(
-        state_files(&state, "keepalived_vrrp"),
-        ["keepalived_vrrp.BACKUP"]
-    );
-    let err = fs::read_to_string(dir.join("older.err")).unwrap();
+    let err = resume_older(&mut procs.0[0], &log, &state, &dir);
     assert!(err.contains("not applying"), "{err}");
 }

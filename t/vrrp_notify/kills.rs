@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::{lines, setup, state_files, wait_for, write_script, Reader, STATES};
+use super::{eventually, lines, log_hooks, setup, state_files, Reader, STATES};
 
 /// xorshift64*: reproducible from the seed printed at the start.
 pub struct Rng(u64);
@@ -35,17 +35,9 @@ impl Rng {
 /// Hooks that log `START STATE PRIO` and `END STATE PRIO` around a sleep of
 /// (PRIO % 5) * 10 ms.
 pub fn logging_hooks(dir: &Path) -> std::path::PathBuf {
-    let log = dir.join("hooks.log");
-    for s in STATES {
-        write_script(
-            &dir.join("hooks").join(s),
-            &format!(
-                "echo \"START $3 $4\" >>{log}\nsleep 0.0$(($4 % 5))\necho \"END $3 $4\" >>{log}",
-                log = log.display()
-            ),
-        );
-    }
-    log
+    log_hooks(dir, &STATES, |_, log| {
+        format!("echo \"START $3 $4\" >>{log}\nsleep 0.0$(($4 % 5))\necho \"END $3 $4\" >>{log}")
+    })
 }
 
 fn no_temp_files(dir: &Path) -> bool {
@@ -136,7 +128,7 @@ fn kill_9_at_any_moment_converges_to_the_last_event() {
         reader = Reader::start(&dir, &[]);
         let want_file = format!("keepalived_vrrp.{s}");
         let want_line = format!(" INSTANCE \"VI_1\" {s} {p}\n");
-        let converged = wait_for(Duration::from_secs(10), || {
+        let converged = eventually(Duration::from_secs(10), || {
             state_files(&state, "keepalived_vrrp") == [want_file.as_str()]
                 && fs::read_to_string(state.join(&want_file)).is_ok_and(|t| t.ends_with(&want_line))
                 && fs::read_to_string(state.join("keepalived_vrrp.current"))

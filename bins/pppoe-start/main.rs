@@ -1,5 +1,7 @@
-//! pppoe-start: run pppoe-connect detached (own session, stdio to /dev/null
-//! or a log) and wait until it runs pppd, or a time limit passes.
+#![forbid(unsafe_code)]
+//! pppoe-start [CONFIG] [-T DURATION] (doc/DESIGN.md, pppoe-connect, pppoe-stop, pppoe-start):
+//! run pppoe-connect detached (own session, stdio to /dev/null or a log)
+//! and wait until it runs pppd, or a time limit passes.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
@@ -7,23 +9,76 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::unistd::{AccessFlags, Pid};
+use upkeep::errors::{self, warn, Fatal};
+use upkeep::event;
+use upkeep::pidlock::{self, Probe};
+use upkeep::pinned::Pinned;
+use upkeep::pppoe::config::{Config, DEFAULT_CONFIG};
+use upkeep::pppoe::loopfiles::{already_running, STATE_RUNNING};
+use upkeep::runtimefile;
+use upkeep::spawn::Spawn;
 
-use super::config::Config;
-use super::{already_running, io_fatal, sys_fatal, Fatal, Proc, STATE_RUNNING};
-use crate::event;
-use crate::pidlock::{self, Probe};
-use crate::spawn::Spawn;
-use crate::{runtimefile, sys};
+const PROG: &str = "pppoe-start";
 
-pub struct StartOptions<'a> {
+/// Start pppoe-connect CONFIG detached (own session, stdio to /dev/null or
+/// --log) and wait until it runs pppd. Refuses (exit 111) when a loop
+/// already runs for CONFIG.
+#[derive(Parser)]
+#[command(name = PROG, version)]
+struct Cli {
+    /// rp-pppoe style config (KEY=value lines)
+    #[arg(default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// give up waiting for pppd after this long (the loop keeps running)
+    /// (default: CONNECT_TIMEOUT in CONFIG, in seconds, else 30s; 0: wait
+    /// only until the loop holds its lock)
+    #[arg(short = 'T', value_name = "DURATION", value_parser = upkeep::duration::parse)]
+    timeout: Option<std::time::Duration>,
+    /// append the loop's output to FILE instead of discarding it
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+}
+
+fn main() {
+    let cli = upkeep::help::parse_clap::<Cli>().unwrap_or_else(|code| std::process::exit(code));
+    match run(&cli) {
+        Ok(pid) => println!("pppoe-connect running as pid {pid}"),
+        Err(f) => errors::exit(PROG, &f),
+    }
+}
+
+fn run(cli: &Cli) -> Result<Pid, Fatal> {
+    let cfg = Config::load(&cli.config)?;
+    for w in cfg.warnings() {
+        warn(PROG, w);
+    }
+    // The loop is the pppoe-connect installed beside us.
+    let connect = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("pppoe-connect")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("pppoe-connect"));
+    let opts = StartOptions {
+        timeout: cli
+            .timeout
+            .or(cfg.connect_timeout)
+            .unwrap_or(Duration::from_secs(30)),
+        log: cli.log.as_deref(),
+        connect: &connect,
+    };
+    start(&cfg, &opts)
+}
+
+struct StartOptions<'a> {
     /// How long to wait for pppd; zero: only for the loop to hold its lock.
-    pub timeout: Duration,
+    timeout: Duration,
     /// Where the loop's stdout and stderr go (appended); /dev/null if None.
-    pub log: Option<&'a Path>,
+    log: Option<&'a Path>,
     /// The pppoe-connect program.
-    pub connect: &'a Path,
+    connect: &'a Path,
 }
 
 fn open_out(log: Option<&Path>) -> std::io::Result<File> {
@@ -42,11 +97,11 @@ fn open_out(log: Option<&Path>) -> std::io::Result<File> {
 }
 
 /// Start the loop for `cfg`; the loop's pid once pppd runs.
-pub fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
+fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
     // Catch what would make the loop fail at once, where it can be seen.
     cfg.check_link()?;
     if let Err(e) = nix::unistd::access(&cfg.pppd, AccessFlags::X_OK) {
-        return Err(sys_fatal(
+        return Err(Fatal::sys(
             format!("unable to run {}", cfg.pppd.display()),
             e,
         ));
@@ -54,19 +109,19 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
     // The loop would refuse a directory others can write: say so here,
     // where it can be seen, not as "exited 111".
     runtimefile::Dir::open(runtimefile::parent_of(&cfg.pidfile))
-        .map_err(|e| io_fatal(format!("unable to lock {}", cfg.pidfile.display()), &e))?;
+        .map_err(|e| Fatal::io(format!("unable to lock {}", cfg.pidfile.display()), &e))?;
     if let Probe::Held = pidlock::probe(&cfg.pidfile, false)
-        .map_err(|e| io_fatal(format!("unable to lock {}", cfg.pidfile.display()), &e))?
+        .map_err(|e| Fatal::io(format!("unable to lock {}", cfg.pidfile.display()), &e))?
     {
         return Err(already_running(&cfg.pidfile));
     }
-    let devnull = File::open("/dev/null").map_err(|e| io_fatal("unable to open /dev/null", &e))?;
+    let devnull = File::open("/dev/null").map_err(|e| Fatal::io("unable to open /dev/null", &e))?;
     let out = open_out(opts.log).map_err(|e| {
         let name = opts
             .log
             .map(|p| p.display().to_string())
             .unwrap_or("/dev/null".into());
-        io_fatal(format!("unable to open {name}"), &e)
+        Fatal::io(format!("unable to open {name}"), &e)
     })?;
     let dir = cfg
         .pidfile
@@ -75,12 +130,12 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-        .map_err(|e| sys_fatal("unable to create inotify", e))?;
+        .map_err(|e| Fatal::sys("unable to create inotify", e))?;
     ino.add_watch(
         &dir,
         AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MODIFY,
     )
-    .map_err(|e| sys_fatal(format!("unable to watch {}", dir.display()), e))?;
+    .map_err(|e| Fatal::sys(format!("unable to watch {}", dir.display()), e))?;
 
     let child = Spawn::new(opts.connect)
         .arg(&cfg.path)
@@ -89,14 +144,11 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
         .fd(&out, 1)
         .fd(&out, 2)
         .spawn()
-        .map_err(|e| sys_fatal("unable to fork", e))?;
-    let proc = Proc {
-        pid: child.pid,
-        pidfd: sys::pidfd_open(child.pid).map_err(|e| sys_fatal("unable to open pidfd", e))?,
-    };
+        .map_err(|e| Fatal::sys("unable to fork", e))?;
+    let proc = Pinned::child(child.pid).map_err(|e| Fatal::sys("unable to open pidfd", e))?;
     if let Err(e) = child.wait_exec() {
         let _ = proc.reap();
-        return Err(sys_fatal(
+        return Err(Fatal::sys(
             format!("unable to run {}", opts.connect.display()),
             e,
         ));
@@ -127,7 +179,7 @@ pub fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
             )));
         }
         let ready = event::wait_readable(&[proc.pidfd.as_fd(), ino.as_fd()], Some(deadline - now))
-            .map_err(|e| sys_fatal("unable to poll", e))?;
+            .map_err(|e| Fatal::sys("unable to poll", e))?;
         if ready[1] {
             let _ = ino.read_events();
         }

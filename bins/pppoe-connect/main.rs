@@ -3,9 +3,13 @@
 
 use std::path::PathBuf;
 
+mod hook;
+mod pppd;
+mod redial;
+
 use clap::Parser;
-use upkeep::errors::{die, warn};
-use upkeep::pppoe::{config::Config, config::DEFAULT_CONFIG, connect};
+use upkeep::errors::{self, warn, Fatal};
+use upkeep::pppoe::{config::Config, config::DEFAULT_CONFIG};
 
 const PROG: &str = "pppoe-connect";
 
@@ -44,12 +48,16 @@ struct Cli {
 }
 
 fn main() {
-    let cli = upkeep::pppoe::parse_cli::<Cli>().unwrap_or_else(|code| std::process::exit(code));
-    let cfg = Config::load(&cli.config).unwrap_or_else(|e| die(PROG, e.code, e));
+    let cli = upkeep::help::parse_clap::<Cli>().unwrap_or_else(|code| std::process::exit(code));
+    if let Err(f) = run(&cli) {
+        errors::exit(PROG, &f);
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), Fatal> {
+    let cfg = Config::load(&cli.config)?;
     for w in cfg.warnings() {
         warn(PROG, w);
     }
-    if let Err(e) = connect::run(&cfg) {
-        die(PROG, e.code, e);
-    }
+    redial::run(&cfg)
 }

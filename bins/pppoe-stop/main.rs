@@ -4,11 +4,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod servicestop;
+mod stop;
+
 use clap::Parser;
-use upkeep::errors::{die, warn};
+use stop::StopOptions;
+use upkeep::errors::{self, warn, Fatal};
 use upkeep::pppoe::config::{Config, DEFAULT_CONFIG};
-use upkeep::pppoe::servicestop;
-use upkeep::pppoe::stop::{self, StopOptions};
 
 const PROG: &str = "pppoe-stop";
 
@@ -34,30 +36,37 @@ struct Cli {
 }
 
 fn main() {
-    let cli = upkeep::pppoe::parse_cli::<Cli>().unwrap_or_else(|code| std::process::exit(code));
+    let cli = upkeep::help::parse_clap::<Cli>().unwrap_or_else(|code| std::process::exit(code));
+    if let Err(f) = run(&cli) {
+        errors::exit(PROG, &f);
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), Fatal> {
     let cfg = match Config::load(&cli.config) {
         Ok(cfg) => cfg,
         Err(e) => {
             // Without the config there is no lock to act on; the service
             // still knows its loop.
             let Some(dir) = &cli.service else {
-                die(PROG, e.code, e)
+                return Err(e);
             };
             let kill_after = cli.timeout.unwrap_or(Duration::from_secs(10));
-            match servicestop::stop(dir, kill_after) {
+            return match servicestop::stop(dir, kill_after) {
                 Ok(()) => {
                     warn(PROG, format_args!("{} is down, but {e}", dir.display()));
-                    std::process::exit(0)
+                    Ok(())
                 }
-                Err(f) => die(PROG, f.code, format_args!("{f}; and {e}")),
-            }
+                Err(f) => Err(Fatal {
+                    code: f.code,
+                    message: format!("{f}; and {e}"),
+                }),
+            };
         }
     };
     let opts = StopOptions {
         service: cli.service.as_deref(),
         kill_after: cli.timeout.unwrap_or(cfg.stop_timeout),
     };
-    if let Err(e) = stop::stop(&cfg, &opts, &mut |w| warn(PROG, w)) {
-        die(PROG, e.code, e);
-    }
+    stop::stop(&cfg, &opts, &mut |w| warn(PROG, w))
 }

@@ -6,118 +6,75 @@
 //! the loop and its pppd are killed through those pidfds — never anything
 //! else.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use super::stop::{wait_supervise, KILL_GRACE};
-use super::Fatal;
-use crate::control::{self, SendError};
-use crate::{event, status, sys};
+use upkeep::control::SendError;
+use upkeep::errors::Fatal;
+use upkeep::pinned::Pinned;
+use upkeep::pppoe::KILL_GRACE;
+use upkeep::{event, procfs, status};
 
-/// A process we pinned: `pidfd` can only ever signal it.
-struct Pinned {
-    pid: Pid,
-    pidfd: OwnedFd,
-}
-
-impl Pinned {
-    fn exited(&self) -> bool {
-        event::wait_readable(&[self.pidfd.as_fd()], Some(Duration::ZERO))
-            .map(|r| r[0])
-            .unwrap_or(true)
-    }
-
-    fn kill(&self) {
-        let _ = sys::pidfd_send_signal(&self.pidfd, libc::SIGKILL);
-    }
-}
-
-fn parent_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')')
-        .next()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
+use crate::stop::{later, supervise_down, tell_down};
 
 /// The lost hook runs as `HOOK CONFIG CODE`; it is left to finish, as the
 /// loop leaves it (it may be handing mastership over).
-fn is_lost_hook(pid: i32) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        return false;
-    };
-    let argv: Vec<&[u8]> = cmdline
-        .split(|&b| b == 0)
-        .filter(|a| !a.is_empty())
-        .collect();
-    argv.len() == 3 && argv[2].iter().all(u8::is_ascii_digit)
+fn is_lost_hook(pid: Pid) -> bool {
+    procfs::argv(pid).is_some_and(|argv| argv.len() == 3 && argv[2].iter().all(u8::is_ascii_digit))
 }
 
 /// The children of the pinned, live `parent` (its pppd), each pinned and
 /// checked to be that parent's child after pinning.
 fn children_of(parent: &Pinned) -> Vec<Pinned> {
-    let mut out = Vec::new();
     if parent.exited() {
-        return out;
+        return Vec::new();
     }
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    let me = parent.pid.as_raw();
-    for e in entries.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if parent_of(pid) != Some(me) || is_lost_hook(pid) {
-            continue;
-        }
-        if let Ok(pidfd) = sys::pidfd_open(Pid::from_raw(pid)) {
-            if parent_of(pid) == Some(me) {
-                out.push(Pinned {
-                    pid: Pid::from_raw(pid),
-                    pidfd,
-                });
-            }
-        }
-    }
-    out
+    let child_now = |pid| Ok((procfs::parent(pid) == Some(parent.pid)).then_some(pid));
+    procfs::children(parent.pid)
+        .into_iter()
+        .filter(|&pid| !is_lost_hook(pid))
+        .filter_map(|pid| Pinned::checked(pid, || child_now(pid)).ok()?)
+        .collect()
 }
 
-/// The process supervise runs on `dir`, pinned, if any.
+/// The process supervise runs on `dir`, pinned (and still the one supervise
+/// reports, so not a reuser of its pid), if any.
 fn supervised(dir: &Path) -> Option<Pinned> {
-    let pid = status::read_status(dir).ok()??.pid;
-    if pid == 0 {
-        return None;
-    }
-    let pid = Pid::from_raw(i32::try_from(pid).ok()?);
-    let pidfd = sys::pidfd_open(pid).ok()?;
-    // Pinned; still the one supervise reports, so not a reuser of its pid.
-    (status::read_status(dir).ok()??.pid == pid.as_raw() as u32).then_some(Pinned { pid, pidfd })
+    let supervised_now = || {
+        let pid = status::read_status(dir).ok().flatten().map_or(0, |s| s.pid);
+        Ok(i32::try_from(pid)
+            .ok()
+            .filter(|&p| p > 0)
+            .map(Pid::from_raw))
+    };
+    let pid = supervised_now().ok()??;
+    Pinned::checked(pid, supervised_now).ok()?
 }
 
 /// Take the service down and wait until the supervised loop and its pppd
 /// are gone; past `kill_after`, SIGKILL them. Ok once they are.
 pub fn stop(dir: &Path, kill_after: Duration) -> Result<(), Fatal> {
     let start = Instant::now();
-    let kill_at = start + kill_after;
-    let give_up = kill_at + KILL_GRACE;
+    let kill_at = later(start, kill_after);
+    let give_up = later(kill_at, KILL_GRACE);
     let looped = supervised(dir);
     let mut pinned: Vec<Pinned> = looped.iter().flat_map(children_of).collect();
-    match control::send(dir, b"d") {
-        Ok(()) => {}
-        Err(SendError::NotRunning) if looped.is_none() => {
+    let watch = match tell_down(dir) {
+        (watch, Ok(())) => watch,
+        (_, Err(SendError::NotRunning)) if looped.is_none() => {
             return Err(Fatal::temporary(format!(
                 "supervise is not running on {}",
                 dir.display()
             )))
         }
-        Err(e) => return Err(Fatal::temporary(e.warning(&dir.display().to_string()))),
-    }
+        // Its loop runs on without it: ended below, then the status must
+        // say so.
+        (watch, Err(SendError::NotRunning)) => watch,
+        (_, Err(e)) => return Err(Fatal::temporary(e.warning(&dir.display().to_string()))),
+    };
     let all_gone = |looped: &Option<Pinned>, pinned: &[Pinned]| {
         looped.as_ref().is_none_or(Pinned::exited) && pinned.iter().all(Pinned::exited)
     };
@@ -146,7 +103,7 @@ pub fn stop(dir: &Path, kill_after: Duration) -> Result<(), Fatal> {
                 pinned.extend(children_of(l));
             }
             for p in pinned.iter().chain(&looped) {
-                p.kill();
+                let _ = p.signal(libc::SIGKILL);
             }
         }
         // Only those still running: an exited one is always readable.
@@ -166,13 +123,8 @@ pub fn stop(dir: &Path, kill_after: Duration) -> Result<(), Fatal> {
             ),
         );
     }
-    if !wait_supervise(dir, give_up.max(Instant::now() + KILL_GRACE), |s| {
-        s.pid == 0
-    }) {
-        return Err(Fatal::temporary(format!(
-            "supervise on {} still reports a process",
-            dir.display()
-        )));
+    match watch {
+        Some(w) => supervise_down(&w, give_up.max(later(Instant::now(), KILL_GRACE))),
+        None => Ok(()),
     }
-    Ok(())
 }

@@ -1,36 +1,71 @@
-//! The loop's two kinds of children: pppd (a direct child, own session,
+//! pppd as the loop runs it: a direct child, own session,
 //! PR_SET_PDEATHSIG=SIGTERM, holding a record lock on PIDFILE.pppd that its
-//! own children never hold: see pppdlock) and the lost hook (own session,
-//! so a time limit can kill its whole group).
+//! own children never hold (see pppdlock); and what its exit codes mean.
 
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 
-use super::config::Config;
-use super::{io_fatal, pppdlock, sys_fatal, Fatal, Proc};
-use crate::errors::{io_phrase, phrase, warn};
-use crate::spawn::Spawn;
-use crate::sys;
+use upkeep::errors::{io_phrase, phrase, warn, Fatal};
+use upkeep::pinned::Pinned;
+use upkeep::pppoe::config::Config;
+use upkeep::pppoe::pppdlock;
+use upkeep::spawn::Spawn;
+
+/// pppd exit codes that no redial can fix: options error, not root, no
+/// kernel PPP support.
+pub fn is_permanent(code: i32) -> bool {
+    matches!(code, 2..=4)
+}
+
+/// pppd's exit code meaning SIGINT/SIGTERM/SIGHUP ended it (not a loss).
+pub const PPPD_SIGNALLED: i32 = 5;
+
+/// pppd's own words for its exit codes (pppd(8), EXIT STATUS), for log lines.
+pub fn describe(code: i32) -> &'static str {
+    match code {
+        0 => "ok",
+        1 => "fatal error",
+        2 => "options error",
+        3 => "not root",
+        4 => "no kernel PPP support",
+        5 => "terminated by signal",
+        6 => "serial port lock failed",
+        7 => "serial port open failed",
+        8 => "connect script failed",
+        9 => "pty command failed",
+        10 => "PPP negotiation failed",
+        11 => "peer failed to authenticate",
+        12 => "idle timeout",
+        13 => "connect time limit",
+        14 => "callback",
+        15 => "peer not answering LCP echo",
+        16 => "modem hung up",
+        17 => "loopback detected",
+        18 => "init script failed",
+        19 => "we failed to authenticate",
+        c if c > 128 => "killed by a signal",
+        _ => "unknown",
+    }
+}
 
 /// A running pppd.
-pub(crate) struct Pppd {
-    pub proc: Proc,
+pub struct Pppd {
+    pub proc: Pinned,
     /// PIDFILE.pppd, whose lock pppd holds (see pppdlock).
     pub path: PathBuf,
 }
 
 impl Pppd {
     /// pppd is reaped: its pid file goes.
-    pub(crate) fn remove_file(&self) {
-        let _ = crate::runtimefile::remove_if_exists(&self.path);
+    pub fn remove_file(&self) {
+        let _ = upkeep::runtimefile::remove_if_exists(&self.path);
     }
 }
 
 /// Why no pppd runs now.
-pub(crate) enum DialError {
+pub enum DialError {
     /// Try again after the retry delay (fork or exec failed).
     Retry(String),
     /// The loop cannot go on.
@@ -39,10 +74,10 @@ pub(crate) enum DialError {
 
 /// Start pppd for `cfg`, first ending a pppd that an earlier, killed loop
 /// left holding PIDFILE.pppd (two pppds would fight for one session).
-pub(crate) fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
+pub fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
     let path = cfg.pppd_pidfile();
     let lock_fatal = |e: std::io::Error| {
-        DialError::Fatal(io_fatal(format!("unable to lock {}", path.display()), &e))
+        DialError::Fatal(Fatal::io(format!("unable to lock {}", path.display()), &e))
     };
     let mut tries = 0;
     let file = loop {
@@ -52,7 +87,7 @@ pub(crate) fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
             Some(h) if tries < 2 => {
                 tries += 1;
                 warn(
-                    "pppoe-connect",
+                    crate::PROG,
                     format_args!(
                         "pppd of an earlier loop still holds {} (pid {}): stopping it",
                         path.display(),
@@ -79,7 +114,7 @@ pub(crate) fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
         .record_lock(fd)
         .spawn();
     let remove = || {
-        let _ = crate::runtimefile::remove_if_exists(&path);
+        let _ = upkeep::runtimefile::remove_if_exists(&path);
     };
     let child = match child {
         Ok(c) => c,
@@ -88,18 +123,15 @@ pub(crate) fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
             return Err(DialError::Retry(format!("unable to fork: {}", phrase(e))));
         }
     };
-    let proc = match sys::pidfd_open(child.pid) {
-        Ok(fd) => Proc {
-            pid: child.pid,
-            pidfd: fd,
-        },
+    let proc = match Pinned::child(child.pid) {
+        Ok(p) => p,
         Err(e) => {
             // Cannot watch it: do not leave it unwatched. (Our unreaped
             // child: its pid cannot have been reused.)
             let _ = kill(child.pid, Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(child.pid, None);
             remove();
-            return Err(DialError::Fatal(sys_fatal("unable to open pidfd", e)));
+            return Err(DialError::Fatal(Fatal::sys("unable to open pidfd", e)));
         }
     };
     if let Err(e) = child.wait_exec() {
@@ -113,31 +145,9 @@ pub(crate) fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
     }
     if let Err(e) = pppdlock::write_pid(&file, child.pid) {
         warn(
-            "pppoe-connect",
+            crate::PROG,
             format_args!("unable to write {}: {}", path.display(), io_phrase(&e)),
         );
     }
     Ok(Pppd { proc, path })
-}
-
-/// Start the lost hook: `HOOK CONFIG CODE`.
-pub(crate) fn start_hook(hook: &Path, cfg: &Config, code: i32) -> Result<Proc, Errno> {
-    let c = Spawn::new(hook)
-        .arg(&cfg.path)
-        .arg(code.to_string())
-        .new_session()
-        .spawn()?;
-    let pidfd = sys::pidfd_open(c.pid);
-    let exec = c.wait_exec();
-    match (pidfd, exec) {
-        (Ok(fd), Ok(())) => Ok(Proc {
-            pid: c.pid,
-            pidfd: fd,
-        }),
-        (fd, exec) => {
-            let _ = nix::sys::wait::waitpid(c.pid, None);
-            drop(fd);
-            Err(exec.err().unwrap_or(Errno::EIO))
-        }
-    }
 }

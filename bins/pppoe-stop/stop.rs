@@ -3,23 +3,23 @@
 //! through a pidfd opened on a process that /proc shows holding the lock,
 //! and the stop is over only when the stop itself holds that lock (no loop
 //! runs, none can start) and pppd's lock is free too.
+//!
+//! With a service dir, supervise is told `d` first, as `svc -d -wd` would:
+//! the watch is set before the command is sent (svwait), supervise TERMs
+//! its loop, and the stop waits for that up to the time limit before it
+//! acts on the lock itself (KILL past the limit).
 
-use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::unistd::Pid;
 
-use super::config::Config;
-use super::{io_fatal, pppdlock, Fatal};
-use crate::control::{self, SendError};
-use crate::event;
-use crate::pidlock::{self, PidLock, Probe};
-use crate::status::{self, Want};
-
-/// How long to wait for a process to die after SIGKILL before giving up.
-pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
+use upkeep::control::{self, SendError};
+use upkeep::errors::Fatal;
+use upkeep::pidlock::{self, PidLock, Probe};
+use upkeep::pppoe::config::Config;
+use upkeep::pppoe::{pppdlock, KILL_GRACE};
+use upkeep::svwait::{self, Goal, Outcome, Watch};
 
 pub struct StopOptions<'a> {
     /// A service dir whose supervise must be told to stay down first.
@@ -30,19 +30,24 @@ pub struct StopOptions<'a> {
 
 /// Stop the loop of `cfg` (and its pppd). Ok only when neither remains.
 pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> Result<(), Fatal> {
-    let deadline = Instant::now() + opts.kill_after + KILL_GRACE;
+    let kill_at = later(Instant::now(), opts.kill_after);
+    let deadline = later(kill_at, KILL_GRACE);
     let service = opts.service.or(cfg.service.as_deref());
-    let mut told = false;
-    if let Some(dir) = service {
-        match control::send(dir, b"d") {
-            Ok(()) => {
-                told = true;
-                wait_supervise(dir, deadline, |s| s.want == Want::Down);
-            }
-            Err(SendError::NotRunning) => {}
-            Err(e) => warn(e.warning(&dir.display().to_string())),
+    let watch = match service.map(|dir| (dir, tell_down(dir))) {
+        Some((_, (watch, Ok(())))) => watch,
+        None | Some((_, (_, Err(SendError::NotRunning)))) => None,
+        Some((dir, (_, Err(e)))) => {
+            warn(e.warning(&dir.display().to_string()));
+            None
         }
+    };
+    if let Some(w) = &watch {
+        // supervise TERMs its loop itself; the lock is acted on once that
+        // is done (a loop outside supervise, pppd left behind) or past the
+        // limit (KILL at once).
+        let _ = svwait::wait_all(std::slice::from_ref(w), Goal::Down, Some(kill_at));
     }
+    let kill_after = kill_at.saturating_duration_since(Instant::now());
     let pppd_path = cfg.pppd_pidfile();
     loop {
         if Instant::now() >= deadline {
@@ -51,18 +56,13 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
                 cfg.pidfile.display()
             )));
         }
-        let ended = end_holder_named(
-            &cfg.pidfile,
-            Some("pppoe-connect"),
-            opts.kill_after,
-            &mut || {
-                // KILL pppd first: it may be the reason the loop is stuck, and
-                // it only gets a TERM (PDEATHSIG) when the loop dies.
-                if let Ok(Some(h)) = pppdlock::holder(&pppd_path) {
-                    let _ = h.signal(libc::SIGKILL);
-                }
-            },
-        )?;
+        let ended = end_holder_named(&cfg.pidfile, "pppoe-connect", kill_after, &mut || {
+            // KILL pppd first: it may be the reason the loop is stuck, and
+            // it only gets a TERM (PDEATHSIG) when the loop dies.
+            if let Ok(Some(h)) = pppdlock::holder(&pppd_path) {
+                let _ = h.signal(libc::SIGKILL);
+            }
+        })?;
         let main = match ended {
             Some(l) => l,
             None => match pidlock::probe(&cfg.pidfile, true) {
@@ -71,7 +71,7 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
                 // No directory for the pid file: nothing can run.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
                 Err(e) => {
-                    return Err(io_fatal(
+                    return Err(Fatal::io(
                         format!("unable to lock {}", cfg.pidfile.display()),
                         &e,
                     ))
@@ -81,28 +81,56 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
         // We hold the loop's lock: no loop runs and none can start, so
         // the state file speaks for a dead loop. A pppd whose loop was
         // killed may still hold its own lock.
-        let _ = crate::runtimefile::remove_if_exists(&cfg.state_file());
+        let _ = upkeep::runtimefile::remove_if_exists(&cfg.state_file());
         end_pppd(&pppd_path, opts.kill_after)?;
         remove(main);
         break;
     }
-    if told {
-        let dir = service.unwrap_or(Path::new("."));
-        if !wait_supervise(dir, deadline, |s| s.pid == 0) {
-            return Err(Fatal::temporary(format!(
-                "supervise on {} still reports a process",
-                dir.display()
-            )));
-        }
+    match watch {
+        Some(w) => supervise_down(&w, deadline),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// `start + d`, saturating far in the future.
+pub fn later(start: Instant, d: Duration) -> Instant {
+    start
+        .checked_add(d)
+        .or_else(|| start.checked_add(Duration::from_secs(86_400 * 365)))
+        .unwrap_or(start)
+}
+
+/// Tell the supervise on `dir` to keep its service down. The watch is set
+/// before `d` is sent, so supervise's answer cannot slip by; it is None
+/// when `dir` cannot be watched. Once supervise has the `d`, down means
+/// down for good: it will not restart the loop.
+pub fn tell_down(dir: &Path) -> (Option<Watch>, Result<(), SendError>) {
+    let mut watch = Watch::new(dir).ok();
+    let sent = control::send(dir, b"d");
+    if let (Some(w), Ok(())) = (watch.as_mut(), &sent) {
+        w.expect_want_of(b"d");
+    }
+    (watch, sent)
+}
+
+/// Wait until the watched supervise reports its service down (or is
+/// gone); past `deadline`, the stop failed.
+pub fn supervise_down(watch: &Watch, deadline: Instant) -> Result<(), Fatal> {
+    match svwait::wait_all(std::slice::from_ref(watch), Goal::Down, Some(deadline))[..] {
+        [Outcome::TimedOut] => Err(Fatal::temporary(format!(
+            "supervise on {} still reports a process",
+            watch.dir().display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// End the pppd holding `path`'s record lock (TERM, KILL past
 /// `kill_after`), then remove the file. Only for a caller that holds the
 /// loop's lock: no new pppd can start meanwhile.
 fn end_pppd(path: &Path, kill_after: Duration) -> Result<(), Fatal> {
-    let lock_fatal = |e: std::io::Error| io_fatal(format!("unable to lock {}", path.display()), &e);
+    let lock_fatal =
+        |e: std::io::Error| Fatal::io(format!("unable to lock {}", path.display()), &e);
     // Once ended, a holder's lock is gone, and no new pppd can start: the
     // loop runs again only if the holder refused to die.
     while let Some(h) = pppdlock::holder(path).map_err(lock_fatal)? {
@@ -114,7 +142,7 @@ fn end_pppd(path: &Path, kill_after: Duration) -> Result<(), Fatal> {
             )));
         }
     }
-    let _ = crate::runtimefile::remove_if_exists(path);
+    let _ = upkeep::runtimefile::remove_if_exists(path);
     Ok(())
 }
 
@@ -124,20 +152,22 @@ fn remove(l: PidLock) {
 
 /// Make whoever holds the pid lock at `path` go away: TERM through a
 /// verified pidfd, KILL (after `before_kill`) past `kill_after`. Returns the
-/// lock, now ours, or None when the file is gone. Past the time limit, also SIGKILL any process named
-/// `comm` that holds the lock though the pid file does not name it (a fork
-/// of the killed loop that has not exec'd yet keeps a copy of the lock).
+/// lock, now ours, or None when the file is gone. Past the time limit, also
+/// SIGKILL any process named `comm` that holds the lock though the pid file
+/// does not name it (a fork of the killed loop that has not exec'd yet
+/// keeps a copy of the lock).
 fn end_holder_named(
     path: &Path,
-    comm: Option<&str>,
+    comm: &str,
     kill_after: Duration,
     before_kill: &mut dyn FnMut(),
 ) -> Result<Option<PidLock>, Fatal> {
-    let kill_at = Instant::now() + kill_after;
-    let give_up = kill_at + KILL_GRACE;
+    let kill_at = later(Instant::now(), kill_after);
+    let give_up = later(kill_at, KILL_GRACE);
     let mut termed: Option<Pid> = None;
     let mut backoff = Duration::from_millis(1);
-    let lock_fatal = |e: std::io::Error| io_fatal(format!("unable to lock {}", path.display()), &e);
+    let lock_fatal =
+        |e: std::io::Error| Fatal::io(format!("unable to lock {}", path.display()), &e);
     loop {
         match pidlock::probe(path, false).map_err(lock_fatal)? {
             Probe::Absent => return Ok(None),
@@ -146,12 +176,12 @@ fn end_holder_named(
         }
         let now = Instant::now();
         if now >= give_up {
-            let who = pidlock::read_pid(path).ok().flatten();
-            let alive = who.is_some_and(|p| nix::sys::signal::kill(p, None).is_ok());
-            return Err(Fatal::temporary(match who {
-                Some(p) if alive => {
-                    format!("{} is still held by pid {p} after SIGKILL", path.display())
-                }
+            return Err(Fatal::temporary(match pidlock::holder(path) {
+                Ok(Some(h)) => format!(
+                    "{} is still held by pid {} after SIGKILL",
+                    path.display(),
+                    h.pid
+                ),
                 _ => format!("{} is still locked after SIGKILL", path.display()),
             }));
         }
@@ -171,7 +201,7 @@ fn end_holder_named(
                 }
             }
             None => {
-                if let (Some(comm), true) = (comm, now >= kill_at) {
+                if now >= kill_at {
                     for h in pidlock::scan_holders(path, comm).unwrap_or_default() {
                         let _ = h.signal(libc::SIGKILL);
                     }
@@ -180,49 +210,6 @@ fn end_holder_named(
                 // written, or it is a stop cleaning up): look again soon.
                 let _ = pidlock::wait_change(path, backoff.min(give_up - now));
                 backoff = (backoff * 2).min(Duration::from_millis(20));
-            }
-        }
-    }
-}
-
-/// Wait until supervise's status on `dir` satisfies `ok` (status is
-/// replaced by rename, so watch supervise/ for it). False on timeout.
-pub(crate) fn wait_supervise(
-    dir: &Path,
-    deadline: Instant,
-    ok: impl Fn(&status::Status) -> bool,
-) -> bool {
-    let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
-    if let Some(i) = &ino {
-        let _ = i.add_watch(
-            &dir.join("supervise"),
-            AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
-        );
-    }
-    loop {
-        match status::read_status(dir) {
-            Ok(Some(s)) if ok(&s) => return true,
-            Ok(_) => {}
-            // No status: no supervise to wait for.
-            Err(_) => return true,
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
-        match &ino {
-            Some(i) => {
-                let _ = event::wait_readable(
-                    &[i.as_fd()],
-                    Some((deadline - now).min(Duration::from_millis(100))),
-                );
-                let _ = i.read_events();
-            }
-            None => {
-                let _ = event::wait_readable(
-                    &[],
-                    Some((deadline - now).min(Duration::from_millis(10))),
-                );
             }
         }
     }

@@ -3,32 +3,29 @@
 //! first moment to the last, so "lock free" means "no loop".
 
 use std::os::fd::AsFd;
-use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{getpid, AccessFlags};
 
-use super::children::{self, DialError, Pppd};
-use super::config::Config;
-use super::{
-    already_running, describe, io_fatal, is_permanent, sys_fatal, Fatal, Proc, PPPD_SIGNALLED,
-    STATE_HOOK, STATE_RUNNING, STATE_STOPPING, STATE_WAITING,
+use upkeep::errors::{phrase, Fatal};
+use upkeep::event::{self, Timer};
+use upkeep::pidlock::{self, PidLock, Probe};
+use upkeep::pppoe::config::Config;
+use upkeep::pppoe::loopfiles::{
+    already_running, STATE_HOOK, STATE_RUNNING, STATE_STOPPING, STATE_WAITING,
 };
-use crate::errors::{phrase, EXIT_PERMANENT};
-use crate::event::{self, Timer};
-use crate::pidlock::{self, PidLock, Probe};
-use crate::{runtimefile, sys};
+use upkeep::runtimefile;
 
-const PROG: &str = "pppoe-connect";
-/// How long the lost hook may run.
-const HOOK_LIMIT: Duration = Duration::from_secs(30);
+use crate::hook::LostHook;
+use crate::pppd::{self, describe, is_permanent, DialError, Pppd, PPPD_SIGNALLED};
+use crate::PROG;
 
 fn note(msg: impl std::fmt::Display) {
-    crate::errors::say(format_args!("{PROG}: {msg}"));
+    upkeep::errors::say(format_args!("{PROG}: {msg}"));
 }
 
 fn warn(msg: impl std::fmt::Display) {
-    crate::errors::warn(PROG, msg);
+    upkeep::errors::warn(PROG, msg);
 }
 
 struct Loop<'a> {
@@ -37,9 +34,8 @@ struct Loop<'a> {
     sigfd: nix::sys::signalfd::SignalFd,
     /// Retry delay, or the stop time limit while stopping.
     timer: Timer,
-    hook_timer: Timer,
     pppd: Option<Pppd>,
-    hook: Option<Proc>,
+    hook: LostHook,
     stopping: bool,
     /// SIGHUP: the next redial happens without the retry delay.
     redial_now: bool,
@@ -54,16 +50,16 @@ pub fn run(cfg: &Config) -> Result<(), Fatal> {
     // Block the stop signals before taking the lock: from then on a stop
     // is an event, never a default-action death with files left behind.
     let sigfd = event::daemon_signals(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])
-        .map_err(|e| sys_fatal("unable to create signalfd", e))?;
+        .map_err(|e| Fatal::sys("unable to create signalfd", e))?;
     if let Err(e) = nix::unistd::access(&cfg.pppd, AccessFlags::X_OK) {
-        return Err(sys_fatal(
+        return Err(Fatal::sys(
             format!("unable to run {}", cfg.pppd.display()),
             e,
         ));
     }
     let lock = loop {
         match pidlock::probe(&cfg.pidfile, true)
-            .map_err(|e| io_fatal(format!("unable to lock {}", cfg.pidfile.display()), &e))?
+            .map_err(|e| Fatal::io(format!("unable to lock {}", cfg.pidfile.display()), &e))?
         {
             Probe::Free(l) => break l,
             Probe::Held => return Err(already_running(&cfg.pidfile)),
@@ -71,24 +67,23 @@ pub fn run(cfg: &Config) -> Result<(), Fatal> {
         }
     };
     lock.write_pid(getpid())
-        .map_err(|e| io_fatal(format!("unable to write {}", cfg.pidfile.display()), &e))?;
+        .map_err(|e| Fatal::io(format!("unable to write {}", cfg.pidfile.display()), &e))?;
     // A state file left by a loop that was killed speaks for a dead loop:
     // gone the moment the lock is ours.
     if let Err(e) = runtimefile::remove_if_exists(&cfg.state_file()) {
         warn(format_args!(
             "unable to remove {}: {}",
             cfg.state_file().display(),
-            crate::errors::io_phrase(&e)
+            upkeep::errors::io_phrase(&e)
         ));
     }
     let mut lp = Loop {
         cfg,
         lock: Some(lock),
         sigfd,
-        timer: Timer::new().map_err(|e| sys_fatal("unable to create timerfd", e))?,
-        hook_timer: Timer::new().map_err(|e| sys_fatal("unable to create timerfd", e))?,
+        timer: Timer::new().map_err(|e| Fatal::sys("unable to create timerfd", e))?,
         pppd: None,
-        hook: None,
+        hook: LostHook::new().map_err(|e| Fatal::sys("unable to create timerfd", e))?,
         stopping: false,
         redial_now: false,
         permanent: None,
@@ -109,24 +104,20 @@ impl Loop<'_> {
                 return result;
             }
             let (sig, timer, hook_timer, pppd, hook) = {
-                let mut fds = vec![
-                    self.sigfd.as_fd(),
-                    self.timer.as_fd(),
-                    self.hook_timer.as_fd(),
-                ];
+                let mut fds = vec![self.sigfd.as_fd(), self.timer.as_fd(), self.hook.limit_fd()];
                 let pppd_i = self.pppd.as_ref().map(|p| {
                     fds.push(p.proc.pidfd.as_fd());
                     fds.len() - 1
                 });
-                let hook_i = self.hook.as_ref().map(|h| {
-                    fds.push(h.pidfd.as_fd());
+                let hook_i = self.hook.pidfd().map(|fd| {
+                    fds.push(fd);
                     fds.len() - 1
                 });
                 let ready = match event::wait_readable(&fds, None) {
                     Ok(r) => r,
                     Err(e) => {
                         drop(fds);
-                        self.fail(sys_fatal("unable to poll", e));
+                        self.fail(Fatal::sys("unable to poll", e));
                         continue;
                     }
                 };
@@ -161,8 +152,8 @@ impl Loop<'_> {
             if timer && self.timer.take_expiry() {
                 self.timer_fired();
             }
-            if hook_timer && self.hook_timer.take_expiry() {
-                self.hook_timed_out();
+            if hook_timer {
+                self.hook.check_limit();
             }
         }
     }
@@ -184,14 +175,14 @@ impl Loop<'_> {
             warn(format_args!(
                 "unable to write {}: {}",
                 self.cfg.state_file().display(),
-                crate::errors::io_phrase(&e)
+                upkeep::errors::io_phrase(&e)
             ));
         }
     }
 
     /// Start pppd (after ending any pppd an earlier, killed loop left).
     fn dial(&mut self) {
-        match children::start_pppd(self.cfg) {
+        match pppd::start_pppd(self.cfg) {
             Ok(p) => {
                 self.pppd = Some(p);
                 self.set_state(STATE_RUNNING);
@@ -216,13 +207,10 @@ impl Loop<'_> {
         self.stopping = true;
         self.set_state(STATE_STOPPING);
         self.timer.cancel();
-        // The hook is left to finish on its own: it may be the one handing
-        // mastership over, and cutting it half-way could leave that undone.
-        self.hook = None;
-        self.hook_timer.cancel();
+        self.hook.abandon();
         match &self.pppd {
             Some(p) => {
-                let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGTERM);
+                let _ = p.proc.signal(libc::SIGTERM);
                 self.timer.arm(self.cfg.stop_timeout);
             }
             None => self.finish(Ok(())),
@@ -239,8 +227,8 @@ impl Loop<'_> {
                 p.proc.pid
             ));
             self.redial_now = true;
-            let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGTERM);
-        } else if self.hook.is_some() {
+            let _ = p.proc.signal(libc::SIGTERM);
+        } else if self.hook.is_running() {
             self.redial_now = true;
         } else if self.timer.is_armed() {
             self.timer.cancel();
@@ -258,9 +246,9 @@ impl Loop<'_> {
                 // pppd leads its own session and is not reaped yet, so its
                 // group id cannot have been reused.
                 let _ = killpg(p.proc.pid, Signal::SIGKILL);
-                let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGKILL);
+                let _ = p.proc.signal(libc::SIGKILL);
             }
-        } else if self.pppd.is_none() && self.hook.is_none() {
+        } else if self.pppd.is_none() && !self.hook.is_running() {
             self.dial();
         }
     }
@@ -295,13 +283,8 @@ impl Loop<'_> {
         let Some(hook) = self.cfg.hook() else {
             return self.after_hook();
         };
-        let started = children::start_hook(&hook, self.cfg, code);
-        match started {
-            Ok(p) => {
-                self.hook = Some(p);
-                self.set_state(STATE_HOOK);
-                self.hook_timer.arm(HOOK_LIMIT);
-            }
+        match self.hook.start(&hook, self.cfg, code) {
+            Ok(()) => self.set_state(STATE_HOOK),
             Err(e) => {
                 warn(format_args!(
                     "unable to run {}: {}",
@@ -314,32 +297,18 @@ impl Loop<'_> {
     }
 
     fn hook_exited(&mut self) {
-        let Some(h) = self.hook.take() else { return };
-        self.hook_timer.cancel();
-        if let Ok(code) = h.reap() {
-            if code != 0 {
-                warn(format_args!("lost hook exited {code}"));
-            }
-        }
-        self.after_hook();
-    }
-
-    fn hook_timed_out(&mut self) {
-        if let Some(h) = &self.hook {
-            warn(format_args!(
-                "lost hook still running after {HOOK_LIMIT:?}: killing it"
-            ));
-            // Own session, not reaped yet: the group id is still its own.
-            let _ = killpg(h.pid, Signal::SIGKILL);
+        if self.hook.is_running() {
+            self.hook.exited();
+            self.after_hook();
         }
     }
 
     fn after_hook(&mut self) {
         if let Some(code) = self.permanent {
-            return self.finish(Err(Fatal {
-                code: EXIT_PERMANENT,
-                message: format!("pppd exited {code}: {}", describe(code)),
-            }));
+            return self.finish(Err(Fatal::permanent(format_args!(
+                "pppd exited {code}: {}",
+                describe(code)
+            ))));
         }
         if self.redial_now {
             self.redial_now = false;
@@ -350,9 +319,9 @@ impl Loop<'_> {
 
     fn fail(&mut self, f: Fatal) {
         if let Some(p) = self.pppd.take() {
-            let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGTERM);
+            let _ = p.proc.signal(libc::SIGTERM);
             let _ = event::wait_readable(&[p.proc.pidfd.as_fd()], Some(self.cfg.stop_timeout));
-            let _ = sys::pidfd_send_signal(&p.proc.pidfd, libc::SIGKILL);
+            let _ = p.proc.signal(libc::SIGKILL);
             let _ = p.proc.reap();
             p.remove_file();
         }
