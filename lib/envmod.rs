@@ -26,7 +26,7 @@ impl EnvChanges {
         self.plus.push(e);
     }
 
-    pub(crate) fn remove(&mut self, name: &[u8]) {
+    pub fn remove(&mut self, name: &[u8]) {
         self.plus.push(name.to_vec());
     }
 

@@ -7,14 +7,12 @@
 pub mod account;
 pub mod control;
 pub mod duration;
-pub mod envdir;
 pub mod envmod;
 pub mod errors;
 pub mod event;
 pub mod getopt;
 pub mod handoff;
 pub mod help;
-pub mod limits;
 pub mod lock;
 pub mod pidlock;
 pub mod pinned;

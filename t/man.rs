@@ -106,11 +106,17 @@ fn option_letters(src: &str) -> Option<String> {
     let spec = if let Some(lit) = rest.strip_prefix('"') {
         lit[..lit.find('"')?].to_string()
     } else {
-        // A constant from the library, e.g. limits::SOFTLIMIT_OPTIONS.
+        // A constant of a module, e.g. softlimit's limits::SOFTLIMIT_OPTIONS:
+        // in lib/ or in a program's own directory.
         let name = rest[..rest.find(')')?].rsplit("::").next()?.to_string();
-        let lib = fs::read_dir(repo().join("lib"))
+        let dirs = fs::read_dir(repo().join("bins"))
             .unwrap()
-            .map(|e| fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .chain([repo().join("lib")]);
+        let lib = dirs
+            .flat_map(|d| fs::read_dir(d).unwrap().map(|e| e.unwrap().path()))
+            .map(|p| fs::read_to_string(p).unwrap_or_default())
             .find(|t| t.contains(&format!("const {name}: &str")))?;
         let def = &lib[lib.find(&format!("const {name}: &str"))?..];
         let q = def.find('"')? + 1;

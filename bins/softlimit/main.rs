@@ -6,7 +6,7 @@ use std::ffi::OsString;
 
 use upkeep::errors::usage;
 use upkeep::getopt::{self, GetOpt, Next};
-use upkeep::limits;
+mod limits;
 use upkeep::spawn;
 
 const PROG: &str = "softlimit";

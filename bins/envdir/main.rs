@@ -5,7 +5,9 @@
 use std::ffi::OsString;
 
 use upkeep::errors::EXIT_TEMPORARY;
-use upkeep::{envdir, envmod, spawn};
+use upkeep::{envmod, spawn};
+
+mod envfiles;
 
 const PROG: &str = "envdir";
 
@@ -27,7 +29,7 @@ fn main() {
         upkeep::errors::say("envdir: usage: envdir dir child");
         std::process::exit(EXIT_TEMPORARY);
     }
-    let changes = envdir::read(&args[1]).unwrap_or_else(|f| upkeep::errors::exit(PROG, &f));
+    let changes = envfiles::read(&args[1]).unwrap_or_else(|f| upkeep::errors::exit(PROG, &f));
     let env = changes.apply(envmod::current());
     let failure = spawn::chain_load(&args[2..], Some(env));
     upkeep::errors::exit(PROG, &failure)

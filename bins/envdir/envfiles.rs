@@ -9,8 +9,8 @@ use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 
-use crate::envmod::EnvChanges;
-use crate::errors::Fatal;
+use upkeep::envmod::EnvChanges;
+use upkeep::errors::Fatal;
 
 /// Read `dir` into environment changes. Like daemontools, it changes into
 /// `dir` to read it (so permissions work the same: search to enter, read to

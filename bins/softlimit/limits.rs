@@ -3,7 +3,7 @@
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
-use crate::errors::Fatal;
+use upkeep::errors::Fatal;
 
 /// The option string of softlimit (daemontools getopt syntax).
 pub const SOFTLIMIT_OPTIONS: &str = "a:c:d:f:l:m:o:p:r:s:t:";
