@@ -1,5 +1,5 @@
 //! envdir DIR CHILD...: run CHILD with the environment changed by the
-//! files in DIR (see lib/envdir.rs).
+//! files in DIR (see envfiles.rs).
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
