@@ -81,6 +81,8 @@ fn main() {
     // duration::parse keeps -T within range; None here would mean no limit.
     let deadline = limit.and_then(|d| Instant::now().checked_add(d));
 
+    // Caught before the first FIFO is made, to remove them all on the way.
+    let interrupts = goal.and_then(|_| svwait::Interrupts::catch());
     let mut watches = Vec::new();
     let mut failed = false;
     for dir in dirs {
@@ -107,10 +109,14 @@ fn main() {
     };
 
     let mut code = if failed { EXIT_TEMPORARY } else { 0 };
-    for (w, outcome) in watches
-        .iter()
-        .zip(svwait::wait_all(&watches, goal, deadline))
-    {
+    let Some(outcomes) = svwait::wait_all_or(&watches, goal, deadline, interrupts.as_ref()) else {
+        drop(watches);
+        if let Some(int) = interrupts {
+            int.die()
+        }
+        std::process::exit(EXIT_TEMPORARY)
+    };
+    for (w, outcome) in watches.iter().zip(outcomes) {
         let shown = w.dir().display();
         match outcome {
             Outcome::Reached => {}

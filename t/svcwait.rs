@@ -82,8 +82,7 @@ fn a_hundred_waiters_on_fifos_all_wake_and_leave_nothing() {
     for w in &mut waiters {
         let pid = w.0.id();
         wait_for("the waiter's FIFO", T, || {
-            fd_targets(pid).iter().any(|t| t.starts_with(&event))
-                || w.0.try_wait().unwrap().is_some()
+            holds_fifo_in(pid, &event) || w.0.try_wait().unwrap().is_some()
         });
         assert_eq!(w.0.try_wait().unwrap(), None, "a waiter finished before d");
         assert!(
@@ -118,9 +117,7 @@ fn dead_waiters_and_full_fifos_neither_block_supervise_nor_pile_up() {
     // A waiter killed while it waits leaves its FIFO.
     let mut dead = waiter(&s.dir, "-wd");
     let pid = dead.0.id();
-    wait_for("the waiter's FIFO", T, || {
-        fd_targets(pid).iter().any(|t| t.starts_with(&event))
-    });
+    wait_for("the waiter's FIFO", T, || holds_fifo_in(pid, &event));
     dead.0.kill().unwrap();
     dead.0.wait().unwrap();
     // Fifty more that nobody ever opened, and one whose reader never reads.
@@ -259,4 +256,39 @@ fn a_planted_event_symlink_is_never_followed() {
         err.contains("unable to open") && err.contains("supervise/event"),
         "{err}"
     );
+}
+
+/// Whether process `pid` holds a file inside `dir` open (its FIFO), not
+/// just `dir` itself.
+fn holds_fifo_in(pid: u32, dir: &Path) -> bool {
+    fd_targets(pid)
+        .iter()
+        .any(|t| t.starts_with(dir) && t.as_path() != dir)
+}
+
+/// A waiter ended by a signal it would die of (the TERM of timeout(1), a
+/// terminal's INT or HUP) takes its FIFO with it: on a service that never
+/// changes, supervise would never remove it, and `timeout 5 svc -wu` in a
+/// loop would pile one up per run. The waiter still dies of the signal.
+#[test]
+fn a_waiter_ended_by_term_int_or_hup_leaves_no_fifo() {
+    use std::os::unix::process::ExitStatusExt;
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    let _sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    let event = s.path("supervise/event");
+    for sig in [
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGHUP,
+    ] {
+        // Nothing is sent: the service stays up, supervise writes nothing.
+        let mut w = waiter(&s.dir, "-wd");
+        let pid = w.0.id();
+        wait_for("the waiter's FIFO", T, || holds_fifo_in(pid, &event));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).unwrap();
+        let st = exited(&mut w.0, T).expect("the waiter did not end");
+        assert_eq!(st.signal(), Some(sig as i32), "{sig:?}: {st:?}");
+        assert_eq!(entries(&event), Vec::<PathBuf>::new(), "{sig:?}: FIFO left");
+    }
 }
