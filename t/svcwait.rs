@@ -292,3 +292,44 @@ fn a_waiter_ended_by_term_int_or_hup_leaves_no_fifo() {
         assert_eq!(entries(&event), Vec::<PathBuf>::new(), "{sig:?}: FIFO left");
     }
 }
+
+/// A waiter that can set up no way to be woken (here a user allowed to
+/// write supervise/control but not to read supervise/: no FIFO in event/,
+/// no inotify watch) still sends the command, but says it cannot wait and
+/// exits 111: never 0 as if the service had reached the state.
+#[test]
+fn a_wait_that_cannot_be_set_up_is_not_a_success() {
+    use std::os::unix::fs::PermissionsExt;
+    if !need_root("svc as another user") {
+        return;
+    }
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    let _sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    let mode = |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+    mode(s.tmp.path(), 0o711);
+    mode(&s.dir, 0o711);
+    mode(&s.path("supervise"), 0o711);
+    mode(&s.path("supervise/control"), 0o622);
+    // No letter: the service stays up.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", SVC])
+        .args(["-wd", "-T", "2s"])
+        .arg(&s.dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(111), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unable to wait for"),
+        "{out:?}"
+    );
+    // The command itself still went through.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", SVC])
+        .args(["-d", "-wd", "-T", "5s"])
+        .arg(&s.dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(111), "{out:?}");
+    wait_for("down", T, || s.pid() == 0);
+}
