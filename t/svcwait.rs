@@ -333,3 +333,34 @@ fn a_wait_that_cannot_be_set_up_is_not_a_success() {
     assert_eq!(out.status.code(), Some(111), "{out:?}");
     wait_for("down", T, || s.pid() == 0);
 }
+
+/// supervise/event made sticky and writable by all (as /tmp) before
+/// supervise starts: waiters refuse such a dir, and any user could fill it
+/// with files supervise would look at on every change. supervise says so
+/// and serves no events; svc -w still works, through inotify.
+#[test]
+fn a_shared_event_dir_is_refused_by_supervise_too() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    fs::create_dir(s.path("supervise")).unwrap();
+    fs::create_dir(s.path("supervise/event")).unwrap();
+    fs::set_permissions(
+        s.path("supervise/event"),
+        fs::Permissions::from_mode(0o1777),
+    )
+    .unwrap();
+    let mut sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    assert_eq!(s.state_field("events"), "0");
+    for (letters, goal) in [("-d", "-wd"), ("-u", "-wu")] {
+        let out = s.svc(&[letters, goal, "-T", "5s"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+    s.send("dx");
+    let (code, err) = sup.wait_exit(T);
+    assert_eq!(code, Some(0));
+    assert!(
+        err.contains("unable to open") && err.contains("supervise/event"),
+        "{err}"
+    );
+}
