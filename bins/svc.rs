@@ -83,6 +83,10 @@ fn main() {
 
     // Caught before the first FIFO is made, to remove them all on the way.
     let interrupts = goal.and_then(|_| svwait::Interrupts::catch());
+    if goal.is_some() {
+        // Three descriptors per dir waited on.
+        upkeep::event::raise_fd_limit();
+    }
     let mut watches = Vec::new();
     let mut failed = false;
     for dir in dirs {

@@ -364,3 +364,48 @@ fn a_shared_event_dir_is_refused_by_supervise_too() {
         "{err}"
     );
 }
+
+/// One svc waiting on many dirs holds three descriptors per dir (event/,
+/// its FIFO, supervise/ok): it raises its soft limit on open files to the
+/// hard one rather than fall back to inotify (at most 128 instances per
+/// user) or fail once the soft limit is reached.
+#[test]
+fn one_waiter_on_many_dirs_is_not_held_to_the_soft_fd_limit() {
+    let services: Vec<Service> = (0..6)
+        .map(|_| Service::new("#!/bin/sh\nexec sleep 100\n"))
+        .collect();
+    let _sups: Vec<_> = services.iter().map(|s| s.supervise()).collect();
+    for s in &services {
+        wait_for("up", T, || s.pid() != 0);
+    }
+    // 16: stdin, stdout, stderr, a signalfd and four dirs' worth.
+    let mut w = Waiter(
+        Command::new("prlimit")
+            .args(["--nofile=16:4096", SVC, "-wd", "-T", "60s"])
+            .args(services.iter().map(|s| &s.dir))
+            .spawn()
+            .unwrap(),
+    );
+    let pid = w.0.id();
+    let fifos = |pid: u32| {
+        services
+            .iter()
+            .filter(|s| holds_fifo_in(pid, &s.path("supervise/event")))
+            .count()
+    };
+    wait_for("a FIFO in every dir", T, || {
+        fifos(pid) == services.len() || w.0.try_wait().unwrap().is_some()
+    });
+    assert_eq!(w.0.try_wait().unwrap(), None, "the waiter ended early");
+    assert!(
+        !fd_targets(pid)
+            .iter()
+            .any(|t| t.as_os_str() == "anon_inode:inotify"),
+        "the waiter fell back to inotify"
+    );
+    for s in &services {
+        s.send("d");
+    }
+    let st = exited(&mut w.0, T).expect("the waiter was not woken");
+    assert_eq!(st.code(), Some(0));
+}
