@@ -239,12 +239,13 @@ pub struct Interrupts {
 
 impl Interrupts {
     /// Block HUP, INT and TERM and take them on a signalfd; one ignored
-    /// (nohup's HUP) stays ignored. None when none is left or no signalfd.
+    /// (nohup's HUP) or blocked by whoever started svc stays so. None when
+    /// none is left or no signalfd.
     pub fn catch() -> Option<Interrupts> {
-        let ignored = ignored_signals();
+        let left_alone = signal_mask("SigIgn:") | signal_mask("SigBlk:");
         let signals: Vec<Signal> = [Signal::SIGHUP, Signal::SIGINT, Signal::SIGTERM]
             .into_iter()
-            .filter(|&sig| ignored & (1u64 << (sig as i32 - 1)) == 0)
+            .filter(|&sig| left_alone & (1u64 << (sig as i32 - 1)) == 0)
             .collect();
         if signals.is_empty() {
             return None;
@@ -270,13 +271,14 @@ impl Interrupts {
     }
 }
 
-/// SigIgn of /proc/self/status: bit n-1 set when signal n is ignored.
-fn ignored_signals() -> u64 {
+/// A signal mask of /proc/self/status (`SigIgn:` ignored, `SigBlk:`
+/// blocked): bit n-1 set for signal n.
+fn signal_mask(key: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|text| {
             text.lines()
-                .find_map(|l| l.strip_prefix("SigIgn:"))
+                .find_map(|l| l.strip_prefix(key))
                 .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
         })
         .unwrap_or(0)

@@ -409,3 +409,31 @@ fn one_waiter_on_many_dirs_is_not_held_to_the_soft_fd_limit() {
     let st = exited(&mut w.0, T).expect("the waiter was not woken");
     assert_eq!(st.code(), Some(0));
 }
+
+/// A waiter started with HUP ignored (nohup) keeps it ignored: a HUP
+/// neither ends it nor takes its FIFO.
+#[test]
+fn a_waiter_started_with_hup_ignored_lives_on_through_a_hup() {
+    use std::os::unix::process::ExitStatusExt;
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    let _sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    let event = s.path("supervise/event");
+    let mut w = Waiter(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("trap '' HUP; exec {SVC} -wd -T 60s \"$0\""))
+            .arg(&s.dir)
+            .spawn()
+            .unwrap(),
+    );
+    let pid = w.0.id();
+    wait_for("the waiter's FIFO", T, || holds_fifo_in(pid, &event));
+    let signal = |sig| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+    signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    // Still waiting, FIFO and all, once a TERM sent after the HUP is in.
+    signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    let st = exited(&mut w.0, T).expect("the waiter did not end");
+    assert_eq!(st.signal(), Some(libc::SIGTERM), "{st:?}");
+    assert_eq!(entries(&event), Vec::<PathBuf>::new(), "FIFO left");
+}
