@@ -29,7 +29,7 @@ Control supervised services.
                   done, restarted, restarted and ready
   -T duration     limit the wait (e.g. 5s, 1m)
 Exit: 0; with -w, 0 when every dir reached the state, 99 on timeout,
-111 when a dir has no supervise; 100 on usage.  See svc(8).
+111 when a dir has no supervise or cannot be watched; 100 on usage.  See svc(8).
 ";
 
 fn main() {
@@ -81,21 +81,42 @@ fn main() {
     // duration::parse keeps -T within range; None here would mean no limit.
     let deadline = limit.and_then(|d| Instant::now().checked_add(d));
 
+    // Caught before the first FIFO is made, to remove them all on the way.
+    let interrupts = goal.and_then(|_| svwait::Interrupts::catch());
+    if goal.is_some() {
+        // Three descriptors per dir waited on.
+        upkeep::event::raise_fd_limit();
+    }
     let mut watches = Vec::new();
     let mut failed = false;
     for dir in dirs {
         let path = Path::new(dir);
         // The watch comes first, so the effect of the command cannot be missed.
         let mut watch = match goal {
-            Some(_) if control::check_dir(path).is_ok() => Watch::new(path).ok(),
+            Some(_) if control::check_dir(path).is_ok() => Some(Watch::new(path)),
             _ => None,
         };
         // The goal is reached only once supervise has taken the command.
-        if let Some(w) = watch.as_mut() {
+        if let Some(Ok(w)) = watch.as_mut() {
             w.expect_want_of(&letters);
         }
         match control::send(path, &letters) {
-            Ok(()) => watches.extend(watch),
+            Ok(()) => match watch {
+                Some(Ok(w)) => watches.push(w),
+                // Not waited for: never counted as reached.
+                Some(Err(e)) => {
+                    errors::warn(
+                        "svc",
+                        format_args!(
+                            "unable to wait for {}: {}",
+                            path.display(),
+                            errors::phrase(e)
+                        ),
+                    );
+                    failed = true;
+                }
+                None => {}
+            },
             Err(e) => {
                 errors::warn("svc", e.warning(&path.display().to_string()));
                 failed = true;
@@ -107,10 +128,14 @@ fn main() {
     };
 
     let mut code = if failed { EXIT_TEMPORARY } else { 0 };
-    for (w, outcome) in watches
-        .iter()
-        .zip(svwait::wait_all(&watches, goal, deadline))
-    {
+    let Some(outcomes) = svwait::wait_all_or(&watches, goal, deadline, interrupts.as_ref()) else {
+        drop(watches);
+        if let Some(int) = interrupts {
+            int.die()
+        }
+        std::process::exit(EXIT_TEMPORARY)
+    };
+    for (w, outcome) in watches.iter().zip(outcomes) {
         let shown = w.dir().display();
         match outcome {
             Outcome::Reached => {}

@@ -41,9 +41,17 @@ pub struct Publisher {
 
 impl Publisher {
     /// Make (mode 0700: only supervise's user or root can add a FIFO) and
-    /// open supervise/event.
+    /// open supervise/event. One found sticky and writable by others is
+    /// refused: waiters refuse it too, and anyone could fill it with files
+    /// to be looked at on every change.
     pub fn open(supervise: &Dir) -> std::io::Result<Publisher> {
         let dir = supervise.open_subdir(EVENT_DIR.as_ref(), Some(0o700))?;
+        if dir.is_shared() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "refusing a directory writable by others",
+            ));
+        }
         Ok(Publisher { dir })
     }
 

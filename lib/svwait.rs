@@ -12,6 +12,8 @@ use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::SignalFd;
 
 use crate::control;
 use crate::event;
@@ -227,8 +229,73 @@ pub enum Outcome {
     SuperviseGone,
 }
 
+/// The signals a waiter would die of (timeout(1)'s TERM, a terminal's INT
+/// and HUP), caught first so that its FIFOs in supervise/event/ go with
+/// it: supervise removes a dead waiter's only at the service's next change.
+pub struct Interrupts {
+    fd: SignalFd,
+    set: SigSet,
+}
+
+impl Interrupts {
+    /// Block HUP, INT and TERM and take them on a signalfd; one ignored
+    /// (nohup's HUP) or blocked by whoever started svc stays so. None when
+    /// none is left or no signalfd.
+    pub fn catch() -> Option<Interrupts> {
+        let left_alone = signal_mask("SigIgn:") | signal_mask("SigBlk:");
+        let signals: Vec<Signal> = [Signal::SIGHUP, Signal::SIGINT, Signal::SIGTERM]
+            .into_iter()
+            .filter(|&sig| left_alone & (1u64 << (sig as i32 - 1)) == 0)
+            .collect();
+        if signals.is_empty() {
+            return None;
+        }
+        let fd = event::signal_fd(&signals).ok()?;
+        Some(Interrupts {
+            fd,
+            set: signals.iter().copied().collect(),
+        })
+    }
+
+    /// Die of the signal caught, as without this catch (a shell sees it).
+    pub fn die(self) -> ! {
+        let sig = event::pending_signals(&self.fd)
+            .first()
+            .copied()
+            .unwrap_or(libc::SIGTERM);
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&self.set), None);
+        if let Ok(s) = Signal::try_from(sig) {
+            let _ = nix::sys::signal::raise(s);
+        }
+        std::process::exit(128 + sig)
+    }
+}
+
+/// A signal mask of /proc/self/status (`SigIgn:` ignored, `SigBlk:`
+/// blocked): bit n-1 set for signal n.
+fn signal_mask(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Wait until every watch reaches `goal`, or `deadline` passes.
 pub fn wait_all(watches: &[Watch], goal: Goal, deadline: Option<Instant>) -> Vec<Outcome> {
+    wait_all_or(watches, goal, deadline, None).unwrap_or_default()
+}
+
+/// [`wait_all`], but None as soon as `interrupts` has a signal.
+pub fn wait_all_or(
+    watches: &[Watch],
+    goal: Goal,
+    deadline: Option<Instant>,
+    interrupts: Option<&Interrupts>,
+) -> Option<Vec<Outcome>> {
     let mut outcome: Vec<Option<Outcome>> = watches.iter().map(|_| None).collect();
     // Whose status to read again: all at first, then those woken.
     let mut look: Vec<bool> = watches.iter().map(|_| true).collect();
@@ -261,10 +328,16 @@ pub fn wait_all(watches: &[Watch], goal: Goal, deadline: Option<Instant>) -> Vec
                 fds.extend(own);
             }
         }
-        let ready = match event::wait_readable(&fds, timeout) {
+        if let Some(int) = interrupts {
+            fds.push(int.fd.as_fd());
+        }
+        let mut ready = match event::wait_readable(&fds, timeout) {
             Ok(r) => r,
             Err(_) => break,
         };
+        if interrupts.is_some() && ready.pop() == Some(true) {
+            return None;
+        }
         if !ready.iter().any(|&r| r) {
             // Time is up: one last look at every dir.
             look.iter_mut().for_each(|l| *l = true);
@@ -288,8 +361,10 @@ pub fn wait_all(watches: &[Watch], goal: Goal, deadline: Option<Instant>) -> Vec
             }
         }
     }
-    outcome
-        .into_iter()
-        .map(|o| o.unwrap_or(Outcome::TimedOut))
-        .collect()
+    Some(
+        outcome
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::TimedOut))
+            .collect(),
+    )
 }

@@ -209,13 +209,14 @@ fn has_inotify(pid: u32) -> bool {
         .any(|e| fs::read_link(e.path()).is_ok_and(|l| l.as_os_str() == "anon_inode:inotify"))
 }
 
-/// Whether process `pid` has a file in `dir` open.
+/// Whether process `pid` has a file in `dir` open (not `dir` itself,
+/// which a waiter opens before it makes its FIFO).
 fn holds_a_file_in(pid: u32, dir: &std::path::Path) -> bool {
     let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
         return false;
     };
     fds.flatten()
-        .any(|e| fs::read_link(e.path()).is_ok_and(|l| l.starts_with(dir)))
+        .any(|e| fs::read_link(e.path()).is_ok_and(|l| l.starts_with(dir) && l.as_path() != dir))
 }
 
 /// The shipped MASTER hook (service/vrrp-notify/hooks/MASTER) while

@@ -82,8 +82,7 @@ fn a_hundred_waiters_on_fifos_all_wake_and_leave_nothing() {
     for w in &mut waiters {
         let pid = w.0.id();
         wait_for("the waiter's FIFO", T, || {
-            fd_targets(pid).iter().any(|t| t.starts_with(&event))
-                || w.0.try_wait().unwrap().is_some()
+            holds_fifo_in(pid, &event) || w.0.try_wait().unwrap().is_some()
         });
         assert_eq!(w.0.try_wait().unwrap(), None, "a waiter finished before d");
         assert!(
@@ -118,9 +117,7 @@ fn dead_waiters_and_full_fifos_neither_block_supervise_nor_pile_up() {
     // A waiter killed while it waits leaves its FIFO.
     let mut dead = waiter(&s.dir, "-wd");
     let pid = dead.0.id();
-    wait_for("the waiter's FIFO", T, || {
-        fd_targets(pid).iter().any(|t| t.starts_with(&event))
-    });
+    wait_for("the waiter's FIFO", T, || holds_fifo_in(pid, &event));
     dead.0.kill().unwrap();
     dead.0.wait().unwrap();
     // Fifty more that nobody ever opened, and one whose reader never reads.
@@ -259,4 +256,184 @@ fn a_planted_event_symlink_is_never_followed() {
         err.contains("unable to open") && err.contains("supervise/event"),
         "{err}"
     );
+}
+
+/// Whether process `pid` holds a file inside `dir` open (its FIFO), not
+/// just `dir` itself.
+fn holds_fifo_in(pid: u32, dir: &Path) -> bool {
+    fd_targets(pid)
+        .iter()
+        .any(|t| t.starts_with(dir) && t.as_path() != dir)
+}
+
+/// A waiter ended by a signal it would die of (the TERM of timeout(1), a
+/// terminal's INT or HUP) takes its FIFO with it: on a service that never
+/// changes, supervise would never remove it, and `timeout 5 svc -wu` in a
+/// loop would pile one up per run. The waiter still dies of the signal.
+#[test]
+fn a_waiter_ended_by_term_int_or_hup_leaves_no_fifo() {
+    use std::os::unix::process::ExitStatusExt;
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    let _sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    let event = s.path("supervise/event");
+    for sig in [
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGHUP,
+    ] {
+        // Nothing is sent: the service stays up, supervise writes nothing.
+        let mut w = waiter(&s.dir, "-wd");
+        let pid = w.0.id();
+        wait_for("the waiter's FIFO", T, || holds_fifo_in(pid, &event));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).unwrap();
+        let st = exited(&mut w.0, T).expect("the waiter did not end");
+        assert_eq!(st.signal(), Some(sig as i32), "{sig:?}: {st:?}");
+        assert_eq!(entries(&event), Vec::<PathBuf>::new(), "{sig:?}: FIFO left");
+    }
+}
+
+/// A waiter that can set up no way to be woken (here a user allowed to
+/// write supervise/control but not to read supervise/: no FIFO in event/,
+/// no inotify watch) still sends the command, but says it cannot wait and
+/// exits 111: never 0 as if the service had reached the state.
+#[test]
+fn a_wait_that_cannot_be_set_up_is_not_a_success() {
+    use std::os::unix::fs::PermissionsExt;
+    if !need_root("svc as another user") {
+        return;
+    }
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    let _sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    let mode = |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+    mode(s.tmp.path(), 0o711);
+    mode(&s.dir, 0o711);
+    mode(&s.path("supervise"), 0o711);
+    mode(&s.path("supervise/control"), 0o622);
+    // No letter: the service stays up.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", SVC])
+        .args(["-wd", "-T", "2s"])
+        .arg(&s.dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(111), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unable to wait for"),
+        "{out:?}"
+    );
+    // The command itself still went through.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", SVC])
+        .args(["-d", "-wd", "-T", "5s"])
+        .arg(&s.dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(111), "{out:?}");
+    wait_for("down", T, || s.pid() == 0);
+}
+
+/// supervise/event made sticky and writable by all (as /tmp) before
+/// supervise starts: waiters refuse such a dir, and any user could fill it
+/// with files supervise would look at on every change. supervise says so
+/// and serves no events; svc -w still works, through inotify.
+#[test]
+fn a_shared_event_dir_is_refused_by_supervise_too() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    fs::create_dir(s.path("supervise")).unwrap();
+    fs::create_dir(s.path("supervise/event")).unwrap();
+    fs::set_permissions(
+        s.path("supervise/event"),
+        fs::Permissions::from_mode(0o1777),
+    )
+    .unwrap();
+    let mut sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    assert_eq!(s.state_field("events"), "0");
+    for (letters, goal) in [("-d", "-wd"), ("-u", "-wu")] {
+        let out = s.svc(&[letters, goal, "-T", "5s"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+    s.send("dx");
+    let (code, err) = sup.wait_exit(T);
+    assert_eq!(code, Some(0));
+    assert!(
+        err.contains("unable to open") && err.contains("supervise/event"),
+        "{err}"
+    );
+}
+
+/// One svc waiting on many dirs holds three descriptors per dir (event/,
+/// its FIFO, supervise/ok): it raises its soft limit on open files to the
+/// hard one rather than fall back to inotify (at most 128 instances per
+/// user) or fail once the soft limit is reached.
+#[test]
+fn one_waiter_on_many_dirs_is_not_held_to_the_soft_fd_limit() {
+    let services: Vec<Service> = (0..6)
+        .map(|_| Service::new("#!/bin/sh\nexec sleep 100\n"))
+        .collect();
+    let _sups: Vec<_> = services.iter().map(|s| s.supervise()).collect();
+    for s in &services {
+        wait_for("up", T, || s.pid() != 0);
+    }
+    // 16: stdin, stdout, stderr, a signalfd and four dirs' worth.
+    let mut w = Waiter(
+        Command::new("prlimit")
+            .args(["--nofile=16:4096", SVC, "-wd", "-T", "60s"])
+            .args(services.iter().map(|s| &s.dir))
+            .spawn()
+            .unwrap(),
+    );
+    let pid = w.0.id();
+    let fifos = |pid: u32| {
+        services
+            .iter()
+            .filter(|s| holds_fifo_in(pid, &s.path("supervise/event")))
+            .count()
+    };
+    wait_for("a FIFO in every dir", T, || {
+        fifos(pid) == services.len() || w.0.try_wait().unwrap().is_some()
+    });
+    assert_eq!(w.0.try_wait().unwrap(), None, "the waiter ended early");
+    assert!(
+        !fd_targets(pid)
+            .iter()
+            .any(|t| t.as_os_str() == "anon_inode:inotify"),
+        "the waiter fell back to inotify"
+    );
+    for s in &services {
+        s.send("d");
+    }
+    let st = exited(&mut w.0, T).expect("the waiter was not woken");
+    assert_eq!(st.code(), Some(0));
+}
+
+/// A waiter started with HUP ignored (nohup) keeps it ignored: a HUP
+/// neither ends it nor takes its FIFO.
+#[test]
+fn a_waiter_started_with_hup_ignored_lives_on_through_a_hup() {
+    use std::os::unix::process::ExitStatusExt;
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    let _sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    let event = s.path("supervise/event");
+    let mut w = Waiter(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("trap '' HUP; exec {SVC} -wd -T 60s \"$0\""))
+            .arg(&s.dir)
+            .spawn()
+            .unwrap(),
+    );
+    let pid = w.0.id();
+    wait_for("the waiter's FIFO", T, || holds_fifo_in(pid, &event));
+    let signal = |sig| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+    signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    // Still waiting, FIFO and all, once a TERM sent after the HUP is in.
+    signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    let st = exited(&mut w.0, T).expect("the waiter did not end");
+    assert_eq!(st.signal(), Some(libc::SIGTERM), "{st:?}");
+    assert_eq!(entries(&event), Vec::<PathBuf>::new(), "FIFO left");
 }
