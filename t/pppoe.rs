@@ -31,6 +31,8 @@ mod leftovers;
 mod pppd;
 #[path = "pppoe/race.rs"]
 mod race;
+#[path = "pppoe/restarts.rs"]
+mod restarts;
 #[path = "helpers/rng.rs"]
 mod rng;
 
@@ -55,6 +57,7 @@ fn main() {
         .into_iter()
         .chain(configs::all())
         .chain(leftovers::all())
+        .chain(restarts::all())
         .chain(race::all())
         .collect();
     let mut failed = Vec::new();

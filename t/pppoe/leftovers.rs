@@ -24,13 +24,13 @@ pub fn all() -> Vec<(&'static str, fn())> {
 }
 
 /// A supervise on a service dir, told to exit (and killed) when dropped.
-struct Supervised {
-    dir: PathBuf,
-    sup: Child,
+pub struct Supervised {
+    pub dir: PathBuf,
+    pub sup: Child,
 }
 
 impl Supervised {
-    fn new(w: &World, run: &str) -> Supervised {
+    pub fn new(w: &World, run: &str) -> Supervised {
         let dir = w.path("service");
         fs::create_dir_all(&dir).unwrap();
         write_exec(&dir.join("run"), run);
@@ -49,7 +49,7 @@ impl Supervised {
         Supervised { dir, sup }
     }
 
-    fn status(&self) -> Option<upkeep::status::Status> {
+    pub fn status(&self) -> Option<upkeep::status::Status> {
         upkeep::status::read_status(&self.dir).ok().flatten()
     }
 }

@@ -1,0 +1,172 @@
+//! `pppoe-stop --service` while the loop's supervise is killed and started
+//! again (as svscan does): the new supervise adopts the running loop with
+//! the wish the old one had, so a stop must tell it `d` too, and must not
+//! sit out -T waiting for a supervise that never got the command.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::common::{eventually, wait_for};
+use crate::fixture::{alive, bin, text, wait_child, Opts, World};
+use crate::leftovers::Supervised;
+use upkeep::status::Want;
+
+pub fn all() -> Vec<(&'static str, fn())> {
+    tests![
+        stop_service_tells_a_restarted_supervise,
+        stop_service_with_supervise_dead_then_restarted,
+    ]
+}
+
+/// A pppoe-stop running in the background, killed if the test fails.
+struct Stopping(Option<Child>);
+
+impl Stopping {
+    fn start(w: &World, args: &[&str]) -> Stopping {
+        let c = w
+            .cmd("pppoe-stop")
+            .arg(w.conf())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Stopping(Some(c))
+    }
+
+    /// Its output once it has exited (None: still running after `limit`).
+    fn finish(&mut self, limit: Duration) -> Option<Output> {
+        let mut c = self.0.take()?;
+        if wait_child(&mut c, limit).is_none() {
+            self.0 = Some(c);
+            return None;
+        }
+        Some(c.wait_with_output().unwrap())
+    }
+}
+
+impl Drop for Stopping {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn run_script(w: &World) -> String {
+    format!(
+        "#!/bin/sh\nexec {} {}\n",
+        bin("pppoe-connect").display(),
+        w.conf().display()
+    )
+}
+
+/// kill -9 the supervise, then start another on the same dir, as svscan
+/// would; it adopts a loop that still runs.
+fn restart_supervise(w: &World, s: &mut Supervised) {
+    let _ = s.sup.kill();
+    let _ = s.sup.wait();
+    s.sup = w
+        .cmd("supervise")
+        .arg(&s.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the new supervise", Duration::from_secs(20), || {
+        upkeep::control::supervise_running(&s.dir).unwrap_or(false)
+    });
+}
+
+/// After the stop: down as supervise says, and it stays down (a supervise
+/// that wants the loop up restarts it within a second).
+fn assert_stays_down(w: &World, s: &Supervised, why: &str) {
+    assert!(
+        eventually(Duration::from_secs(10), || s
+            .status()
+            .is_some_and(|st| (st.pid, st.want) == (0, Want::Down))),
+        "{why}: supervise reports {:?}",
+        s.status().map(|st| (st.pid, st.want))
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(w.sessions().is_empty(), "{why}: the loop dialled again");
+    assert_eq!(s.status().map(|st| st.pid), Some(0), "{why}");
+}
+
+/// The supervise is killed after the stop sent `d` and before it read it;
+/// a new one adopts the loop still wanting it up. The stop tells the new
+/// one `d` and is done long before -T.
+fn stop_service_tells_a_restarted_supervise() {
+    let w = World::new(Opts::default());
+    let mut s = Supervised::new(&w, &run_script(&w));
+    upkeep::control::send(&s.dir, b"u").unwrap();
+    assert!(w.wait_session());
+    let looped = s.status().unwrap().pid as i32;
+    let pppd = w.pppd_pid();
+    let sup = Pid::from_raw(s.sup.id() as i32);
+    kill(sup, Signal::SIGSTOP).unwrap();
+    let t = Instant::now();
+    let mut stop = Stopping::start(&w, &["--service", s.dir.to_str().unwrap(), "-T", "30s"]);
+    // The stopped supervise never reads its FIFO: take the `d` out of it,
+    // so that it dies without having had it.
+    let mut control = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(s.dir.join("supervise/control"))
+        .unwrap();
+    wait_for("the stop's d", Duration::from_secs(20), || {
+        let mut b = [0u8; 8];
+        matches!(control.read(&mut b), Ok(1) if b[0] == b'd')
+    });
+    restart_supervise(&w, &mut s);
+    let o = stop
+        .finish(Duration::from_secs(60))
+        .expect("pppoe-stop still running after 60 s");
+    let took = t.elapsed();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(took < Duration::from_secs(15), "the stop took {took:?}");
+    assert!(!alive(looped) && !alive(pppd));
+    assert_stays_down(&w, &s, "restarted supervise");
+    w.assert_all_gone("after stop --service");
+}
+
+/// The supervise is dead when the stop runs, so the stop acts on the lock
+/// at once; while the loop is still stopping (its pppd ignores TERM) a new
+/// supervise adopts it, wanting it up. The stop must leave that supervise
+/// told `d`: once the loop is gone it must not start another.
+fn stop_service_with_supervise_dead_then_restarted() {
+    let mut w = World::new(Opts {
+        stop_timeout: "2s",
+        ..Opts::default()
+    });
+    w.extra_env
+        .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
+    let mut s = Supervised::new(&w, &run_script(&w));
+    upkeep::control::send(&s.dir, b"u").unwrap();
+    assert!(w.wait_session());
+    let looped = s.status().unwrap().pid as i32;
+    let _ = s.sup.kill();
+    let _ = s.sup.wait();
+    let t = Instant::now();
+    let mut stop = Stopping::start(&w, &["--service", s.dir.to_str().unwrap(), "-T", "30s"]);
+    wait_for("the loop stopping", Duration::from_secs(20), || {
+        w.state() == "stopping"
+    });
+    restart_supervise(&w, &mut s);
+    let o = stop
+        .finish(Duration::from_secs(60))
+        .expect("pppoe-stop still running after 60 s");
+    let took = t.elapsed();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(took < Duration::from_secs(15), "the stop took {took:?}");
+    assert!(!alive(looped));
+    assert_stays_down(&w, &s, "supervise restarted mid-stop");
+    w.assert_all_gone("after stop --service");
+}
