@@ -130,7 +130,7 @@ impl Watch {
     }
 
     /// Has the service reached `goal`?
-    fn reached(&self, goal: Goal) -> bool {
+    pub fn reached(&self, goal: Goal) -> bool {
         let Ok(Some(now)) = status::read_status(&self.dir) else {
             return false;
         };
@@ -169,6 +169,17 @@ impl Watch {
         match &self.wake {
             Wake::Fifo(sub) => sub.fds().to_vec(),
             Wake::Inotify(inotify) => vec![inotify.as_fd()],
+        }
+    }
+
+    /// Wait until supervise wakes this watch or `deadline` passes; true
+    /// if supervise may have exited meanwhile.
+    pub fn wait_change(&self, deadline: Instant) -> bool {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let fds = self.fds();
+        match event::wait_readable(&fds, Some(left)) {
+            Ok(ready) => self.drain(&ready).maybe_gone,
+            Err(_) => false,
         }
     }
 

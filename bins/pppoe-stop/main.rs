@@ -6,6 +6,7 @@ use std::time::Duration;
 
 mod servicestop;
 mod stop;
+mod telldown;
 
 use clap::Parser;
 use stop::StopOptions;

@@ -18,7 +18,8 @@ use upkeep::pinned::Pinned;
 use upkeep::pppoe::KILL_GRACE;
 use upkeep::{event, procfs, status};
 
-use crate::stop::{later, supervise_down, tell_down};
+use crate::stop::later;
+use crate::telldown::Told;
 
 /// The lost hook runs as `HOOK CONFIG CODE`; it is left to finish, as the
 /// loop leaves it (it may be handing mastership over).
@@ -62,8 +63,8 @@ pub fn stop(dir: &Path, kill_after: Duration) -> Result<(), Fatal> {
     let give_up = later(kill_at, KILL_GRACE);
     let looped = supervised(dir);
     let mut pinned: Vec<Pinned> = looped.iter().flat_map(children_of).collect();
-    let watch = match tell_down(dir) {
-        (watch, Ok(())) => watch,
+    let mut told = match Told::tell(dir) {
+        (told, Ok(())) => told,
         (_, Err(SendError::NotRunning)) if looped.is_none() => {
             return Err(Fatal::temporary(format!(
                 "supervise is not running on {}",
@@ -71,8 +72,8 @@ pub fn stop(dir: &Path, kill_after: Duration) -> Result<(), Fatal> {
             )))
         }
         // Its loop runs on without it: ended below, then the status must
-        // say so.
-        (watch, Err(SendError::NotRunning)) => watch,
+        // say so (a supervise started meanwhile is told `d` too).
+        (told, Err(SendError::NotRunning)) => told,
         (_, Err(e)) => return Err(Fatal::temporary(e.warning(&dir.display().to_string()))),
     };
     let all_gone = |looped: &Option<Pinned>, pinned: &[Pinned]| {
@@ -80,6 +81,10 @@ pub fn stop(dir: &Path, kill_after: Duration) -> Result<(), Fatal> {
     };
     let mut killed = false;
     loop {
+        if let Some(t) = &mut told {
+            // A supervise started since adopts the loop wanting it up.
+            t.retell();
+        }
         if all_gone(&looped, &pinned) {
             break;
         }
@@ -123,8 +128,8 @@ pub fn stop(dir: &Path, kill_after: Duration) -> Result<(), Fatal> {
             ),
         );
     }
-    match watch {
-        Some(w) => supervise_down(&w, give_up.max(later(Instant::now(), KILL_GRACE))),
+    match &mut told {
+        Some(t) => t.supervise_down(give_up.max(later(Instant::now(), KILL_GRACE))),
         None => Ok(()),
     }
 }

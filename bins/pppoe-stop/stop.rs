@@ -7,19 +7,21 @@
 //! With a service dir, supervise is told `d` first, as `svc -d -wd` would:
 //! the watch is set before the command is sent (svwait), supervise TERMs
 //! its loop, and the stop waits for that up to the time limit before it
-//! acts on the lock itself (KILL past the limit).
+//! acts on the lock itself (KILL past the limit; at once when no supervise
+//! runs). A supervise started meanwhile is told `d` too (telldown).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use upkeep::control::{self, SendError};
+use upkeep::control::SendError;
 use upkeep::errors::Fatal;
 use upkeep::pidlock::{self, PidLock, Probe};
 use upkeep::pppoe::config::Config;
 use upkeep::pppoe::{pppdlock, KILL_GRACE};
-use upkeep::svwait::{self, Goal, Outcome, Watch};
+
+use crate::telldown::Told;
 
 pub struct StopOptions<'a> {
     /// A service dir whose supervise must be told to stay down first.
@@ -33,19 +35,20 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
     let kill_at = later(Instant::now(), opts.kill_after);
     let deadline = later(kill_at, KILL_GRACE);
     let service = opts.service.or(cfg.service.as_deref());
-    let watch = match service.map(|dir| (dir, tell_down(dir))) {
-        Some((_, (watch, Ok(())))) => watch,
-        None | Some((_, (_, Err(SendError::NotRunning)))) => None,
+    let mut told = match service.map(|dir| (dir, Told::tell(dir))) {
+        None => None,
+        // None runs now; one started during the stop is told below.
+        Some((_, (told, Ok(()) | Err(SendError::NotRunning)))) => told,
         Some((dir, (_, Err(e)))) => {
             warn(e.warning(&dir.display().to_string()));
             None
         }
     };
-    if let Some(w) = &watch {
+    if let Some(t) = &mut told {
         // supervise TERMs its loop itself; the lock is acted on once that
-        // is done (a loop outside supervise, pppd left behind) or past the
-        // limit (KILL at once).
-        let _ = svwait::wait_all(std::slice::from_ref(w), Goal::Down, Some(kill_at));
+        // is done (a loop outside supervise, pppd left behind), at once
+        // when no supervise runs, or past the limit (KILL at once).
+        let _ = t.wait_down(kill_at);
     }
     let kill_after = kill_at.saturating_duration_since(Instant::now());
     let pppd_path = cfg.pppd_pidfile();
@@ -83,12 +86,14 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
         // killed may still hold its own lock.
         let _ = upkeep::runtimefile::remove_if_exists(&cfg.state_file());
         end_pppd(&pppd_path, opts.kill_after)?;
+        // Still holding the lock, so no loop can start meanwhile: a
+        // supervise started during the stop (adopting the loop, wanting it
+        // up) is told `d` before it could start another.
+        if let Some(t) = &mut told {
+            t.supervise_down(deadline.max(later(Instant::now(), KILL_GRACE)))?;
+        }
         remove(main);
-        break;
-    }
-    match watch {
-        Some(w) => supervise_down(&w, deadline),
-        None => Ok(()),
+        return Ok(());
     }
 }
 
@@ -98,31 +103,6 @@ pub fn later(start: Instant, d: Duration) -> Instant {
         .checked_add(d)
         .or_else(|| start.checked_add(Duration::from_secs(86_400 * 365)))
         .unwrap_or(start)
-}
-
-/// Tell the supervise on `dir` to keep its service down. The watch is set
-/// before `d` is sent, so supervise's answer cannot slip by; it is None
-/// when `dir` cannot be watched. Once supervise has the `d`, down means
-/// down for good: it will not restart the loop.
-pub fn tell_down(dir: &Path) -> (Option<Watch>, Result<(), SendError>) {
-    let mut watch = Watch::new(dir).ok();
-    let sent = control::send(dir, b"d");
-    if let (Some(w), Ok(())) = (watch.as_mut(), &sent) {
-        w.expect_want_of(b"d");
-    }
-    (watch, sent)
-}
-
-/// Wait until the watched supervise reports its service down (or is
-/// gone); past `deadline`, the stop failed.
-pub fn supervise_down(watch: &Watch, deadline: Instant) -> Result<(), Fatal> {
-    match svwait::wait_all(std::slice::from_ref(watch), Goal::Down, Some(deadline))[..] {
-        [Outcome::TimedOut] => Err(Fatal::temporary(format!(
-            "supervise on {} still reports a process",
-            watch.dir().display()
-        ))),
-        _ => Ok(()),
-    }
 }
 
 /// End the pppd holding `path`'s record lock (TERM, KILL past
