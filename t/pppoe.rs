@@ -47,6 +47,11 @@ fn main() {
         "isp" => std::process::exit(isp::main(&args)),
         _ => {}
     }
+    if let Some(i) = args.iter().position(|a| a == "--bench-service") {
+        let n = args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or(20);
+        restarts::bench(n);
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--bench") {
         let n = args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or(1000);
         race::bench(n);

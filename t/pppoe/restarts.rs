@@ -170,3 +170,51 @@ fn stop_service_with_supervise_dead_then_restarted() {
     assert_stays_down(&w, &s, "supervise restarted mid-stop");
     w.assert_all_gone("after stop --service");
 }
+
+/// `--bench-service N`: pppoe-stop --service latency, N stops with the
+/// loop's supervise alive, N with it killed -9 just before (no supervise
+/// started again). Figures only, for bench/; nothing asserted on time.
+pub fn bench(n: usize) {
+    let w = World::new(Opts::default());
+    let mut s = Supervised::new(&w, &run_script(&w));
+    for killed in [false, true] {
+        let mut took = Vec::new();
+        for _ in 0..n {
+            if !upkeep::control::supervise_running(&s.dir).unwrap_or(false) {
+                let _ = s.sup.wait();
+                s.sup = w
+                    .cmd("supervise")
+                    .arg(&s.dir)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                wait_for("supervise", Duration::from_secs(20), || {
+                    upkeep::control::supervise_running(&s.dir).unwrap_or(false)
+                });
+            }
+            upkeep::control::send(&s.dir, b"u").unwrap();
+            assert!(w.wait_session());
+            let _ = w.pppd_pid();
+            if killed {
+                let _ = s.sup.kill();
+                let _ = s.sup.wait();
+            }
+            let t = Instant::now();
+            let o = w.stop(&["--service", s.dir.to_str().unwrap(), "-T", "10s"]);
+            took.push(t.elapsed());
+            assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+            w.assert_all_gone("bench");
+        }
+        took.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "supervise {}: n={n} min {:.1} ms p50 {:.1} ms p90 {:.1} ms max {:.1} ms",
+            if killed { "killed -9 before" } else { "alive" },
+            ms(took[0]),
+            ms(took[took.len() / 2]),
+            ms(took[(took.len() * 9 / 10).min(took.len() - 1)]),
+            ms(took[took.len() - 1]),
+        );
+    }
+}
