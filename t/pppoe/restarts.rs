@@ -21,6 +21,7 @@ pub fn all() -> Vec<(&'static str, fn())> {
     tests![
         stop_service_tells_a_restarted_supervise,
         stop_service_with_supervise_dead_then_restarted,
+        stop_service_never_trusts_a_dead_supervises_pid,
     ]
 }
 
@@ -169,6 +170,67 @@ fn stop_service_with_supervise_dead_then_restarted() {
     assert!(!alive(looped));
     assert_stays_down(&w, &s, "supervise restarted mid-stop");
     w.assert_all_gone("after stop --service");
+}
+
+/// A bystander process, killed when dropped.
+struct Bystander(Child);
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// supervise was killed -9, then its loop died: nobody updates status and
+/// state, whose pid may then be another process's. With a config it
+/// cannot use, the stop finds the loop through supervise's files; it must
+/// never take that other process for the loop (nor its children for
+/// pppd) and KILL it.
+fn stop_service_never_trusts_a_dead_supervises_pid() {
+    let w = World::new(Opts::default());
+    let mut s = Supervised::new(&w, &run_script(&w));
+    upkeep::control::send(&s.dir, b"u").unwrap();
+    assert!(w.wait_session());
+    let looped = s.status().unwrap().pid as i32;
+    let pppd = w.pppd_pid();
+    let _ = s.sup.kill();
+    let _ = s.sup.wait();
+    kill(Pid::from_raw(looped), Signal::SIGKILL).unwrap();
+    wait_for("loop and pppd gone", Duration::from_secs(20), || {
+        !alive(looped) && !alive(pppd)
+    });
+    // The loop's pid, reused: status and state now name a bystander.
+    let other = Bystander(
+        std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap(),
+    );
+    let reused = other.0.id();
+    let mut st = s.status().unwrap();
+    st.pid = reused;
+    fs::write(s.dir.join("supervise/status"), st.encode()).unwrap();
+    let state = fs::read_to_string(s.dir.join("supervise/state")).unwrap();
+    let state = state.replace(&format!("pid={looped}\n"), &format!("pid={reused}\n"));
+    fs::write(s.dir.join("supervise/state"), state).unwrap();
+    fs::write(
+        w.conf(),
+        format!("{}USER=two words\n", w.read("pppoe.conf")),
+    )
+    .unwrap();
+    let o = w.stop(&["--service", s.dir.to_str().unwrap(), "-T", "300ms"]);
+    assert!(
+        alive(reused as i32),
+        "a reused pid was killed: {}",
+        text(&o)
+    );
+    assert_eq!(o.status.code(), Some(111), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("supervise is not running"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// `--bench-service N`: pppoe-stop --service latency, N stops with the
