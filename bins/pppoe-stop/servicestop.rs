@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use upkeep::control::SendError;
+use upkeep::control::{self, SendError};
 use upkeep::errors::Fatal;
 use upkeep::pinned::Pinned;
 use upkeep::pppoe::KILL_GRACE;
@@ -49,10 +49,26 @@ fn supervised(dir: &Path) -> Option<Pinned> {
         Ok(i32::try_from(pid)
             .ok()
             .filter(|&p| p > 0)
-            .map(Pid::from_raw))
+            .map(Pid::from_raw)
+            .filter(|&p| is_its_run(dir, p)))
     };
     let pid = supervised_now().ok()??;
     Pinned::checked(pid, supervised_now).ok()?
+}
+
+/// Is `pid` the run supervise started on `dir`? A live supervise keeps
+/// its status true (its run is its child: the pid cannot be reused before
+/// it reaps it and writes the status). A dead one's status still names a
+/// run that may have exited since, and its pid be another process's: only
+/// the start time upkeep's supervise records in `state` (as an adopting
+/// supervise checks it) tells that process from a later one.
+fn is_its_run(dir: &Path, pid: Pid) -> bool {
+    let recorded = status::read_state(dir)
+        .filter(|st| i64::from(st.pid) == i64::from(pid.as_raw()) && st.starttime != 0);
+    match recorded {
+        Some(st) => procfs::start_time(pid) == Some(st.starttime),
+        None => control::supervise_running(dir).unwrap_or(false),
+    }
 }
 
 /// Take the service down and wait until the supervised loop and its pppd
