@@ -22,6 +22,7 @@ pub fn all() -> Vec<(&'static str, fn())> {
         stop_service_tells_a_restarted_supervise,
         stop_service_with_supervise_dead_then_restarted,
         stop_service_never_trusts_a_dead_supervises_pid,
+        stop_service_waits_without_spinning,
     ]
 }
 
@@ -59,6 +60,14 @@ impl Drop for Stopping {
             let _ = c.wait();
         }
     }
+}
+
+/// A supervised loop as service/pppoe ships it: with a `down` file, so a
+/// supervise started with no loop left to adopt keeps it down.
+fn supervised(w: &World) -> Supervised {
+    let s = Supervised::new(w, &run_script(w));
+    fs::write(s.dir.join("down"), "").unwrap();
+    s
 }
 
 fn run_script(w: &World) -> String {
@@ -106,7 +115,7 @@ fn assert_stays_down(w: &World, s: &Supervised, why: &str) {
 /// one `d` and is done long before -T.
 fn stop_service_tells_a_restarted_supervise() {
     let w = World::new(Opts::default());
-    let mut s = Supervised::new(&w, &run_script(&w));
+    let mut s = supervised(&w);
     upkeep::control::send(&s.dir, b"u").unwrap();
     assert!(w.wait_session());
     let looped = s.status().unwrap().pid as i32;
@@ -149,7 +158,7 @@ fn stop_service_with_supervise_dead_then_restarted() {
     });
     w.extra_env
         .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
-    let mut s = Supervised::new(&w, &run_script(&w));
+    let mut s = supervised(&w);
     upkeep::control::send(&s.dir, b"u").unwrap();
     assert!(w.wait_session());
     let looped = s.status().unwrap().pid as i32;
@@ -230,6 +239,35 @@ fn stop_service_never_trusts_a_dead_supervises_pid() {
         String::from_utf8_lossy(&o.stderr).contains("supervise is not running"),
         "{}",
         text(&o)
+    );
+}
+
+/// A supervise that does not answer (stopped) is waited for up to -T, on
+/// events: the waiting stop must not spin on its own looks at supervise/
+/// (opening the `ok` FIFO to ask whether supervise runs is an event there).
+fn stop_service_waits_without_spinning() {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let w = World::new(Opts::default());
+    let s = Supervised::new(&w, &run_script(&w));
+    upkeep::control::send(&s.dir, b"u").unwrap();
+    assert!(w.wait_session());
+    let sup = Pid::from_raw(s.sup.id() as i32);
+    kill(sup, Signal::SIGSTOP).unwrap();
+    let cpu = || {
+        let u = getrusage(UsageWho::RUSAGE_CHILDREN).unwrap();
+        let t = |tv: nix::sys::time::TimeVal| {
+            Duration::from_secs(tv.tv_sec() as u64) + Duration::from_micros(tv.tv_usec() as u64)
+        };
+        t(u.user_time()) + t(u.system_time())
+    };
+    let before = cpu();
+    let o = w.stop(&["--service", s.dir.to_str().unwrap(), "-T", "2s"]);
+    let used = cpu() - before;
+    kill(sup, Signal::SIGCONT).unwrap();
+    assert_eq!(o.status.code(), Some(111), "{}", text(&o));
+    assert!(
+        used < Duration::from_millis(500),
+        "the stop used {used:?} of CPU"
     );
 }
 
