@@ -55,18 +55,21 @@ impl Told {
     /// Keep the service told `d` until supervise reports it down (having
     /// taken the `d`), no supervise runs on it (SuperviseGone), or `until`.
     pub fn wait_down(&mut self, until: Instant) -> Outcome {
+        // Asked at first, then only when supervise may have exited: the
+        // question opens supervise/ok, itself an event in supervise/.
+        let mut maybe_gone = true;
         loop {
             self.retell();
             if self.watch.reached(Goal::Down) {
                 return Outcome::Reached;
             }
-            if !control::supervise_running(self.dir()).unwrap_or(false) {
+            if maybe_gone && !control::supervise_running(self.dir()).unwrap_or(false) {
                 return Outcome::SuperviseGone;
             }
             if Instant::now() >= until {
                 return Outcome::TimedOut;
             }
-            self.watch.wait_change(until);
+            maybe_gone = self.watch.wait_change(until);
         }
     }
 
