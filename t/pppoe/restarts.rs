@@ -23,6 +23,7 @@ pub fn all() -> Vec<(&'static str, fn())> {
         stop_service_with_supervise_dead_then_restarted,
         stop_service_never_trusts_a_dead_supervises_pid,
         stop_service_waits_without_spinning,
+        loop_killed_mid_stop_pppd_killed_at_the_limit,
     ]
 }
 
@@ -269,6 +270,43 @@ fn stop_service_waits_without_spinning() {
         used < Duration::from_millis(500),
         "the stop used {used:?} of CPU"
     );
+}
+
+/// The loop is killed -9 while it waits for a pppd that ignores TERM
+/// (pppd's TERM on its parent's death is ignored too): the pppd left is
+/// KILLed at -T counted from the stop's start, as for the loop, not after
+/// a second -T.
+fn loop_killed_mid_stop_pppd_killed_at_the_limit() {
+    let mut w = World::new(Opts {
+        stop_timeout: "60s",
+        ..Opts::default()
+    });
+    w.extra_env
+        .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
+    let s = Supervised::new(&w, &run_script(&w));
+    upkeep::control::send(&s.dir, b"u").unwrap();
+    assert!(w.wait_session());
+    let looped = s.status().unwrap().pid as i32;
+    let pppd = w.pppd_pid();
+    let t = Instant::now();
+    let mut stop = Stopping::start(&w, &["--service", s.dir.to_str().unwrap(), "-T", "4s"]);
+    wait_for("the loop stopping", Duration::from_secs(20), || {
+        w.state() == "stopping"
+    });
+    // Most of -T gone, then the loop is killed.
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(t.elapsed()));
+    kill(Pid::from_raw(looped), Signal::SIGKILL).unwrap();
+    let o = stop
+        .finish(Duration::from_secs(60))
+        .expect("pppoe-stop still running after 60 s");
+    let took = t.elapsed();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!alive(pppd));
+    assert!(
+        took < Duration::from_millis(5500),
+        "pppd KILLed after {took:?}"
+    );
+    w.assert_all_gone("after stop --service");
 }
 
 /// `--bench-service N`: pppoe-stop --service latency, N stops with the
