@@ -85,7 +85,11 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
         // the state file speaks for a dead loop. A pppd whose loop was
         // killed may still hold its own lock.
         let _ = upkeep::runtimefile::remove_if_exists(&cfg.state_file());
-        end_pppd(&pppd_path, opts.kill_after)?;
+        // -T counts from the stop's start, for pppd as for the loop.
+        end_pppd(
+            &pppd_path,
+            kill_at.saturating_duration_since(Instant::now()),
+        )?;
         // Still holding the lock, so no loop can start meanwhile: a
         // supervise started during the stop (adopting the loop, wanting it
         // up) is told `d` before it could start another.
