@@ -99,7 +99,7 @@ pub fn stop(dir: &Path, kill_after: Duration) -> Result<(), Fatal> {
     loop {
         if let Some(t) = &mut told {
             // A supervise started since adopts the loop wanting it up.
-            t.retell();
+            let _ = t.retell();
         }
         if all_gone(&looped, &pinned) {
             break;

@@ -90,14 +90,22 @@ pub fn stop(cfg: &Config, opts: &StopOptions, warn: &mut dyn FnMut(String)) -> R
             &pppd_path,
             kill_at.saturating_duration_since(Instant::now()),
         )?;
-        // Still holding the lock, so no loop can start meanwhile: a
-        // supervise started during the stop (adopting the loop, wanting it
-        // up) is told `d` before it could start another.
+        // A supervise that never had our `d` (started during the stop,
+        // adopting the loop wanting it up) is told now and waited for
+        // while the lock is still ours: it cannot start another loop.
         if let Some(t) = &mut told {
-            t.supervise_down(deadline.max(later(Instant::now(), KILL_GRACE)))?;
+            if t.retell() {
+                t.supervise_down(deadline.max(later(Instant::now(), KILL_GRACE)))?;
+            }
         }
         remove(main);
-        return Ok(());
+        break;
+    }
+    // The rest as `svc -d -wd`, the lock let go: a `u` someone sends
+    // meanwhile wins at once (this stop then fails), as it did before.
+    match &mut told {
+        Some(t) => t.supervise_down(deadline.max(later(Instant::now(), KILL_GRACE))),
+        None => Ok(()),
     }
 }
 

@@ -42,14 +42,17 @@ impl Told {
     /// Send `d` to the supervise now on the dir unless it had it from us.
     /// Once per supervise, whatever the send gave: our own write to the
     /// FIFO is an event in supervise/, and must not make us write again.
-    pub fn retell(&mut self) {
+    /// True if it was told now.
+    pub fn retell(&mut self) -> bool {
         let Some(now) = taker(self.dir()) else {
-            return;
+            return false;
         };
-        if self.told != Some(now) {
-            let _ = control::send(self.dir(), b"d");
-            self.told = Some(now);
+        if self.told == Some(now) {
+            return false;
         }
+        let _ = control::send(self.dir(), b"d");
+        self.told = Some(now);
+        true
     }
 
     /// Keep the service told `d` until supervise reports it down (having
