@@ -58,21 +58,37 @@ impl Told {
     /// Keep the service told `d` until supervise reports it down (having
     /// taken the `d`), no supervise runs on it (SuperviseGone), or `until`.
     pub fn wait_down(&mut self, until: Instant) -> Outcome {
-        // Asked at first, then only when supervise may have exited: the
-        // question opens supervise/ok, itself an event in supervise/.
-        let mut maybe_gone = true;
+        // Whether supervise runs is asked at first, then only when the
+        // watch says it may have exited (the question opens supervise/ok,
+        // itself an event in supervise/).
+        let mut first = true;
+        let mut maybe_gone = false;
         loop {
+            if maybe_gone {
+                self.rewatch();
+            }
             self.retell();
             if self.watch.reached(Goal::Down) {
                 return Outcome::Reached;
             }
-            if maybe_gone && !control::supervise_running(self.dir()).unwrap_or(false) {
+            if (first || maybe_gone) && !control::supervise_running(self.dir()).unwrap_or(false) {
                 return Outcome::SuperviseGone;
             }
+            first = false;
             if Instant::now() >= until {
                 return Outcome::TimedOut;
             }
             maybe_gone = self.watch.wait_change(until);
+        }
+    }
+
+    /// The supervise watched may be gone, and another hold the dir: watch
+    /// anew (the old watch's wake-ups went with its supervise: its end of
+    /// supervise/ok would poll ready for good).
+    fn rewatch(&mut self) {
+        if let Ok(mut watch) = Watch::new(self.dir()) {
+            watch.expect_want_of(b"d");
+            self.watch = watch;
         }
     }
 
