@@ -254,6 +254,96 @@ fn a_found_service_is_stopped_before_its_logger() {
     );
 }
 
+/// svscan's own supervisors: a service that writes a burst on its way
+/// down has all of it logged, though its logger lags far behind (a shell
+/// loop reading a byte at a time; `cat` is so quick that a TERM after the
+/// service's exit would rarely find anything left in the pipe). The logger
+/// is not signalled at all: told `ox`, it reads the pipe to EOF (svscan
+/// closed its own ends), writes everything and exits.
+#[test]
+fn a_burst_written_on_the_way_down_is_logged_whole() {
+    const LINES: usize = 2000;
+    let mut scan = Scan::new();
+    scan.add(
+        "s",
+        &format!(
+            "#!/bin/sh\n\
+             trap 'i=0; while [ $i -lt {LINES} ]; do echo \"line $i\"; i=$((i+1)); done; exit 0' TERM\n\
+             echo hello\nwhile :; do sleep 0.05; done\n"
+        ),
+    );
+    scan.add_log(
+        "s",
+        "#!/bin/sh\nexec >> out\nwhile IFS= read -r line; do printf '%s\\n' \"$line\"; done\n",
+    );
+    scan.start();
+    wait_for("hello logged", T, || {
+        log_has(&scan.dir("s/log/out"), "hello")
+    });
+    let svscan = scan.svscan.as_mut().unwrap();
+    signal(svscan.id() as i32, Signal::SIGTERM);
+    wait_for("svscan to exit", T, || svscan.try_wait().unwrap().is_some());
+    scan.svscan = None;
+    let out = fs::read_to_string(scan.dir("s/log/out")).unwrap();
+    let burst = out.lines().filter(|l| l.starts_with("line ")).count();
+    assert_eq!(
+        burst,
+        LINES,
+        "lines of the burst lost; the log ends with {:?}",
+        out.lines().last()
+    );
+}
+
+/// The logger's EOF never comes (a descendant of the service escaped into
+/// its own session, ignores TERM and holds the pipe's write end): svscan
+/// stops the logger anyway a few seconds later, and exits.
+#[test]
+fn a_logger_whose_eof_never_comes_is_stopped_anyway() {
+    /// The escaped process, killed whatever the outcome.
+    struct Escaped(PathBuf);
+    impl Drop for Escaped {
+        fn drop(&mut self) {
+            let pid = read_pid_file(&self.0);
+            if pid > 1 && alive(pid) {
+                signal(pid as i32, Signal::SIGKILL);
+            }
+        }
+    }
+    let mut scan = Scan::new();
+    scan.add(
+        "s",
+        "#!/bin/sh\n\
+         setsid sh -c 'trap \"\" TERM; echo $$ > escaped.tmp; mv escaped.tmp escaped; exec sleep 100' &\n\
+         echo hello\nexec sleep 100\n",
+    );
+    scan.add_log("s", "#!/bin/sh\nexec cat >> out\n");
+    let escaped = Escaped(scan.dir("s/escaped"));
+    scan.start();
+    wait_for("hello logged and the escape made", T, || {
+        log_has(&scan.dir("s/log/out"), "hello") && read_pid_file(&escaped.0) > 1
+    });
+    let logger = read_pid(&scan.dir("s/log"));
+    let svscan = scan.svscan.as_mut().unwrap();
+    signal(svscan.id() as i32, Signal::SIGTERM);
+    wait_for("svscan to exit", T, || svscan.try_wait().unwrap().is_some());
+    scan.svscan = None;
+    assert!(
+        supervisor_of(&scan.dir("s/log")).is_none() && !alive(logger),
+        "svscan exited before its logger was gone"
+    );
+    assert!(
+        alive(read_pid_file(&escaped.0)),
+        "the escaped process is gone: the logger saw its EOF, the fallback was not tested"
+    );
+}
+
+fn read_pid_file(path: &Path) -> u32 {
+    fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// A dir hidden (renamed to a dot name) after svscan was killed and
 /// restarted: the supervisors it found there are stopped too, though their
 /// control FIFOs are no longer where they were.
