@@ -223,8 +223,9 @@ fn the_log_pipe_survives_scanner_deaths() {
 }
 
 /// svscan stopped after it was once killed: the supervisors it found
-/// running are stopped main first, their logger only once main's is gone,
-/// so the service's last words are logged.
+/// running are stopped main first, their logger only once main's is gone
+/// and by end of file, never a signal, so the service's last words are
+/// logged however late the logger gets to read them.
 #[test]
 fn a_found_service_is_stopped_before_its_logger() {
     let mut scan = Scan::new();
