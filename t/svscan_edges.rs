@@ -263,6 +263,30 @@ fn a_found_service_is_stopped_before_its_logger() {
 /// closed its own ends), writes everything and exits.
 #[test]
 fn a_burst_written_on_the_way_down_is_logged_whole() {
+    burst_logged_whole(Path::new("s"), |scan| {
+        let svscan = scan.svscan.as_mut().unwrap();
+        signal(svscan.id() as i32, Signal::SIGTERM);
+        wait_for("svscan to exit", T, || svscan.try_wait().unwrap().is_some());
+        scan.svscan = None;
+    });
+}
+
+/// The same when the dir is hidden (renamed to a dot name): the logger's
+/// supervise is told through its own cwd, not the name that is gone.
+#[test]
+fn a_burst_from_a_hidden_service_is_logged_whole() {
+    burst_logged_whole(Path::new(".s"), |scan| {
+        fs::rename(scan.dir("s"), scan.dir(".s")).unwrap();
+        scan.dirs = vec![scan.dir(".s"), scan.dir(".s/log")];
+        wait_for("the hidden service's supervisors gone", T, || {
+            supervisor_of(&scan.dir(".s")).is_none() && supervisor_of(&scan.dir(".s/log")).is_none()
+        });
+    });
+}
+
+/// Service `s` writes 2,000 lines when TERMed, into a slow logger; `stop`
+/// stops it for good (the service is then at `at`): all are logged.
+fn burst_logged_whole(at: &Path, stop: impl FnOnce(&mut Scan)) {
     const LINES: usize = 2000;
     let mut scan = Scan::new();
     scan.add(
@@ -281,11 +305,8 @@ fn a_burst_written_on_the_way_down_is_logged_whole() {
     wait_for("hello logged", T, || {
         log_has(&scan.dir("s/log/out"), "hello")
     });
-    let svscan = scan.svscan.as_mut().unwrap();
-    signal(svscan.id() as i32, Signal::SIGTERM);
-    wait_for("svscan to exit", T, || svscan.try_wait().unwrap().is_some());
-    scan.svscan = None;
-    let out = fs::read_to_string(scan.dir("s/log/out")).unwrap();
+    stop(&mut scan);
+    let out = fs::read_to_string(scan.root().join(at).join("log/out")).unwrap();
     let burst = out.lines().filter(|l| l.starts_with("line ")).count();
     assert_eq!(
         burst,
