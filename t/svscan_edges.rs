@@ -321,23 +321,8 @@ fn burst_logged_whole(at: &Path, stop: impl FnOnce(&mut Scan)) {
 /// stops the logger anyway a few seconds later, and exits.
 #[test]
 fn a_logger_whose_eof_never_comes_is_stopped_anyway() {
-    /// The escaped process, killed whatever the outcome.
-    struct Escaped(PathBuf);
-    impl Drop for Escaped {
-        fn drop(&mut self) {
-            let pid = read_pid_file(&self.0);
-            if pid > 1 && alive(pid) {
-                signal(pid as i32, Signal::SIGKILL);
-            }
-        }
-    }
     let mut scan = Scan::new();
-    scan.add(
-        "s",
-        "#!/bin/sh\n\
-         setsid sh -c 'trap \"\" TERM; echo $$ > escaped.tmp; mv escaped.tmp escaped; exec sleep 100' &\n\
-         echo hello\nexec sleep 100\n",
-    );
+    scan.add("s", ESCAPING_RUN);
     scan.add_log("s", "#!/bin/sh\nexec cat >> out\n");
     let escaped = Escaped(scan.dir("s/escaped"));
     scan.start();
@@ -357,6 +342,54 @@ fn a_logger_whose_eof_never_comes_is_stopped_anyway() {
         alive(read_pid_file(&escaped.0)),
         "the escaped process is gone: the logger saw its EOF, the fallback was not tested"
     );
+}
+
+/// A service dir hidden while its logger drains (EOF held off by an
+/// escaped process) and brought back: the service gets a new pipe and the
+/// logger that replaces the drained one reads it.
+#[test]
+fn a_service_back_while_its_logger_drains_is_logged_again() {
+    let mut scan = Scan::new();
+    scan.add("s", ESCAPING_RUN);
+    scan.add_log("s", "#!/bin/sh\nexec cat >> out\n");
+    let escaped = Escaped(scan.dir("s/escaped"));
+    scan.start();
+    wait_for("hello logged and the escape made", T, || {
+        log_has(&scan.dir("s/log/out"), "hello") && read_pid_file(&escaped.0) > 1
+    });
+    let draining = supervisor_of(&scan.dir("s/log")).expect("log supervise");
+    fs::rename(scan.dir("s"), scan.dir(".s")).unwrap();
+    wait_for("the hidden service's supervise gone", T, || {
+        supervisor_of(&scan.dir(".s")).is_none()
+    });
+    fs::rename(scan.dir(".s"), scan.dir("s")).unwrap();
+    let hellos = || {
+        fs::read_to_string(scan.dir("s/log/out"))
+            .unwrap_or_default()
+            .matches("hello")
+            .count()
+    };
+    wait_for("the service's new output logged by a new logger", T, || {
+        hellos() == 2 && supervisor_of(&scan.dir("s/log")).is_some_and(|p| p != draining)
+    });
+}
+
+/// A run that leaves behind a process in its own session, deaf to TERM,
+/// holding the log pipe's write end (once per service dir).
+const ESCAPING_RUN: &str = "#!/bin/sh\n\
+    [ -e escaped ] || setsid sh -c 'trap \"\" TERM; echo $$ > escaped.tmp; mv escaped.tmp escaped; exec sleep 100' &\n\
+    echo hello\nexec sleep 100\n";
+
+/// The escaped process, killed whatever the outcome.
+struct Escaped(PathBuf);
+
+impl Drop for Escaped {
+    fn drop(&mut self) {
+        let pid = read_pid_file(&self.0);
+        if pid > 1 && alive(pid) {
+            signal(pid as i32, Signal::SIGKILL);
+        }
+    }
 }
 
 fn read_pid_file(path: &Path) -> u32 {

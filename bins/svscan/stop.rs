@@ -112,8 +112,11 @@ impl Scanner {
     fn drain_log(&mut self, key: Key) -> bool {
         let svc = self.services.get_mut(&key).expect("known service");
         let dir = Self::side_dir(svc, Side::Log);
-        // Whatever follows, the pipe is no longer given to anyone.
-        svc.pipe = None;
+        // Whatever follows, the pipe is no longer given to anyone — unless
+        // the service came back meanwhile: then it is its new one (scan.rs).
+        if !svc.present {
+            svc.pipe = None;
+        }
         let Some(log) = svc.log.as_mut() else {
             return false;
         };
