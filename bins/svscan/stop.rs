@@ -56,6 +56,7 @@ impl Scanner {
         self.forget_if_gone(key);
     }
 
+    /// A logger is drained first (drain_log); past that, or for main:
     /// SIGTERM (supervise's `dx`) to ours; `dx` through the control FIFO
     /// to a foreign one, which stays watched so that its exit is known. One
     /// that cannot be told (its dir is gone) is not waited for. One that
