@@ -359,8 +359,10 @@ fn a_service_back_while_its_logger_drains_is_logged_again() {
     });
     let draining = supervisor_of(&scan.dir("s/log")).expect("log supervise");
     fs::rename(scan.dir("s"), scan.dir(".s")).unwrap();
-    wait_for("the hidden service's supervise gone", T, || {
-        supervisor_of(&scan.dir(".s")).is_none()
+    // Draining: the logger's supervise was told `ox` (it shows want once).
+    wait_for("the hidden service's logger draining", T, || {
+        fs::read_to_string(scan.dir(".s/log/supervise/state"))
+            .is_ok_and(|st| st.lines().any(|l| l == "want=once"))
     });
     fs::rename(scan.dir(".s"), scan.dir("s")).unwrap();
     let hellos = || {
