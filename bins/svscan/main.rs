@@ -64,6 +64,9 @@ struct Supervise {
     /// started only to stop a run left behind), kept open until this
     /// supervise is gone (see handover.rs).
     handover: Option<File>,
+    /// A logger told `ox` to end on EOF (stop.rs): stopped anyway if its
+    /// supervise is still there at this instant.
+    drain_until: Option<Instant>,
     /// Supervisors started during shutdown to stop a run left behind by
     /// one that was killed (see stop.rs).
     stop_attempts: u8,
@@ -133,6 +136,8 @@ struct Scanner {
     retry: Timer,
     restart: Timer,
     recheck: Timer,
+    /// The earliest deadline of a logger ending on EOF (stop.rs).
+    drain: Timer,
     dev_null: File,
     services: HashMap<Key, Service>,
     /// The services by name (two share one while a removed dir's service
@@ -213,6 +218,7 @@ impl Scanner {
             retry: Timer::new().map_err(|e| Fatal::sys("unable to create timerfd", e))?,
             restart: Timer::new().map_err(|e| Fatal::sys("unable to create timerfd", e))?,
             recheck: Timer::new().map_err(|e| Fatal::sys("unable to create timerfd", e))?,
+            drain: Timer::new().map_err(|e| Fatal::sys("unable to create timerfd", e))?,
             dev_null,
             services: HashMap::new(),
             by_name: HashMap::new(),
@@ -243,6 +249,7 @@ impl Scanner {
                     self.retry.as_fd(),
                     self.restart.as_fd(),
                     self.recheck.as_fd(),
+                    self.drain.as_fd(),
                 ];
                 // Foreign supervisors' pidfds: readable when they exit.
                 let pinned = self.pinned_foreign();
@@ -282,7 +289,10 @@ impl Scanner {
                     self.foreign_released(wd, key, side, Release::Recheck);
                 }
             }
-            for ((wd, key, side), exited) in pinned.into_iter().zip(&ready[5..]) {
+            if ready[5] && self.drain.take_expiry() {
+                self.drain_due();
+            }
+            for ((wd, key, side), exited) in pinned.into_iter().zip(&ready[6..]) {
                 if *exited {
                     self.foreign_released(wd, key, side, Release::Exited);
                 }

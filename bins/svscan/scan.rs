@@ -201,9 +201,16 @@ impl Scanner {
         let svc = self.services.get_mut(&key).expect("inserted above");
         svc.present = true;
         svc.name = name;
-        if has_log && svc.log.is_none() {
+        // No pipe while a log side exists: it was dropped for a logger
+        // ending on EOF (stop.rs), and the service came back meanwhile. A
+        // new one, so that logger still sees its EOF.
+        if has_log && (svc.log.is_none() || svc.pipe.is_none()) {
             // The pipe a killed svscan left to the survivors, else a new one.
-            let pipe = match pipes::recover(Path::new(&svc.name)) {
+            let recovered = svc
+                .log
+                .is_none()
+                .then(|| pipes::recover(Path::new(&svc.name)));
+            let pipe = match recovered.flatten() {
                 Some(p) => Ok(p),
                 None => nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC),
             };
@@ -215,7 +222,7 @@ impl Scanner {
                     svc.reattach_log = svc.main.pid.is_some()
                         || pipes::foreign_writes_into(Path::new(&svc.name), &p.1) == Some(false);
                     svc.pipe = Some(p);
-                    svc.log = Some(Supervise::default());
+                    svc.log.get_or_insert_with(Supervise::default);
                 }
                 Err(e) => {
                     errors::warn(
@@ -262,6 +269,7 @@ impl Scanner {
             sup.foreign_pin = pin;
             sup.restart_pending = false;
             sup.stopping = false;
+            sup.drain_until = None;
             if self.shutting_down {
                 self.stop_side(key, side);
             }
@@ -281,6 +289,7 @@ impl Scanner {
         sup.last_start = Some(Instant::now());
         sup.restart_pending = false;
         sup.stopping = false;
+        sup.drain_until = None;
         // While shutting down, the `dx` stop.rs queued stands instead.
         if std::mem::take(&mut sup.replacing) && !self.shutting_down {
             sup.handover = handover::queue_want(&dir);

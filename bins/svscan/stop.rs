@@ -1,11 +1,15 @@
 //! Stopping a service for good (its dir removed or hidden, or svscan told
 //! to exit): main side first, its logger once main's supervise is gone, so
 //! the last lines are logged — for the supervisors svscan started and for
-//! the foreign ones a killed svscan left behind alike. A run whose
-//! supervise was killed just before the shutdown is stopped too.
+//! the foreign ones a killed svscan left behind alike. The logger is not
+//! signalled: its supervise is told `ox` and svscan closes its own ends of
+//! the log pipe, so the logger reads to EOF, writes everything and exits;
+//! only one still there DRAIN_TIMEOUT later (a descendant of the service
+//! still holds the pipe, or the logger ignores EOF) is stopped as main was.
+//! A run whose supervise was killed just before the shutdown is stopped too.
 
-use std::path::Path;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -17,6 +21,8 @@ use upkeep::{errors, procfs, sys};
 /// Supervisors started, a second apart, to stop one run left behind
 /// before svscan gives up on it and exits anyway.
 const STOP_ATTEMPTS: u8 = 3;
+/// How long a logger told to end on EOF has before it is stopped anyway.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The run a dead supervise left on DIR: the pid its supervise/state
 /// names, if that process still runs with the start time recorded there
@@ -50,11 +56,15 @@ impl Scanner {
         self.forget_if_gone(key);
     }
 
+    /// A logger is drained first (drain_log); past that, or for main:
     /// SIGTERM (supervise's `dx`) to ours; `dx` through the control FIFO
     /// to a foreign one, which stays watched so that its exit is known. One
     /// that cannot be told (its dir is gone) is not waited for. One that
     /// is dead is replaced at shutdown to stop its run (stop_leftover).
     pub(super) fn stop_side(&mut self, key: Key, side: Side) {
+        if side == Side::Log && self.drain_log(key) {
+            return;
+        }
         let svc = self.services.get_mut(&key).expect("known service");
         let dir = Self::side_dir(svc, side);
         let Some(sup) = svc.side_mut(side) else {
@@ -93,6 +103,94 @@ impl Scanner {
                 self.stop_side(key, Side::Log);
             }
         }
+    }
+
+    /// The logger's turn: its supervise is told `ox` (no signal, no
+    /// restart, exit once the logger is down) and svscan drops its copies
+    /// of the log pipe, so the logger ends on EOF once main's run and
+    /// supervise are gone. True while that drain stands; false when the
+    /// logger is to be stopped now (it could not be told, or its time is up).
+    fn drain_log(&mut self, key: Key) -> bool {
+        let svc = self.services.get_mut(&key).expect("known service");
+        let dir = Self::side_dir(svc, Side::Log);
+        // Whatever follows, the pipe is no longer given to anyone — unless
+        // the service came back meanwhile: then it is its new one (scan.rs).
+        if !svc.present {
+            svc.pipe = None;
+        }
+        let Some(log) = svc.log.as_mut() else {
+            return false;
+        };
+        let now = Instant::now();
+        if let Some(until) = log.drain_until {
+            return until > now;
+        }
+        if !log.alive() {
+            return false;
+        }
+        let dir = match (log.pid, &log.foreign_pin) {
+            // Our child, not reaped yet: its cwd is its dir even after a
+            // rename, and no other supervise's.
+            (Some(pid), _) => Some(PathBuf::from(format!("/proc/{pid}/cwd"))),
+            // The dir is no longer that foreign supervise's: only a signal
+            // reaches it.
+            (None, Some(pin)) if !foreign::still_holds(pin, &dir) => None,
+            (None, _) => Some(dir),
+        };
+        let told = dir.is_some_and(|dir| {
+            // A logger the operator took down (`svc -d`) is not started
+            // again to drain the pipe: its supervise just exits.
+            let down = status::read_status(&dir)
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.want == status::Want::Down);
+            let letters: &[u8] = if down { b"x" } else { b"ox" };
+            upkeep::control::send(&dir, letters).is_ok()
+        });
+        if !told {
+            return false;
+        }
+        // Saturating: no deadline at all means stopping it at once.
+        log.drain_until = Some(now.checked_add(DRAIN_TIMEOUT).unwrap_or(now));
+        self.arm_drain_timer();
+        true
+    }
+
+    fn arm_drain_timer(&mut self) {
+        let now = Instant::now();
+        let earliest = self
+            .services
+            .values()
+            .filter_map(|s| s.log.as_ref())
+            .filter(|l| l.alive())
+            .filter_map(|l| l.drain_until)
+            .filter(|&t| t > now)
+            .min();
+        match earliest {
+            Some(t) => self.drain.arm(t.saturating_duration_since(now)),
+            None => self.drain.cancel(),
+        }
+    }
+
+    /// The drain timer fired: the loggers still there past their time are
+    /// stopped as main was (a descendant of the service may still hold the
+    /// pipe's write end, or the logger ignores EOF).
+    pub(super) fn drain_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<Key> = self
+            .services
+            .iter()
+            .filter(|(_, s)| {
+                s.log
+                    .as_ref()
+                    .is_some_and(|l| l.alive() && l.drain_until.is_some_and(|t| t <= now))
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            self.stop_side(key, Side::Log);
+        }
+        self.arm_drain_timer();
     }
 
     /// A side's supervise is gone and the service is going: once main is
