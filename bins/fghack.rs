@@ -45,7 +45,7 @@ fn main() {
             Err(e) => exit(PROG, &Fatal::sys("unable to create pipe", e)),
         }
     }
-    let mut spawn = Spawn::new(&args[1]).args(&args[2..]);
+    let mut spawn = Spawn::new(&args[1]).args(&args[2..]).keep_ignored();
     for fd in &copies {
         spawn = spawn.inherit(fd.as_raw_fd());
     }

@@ -65,6 +65,7 @@ pub struct Spawn {
     fds: Vec<(RawFd, RawFd)>,
     new_session: bool,
     new_process_group: bool,
+    keep_ignored: bool,
     parent_death_signal: Option<i32>,
     gated: bool,
     record_lock: Option<RawFd>,
@@ -102,6 +103,7 @@ impl Spawn {
             fds: Vec::new(),
             new_session: false,
             new_process_group: false,
+            keep_ignored: false,
             parent_death_signal: None,
             gated: false,
             record_lock: None,
@@ -160,6 +162,13 @@ impl Spawn {
     }
 
     /// setpgid(0, 0) without a new session.
+    /// Signals this process ignores stay ignored in the child (SIGPIPE is
+    /// reset all the same): for fghack, which daemontools' passes through.
+    pub fn keep_ignored(mut self) -> Spawn {
+        self.keep_ignored = true;
+        self
+    }
+
     pub fn new_process_group(mut self) -> Spawn {
         self.new_process_group = true;
         self
@@ -227,6 +236,7 @@ impl Spawn {
             cwd: self.cwd.as_deref(),
             new_session: self.new_session,
             new_process_group: self.new_process_group,
+            keep_ignored: self.keep_ignored,
             parent_death_signal: self.parent_death_signal,
             record_lock: self.record_lock,
             error_pipe: err_write.as_raw_fd(),

@@ -22,6 +22,9 @@ pub struct ChildPlan<'a> {
     pub cwd: Option<&'a CStr>,
     pub new_session: bool,
     pub new_process_group: bool,
+    /// Leave a signal the parent ignores ignored (SIGPIPE excepted: Rust
+    /// ignores it for every program), as a chain-loader that forks should.
+    pub keep_ignored: bool,
     pub parent_death_signal: Option<libc::c_int>,
     /// Take a POSIX record lock (F_SETLK, write, whole file) on this fd of
     /// the child, after the fds are set up. The child keeps it through exec
@@ -86,7 +89,7 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
     }
     // Child.
     // SAFETY: all calls are async-signal-safe system calls on valid pointers
-    // (sigset and flock on the stack; `argv`/`envp` built above from the
+    // (sigset, sigaction and flock on the stack; `argv`/`envp` built above from the
     // plan's CStrings, which it borrows for this whole call, and NULL-
     // terminated by pointer_array). A bad fd number only makes a call fail.
     unsafe {
@@ -103,9 +106,18 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         for sig in 1..libc::SIGRTMAX() {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::signal(sig, libc::SIG_DFL);
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                continue;
             }
+            if plan.keep_ignored && sig != libc::SIGPIPE {
+                let mut now: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, std::ptr::null(), &mut now) == 0
+                    && now.sa_sigaction == libc::SIG_IGN
+                {
+                    continue;
+                }
+            }
+            libc::signal(sig, libc::SIG_DFL);
         }
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         if plan.new_session && libc::setsid() < 0 {

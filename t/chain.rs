@@ -791,6 +791,34 @@ fn readproctitle_shows_the_last_bytes_in_ps() {
     }
 }
 
+/// A signal the caller ignores stays ignored through every chain-loader,
+/// fghack's child included, as with daemontools (nohup, a shell's `trap ''`).
+#[test]
+fn chain_loaders_pass_on_signals_their_caller_ignores() {
+    if !have_daemontools() {
+        return;
+    }
+    let d = tmp();
+    let show = "grep -E '^SigIgn:' /proc/self/status";
+    for prefix in [&["pgrphack"][..], &["fghack"], &["envdir", "."]] {
+        let outputs: Vec<String> = [ours(prefix[0]).to_string(), theirs(prefix[0])]
+            .iter()
+            .map(|prog| {
+                let out = Command::new("sh")
+                    .args(["-c", "trap '' HUP; exec \"$@\"", "sh", prog])
+                    .args(&prefix[1..])
+                    .args(["sh", "-c", show])
+                    .current_dir(d.path())
+                    .stdin(Stdio::null())
+                    .output()
+                    .expect("spawn");
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            })
+            .collect();
+        assert_eq!(outputs[0], outputs[1], "{prefix:?} (left: ours)");
+    }
+}
+
 #[test]
 fn chain_loaders_leave_sigpipe_default() {
     if !have_daemontools() {
