@@ -53,7 +53,7 @@ impl Stopping {
         Some(c.wait_with_output().unwrap())
     }
 
-    /// How long since `t` it took to exit (within a minute), with 0.
+    /// Once it has exited with 0 (within a minute): how long since `t`.
     fn succeeded(&mut self, t: Instant) -> Duration {
         let o = self
             .finish(Duration::from_secs(60))
