@@ -35,6 +35,8 @@ mod race;
 mod restarts;
 #[path = "helpers/rng.rs"]
 mod rng;
+#[path = "pppoe/supervised.rs"]
+mod supervised;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -15,6 +15,46 @@ use common::*;
 
 const T: Duration = Duration::from_secs(5);
 
+const SLEEPER: &str = "#!/bin/sh\nexec sleep 100\n";
+
+/// upkeep's supervise on `s`, once the service is up.
+fn supervise_up(s: &Service) -> Supervise {
+    let sup = s.supervise();
+    wait_for("up", T, || s.pid() != 0);
+    sup
+}
+
+/// A service that sleeps, up under upkeep's supervise.
+fn sleeper_up() -> (Service, Supervise) {
+    let s = Service::new(SLEEPER);
+    let sup = supervise_up(&s);
+    (s, sup)
+}
+
+/// `svc -d -wd`, then `svc -u -wu`: each done within 5 s.
+fn down_and_up(s: &Service) {
+    for (letters, goal) in [("-d", "-wd"), ("-u", "-wu")] {
+        let out = s.svc(&[letters, goal, "-T", "5s"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+}
+
+/// Told `dx`, supervise exits 0, having said it could not open
+/// supervise/event.
+fn exits_having_refused_event(s: &Service, mut sup: Supervise) {
+    s.send("dx");
+    let (code, err) = sup.wait_exit(T);
+    assert_eq!(code, Some(0));
+    assert!(
+        err.contains("unable to open") && err.contains("supervise/event"),
+        "{err}"
+    );
+}
+
+fn mkfifo(path: &Path) {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+}
+
 fn entries(dir: &Path) -> Vec<PathBuf> {
     fs::read_dir(dir)
         .map(|d| d.flatten().map(|e| e.path()).collect())
@@ -30,6 +70,12 @@ fn fd_targets(pid: u32) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+fn holds_inotify(pid: u32) -> bool {
+    fd_targets(pid)
+        .iter()
+        .any(|t| t.as_os_str() == "anon_inode:inotify")
 }
 
 /// A waiter killed when dropped, pass or fail.
@@ -73,9 +119,7 @@ fn unread(f: &mut fs::File) -> Vec<u8> {
 
 #[test]
 fn a_hundred_waiters_on_fifos_all_wake_and_leave_nothing() {
-    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
-    let _sup = s.supervise();
-    wait_for("up", T, || s.pid() != 0);
+    let (s, _sup) = sleeper_up();
     let event = s.path("supervise/event");
     let mut waiters: Vec<Waiter> = (0..100).map(|_| waiter(&s.dir, "-wd")).collect();
     // Each waiter holds a FIFO in event/ once it waits, and no inotify.
@@ -85,12 +129,7 @@ fn a_hundred_waiters_on_fifos_all_wake_and_leave_nothing() {
             holds_fifo_in(pid, &event) || w.0.try_wait().unwrap().is_some()
         });
         assert_eq!(w.0.try_wait().unwrap(), None, "a waiter finished before d");
-        assert!(
-            !fd_targets(pid)
-                .iter()
-                .any(|t| t.as_os_str() == "anon_inode:inotify"),
-            "a waiter holds an inotify instance"
-        );
+        assert!(!holds_inotify(pid), "a waiter holds an inotify instance");
     }
     assert_eq!(entries(&event).len(), 100);
     s.send("d");
@@ -110,9 +149,7 @@ fn a_hundred_waiters_on_fifos_all_wake_and_leave_nothing() {
 
 #[test]
 fn dead_waiters_and_full_fifos_neither_block_supervise_nor_pile_up() {
-    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
-    let _sup = s.supervise();
-    wait_for("up", T, || s.pid() != 0);
+    let (s, _sup) = sleeper_up();
     let event = s.path("supervise/event");
     // A waiter killed while it waits leaves its FIFO.
     let mut dead = waiter(&s.dir, "-wd");
@@ -122,22 +159,15 @@ fn dead_waiters_and_full_fifos_neither_block_supervise_nor_pile_up() {
     dead.0.wait().unwrap();
     // Fifty more that nobody ever opened, and one whose reader never reads.
     for i in 0..50 {
-        nix::unistd::mkfifo(
-            &event.join(format!("w.dead{i}")),
-            nix::sys::stat::Mode::from_bits_truncate(0o600),
-        )
-        .unwrap();
+        mkfifo(&event.join(format!("w.dead{i}")));
     }
     let full_path = event.join("w.full");
-    nix::unistd::mkfifo(&full_path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    mkfifo(&full_path);
     let mut full = open_reader(&full_path);
     while full.write(&[0u8; 4096]).is_ok() {}
     assert_eq!(entries(&event).len(), 52);
     // supervise still answers at once.
-    for (letters, goal) in [("-d", "-wd"), ("-u", "-wu")] {
-        let out = s.svc(&[letters, goal, "-T", "5s"]);
-        assert_eq!(out.status.code(), Some(0), "{out:?}");
-    }
+    down_and_up(&s);
     // Once they are older than the grace time, the next changes remove
     // every FIFO without a reader, and only those.
     let mut last = Instant::now();
@@ -158,15 +188,13 @@ fn dead_waiters_and_full_fifos_neither_block_supervise_nor_pile_up() {
 
 #[test]
 fn nothing_but_a_waiters_fifo_is_written_to_or_followed() {
-    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
-    let _sup = s.supervise();
-    wait_for("up", T, || s.pid() != 0);
+    let (s, _sup) = sleeper_up();
     let event = s.path("supervise/event");
     let victim = s.tmp.path().join("victim");
     fs::write(&victim, "precious").unwrap();
     let elsewhere = s.tmp.path().join("elsewhere");
     let fifo = |p: &Path| {
-        nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        mkfifo(p);
         open_reader(p)
     };
     let mut mine = fifo(&event.join("w.mine"));
@@ -190,10 +218,7 @@ fn nothing_but_a_waiters_fifo_is_written_to_or_followed() {
         need_root("a FIFO of another user");
         None
     };
-    for (letters, goal) in [("-d", "-wd"), ("-u", "-wu")] {
-        let out = s.svc(&[letters, goal, "-T", "5s"]);
-        assert_eq!(out.status.code(), Some(0), "{out:?}");
-    }
+    down_and_up(&s);
     wait_for("the waiter's FIFO woken", T, || {
         !unread(&mut mine).is_empty()
     });
@@ -215,9 +240,7 @@ fn nothing_but_a_waiters_fifo_is_written_to_or_followed() {
 #[test]
 fn event_dir_is_supervises_alone() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
-    let _sup = s.supervise();
-    wait_for("up", T, || s.pid() != 0);
+    let (s, _sup) = sleeper_up();
     let m = fs::symlink_metadata(s.path("supervise/event")).unwrap();
     assert!(m.is_dir());
     assert_eq!(m.permissions().mode() & 0o7777, 0o700);
@@ -229,33 +252,19 @@ fn event_dir_is_supervises_alone() {
 /// inotify, and nothing in the other dir is touched.
 #[test]
 fn a_planted_event_symlink_is_never_followed() {
-    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    let s = Service::new(SLEEPER);
     fs::create_dir(s.path("supervise")).unwrap();
     let elsewhere = s.tmp.path().join("elsewhere");
     fs::create_dir(&elsewhere).unwrap();
-    nix::unistd::mkfifo(
-        &elsewhere.join("w.x"),
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-    )
-    .unwrap();
+    mkfifo(&elsewhere.join("w.x"));
     let mut reader = open_reader(&elsewhere.join("w.x"));
     std::os::unix::fs::symlink(&elsewhere, s.path("supervise/event")).unwrap();
-    let mut sup = s.supervise();
-    wait_for("up", T, || s.pid() != 0);
-    for (letters, goal) in [("-d", "-wd"), ("-u", "-wu")] {
-        let out = s.svc(&[letters, goal, "-T", "5s"]);
-        assert_eq!(out.status.code(), Some(0), "{out:?}");
-    }
+    let sup = supervise_up(&s);
+    down_and_up(&s);
     assert_eq!(unread(&mut reader), b"", "supervise wrote through the link");
     assert_eq!(entries(&elsewhere), vec![elsewhere.join("w.x")]);
     assert_eq!(s.state_field("events"), "0");
-    s.send("dx");
-    let (code, err) = sup.wait_exit(T);
-    assert_eq!(code, Some(0));
-    assert!(
-        err.contains("unable to open") && err.contains("supervise/event"),
-        "{err}"
-    );
+    exits_having_refused_event(&s, sup);
 }
 
 /// Whether process `pid` holds a file inside `dir` open (its FIFO), not
@@ -273,9 +282,7 @@ fn holds_fifo_in(pid: u32, dir: &Path) -> bool {
 #[test]
 fn a_waiter_ended_by_term_int_or_hup_leaves_no_fifo() {
     use std::os::unix::process::ExitStatusExt;
-    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
-    let _sup = s.supervise();
-    wait_for("up", T, || s.pid() != 0);
+    let (s, _sup) = sleeper_up();
     let event = s.path("supervise/event");
     for sig in [
         nix::sys::signal::Signal::SIGTERM,
@@ -303,9 +310,7 @@ fn a_wait_that_cannot_be_set_up_is_not_a_success() {
     if !need_root("svc as another user") {
         return;
     }
-    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
-    let _sup = s.supervise();
-    wait_for("up", T, || s.pid() != 0);
+    let (s, _sup) = sleeper_up();
     let mode = |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
     mode(s.tmp.path(), 0o711);
     mode(&s.dir, 0o711);
@@ -341,7 +346,7 @@ fn a_wait_that_cannot_be_set_up_is_not_a_success() {
 #[test]
 fn a_shared_event_dir_is_refused_by_supervise_too() {
     use std::os::unix::fs::PermissionsExt;
-    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    let s = Service::new(SLEEPER);
     fs::create_dir(s.path("supervise")).unwrap();
     fs::create_dir(s.path("supervise/event")).unwrap();
     fs::set_permissions(
@@ -349,20 +354,10 @@ fn a_shared_event_dir_is_refused_by_supervise_too() {
         fs::Permissions::from_mode(0o1777),
     )
     .unwrap();
-    let mut sup = s.supervise();
-    wait_for("up", T, || s.pid() != 0);
+    let sup = supervise_up(&s);
     assert_eq!(s.state_field("events"), "0");
-    for (letters, goal) in [("-d", "-wd"), ("-u", "-wu")] {
-        let out = s.svc(&[letters, goal, "-T", "5s"]);
-        assert_eq!(out.status.code(), Some(0), "{out:?}");
-    }
-    s.send("dx");
-    let (code, err) = sup.wait_exit(T);
-    assert_eq!(code, Some(0));
-    assert!(
-        err.contains("unable to open") && err.contains("supervise/event"),
-        "{err}"
-    );
+    down_and_up(&s);
+    exits_having_refused_event(&s, sup);
 }
 
 /// One svc waiting on many dirs holds three descriptors per dir (event/,
@@ -371,9 +366,7 @@ fn a_shared_event_dir_is_refused_by_supervise_too() {
 /// user) or fail once the soft limit is reached.
 #[test]
 fn one_waiter_on_many_dirs_is_not_held_to_the_soft_fd_limit() {
-    let services: Vec<Service> = (0..6)
-        .map(|_| Service::new("#!/bin/sh\nexec sleep 100\n"))
-        .collect();
+    let services: Vec<Service> = (0..6).map(|_| Service::new(SLEEPER)).collect();
     let _sups: Vec<_> = services.iter().map(|s| s.supervise()).collect();
     for s in &services {
         wait_for("up", T, || s.pid() != 0);
@@ -397,12 +390,7 @@ fn one_waiter_on_many_dirs_is_not_held_to_the_soft_fd_limit() {
         fifos(pid) == services.len() || w.0.try_wait().unwrap().is_some()
     });
     assert_eq!(w.0.try_wait().unwrap(), None, "the waiter ended early");
-    assert!(
-        !fd_targets(pid)
-            .iter()
-            .any(|t| t.as_os_str() == "anon_inode:inotify"),
-        "the waiter fell back to inotify"
-    );
+    assert!(!holds_inotify(pid), "the waiter fell back to inotify");
     for s in &services {
         s.send("d");
     }
@@ -415,9 +403,7 @@ fn one_waiter_on_many_dirs_is_not_held_to_the_soft_fd_limit() {
 #[test]
 fn a_waiter_started_with_hup_ignored_lives_on_through_a_hup() {
     use std::os::unix::process::ExitStatusExt;
-    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
-    let _sup = s.supervise();
-    wait_for("up", T, || s.pid() != 0);
+    let (s, _sup) = sleeper_up();
     let event = s.path("supervise/event");
     let mut w = Waiter(
         Command::new("sh")

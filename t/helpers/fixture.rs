@@ -92,6 +92,18 @@ impl World {
         }
     }
 
+    /// A world whose pppd ignores TERM (only KILL ends it), under a loop
+    /// that waits `stop_timeout` for it.
+    pub fn with_pppd_deaf_to_term(stop_timeout: &'static str) -> World {
+        let mut w = World::new(Opts {
+            stop_timeout,
+            ..Opts::default()
+        });
+        w.extra_env
+            .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
+        w
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }

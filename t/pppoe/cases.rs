@@ -330,12 +330,7 @@ fn stale_pid_files_never_signal_others() {
 }
 
 fn pppd_ignoring_term_is_killed() {
-    let mut w = World::new(Opts {
-        stop_timeout: "200ms",
-        ..Opts::default()
-    });
-    w.extra_env
-        .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
+    let w = World::with_pppd_deaf_to_term("200ms");
     let mut c = w.connect();
     assert!(w.wait_session());
     let t = Instant::now();
@@ -351,12 +346,7 @@ fn pppd_ignoring_term_is_killed() {
 
 fn stop_time_limit_kills_stuck_loop() {
     // The loop would wait a minute for pppd; the stop's own -T is shorter.
-    let mut w = World::new(Opts {
-        stop_timeout: "60s",
-        ..Opts::default()
-    });
-    w.extra_env
-        .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
+    let w = World::with_pppd_deaf_to_term("60s");
     let mut c = w.connect();
     assert!(w.wait_session());
     let t = Instant::now();
@@ -555,12 +545,7 @@ fn standin_runs_ip_up_and_down() {
 /// still holds PIDFILE.pppd's lock: pppoe-stop finds and kills it, and so
 /// does a new loop before it dials.
 fn orphan_pppd_is_found_by_its_lock() {
-    let mut w = World::new(Opts {
-        stop_timeout: "200ms",
-        ..Opts::default()
-    });
-    w.extra_env
-        .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
+    let w = World::with_pppd_deaf_to_term("200ms");
     for new_loop in [false, true] {
         let mut c = w.connect();
         assert!(w.wait_session());

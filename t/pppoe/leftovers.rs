@@ -4,11 +4,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{eventually, write_exec};
-use crate::fixture::{alive, bin, text, wait_child, Opts, World};
+use crate::fixture::{alive, text, wait_child, Opts, World};
+use crate::supervised::Supervised;
 
 pub fn all() -> Vec<(&'static str, fn())> {
     tests![
@@ -21,47 +22,6 @@ pub fn all() -> Vec<(&'static str, fn())> {
         adsl_lost_writes_error_safely,
         adsl_lost_compares_resolved_paths,
     ]
-}
-
-/// A supervise on a service dir, told to exit (and killed) when dropped.
-pub struct Supervised {
-    pub dir: PathBuf,
-    pub sup: Child,
-}
-
-impl Supervised {
-    pub fn new(w: &World, run: &str) -> Supervised {
-        let dir = w.path("service");
-        fs::create_dir_all(&dir).unwrap();
-        write_exec(&dir.join("run"), run);
-        let sup = w
-            .cmd("supervise")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // Ready once its control fifo takes a command.
-        assert!(eventually(Duration::from_secs(20), || {
-            dir.join("supervise/control").exists()
-                && upkeep::status::read_status(&dir).is_ok_and(|s| s.is_some())
-        }));
-        Supervised { dir, sup }
-    }
-
-    pub fn status(&self) -> Option<upkeep::status::Status> {
-        upkeep::status::read_status(&self.dir).ok().flatten()
-    }
-}
-
-impl Drop for Supervised {
-    fn drop(&mut self) {
-        let _ = upkeep::control::send(&self.dir, b"dx");
-        if wait_child(&mut self.sup, Duration::from_secs(10)).is_none() {
-            let _ = self.sup.kill();
-            let _ = self.sup.wait();
-        }
-    }
 }
 
 /// Processes a test's scripts started on their own (pids in a file),
@@ -99,14 +59,7 @@ impl Drop for Strays {
 /// it is a clear fatal error.
 fn stop_service_despite_broken_config() {
     let w = World::new(Opts::default());
-    let s = Supervised::new(
-        &w,
-        &format!(
-            "#!/bin/sh\nexec {} {}\n",
-            bin("pppoe-connect").display(),
-            w.conf().display()
-        ),
-    );
+    let s = Supervised::pppoe_connect(&w);
     let good = w.read("pppoe.conf");
     let n = good.lines().count() + 1;
     let svc = s.dir.to_str().unwrap().to_string();
@@ -156,33 +109,10 @@ fn stop_service_despite_broken_config() {
     }
 }
 
-/// The same with a pppd that ignores TERM under a loop that would wait a
-/// minute for it: past -T the loop and its pppd (pinned while the loop was
-/// alive) are KILLed, and the stop still succeeds.
-fn stop_service_broken_config_kills_a_stuck_pair() {
-    let mut w = World::new(Opts {
-        stop_timeout: "60s",
-        ..Opts::default()
-    });
-    w.extra_env
-        .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
-    let s = Supervised::new(
-        &w,
-        &format!(
-            "#!/bin/sh\nexec {} {}\n",
-            bin("pppoe-connect").display(),
-            w.conf().display()
-        ),
-    );
-    upkeep::control::send(&s.dir, b"u").unwrap();
-    assert!(w.wait_session());
-    let pppd = w.pppd_pid();
-    let looped = s.status().unwrap().pid as i32;
-    fs::write(
-        w.conf(),
-        format!("{}USER=two words\n", w.read("pppoe.conf")),
-    )
-    .unwrap();
+/// `pppoe-stop --service -T 300ms` on a loop and pppd deaf to TERM:
+/// exits 0 once both are KILLed, past 300 ms and well before the loop's
+/// own minute, and supervise reports the service down.
+fn stop_kills_the_pair_at_300ms(w: &World, s: &Supervised, looped: i32, pppd: i32) {
     let t = Instant::now();
     let o = w.stop(&["--service", s.dir.to_str().unwrap(), "-T", "300ms"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -191,6 +121,22 @@ fn stop_service_broken_config_kills_a_stuck_pair() {
     assert!(!alive(looped) && !alive(pppd));
     let st = s.status().unwrap();
     assert_eq!((st.pid, st.want), (0, upkeep::status::Want::Down));
+}
+
+/// The same with a pppd that ignores TERM under a loop that would wait a
+/// minute for it: past -T the loop and its pppd (pinned while the loop was
+/// alive) are KILLed, and the stop still succeeds.
+fn stop_service_broken_config_kills_a_stuck_pair() {
+    let w = World::with_pppd_deaf_to_term("60s");
+    let s = Supervised::pppoe_connect(&w);
+    let looped = s.up(&w);
+    let pppd = w.pppd_pid();
+    fs::write(
+        w.conf(),
+        format!("{}USER=two words\n", w.read("pppoe.conf")),
+    )
+    .unwrap();
+    stop_kills_the_pair_at_300ms(&w, &s, looped, pppd);
     // KILLed pppd sends no PADT: the ISP sees the line vanish.
     assert!(eventually(Duration::from_secs(20), || w
         .sessions()
@@ -202,32 +148,11 @@ fn stop_service_broken_config_kills_a_stuck_pair() {
 /// through its lock once -T has passed, not later, and supervise then
 /// reports the service down.
 fn stop_service_kills_a_stuck_pair_at_the_limit() {
-    let mut w = World::new(Opts {
-        stop_timeout: "60s",
-        ..Opts::default()
-    });
-    w.extra_env
-        .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
-    let s = Supervised::new(
-        &w,
-        &format!(
-            "#!/bin/sh\nexec {} {}\n",
-            bin("pppoe-connect").display(),
-            w.conf().display()
-        ),
-    );
-    upkeep::control::send(&s.dir, b"u").unwrap();
-    assert!(w.wait_session());
+    let w = World::with_pppd_deaf_to_term("60s");
+    let s = Supervised::pppoe_connect(&w);
+    let looped = s.up(&w);
     let pppd = w.pppd_pid();
-    let looped = s.status().unwrap().pid as i32;
-    let t = Instant::now();
-    let o = w.stop(&["--service", s.dir.to_str().unwrap(), "-T", "300ms"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(t.elapsed() >= Duration::from_millis(300));
-    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
-    assert!(!alive(looped) && !alive(pppd));
-    let st = s.status().unwrap();
-    assert_eq!((st.pid, st.want), (0, upkeep::status::Want::Down));
+    stop_kills_the_pair_at_300ms(&w, &s, looped, pppd);
     w.assert_all_gone("after stop --service");
 }
 
@@ -285,12 +210,7 @@ fn pppd_descendants_never_wedge_the_pair() {
 /// removes it as soon as it holds the lock, so while it ends the old pppd
 /// the file never says `running` for a loop that is dead.
 fn state_never_says_running_for_a_dead_loop() {
-    let mut w = World::new(Opts {
-        stop_timeout: "3s",
-        ..Opts::default()
-    });
-    w.extra_env
-        .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
+    let w = World::with_pppd_deaf_to_term("3s");
     let mut a = w.connect();
     assert!(w.wait_session());
     assert!(eventually(Duration::from_secs(20), || w.state() == "running"));

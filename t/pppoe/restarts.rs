@@ -13,8 +13,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::common::{eventually, wait_for};
-use crate::fixture::{alive, bin, text, wait_child, Opts, World};
-use crate::leftovers::Supervised;
+use crate::fixture::{alive, text, wait_child, Opts, World};
+use crate::supervised::Supervised;
 use upkeep::status::Want;
 
 pub fn all() -> Vec<(&'static str, fn())> {
@@ -52,6 +52,16 @@ impl Stopping {
         }
         Some(c.wait_with_output().unwrap())
     }
+
+    /// Once it has exited with 0 (within a minute): how long since `t`.
+    fn succeeded(&mut self, t: Instant) -> Duration {
+        let o = self
+            .finish(Duration::from_secs(60))
+            .expect("pppoe-stop still running after 60 s");
+        let took = t.elapsed();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        took
+    }
 }
 
 impl Drop for Stopping {
@@ -66,34 +76,9 @@ impl Drop for Stopping {
 /// A supervised loop as service/pppoe ships it: with a `down` file, so a
 /// supervise started with no loop left to adopt keeps it down.
 fn supervised(w: &World) -> Supervised {
-    let s = Supervised::new(w, &run_script(w));
+    let s = Supervised::pppoe_connect(w);
     fs::write(s.dir.join("down"), "").unwrap();
     s
-}
-
-fn run_script(w: &World) -> String {
-    format!(
-        "#!/bin/sh\nexec {} {}\n",
-        bin("pppoe-connect").display(),
-        w.conf().display()
-    )
-}
-
-/// kill -9 the supervise, then start another on the same dir, as svscan
-/// would; it adopts a loop that still runs.
-fn restart_supervise(w: &World, s: &mut Supervised) {
-    let _ = s.sup.kill();
-    let _ = s.sup.wait();
-    s.sup = w
-        .cmd("supervise")
-        .arg(&s.dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the new supervise", Duration::from_secs(20), || {
-        upkeep::control::supervise_running(&s.dir).unwrap_or(false)
-    });
 }
 
 /// After the stop: down as supervise says, and it stays down (a supervise
@@ -117,9 +102,7 @@ fn assert_stays_down(w: &World, s: &Supervised, why: &str) {
 fn stop_service_tells_a_restarted_supervise() {
     let w = World::new(Opts::default());
     let mut s = supervised(&w);
-    upkeep::control::send(&s.dir, b"u").unwrap();
-    assert!(w.wait_session());
-    let looped = s.status().unwrap().pid as i32;
+    let looped = s.up(&w);
     let pppd = w.pppd_pid();
     let sup = Pid::from_raw(s.sup.id() as i32);
     kill(sup, Signal::SIGSTOP).unwrap();
@@ -136,12 +119,8 @@ fn stop_service_tells_a_restarted_supervise() {
         let mut b = [0u8; 8];
         matches!(control.read(&mut b), Ok(1) if b[0] == b'd')
     });
-    restart_supervise(&w, &mut s);
-    let o = stop
-        .finish(Duration::from_secs(60))
-        .expect("pppoe-stop still running after 60 s");
-    let took = t.elapsed();
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    s.restart_supervise(&w);
+    let took = stop.succeeded(t);
     assert!(took < Duration::from_secs(15), "the stop took {took:?}");
     assert!(!alive(looped) && !alive(pppd));
     assert_stays_down(&w, &s, "restarted supervise");
@@ -153,29 +132,17 @@ fn stop_service_tells_a_restarted_supervise() {
 /// supervise adopts it, wanting it up. The stop must leave that supervise
 /// told `d`: once the loop is gone it must not start another.
 fn stop_service_with_supervise_dead_then_restarted() {
-    let mut w = World::new(Opts {
-        stop_timeout: "2s",
-        ..Opts::default()
-    });
-    w.extra_env
-        .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
+    let w = World::with_pppd_deaf_to_term("2s");
     let mut s = supervised(&w);
-    upkeep::control::send(&s.dir, b"u").unwrap();
-    assert!(w.wait_session());
-    let looped = s.status().unwrap().pid as i32;
-    let _ = s.sup.kill();
-    let _ = s.sup.wait();
+    let looped = s.up(&w);
+    s.kill_supervise();
     let t = Instant::now();
     let mut stop = Stopping::start(&w, &["--service", s.dir.to_str().unwrap(), "-T", "30s"]);
     wait_for("the loop stopping", Duration::from_secs(20), || {
         w.state() == "stopping"
     });
-    restart_supervise(&w, &mut s);
-    let o = stop
-        .finish(Duration::from_secs(60))
-        .expect("pppoe-stop still running after 60 s");
-    let took = t.elapsed();
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    s.restart_supervise(&w);
+    let took = stop.succeeded(t);
     assert!(took < Duration::from_secs(15), "the stop took {took:?}");
     assert!(!alive(looped));
     assert_stays_down(&w, &s, "supervise restarted mid-stop");
@@ -199,13 +166,10 @@ impl Drop for Bystander {
 /// pppd) and KILL it.
 fn stop_service_never_trusts_a_dead_supervises_pid() {
     let w = World::new(Opts::default());
-    let mut s = Supervised::new(&w, &run_script(&w));
-    upkeep::control::send(&s.dir, b"u").unwrap();
-    assert!(w.wait_session());
-    let looped = s.status().unwrap().pid as i32;
+    let mut s = Supervised::pppoe_connect(&w);
+    let looped = s.up(&w);
     let pppd = w.pppd_pid();
-    let _ = s.sup.kill();
-    let _ = s.sup.wait();
+    s.kill_supervise();
     kill(Pid::from_raw(looped), Signal::SIGKILL).unwrap();
     wait_for("loop and pppd gone", Duration::from_secs(20), || {
         !alive(looped) && !alive(pppd)
@@ -249,9 +213,8 @@ fn stop_service_never_trusts_a_dead_supervises_pid() {
 fn stop_service_waits_without_spinning() {
     use nix::sys::resource::{getrusage, UsageWho};
     let w = World::new(Opts::default());
-    let s = Supervised::new(&w, &run_script(&w));
-    upkeep::control::send(&s.dir, b"u").unwrap();
-    assert!(w.wait_session());
+    let s = Supervised::pppoe_connect(&w);
+    s.up(&w);
     let sup = Pid::from_raw(s.sup.id() as i32);
     kill(sup, Signal::SIGSTOP).unwrap();
     let cpu = || {
@@ -277,16 +240,9 @@ fn stop_service_waits_without_spinning() {
 /// KILLed at -T counted from the stop's start, as for the loop, not after
 /// a second -T.
 fn loop_killed_mid_stop_pppd_killed_at_the_limit() {
-    let mut w = World::new(Opts {
-        stop_timeout: "60s",
-        ..Opts::default()
-    });
-    w.extra_env
-        .push(("PPPD_STANDIN_IGNORE_TERM".into(), "1".into()));
-    let s = Supervised::new(&w, &run_script(&w));
-    upkeep::control::send(&s.dir, b"u").unwrap();
-    assert!(w.wait_session());
-    let looped = s.status().unwrap().pid as i32;
+    let w = World::with_pppd_deaf_to_term("60s");
+    let s = Supervised::pppoe_connect(&w);
+    let looped = s.up(&w);
     let pppd = w.pppd_pid();
     let t = Instant::now();
     let mut stop = Stopping::start(&w, &["--service", s.dir.to_str().unwrap(), "-T", "4s"]);
@@ -296,11 +252,7 @@ fn loop_killed_mid_stop_pppd_killed_at_the_limit() {
     // Most of -T gone, then the loop is killed.
     std::thread::sleep(Duration::from_secs(3).saturating_sub(t.elapsed()));
     kill(Pid::from_raw(looped), Signal::SIGKILL).unwrap();
-    let o = stop
-        .finish(Duration::from_secs(60))
-        .expect("pppoe-stop still running after 60 s");
-    let took = t.elapsed();
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let took = stop.succeeded(t);
     assert!(!alive(pppd));
     assert!(
         took < Duration::from_millis(5500),
@@ -314,29 +266,17 @@ fn loop_killed_mid_stop_pppd_killed_at_the_limit() {
 /// started again). Figures only, for bench/; nothing asserted on time.
 pub fn bench(n: usize) {
     let w = World::new(Opts::default());
-    let mut s = Supervised::new(&w, &run_script(&w));
+    let mut s = Supervised::pppoe_connect(&w);
     for killed in [false, true] {
         let mut took = Vec::new();
         for _ in 0..n {
             if !upkeep::control::supervise_running(&s.dir).unwrap_or(false) {
-                let _ = s.sup.wait();
-                s.sup = w
-                    .cmd("supervise")
-                    .arg(&s.dir)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap();
-                wait_for("supervise", Duration::from_secs(20), || {
-                    upkeep::control::supervise_running(&s.dir).unwrap_or(false)
-                });
+                s.restart_supervise(&w);
             }
-            upkeep::control::send(&s.dir, b"u").unwrap();
-            assert!(w.wait_session());
+            s.up(&w);
             let _ = w.pppd_pid();
             if killed {
-                let _ = s.sup.kill();
-                let _ = s.sup.wait();
+                s.kill_supervise();
             }
             let t = Instant::now();
             let o = w.stop(&["--service", s.dir.to_str().unwrap(), "-T", "10s"]);
