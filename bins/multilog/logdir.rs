@@ -15,9 +15,9 @@ use nix::sys::stat::{fchmod, mkdirat, Mode};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use super::files::{mode, open_append, stat_exec, CURRENT_MODE_OPEN};
+use super::plan::Step;
 use super::queue::{Op, OutQueue};
 use super::script::DirConfig;
-use super::steps::Step;
 use upkeep::errors::{phrase, Fatal};
 use upkeep::lock::{self, Lock};
 

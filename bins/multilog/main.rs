@@ -12,6 +12,7 @@
 mod files;
 mod lines;
 mod logdir;
+mod plan;
 mod queue;
 mod script;
 mod statusfile;
@@ -120,7 +121,7 @@ impl Multilog {
 
     fn waiting_without_fd(&self) -> bool {
         self.dirs.iter().any(
-            |d| matches!(d.plan.front(), Some(steps::Step::WaitProcessor(r)) if r.pidfd.is_none()),
+            |d| matches!(d.plan.front(), Some(plan::Step::WaitProcessor(r)) if r.pidfd.is_none()),
         )
     }
 }

@@ -9,44 +9,14 @@ use nix::errno::Errno;
 use nix::fcntl::{renameat, AtFlags};
 use nix::sys::stat::{fchmod, fchmodat, fstatat, FchmodatFlags, Mode};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fsync, linkat, unlinkat, Pid, UnlinkatFlags};
+use nix::unistd::{fsync, linkat, unlinkat, UnlinkatFlags};
 
 use super::files::{open_append, open_read, open_trunc, CURRENT_MODE_CLOSED, CURRENT_MODE_OPEN};
 use super::logdir::{LogDir, Progress};
+use super::plan::{Running, Step};
 use upkeep::errors::{self, phrase};
 use upkeep::spawn::Spawn;
 use upkeep::tai64::Tai64N;
-
-/// A processor that is running.
-#[derive(Debug)]
-pub struct Running {
-    pub pid: Pid,
-    /// None if pidfds are unavailable: then the retry timer polls.
-    pub pidfd: Option<OwnedFd>,
-}
-
-#[derive(Debug)]
-pub enum Step {
-    Fsync,
-    RenameCurrent,
-    OpenCurrent,
-    ChmodPrevious,
-    RunProcessor,
-    WaitProcessor(Running),
-    SyncProcessed,
-    SyncNewstate,
-    UnlinkPrevious,
-    RenameNewstate,
-    /// Turn a file into an old log file `@TAI64N.code`, then prune.
-    Finish(&'static str, char),
-    Link(&'static str, char),
-    Unlink(&'static str),
-    Prune,
-    CreateState,
-    CreateCurrent,
-    CloseSync,
-    CloseChmod,
-}
 
 /// How a step ended.
 enum Outcome {
