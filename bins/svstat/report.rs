@@ -70,8 +70,25 @@ pub fn inspect(dir: &Path) -> Report {
         }
     };
     // The state file is ours; one that names another pid is stale or
-    // foreign and is not shown.
-    let state = status::read_state(dir).filter(|st| st.pid == status.pid);
+    // foreign and is not shown. supervise replaces state, then status: a
+    // status read before a change and a state read after it disagree for
+    // a moment, so a pair that disagrees is read again, state first — the
+    // state of a status just read is then already on disk.
+    let mut status = status;
+    let mut state = status::read_state(dir).filter(|st| st.pid == status.pid);
+    for _ in 0..3 {
+        if state.is_some() {
+            break;
+        }
+        let Some(newer_state) = status::read_state(dir) else {
+            break;
+        };
+        let Ok(Some(newer_status)) = status::read_status(dir) else {
+            break;
+        };
+        status = newer_status;
+        state = Some(newer_state).filter(|st| st.pid == status.pid);
+    }
     Report::Known {
         status,
         normally_up,
