@@ -409,12 +409,27 @@ impl Gateway {
             .unwrap_or(0)
     }
 
-    /// The gateway's logs, for a failure report.
+    /// The gateway's logs, for a failure report: keepalived's own chatter
+    /// (its lines start with a date) left out of svscan's log so that the
+    /// supervisors' and the glue's lines fit in the tail; each service's
+    /// supervise/state as it is now.
     pub fn logs(&self, tail: usize) -> String {
         let mut s = String::new();
+        for name in ["keepalived", "vrrp-notify", "pppoe"] {
+            let state =
+                fs::read_to_string(self.service(name).join("supervise/state")).unwrap_or_default();
+            s += &format!(
+                "--- gateway {} /service/{name}/supervise/state\n{}\n",
+                self.label,
+                state.trim_end()
+            );
+        }
         for f in ["svscan.log", "run/pppd.log"] {
             let text = fs::read_to_string(self.dir.join(f)).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
+            let keepalived_says = |l: &&str| {
+                l.len() > 4 && l.as_bytes()[3] == b' ' && l.starts_with(char::is_uppercase)
+            };
+            let lines: Vec<&str> = text.lines().filter(|l| !keepalived_says(l)).collect();
             let from = lines.len().saturating_sub(tail);
             s += &format!(
                 "--- gateway {} {f}\n{}\n",
