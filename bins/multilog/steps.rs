@@ -5,8 +5,9 @@
 
 use std::os::fd::OwnedFd;
 
+use nix::dir::Dir;
 use nix::errno::Errno;
-use nix::fcntl::{renameat, AtFlags};
+use nix::fcntl::{renameat, AtFlags, OFlag};
 use nix::sys::stat::{fchmod, fchmodat, fstatat, FchmodatFlags, Mode};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fsync, linkat, unlinkat, UnlinkatFlags};
@@ -36,19 +37,22 @@ fn why(e: Errno) -> String {
 }
 
 /// Count the old log files (names `@` + at least 24 more bytes) and remove
-/// the oldest until fewer than `num` remain.
+/// the oldest until fewer than `num` remain. The directory is read through
+/// the descriptor multilog holds, as daemontools reads it after fchdir: a
+/// log directory renamed while multilog runs is still the one pruned.
 fn prune(d: &LogDir) -> Result<(), String> {
-    let unreadable = |e: std::io::Error| {
-        format!(
-            "unable to read {}, pausing: {}",
-            d.name,
-            upkeep::errors::io_phrase(&e)
-        )
-    };
+    let unreadable = |e: Errno| format!("unable to read {}, pausing: {}", d.name, why(e));
+    let mut listing = Dir::openat(
+        &d.dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(unreadable)?;
     let mut old: Vec<Vec<u8>> = Vec::new();
-    for entry in std::fs::read_dir(&d.path).map_err(unreadable)? {
-        let name = entry.map_err(unreadable)?.file_name();
-        let bytes = std::os::unix::ffi::OsStrExt::as_bytes(name.as_os_str());
+    for entry in listing.iter() {
+        let entry = entry.map_err(unreadable)?;
+        let bytes = entry.file_name().to_bytes();
         if bytes.first() == Some(&b'@') && bytes.len() >= 25 {
             old.push(bytes.to_vec());
         }
