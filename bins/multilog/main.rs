@@ -221,11 +221,13 @@ fn run(args: &[OsString]) -> Result<i32, Fatal> {
         match nix::unistd::read(input, &mut buf[..want]) {
             Ok(0) => eof = true,
             Ok(n) => {
-                for (i, piece) in buf[..n].chunks(INPUT).enumerate() {
-                    if i > 0 {
-                        ml.flush_point(false);
-                    }
+                // A flush after every piece, the last one included (the
+                // flush before the next read then has nothing left): the
+                // whole read goes out in one write, not a second one for
+                // its last piece.
+                for piece in buf[..n].chunks(INPUT) {
                     ml.feed(piece);
+                    ml.flush_point(false);
                 }
             }
             Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
