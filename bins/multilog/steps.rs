@@ -57,9 +57,12 @@ fn prune(d: &LogDir) -> Result<(), String> {
             old.push(bytes.to_vec());
         }
     }
+    let excess = (old.len() as u64 + 1).saturating_sub(d.num) as usize;
+    if excess == 0 {
+        return Ok(());
+    }
     // Oldest first: the timestamp is the first 25 bytes.
     old.sort_by(|a, b| a[..25].cmp(&b[..25]).then(a.cmp(b)));
-    let excess = (old.len() as u64 + 1).saturating_sub(d.num) as usize;
     for name in old.iter().take(excess) {
         let name: &std::ffi::OsStr = std::os::unix::ffi::OsStrExt::from_bytes(name);
         match unlinkat(&d.dir, name, UnlinkatFlags::NoRemoveDir) {
