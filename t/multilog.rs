@@ -636,51 +636,65 @@ fn a_failing_processor_is_retried_without_losing_the_file() {
     assert!(!log.join("previous").exists() && !log.join("processed").exists());
 }
 
-/// A multilog whose log directory is renamed while it runs keeps rotating
-/// and pruning in the renamed directory (daemontools works through the
-/// directory's descriptor, never its name), and ends cleanly.
+/// A multilog whose log directory is renamed while it runs keeps rotating,
+/// pruning and running its processor in the renamed directory (daemontools
+/// works through the directory's descriptor, never its name), and ends
+/// cleanly.
 #[test]
 fn a_renamed_log_dir_keeps_rotating_and_pruning() {
     let mut bins = vec![OURS];
     bins.extend(daemontools());
+    let plain: &[&str] = &["s4096", "n3", "./log"];
+    // The processor proves where it ran: a file in its working directory.
+    let processed: &[&str] = &["s4096", "n3", "!touch ran-here; cat", "./log"];
     for bin in bins {
-        let top = tempfile::tempdir().unwrap();
-        let log = top.path().join("log");
-        let moved = top.path().join("moved");
-        let ml = start(bin, top.path(), &["s4096", "n3", "./log"]);
-        // A stalled multilog would never exit: kill it whatever happens.
-        struct Kill(i32);
-        impl Drop for Kill {
-            fn drop(&mut self) {
-                let pid = nix::unistd::Pid::from_raw(self.0);
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            }
+        for script in [plain, processed] {
+            renamed_log_dir(bin, script);
         }
-        let _kill = Kill(ml.child.id() as i32);
-        let mut ml = ml;
-        ml.write(b"before the rename\n");
-        wait_for("first line", Duration::from_secs(5), || {
-            read(&log.join("current")) == "before the rename\n"
-        });
-        fs::rename(&log, &moved).unwrap();
-        // About 25 files' worth: many rotations, each followed by pruning.
-        let input = numbered(5000, "after the rename");
-        ml.write(&input);
-        drop(ml.input.take());
-        wait_for(&format!("{bin} to exit"), Duration::from_secs(10), || {
-            ml.child.try_wait().unwrap().is_some()
-        });
-        let (code, err) = ml.finish();
-        assert_eq!((code, err.as_str()), (Some(0), ""), "{bin}");
-        assert!(!log.exists(), "{bin} made a new {}", log.display());
-        let old = old_files(&moved);
-        assert_eq!(old.len(), 2, "{bin}: n3 keeps two old files: {old:?}");
-        let mut kept: Vec<u8> = old.iter().flat_map(|p| fs::read(p).unwrap()).collect();
-        kept.extend(fs::read(moved.join("current")).unwrap());
-        let cut = input.len() - kept.len();
-        assert!(
-            input.ends_with(&kept) && input[cut - 1] == b'\n',
-            "{bin}: the files hold the input's last lines"
-        );
+    }
+}
+
+fn renamed_log_dir(bin: &str, script: &[&str]) {
+    let top = tempfile::tempdir().unwrap();
+    let log = top.path().join("log");
+    let moved = top.path().join("moved");
+    let ml = start(bin, top.path(), script);
+    // A stalled multilog would never exit: kill it whatever happens.
+    struct Kill(i32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let pid = nix::unistd::Pid::from_raw(self.0);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    let _kill = Kill(ml.child.id() as i32);
+    let mut ml = ml;
+    ml.write(b"before the rename\n");
+    wait_for("first line", Duration::from_secs(5), || {
+        read(&log.join("current")) == "before the rename\n"
+    });
+    fs::rename(&log, &moved).unwrap();
+    // About 25 files' worth: many rotations, each followed by pruning.
+    let input = numbered(5000, "after the rename");
+    ml.write(&input);
+    drop(ml.input.take());
+    let what = format!("{bin} {script:?}");
+    wait_for(&format!("{what} to exit"), Duration::from_secs(10), || {
+        ml.child.try_wait().unwrap().is_some()
+    });
+    let (code, err) = ml.finish();
+    assert_eq!((code, err.as_str()), (Some(0), ""), "{what}");
+    assert!(!log.exists(), "{what} made a new {}", log.display());
+    let old = old_files(&moved);
+    assert_eq!(old.len(), 2, "{what}: n3 keeps two old files: {old:?}");
+    let mut kept: Vec<u8> = old.iter().flat_map(|p| fs::read(p).unwrap()).collect();
+    kept.extend(fs::read(moved.join("current")).unwrap());
+    let cut = input.len() - kept.len();
+    assert!(
+        input.ends_with(&kept) && input[cut - 1] == b'\n',
+        "{what}: the files hold the input's last lines"
+    );
+    if script.len() == 4 {
+        assert!(moved.join("ran-here").exists(), "{what}: processor's cwd");
     }
 }

@@ -7,7 +7,6 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, OFlag, AT_FDCWD};
@@ -33,9 +32,10 @@ pub enum Progress {
 }
 
 pub struct LogDir {
-    /// The directory as the script names it, for messages.
+    /// The directory as the script names it, for messages only: after
+    /// start-up every file is reached through `dir`, so a directory renamed
+    /// while multilog runs goes on working.
     pub name: String,
-    pub path: PathBuf,
     pub size: u64,
     pub num: u64,
     pub processor: Option<OsString>,
@@ -72,7 +72,6 @@ impl LogDir {
         let held = lock::try_exclusive(std::fs::File::from(lockfd)).map_err(lock_failed)?;
         let mut d = LogDir {
             name,
-            path: PathBuf::from(&cfg.path),
             size: cfg.size,
             num: cfg.num,
             processor: cfg.processor.clone(),

@@ -7,10 +7,10 @@ use std::os::fd::OwnedFd;
 
 use nix::dir::Dir;
 use nix::errno::Errno;
-use nix::fcntl::{renameat, AtFlags, OFlag};
+use nix::fcntl::{openat, renameat, AtFlags, OFlag, AT_FDCWD};
 use nix::sys::stat::{fchmod, fchmodat, fstatat, FchmodatFlags, Mode};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fsync, linkat, unlinkat, UnlinkatFlags};
+use nix::unistd::{fchdir, fsync, linkat, unlinkat, UnlinkatFlags};
 
 use super::files::{open_append, open_read, open_trunc, CURRENT_MODE_CLOSED, CURRENT_MODE_OPEN};
 use super::logdir::{LogDir, Progress};
@@ -370,6 +370,17 @@ impl LogDir {
         let processed = open(open_trunc(&self.dir, "processed"), "processed")?;
         let state = open(open_read(&self.dir, "state"), "state")?;
         let newstate = open(open_trunc(&self.dir, "newstate"), "newstate")?;
+        // The processor runs in the log directory, entered through the
+        // descriptor (as daemontools' fchdir): a directory renamed since
+        // start-up is still the one it runs in. multilog goes back at once.
+        let start = openat(
+            AT_FDCWD,
+            ".",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .and_then(|start| fchdir(&self.dir).map(|()| start))
+        .map_err(|e| format!("unable to switch to directory {n}, pausing: {}", why(e)))?;
         let child = Spawn::new("/bin/sh")
             .arg("-c")
             .arg(&proc)
@@ -378,8 +389,12 @@ impl LogDir {
             .inherit(2)
             .fd(&state, 4)
             .fd(&newstate, 5)
-            .cwd(self.path.as_os_str())
-            .spawn()
+            .spawn();
+        // Nothing after start-up depends on the working directory (every
+        // file is opened through a directory's descriptor), so a failure to
+        // go back changes nothing.
+        let _ = fchdir(&start);
+        let child = child
             .map_err(|e| format!("unable to fork for processor in {n}, pausing: {}", why(e)))?;
         let pidfd = upkeep::sys::pidfd_open(child.pid).ok();
         Ok(Running {
