@@ -380,7 +380,7 @@ impl LogDir {
             Mode::empty(),
         )
         .and_then(|start| fchdir(&self.dir).map(|()| start))
-        .map_err(|e| format!("unable to switch to directory {n}, pausing: {}", why(e)))?;
+        .map_err(|e| format!("unable to switch to {n}, pausing: {}", why(e)))?;
         let child = Spawn::new("/bin/sh")
             .arg("-c")
             .arg(&proc)
