@@ -379,8 +379,8 @@ impl LogDir {
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .and_then(|start| fchdir(&self.dir).map(|()| start))
-        .map_err(|e| format!("unable to switch to {n}, pausing: {}", why(e)))?;
+        .map_err(|e| format!("unable to open current directory, pausing: {}", why(e)))?;
+        fchdir(&self.dir).map_err(|e| format!("unable to switch to {n}, pausing: {}", why(e)))?;
         let child = Spawn::new("/bin/sh")
             .arg("-c")
             .arg(&proc)
