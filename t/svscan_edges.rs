@@ -305,6 +305,56 @@ fn a_killed_supervise_keeps_svc_d() {
     svc_ok(&scan.dir("s"), &["-u", "-wu"]);
 }
 
+/// A supervise left running by a killed svscan (the new one only watches
+/// it) is killed while its service wants the opposite of `down`: the
+/// supervise svscan starts in its place keeps the operator's word. Here
+/// the service is normally down, told `u`, and between starts (a run that
+/// fails at once, so supervise is in its backoff with nothing to adopt).
+#[test]
+fn a_killed_foreign_supervise_keeps_svc_u() {
+    let mut scan = Scan::new();
+    scan.add("s", "#!/bin/sh\necho $$ >> starts\nexit 1\n");
+    fs::write(scan.dir("s/down"), "").unwrap();
+    scan.start();
+    wait_for("supervise", T, || supervisor_of(&scan.dir("s")).is_some());
+    svc_ok(&scan.dir("s"), &["-u"]);
+    let file = scan.dir("s/starts");
+    let starts = || {
+        fs::read_to_string(&file)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    wait_for("a first start", T, || starts() >= 1);
+    scan.kill9();
+    scan.start();
+    scan.wait_found("the supervise left running", 1);
+    let first = supervisor_of(&scan.dir("s")).expect("supervise");
+    signal(first, Signal::SIGKILL);
+    wait_for("the replacing supervise", T, || {
+        supervisor_of(&scan.dir("s")).is_some_and(|p| p != first)
+    });
+    let before = starts();
+    wait_for("a start by the replacing supervise", T, || {
+        starts() > before
+    });
+}
+
+/// The same with `svc -d` on a service that is normally up: it stays down.
+#[test]
+fn a_killed_foreign_supervise_keeps_svc_d() {
+    let mut scan = Scan::new();
+    scan.add("s", "#!/bin/sh\necho $$ >> starts\nexec sleep 100\n");
+    scan.start();
+    wait_for("up", T, || scan.up("s"));
+    svc_ok(&scan.dir("s"), &["-d", "-wd"]);
+    scan.kill9();
+    scan.start();
+    scan.wait_found("the supervise left running", 1);
+    let first = supervisor_of(&scan.dir("s")).expect("supervise");
+    signal(first, Signal::SIGKILL);
+    replaced_and_kept_down(&scan.dir("s"), first);
+}
+
 /// `/service/x -> /etc/sv/x` made before /etc/sv/x (even before /etc/sv)
 /// exists: the service starts when its dir and run appear, without a
 /// SIGHUP and without waiting for another change in the scan dir.

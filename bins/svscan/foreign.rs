@@ -143,7 +143,11 @@ impl Scanner {
         if let Some(sup) = sup {
             sup.foreign = None;
             sup.foreign_pin = None;
-            sup.replacing = std::mem::take(&mut sup.told_to_exit);
+            // How it ended is unknown (not our child): killed or told `x`,
+            // its last published want is the operator's last word, which
+            // the `down` file alone would reverse.
+            sup.told_to_exit = false;
+            sup.replacing = true;
         }
         if svc.present && !self.shutting_down {
             self.start(key, side);

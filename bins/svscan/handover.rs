@@ -1,6 +1,7 @@
 //! The operator's last word across a supervise replacement. A supervise
 //! that svscan starts in place of one it told to exit (`x`, to take a new
-//! log pipe) or that was killed would take `want` from the `down` file
+//! log pipe), one that was killed, or one an earlier svscan left running
+//! would take `want` from the `down` file
 //! only, so `svc -d` given just before would be reversed. svscan queues the
 //! predecessor's last published want as a control letter in the FIFO,
 //! which the new supervise reads before it starts anything.
