@@ -1,8 +1,15 @@
 //! Accounts for setuidgid and envuidgid: look a user up by name, and become
 //! it the way daemontools does (supplementary groups = just its gid, then
 //! gid, then uid, so nothing of root's groups survives).
+//!
+//! Lookups go through NSS (getpwnam ...), except in a statically linked
+//! build (the dist build of the daemons, see INSTALL), which reads
+//! /etc/passwd and /etc/group itself: see files.rs.
 
-use nix::unistd::{setgid, setgroups, setuid, Gid, Group, Uid, User};
+#[cfg(any(test, target_feature = "crt-static"))]
+mod files;
+
+use nix::unistd::{setgid, setgroups, setuid, Gid, Uid};
 
 use crate::errors::Fatal;
 
@@ -14,8 +21,9 @@ pub struct Account {
 
 /// getpwnam. A lookup error counts as "no such account", as in daemontools
 /// (getpwnam returns NULL either way).
+#[cfg(not(target_feature = "crt-static"))]
 pub fn lookup(name: &str) -> Option<Account> {
-    match User::from_name(name) {
+    match nix::unistd::User::from_name(name) {
         Ok(Some(u)) => Some(Account {
             uid: u.uid,
             gid: u.gid,
@@ -24,11 +32,24 @@ pub fn lookup(name: &str) -> Option<Account> {
     }
 }
 
+/// /etc/passwd's first entry named `name`.
+#[cfg(target_feature = "crt-static")]
+pub fn lookup(name: &str) -> Option<Account> {
+    let passwd = files::read(std::path::Path::new("/etc/passwd"));
+    let user = files::user(&passwd, Some(name.as_bytes()), None)?;
+    Some(Account {
+        uid: Uid::from_raw(user.id),
+        gid: Gid::from_raw(user.gid()?),
+    })
+}
+
 /// Is `gid` the private group of user `uid`: that user's primary group,
 /// named after it, with no other member? Debian gives every user one and
 /// a umask of 002 then makes their files group-writable: such a write bit
 /// lets no other user in (the rule Debian's OpenSSH applies too).
+#[cfg(not(target_feature = "crt-static"))]
 pub fn is_private_group(uid: u32, gid: u32) -> bool {
+    use nix::unistd::{Group, User};
     let Ok(Some(user)) = User::from_uid(Uid::from_raw(uid)) else {
         return false;
     };
@@ -39,6 +60,23 @@ pub fn is_private_group(uid: u32, gid: u32) -> bool {
         return false;
     };
     group.name == user.name && group.mem.iter().all(|m| *m == user.name)
+}
+
+/// The same, from /etc/passwd and /etc/group.
+#[cfg(target_feature = "crt-static")]
+pub fn is_private_group(uid: u32, gid: u32) -> bool {
+    let passwd = files::read(std::path::Path::new("/etc/passwd"));
+    let Some(user) = files::user(&passwd, None, Some(uid)) else {
+        return false;
+    };
+    if user.gid() != Some(gid) {
+        return false;
+    }
+    let groups = files::read(std::path::Path::new("/etc/group"));
+    let Some(group) = files::group(&groups, gid) else {
+        return false;
+    };
+    group.name == user.name && group.members().all(|m| m == user.name)
 }
 
 /// Can a user other than the owner write a file with this owner, group and

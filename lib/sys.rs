@@ -345,3 +345,15 @@ pub fn getdents(dir: &impl AsRawFd, buf: &mut [u8]) -> Result<usize, Errno> {
         Ok(n as usize)
     }
 }
+
+/// Give the free pages inside malloc's heap back to the kernel
+/// (malloc_trim(0)): a daemon that settles after a burst of work then
+/// keeps the memory it still uses, not its high-water mark. glibc only.
+pub fn release_free_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim takes no pointer and works on malloc's own
+    // state under malloc's lock.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

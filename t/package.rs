@@ -51,6 +51,26 @@ fn copy_tracked(to: &Path) {
 
 use common::TermOnDrop as Scanner;
 
+/// An ELF64 program's (position-independent, has an interpreter, has
+/// GNU_RELRO), from its headers.
+fn elf_kind(path: &Path) -> (bool, bool, bool) {
+    let elf = fs::read(path).unwrap();
+    let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]) as usize;
+    let u32_at = |at: usize| u32::from_le_bytes(elf[at..at + 4].try_into().unwrap());
+    let phoff = u64::from_le_bytes(elf[32..40].try_into().unwrap()) as usize;
+    let types: Vec<u32> = (0..u16_at(56))
+        .map(|i| u32_at(phoff + i * u16_at(54)))
+        .collect();
+    const ET_DYN: usize = 3;
+    const PT_INTERP: u32 = 3;
+    const PT_GNU_RELRO: u32 = 0x6474_e552;
+    (
+        u16_at(16) == ET_DYN,
+        types.contains(&PT_INTERP),
+        types.contains(&PT_GNU_RELRO),
+    )
+}
+
 fn build_package(work: &Path) -> PathBuf {
     let src = work.join("upkeep");
     copy_tracked(&src);
@@ -124,6 +144,15 @@ fn builds_lints_installs_and_runs() {
         "{unit}"
     );
     let bin = root.join("usr/bin");
+
+    // debian/build-dist: the daemons static-pie (no interpreter, still
+    // PIE with RELRO), the two programs that call getpwnam dynamic.
+    for p in ["supervise", "svscan", "multilog", "svc", "vrrp-notify"] {
+        assert_eq!(elf_kind(&bin.join(p)), (true, false, true), "{p}");
+    }
+    for p in ["setuidgid", "envuidgid"] {
+        assert_eq!(elf_kind(&bin.join(p)), (true, true, true), "{p}");
+    }
 
     // The installed svscan over a copy of the installed demo.
     let scan = work.path().join("service");

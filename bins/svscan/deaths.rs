@@ -67,7 +67,7 @@ impl Scanner {
         let earliest = self
             .services
             .values()
-            .flat_map(|s| std::iter::once(&s.main).chain(s.log.as_ref()))
+            .flat_map(|s| std::iter::once(&s.main).chain(s.log.as_deref()))
             .filter(|s| s.restart_pending)
             .filter_map(|s| s.last_start.map(|t| t + RESTART_SPACING))
             .min();

@@ -75,7 +75,9 @@ struct Supervise {
 struct Service {
     name: OsString,
     main: Supervise,
-    log: Option<Supervise>,
+    /// Boxed: most services have no log/, and 500 services fit in a
+    /// smaller table.
+    log: Option<Box<Supervise>>,
     /// (read end for log's stdin, write end for main's stdout).
     pipe: Option<(OwnedFd, OwnedFd)>,
     /// Still present in the scan dir.
@@ -101,14 +103,14 @@ impl Service {
     fn side(&self, side: Side) -> Option<&Supervise> {
         match side {
             Side::Main => Some(&self.main),
-            Side::Log => self.log.as_ref(),
+            Side::Log => self.log.as_deref(),
         }
     }
 
     fn side_mut(&mut self, side: Side) -> Option<&mut Supervise> {
         match side {
             Side::Main => Some(&mut self.main),
-            Side::Log => self.log.as_mut(),
+            Side::Log => self.log.as_deref_mut(),
         }
     }
 }
@@ -139,7 +141,10 @@ struct Scanner {
     /// The earliest deadline of a logger ending on EOF (stop.rs).
     drain: Timer,
     dev_null: File,
-    services: HashMap<Key, Service>,
+    /// Boxed, so the table holds pointers: it has room for up to twice
+    /// as many services as there are (a whole Service per slot was
+    /// 200 kB at 500 services).
+    services: HashMap<Key, Box<Service>>,
     /// The services by name (two share one while a removed dir's service
     /// is still stopping and a new dir has its name).
     by_name: HashMap<OsString, Vec<Key>>,
@@ -234,6 +239,7 @@ impl Scanner {
 
     fn main_loop(&mut self) -> i32 {
         self.scan();
+        let mut worked = true;
         loop {
             if self.shutting_down
                 && self.by_pid.is_empty()
@@ -255,6 +261,16 @@ impl Scanner {
                 let pinned = self.pinned_foreign();
                 fds.extend(pinned.iter().map(|(_, fd)| *fd));
                 let pinned: Vec<_> = pinned.into_iter().map(|(p, _)| p).collect();
+                // About to sleep after some work: what that work freed goes
+                // back (a burst of new services leaves ~130 kB of free heap
+                // at 500), so svscan's size is what it keeps, not its peak.
+                if worked
+                    && event::wait_readable(&fds, Some(Duration::ZERO))
+                        .is_ok_and(|r| !r.contains(&true))
+                {
+                    worked = false;
+                    upkeep::sys::release_free_heap();
+                }
                 match event::wait_readable(&fds, None) {
                     Ok(r) => (r, pinned),
                     Err(e) => {
@@ -263,6 +279,7 @@ impl Scanner {
                     }
                 }
             };
+            worked = true;
             let mut rescan = false;
             let mut names = HashSet::new();
             if ready[0] {

@@ -180,7 +180,7 @@ impl Scanner {
             self.index_name(key, None, Some(&name));
             self.services.insert(
                 key,
-                Service {
+                Box::new(Service {
                     name: name.clone(),
                     main: Supervise::default(),
                     log: None,
@@ -189,7 +189,7 @@ impl Scanner {
                     watch,
                     reattach_log: false,
                     aliased: false,
-                },
+                }),
             );
         }
         let has_log = Path::new(&name).join("log").is_dir();
@@ -222,7 +222,7 @@ impl Scanner {
                     svc.reattach_log = svc.main.pid.is_some()
                         || pipes::foreign_writes_into(Path::new(&svc.name), &p.1) == Some(false);
                     svc.pipe = Some(p);
-                    svc.log.get_or_insert_with(Supervise::default);
+                    svc.log.get_or_insert_with(Box::default);
                 }
                 Err(e) => {
                     errors::warn(
@@ -237,7 +237,7 @@ impl Scanner {
             }
         }
         let svc = &self.services[&key];
-        if svc.log.as_ref().is_some_and(|l| l.idle()) {
+        if svc.log.as_deref().is_some_and(|l| l.idle()) {
             self.start(key, Side::Log);
         }
         let svc = &self.services[&key];

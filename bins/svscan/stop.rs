@@ -41,7 +41,7 @@ impl Scanner {
     pub(super) fn remove(&mut self, key: Key) {
         let svc = self.services.get_mut(&key).expect("known service");
         svc.main.restart_pending = false;
-        if let Some(l) = svc.log.as_mut() {
+        if let Some(l) = svc.log.as_deref_mut() {
             l.restart_pending = false;
         }
         if let Some(wd) = svc.watch.take() {
@@ -118,7 +118,7 @@ impl Scanner {
         if !svc.present {
             svc.pipe = None;
         }
-        let Some(log) = svc.log.as_mut() else {
+        let Some(log) = svc.log.as_deref_mut() else {
             return false;
         };
         let now = Instant::now();
@@ -161,7 +161,7 @@ impl Scanner {
         let earliest = self
             .services
             .values()
-            .filter_map(|s| s.log.as_ref())
+            .filter_map(|s| s.log.as_deref())
             .filter(|l| l.alive())
             .filter_map(|l| l.drain_until)
             .filter(|&t| t > now)
@@ -264,7 +264,7 @@ impl Scanner {
     pub(super) fn stop_pending(&self) -> bool {
         self.services
             .values()
-            .flat_map(|s| std::iter::once(&s.main).chain(s.log.as_ref()))
+            .flat_map(|s| std::iter::once(&s.main).chain(s.log.as_deref()))
             .any(|s| s.restart_pending)
     }
 
@@ -273,7 +273,7 @@ impl Scanner {
             return;
         };
         let busy = |s: &Supervise| s.alive() || s.restart_pending;
-        if !busy(&svc.main) && !svc.log.as_ref().is_some_and(busy) {
+        if !busy(&svc.main) && !svc.log.as_deref().is_some_and(busy) {
             let name = svc.name.clone();
             self.services.remove(&key);
             self.index_name(key, Some(&name), None);
