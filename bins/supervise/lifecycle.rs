@@ -29,31 +29,12 @@ pub(super) enum Exit {
 
 impl Supervisor {
     pub(super) fn start(&mut self) {
-        let here = Path::new(".");
-        let distrust = self
-            .trust
-            .judge_dir(here)
-            .or_else(|| self.trust.judge_files(here));
-        if let Some(why) = distrust {
-            // Another user could change what runs here (as root, often), or
-            // how: refuse, as keepalived refuses unsafe scripts, and retry
-            // with backoff so fixing the modes brings the service up.
-            if self.refused.as_ref() != Some(&why) {
-                errors::warn(
-                    PROG,
-                    format_args!("refusing to start {}/run: {why}", self.shown),
-                );
-            }
-            self.refused = Some(why);
-            self.restarts.last_run_fast = true;
-            self.schedule_restart();
+        if !self.view.unchanged() && !self.look_in_full() {
             return;
         }
         if self.refused.take().is_some() {
             self.published.dirty = true;
         }
-        // Read only once trusted.
-        self.config = self.reader.load();
         let mut cmd = service_program("./run").gated().inherit(2);
         let mut notify_read = None;
         let mut notify_write = None;
@@ -91,7 +72,7 @@ impl Supervisor {
             notify: notify_read,
             exec_failed: None,
             adopted: None,
-            has_check: Path::new("check").exists(),
+            has_check: self.view.has_check(),
         });
         self.since = Tai64N::now();
         self.paused = false;
@@ -108,6 +89,37 @@ impl Supervisor {
         // (the gated child exits unexec'd when we die first).
         self.publish();
         spawn::open_gate(gate);
+    }
+
+    /// Judge the dir and read its configuration, as when supervise began;
+    /// false (a restart is scheduled) when it cannot be trusted.
+    fn look_in_full(&mut self) -> bool {
+        let taken = self.view.before_full_look();
+        let here = Path::new(".");
+        let distrust = self
+            .trust
+            .judge_dir(here)
+            .or_else(|| self.trust.judge_files(here));
+        if let Some(why) = distrust {
+            self.view.after_full_look(taken, false);
+            // Another user could change what runs here (as root, often), or
+            // how: refuse, as keepalived refuses unsafe scripts, and retry
+            // with backoff so fixing the modes brings the service up.
+            if self.refused.as_ref() != Some(&why) {
+                errors::warn(
+                    PROG,
+                    format_args!("refusing to start {}/run: {why}", self.shown),
+                );
+            }
+            self.refused = Some(why);
+            self.restarts.last_run_fast = true;
+            self.schedule_restart();
+            return false;
+        }
+        // Read only once trusted.
+        self.config = self.reader.load();
+        self.view.after_full_look(taken, true);
+        true
     }
 
     pub(super) fn report_start_failure(&mut self, e: Errno) {

@@ -12,6 +12,7 @@
 
 mod adopt;
 mod check;
+mod dirview;
 mod letters;
 mod lifecycle;
 mod publish;
@@ -68,6 +69,8 @@ struct Supervisor {
     name: OsString,
     trust: Trust,
     reader: ConfigReader,
+    /// The dir as the last start judged it: judged again only when changed.
+    view: dirview::DirView,
     config: Config,
     owned: setup::Owned,
     control: File,
@@ -181,6 +184,7 @@ impl Supervisor {
             name,
             trust,
             reader,
+            view: dirview::DirView::new(),
             config,
             owned,
             control,
