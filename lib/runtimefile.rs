@@ -340,8 +340,9 @@ fn unpredictable() -> u64 {
     // RandomState is keyed from the kernel's random source once per thread;
     // hashing a counter with it gives numbers nobody can predict.
     let mut h = RandomState::new().build_hasher();
+    // The keys are random per process: no pid needed (a getpid(2) on every
+    // status write of supervise).
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u32(std::process::id());
     h.finish()
 }
 

@@ -36,9 +36,9 @@ pub struct ChildPlan<'a> {
     /// Closed first thing in the child: descriptors only the parent may
     /// hold (supervise's lock and FIFOs), even before the exec.
     pub close_first: &'a [RawFd],
-    /// Written (one byte) and closed by the child once `close_first` is
-    /// closed, so the parent can wait until no copy of them is left.
-    pub closed_signal: Option<RawFd>,
+    /// The child writes one byte (`c`) to `error_pipe` once `close_first`
+    /// is closed, so the parent can wait until no copy of them is left.
+    pub signal_closed: bool,
     /// (read end, write end) of a pipe: the child closes the write end and
     /// execs only after reading a byte from the read end; EOF (the parent
     /// died first) makes it exit 111 unexec'd.
@@ -73,7 +73,10 @@ fn pointer_array(strings: &[CString]) -> Vec<*const libc::c_char> {
 /// fork(2), then in the child: reset signal mask and dispositions, set up
 /// session, fds and cwd, exec. Returns the child's pid to the parent.
 pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
-    let parent = nix::unistd::getpid().as_raw();
+    // Only a child that must die with its parent checks who that is.
+    let parent = plan
+        .parent_death_signal
+        .map_or(0, |_| nix::unistd::getpid().as_raw());
     // Allocated before the fork: the child must not allocate.
     let argv = pointer_array(plan.argv);
     let envp = pointer_array(plan.envp);
@@ -96,9 +99,8 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
         for &fd in plan.close_first {
             libc::close(fd);
         }
-        if let Some(fd) = plan.closed_signal {
-            libc::write(fd, b"c".as_ptr().cast(), 1);
-            libc::close(fd);
+        if plan.signal_closed {
+            libc::write(plan.error_pipe, b"c".as_ptr().cast(), 1);
         }
         if let Some((_, write_end)) = plan.gate {
             libc::close(write_end);
