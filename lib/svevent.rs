@@ -153,7 +153,7 @@ impl Subscription {
 
     /// Does this status come from a supervise that serves event/? Such a
     /// supervise says so in `state` (`events=1`), written with the same pid
-    /// and since as `status` (state first). A daemontools supervise, or an
+    /// and since as `status` (right after it). A daemontools supervise, or an
     /// upkeep one from before event/, started where a newer one ran, finds
     /// the old dir and state there: but it writes a status of its own time,
     /// which the old state never matches, or a state without the key.

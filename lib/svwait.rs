@@ -77,8 +77,18 @@ impl Watch {
     pub fn new(dir: &Path) -> Result<Watch, Errno> {
         // The FIFO is there (and open) before the status is read.
         if let Some(sub) = Subscription::new(dir) {
-            let before = status::read_status(dir).ok().flatten();
-            let state = status::read_state(dir);
+            let mut before = status::read_status(dir).ok().flatten();
+            let mut state = status::read_state(dir);
+            // supervise writes status, then state: a pair read between
+            // the two disagrees. Read again, state first (the status read
+            // after it is at least as new).
+            for _ in 0..3 {
+                if Subscription::served(before.as_ref(), state.as_ref()) {
+                    break;
+                }
+                state = status::read_state(dir);
+                before = status::read_status(dir).ok().flatten();
+            }
             if Subscription::served(before.as_ref(), state.as_ref()) {
                 return Ok(Watch {
                     dir: dir.to_path_buf(),
@@ -139,9 +149,21 @@ impl Watch {
         }
         // daemontools' supervise writes no state file: there, up is ready
         // and down is finished. Read only for the goals that need it.
-        let state = || status::read_state(&self.dir).filter(|st| st.pid == now.pid);
-        let ready = || state().is_none_or(|st| st.phase == Phase::Ready);
-        let finished = || state().is_none_or(|st| st.phase != Phase::Finishing);
+        // upkeep's writes status, then state, then wakes the FIFOs: a
+        // state of another pid is one not rewritten yet (wait for the
+        // wake-up that follows it); without the FIFOs it may be a stale one
+        // that no supervise will rewrite, and is passed over.
+        let state = || {
+            let st = status::read_state(&self.dir);
+            match st {
+                Some(st) if st.pid == now.pid => Some(Some(st)),
+                Some(_) if self.uses_event_fifo() => None,
+                _ => Some(None),
+            }
+        };
+        let ready = || state().is_some_and(|st| st.is_none_or(|st| st.phase == Phase::Ready));
+        let finished =
+            || state().is_some_and(|st| st.is_none_or(|st| st.phase != Phase::Finishing));
         let restarted = || {
             now.pid != 0
                 && match self.before {
@@ -378,4 +400,83 @@ pub fn wait_all_or(
             .map(|o| o.unwrap_or(Outcome::TimedOut))
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{State, Status, Want};
+    use crate::tai64::Tai64N;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+
+    fn publish(dir: &Path, status: Option<&Status>, state: Option<&State>) {
+        if let Some(st) = status {
+            std::fs::write(dir.join("supervise/status"), st.encode()).unwrap();
+        }
+        if let Some(st) = state {
+            std::fs::write(dir.join("supervise/state"), st.encode()).unwrap();
+        }
+    }
+
+    /// supervise writes status, then state: a waiter that reads between
+    /// the two must not take the old state for the new run's.
+    #[test]
+    fn a_state_not_yet_rewritten_answers_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(dir.join("supervise/event"))
+            .unwrap();
+        nix::unistd::mkfifo(
+            &dir.join("supervise/ok"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        // The reader supervise holds.
+        let _ok = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(dir.join("supervise/ok"))
+            .unwrap();
+        let status = |pid, secs| Status {
+            since: Tai64N { secs, nanos: 0 },
+            pid,
+            paused: false,
+            want: Want::Up,
+        };
+        let state = |pid, secs, phase| State {
+            phase,
+            pid,
+            pgid: pid,
+            since: Tai64N { secs, nanos: 0 },
+            events: true,
+            ..State::default()
+        };
+        publish(
+            dir,
+            Some(&status(42, 1 << 62)),
+            Some(&state(42, 1 << 62, Phase::Ready)),
+        );
+        let watch = Watch::new(dir).unwrap();
+        assert!(watch.uses_event_fifo());
+        assert!(watch.reached(Goal::Ready));
+        // A restart: the new status is out, the state still the old run's.
+        publish(dir, Some(&status(43, (1 << 62) + 1)), None);
+        assert!(watch.reached(Goal::Up));
+        assert!(!watch.reached(Goal::Ready));
+        publish(dir, None, Some(&state(43, (1 << 62) + 1, Phase::Starting)));
+        assert!(!watch.reached(Goal::Ready));
+        publish(dir, None, Some(&state(43, (1 << 62) + 1, Phase::Ready)));
+        assert!(watch.reached(Goal::Ready));
+        // Run exits, finish starts: status first again.
+        publish(dir, Some(&status(0, (1 << 62) + 2)), None);
+        assert!(watch.reached(Goal::Down));
+        assert!(!watch.reached(Goal::DownFinished));
+        publish(dir, None, Some(&state(0, (1 << 62) + 2, Phase::Finishing)));
+        assert!(!watch.reached(Goal::DownFinished));
+        publish(dir, None, Some(&state(0, (1 << 62) + 2, Phase::Down)));
+        assert!(watch.reached(Goal::DownFinished));
+    }
 }

@@ -38,9 +38,20 @@ impl Supervisor {
             want: self.want,
         };
         let letter = upkeep::svevent::letter(&status, &state);
-        // State first: a reader woken by the status rename sees both new.
+        // Status first: the daemontools record that svc, svstat, svok and
+        // a restart's watcher read is out one file write sooner. A reader
+        // of both meets a status newer than the state for a moment: it
+        // reads them again (svstat), or waits for the event that follows
+        // both (svc -w).
         let (state, status) = (state.encode(), status.encode());
         let mut results = Vec::with_capacity(2);
+        if status != self.published.status {
+            let r = self.owned.dir.replace(OsStr::new("status"), &status, 0o644);
+            if r.is_ok() {
+                self.published.status = status;
+            }
+            results.push(("status", r));
+        }
         if state != self.published.state {
             let r = self
                 .owned
@@ -50,13 +61,6 @@ impl Supervisor {
                 self.published.state = state;
             }
             results.push(("state", r));
-        }
-        if status != self.published.status {
-            let r = self.owned.dir.replace(OsStr::new("status"), &status, 0o644);
-            if r.is_ok() {
-                self.published.status = status;
-            }
-            results.push(("status", r));
         }
         // Waiters re-read both files: wake them once, after both.
         if !results.is_empty() {
