@@ -70,6 +70,40 @@ fn pointer_array(strings: &[CString]) -> Vec<*const libc::c_char> {
         .collect()
 }
 
+/// Pointers that fit here are kept on the stack (see [`Pointers`]).
+const STACK_POINTERS: usize = 64;
+
+/// [`pointer_array`] without the heap when `strings` are few: supervise
+/// starts run again and again with the same short argv and environment.
+struct Pointers {
+    stack: [*const libc::c_char; STACK_POINTERS],
+    heap: Option<Vec<*const libc::c_char>>,
+}
+
+impl Pointers {
+    fn new(strings: &[CString]) -> Pointers {
+        let mut stack = [std::ptr::null(); STACK_POINTERS];
+        if strings.len() >= STACK_POINTERS {
+            return Pointers {
+                stack,
+                heap: Some(pointer_array(strings)),
+            };
+        }
+        // The slot after the last string stays NULL.
+        for (slot, s) in stack.iter_mut().zip(strings) {
+            *slot = s.as_ptr();
+        }
+        Pointers { stack, heap: None }
+    }
+
+    fn as_ptr(&self) -> *const *const libc::c_char {
+        match &self.heap {
+            Some(v) => v.as_ptr(),
+            None => self.stack.as_ptr(),
+        }
+    }
+}
+
 /// fork(2), then in the child: reset signal mask and dispositions, set up
 /// session, fds and cwd, exec. Returns the child's pid to the parent.
 pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
@@ -77,9 +111,9 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
     let parent = plan
         .parent_death_signal
         .map_or(0, |_| nix::unistd::getpid().as_raw());
-    // Allocated before the fork: the child must not allocate.
-    let argv = pointer_array(plan.argv);
-    let envp = pointer_array(plan.envp);
+    // Made before the fork: the child must not allocate.
+    let argv = Pointers::new(plan.argv);
+    let envp = Pointers::new(plan.envp);
     // SAFETY: the child below only makes async-signal-safe system calls on
     // memory fully prepared before the fork (no allocation, no locks), which
     // POSIX allows after fork even in a multi-threaded parent.
@@ -94,7 +128,7 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
     // SAFETY: all calls are async-signal-safe system calls on valid pointers
     // (sigset, sigaction and flock on the stack; `argv`/`envp` built above from the
     // plan's CStrings, which it borrows for this whole call, and NULL-
-    // terminated by pointer_array). A bad fd number only makes a call fail.
+    // terminated by Pointers). A bad fd number only makes a call fail.
     unsafe {
         for &fd in plan.close_first {
             libc::close(fd);
