@@ -352,3 +352,49 @@ pub fn sibling(name: &str) -> PathBuf {
         .filter(|p| p.exists())
         .unwrap_or_else(|| PathBuf::from(name))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::wait::{waitpid, WaitStatus};
+
+    fn exit_code(pid: Pid) -> i32 {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => code,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Both ways of starting a child (vfork'd, and forked behind a gate)
+    /// run the program and report a failed exec with its errno.
+    #[test]
+    fn exec_and_its_failure_either_way() {
+        let ok = Spawn::new("/bin/sh")
+            .args(["-c", "exit 7"])
+            .spawn()
+            .unwrap();
+        assert_eq!(ok.wait_exec(), Ok(()));
+        assert_eq!(exit_code(ok.pid), 7);
+        let missing = Spawn::new("/nonexistent/program").spawn().unwrap();
+        assert_eq!(missing.wait_exec(), Err(Errno::ENOENT));
+        assert_eq!(exit_code(missing.pid), 127);
+        let bad_dir = Spawn::new("/bin/true").cwd("/nonexistent").spawn().unwrap();
+        assert_eq!(bad_dir.wait_exec(), Err(Errno::ENOENT));
+        assert_eq!(exit_code(bad_dir.pid), 127);
+        let gated = Spawn::new("/bin/sh")
+            .args(["-c", "exit 5"])
+            .gated()
+            .spawn()
+            .unwrap();
+        let pid = gated.pid;
+        let exec_status = gated.exec_status;
+        open_gate(gated.gate);
+        assert_eq!(read_exec_status(&exec_status), Ok(()));
+        assert_eq!(exit_code(pid), 5);
+        let gated_missing = Spawn::new("/nonexistent/program").gated().spawn().unwrap();
+        let (pid, exec_status) = (gated_missing.pid, gated_missing.exec_status);
+        open_gate(gated_missing.gate);
+        assert_eq!(read_exec_status(&exec_status), Err(Errno::ENOENT));
+        assert_eq!(exit_code(pid), 127);
+    }
+}

@@ -104,8 +104,14 @@ impl Pointers {
     }
 }
 
-/// fork(2), then in the child: reset signal mask and dispositions, set up
-/// session, fds and cwd, exec. Returns the child's pid to the parent.
+/// Start a child that resets signal mask and dispositions, sets up
+/// session, fds and cwd, and execs. Returns the child's pid.
+///
+/// A child without a gate shares this process's memory until its exec
+/// (clone with CLONE_VM|CLONE_VFORK, as posix_spawn): no page tables to
+/// copy, no copy-on-write faults after. A gated child waits for this
+/// process before its exec, which a vfork'd parent could never do: it gets
+/// a real fork(2).
 pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
     // Only a child that must die with its parent checks who that is.
     let parent = plan
@@ -114,6 +120,15 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
     // Made before the fork: the child must not allocate.
     let argv = Pointers::new(plan.argv);
     let envp = Pointers::new(plan.envp);
+    let start = ChildStart {
+        plan,
+        argv: &argv,
+        envp: &envp,
+        parent,
+    };
+    if plan.gate.is_none() {
+        return vfork_exec(&start);
+    }
     // SAFETY: the child below only makes async-signal-safe system calls on
     // memory fully prepared before the fork (no allocation, no locks), which
     // POSIX allows after fork even in a multi-threaded parent.
@@ -124,11 +139,69 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
     if pid > 0 {
         return Ok(Pid::from_raw(pid));
     }
-    // Child.
+    become_child(&start)
+}
+
+/// What a child needs, prepared by the parent.
+struct ChildStart<'a> {
+    plan: &'a ChildPlan<'a>,
+    argv: &'a Pointers,
+    envp: &'a Pointers,
+    /// This process's pid when the child must check it (parent death
+    /// signal), else 0.
+    parent: libc::pid_t,
+}
+
+/// Bytes of stack for a vfork'd child: it calls nothing deep (system
+/// calls and a loop over the signals).
+const CHILD_STACK: usize = 32 * 1024;
+
+/// clone(CLONE_VM|CLONE_VFORK) running [`become_child`] on a stack of its
+/// own; returns once the child has exec'd or exited.
+fn vfork_exec(start: &ChildStart) -> Result<Pid, Errno> {
+    extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the `start` of vfork_exec below, which stays
+        // alive and unchanged while this child runs: its parent is
+        // suspended (CLONE_VFORK) until the child has exec'd or exited.
+        let start = unsafe { &*(arg as *const ChildStart) };
+        become_child(start)
+    }
+    // 16-byte aligned, as both x86_64 and aarch64 want a stack.
+    let mut stack = std::mem::MaybeUninit::<[u128; CHILD_STACK / 16]>::uninit();
+    // SAFETY: the child runs on `stack` (it grows down from its end), which
+    // is this frame's and outlives the child's use of it: clone returns
+    // only when the child has exec'd or exited. Sharing our memory, the
+    // child only reads `start` and writes its own stack and errno (ours is
+    // not read before clone returns); it never returns into our frames.
+    let pid = unsafe {
+        let top = stack.as_mut_ptr().cast::<u8>().add(CHILD_STACK);
+        libc::clone(
+            child_entry,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (start as *const ChildStart).cast_mut().cast(),
+        )
+    };
+    if pid < 0 {
+        return Err(Errno::last());
+    }
+    Ok(Pid::from_raw(pid))
+}
+
+/// The child's side: never returns (exec, or _exit after reporting on the
+/// error pipe).
+fn become_child(start: &ChildStart) -> ! {
+    let ChildStart {
+        plan,
+        argv,
+        envp,
+        parent,
+    } = *start;
     // SAFETY: all calls are async-signal-safe system calls on valid pointers
-    // (sigset, sigaction and flock on the stack; `argv`/`envp` built above from the
-    // plan's CStrings, which it borrows for this whole call, and NULL-
-    // terminated by Pointers). A bad fd number only makes a call fail.
+    // (sigset, sigaction and flock on the stack; `argv`/`envp` built by the
+    // parent from the plan's CStrings, which it borrows until the child has
+    // exec'd, and NULL-terminated by Pointers). A bad fd number only makes
+    // a call fail.
     unsafe {
         for &fd in plan.close_first {
             libc::close(fd);
