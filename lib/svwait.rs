@@ -8,7 +8,7 @@
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -63,6 +63,10 @@ pub struct Watch {
     want: Option<crate::status::Want>,
 }
 
+/// How long a waiter that read status and state between supervise's two
+/// writes waits for the wake-up after the second.
+const SETTLE: Duration = Duration::from_millis(50);
+
 /// How a waiter is woken.
 enum Wake {
     /// A FIFO in supervise/event/, written by upkeep's supervise.
@@ -79,13 +83,14 @@ impl Watch {
         if let Some(sub) = Subscription::new(dir) {
             let mut before = status::read_status(dir).ok().flatten();
             let mut state = status::read_state(dir);
-            // supervise writes status, then state: a pair read between
-            // the two disagrees. Read again, state first (the status read
-            // after it is at least as new).
-            for _ in 0..3 {
-                if Subscription::served(before.as_ref(), state.as_ref()) {
-                    break;
-                }
+            if !Subscription::served(before.as_ref(), state.as_ref()) {
+                // supervise writes status, then state, then wakes the
+                // FIFOs (ours is there already): a pair read between the
+                // two disagrees until that wake. None comes from a
+                // supervise that serves no FIFOs (daemontools' over an old
+                // event/): then inotify, after this short wait.
+                let _ = event::wait_readable(&sub.fds(), Some(SETTLE));
+                sub.drain();
                 state = status::read_state(dir);
                 before = status::read_status(dir).ok().flatten();
             }
@@ -478,5 +483,47 @@ mod tests {
         assert!(!watch.reached(Goal::DownFinished));
         publish(dir, None, Some(&state(0, (1 << 62) + 2, Phase::Down)));
         assert!(watch.reached(Goal::DownFinished));
+        drop(watch);
+
+        // A waiter that starts between the two writes: the wake-up after
+        // the state settles it on the FIFO...
+        publish(dir, Some(&status(44, (1 << 62) + 3)), None);
+        let event = dir.join("supervise/event");
+        let late_state = std::thread::spawn({
+            let (dir, event) = (dir.to_path_buf(), event.clone());
+            let st = state(44, (1 << 62) + 3, Phase::Ready);
+            move || {
+                // Until the waiter's FIFO is there (a waiter that gave up
+                // on it removed it: then there is no one to wake).
+                let give_up = Instant::now() + Duration::from_secs(2);
+                while std::fs::read_dir(&event).unwrap().next().is_none() {
+                    if Instant::now() > give_up {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+                publish(&dir, None, Some(&st));
+                for fifo in std::fs::read_dir(&event).unwrap().flatten() {
+                    let w = std::fs::OpenOptions::new()
+                        .write(true)
+                        .custom_flags(libc::O_NONBLOCK)
+                        .open(fifo.path());
+                    if let Ok(mut w) = w {
+                        let _ = std::io::Write::write_all(&mut w, b"U");
+                    }
+                }
+            }
+        });
+        let watch = Watch::new(dir).unwrap();
+        late_state.join().unwrap();
+        assert!(watch.uses_event_fifo(), "settled by the wake-up");
+        assert!(watch.reached(Goal::Ready));
+        drop(watch);
+        // ...and one that never comes (no supervise serving FIFOs) leaves
+        // inotify.
+        publish(dir, Some(&status(45, (1 << 62) + 4)), None);
+        let watch = Watch::new(dir).unwrap();
+        assert!(!watch.uses_event_fifo());
     }
 }

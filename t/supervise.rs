@@ -76,11 +76,14 @@ fn term_and_kill_restart_at_once() {
     s.send("t");
     wait_for("restart after t", T, || s.pid() != 0 && s.pid() != first);
     assert!(sigs(&s).contains(&"TERM".to_string()));
-    assert_eq!(s.state_field("last_exit"), "0");
+    // status is out before state: wait for the state's account too.
+    wait_for("last_exit=0", T, || s.state_field("last_exit") == "0");
     let second = s.pid();
     s.send("k");
     wait_for("restart after k", T, || s.pid() != 0 && s.pid() != second);
-    assert_eq!(s.state_field("last_exit"), "signal:KILL");
+    wait_for("last_exit=signal:KILL", T, || {
+        s.state_field("last_exit") == "signal:KILL"
+    });
     assert_eq!(
         s.state_field("fast_failures"),
         "0",
@@ -289,6 +292,9 @@ fn long_runs_restart_without_delay() {
         "restart took {:?}",
         t0.elapsed()
     );
+    wait_for("state of the new run", T, || {
+        s.state_field("pid") == s.pid().to_string()
+    });
     assert_eq!(s.state_field("fast_failures"), "0");
 }
 
@@ -322,7 +328,9 @@ fn down_signal_and_timeout_kill() {
         sigs(&s).contains(&"HUP".to_string())
     });
     wait_for("KILL after timeout-kill", T, || !alive(pid) && s.pid() == 0);
-    assert_eq!(s.state_field("last_exit"), "signal:KILL");
+    wait_for("last_exit=signal:KILL", T, || {
+        s.state_field("last_exit") == "signal:KILL"
+    });
 }
 
 #[test]

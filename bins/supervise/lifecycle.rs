@@ -11,10 +11,10 @@ use nix::unistd::Pid;
 
 use super::{service_program, signal_group, Finish, Run, Supervisor, PROG};
 use upkeep::errors;
+use upkeep::signals;
 use upkeep::spawn;
 use upkeep::status::{Phase, Want};
 use upkeep::tai64::Tai64N;
-use upkeep::{procfs, signals};
 
 /// How ./run is started (a readiness fd is added to it when configured).
 pub(super) fn run_program() -> spawn::Spawn {
@@ -74,7 +74,7 @@ impl Supervisor {
         self.run = Some(Run {
             pid: child.pid,
             started: Instant::now(),
-            starttime: procfs::start_time(child.pid).unwrap_or(0),
+            starttime: None,
             exec_status: Some(child.exec_status),
             notify: notify_read,
             exec_failed: None,

@@ -44,8 +44,10 @@ const PROG: &str = "supervise";
 struct Run {
     pid: Pid,
     started: Instant,
-    /// /proc start time, recorded so a later supervise can adopt this run.
-    starttime: u64,
+    /// /proc start time, recorded so a later supervise can adopt this run;
+    /// None until publish reads it (after the status write: the record
+    /// daemontools' tools read is out first).
+    starttime: Option<u64>,
     /// Until EOF (exec done) or an errno (exec failed).
     exec_status: Option<OwnedFd>,
     /// Read end of the notification-fd pipe, until readiness or EOF.

@@ -33,7 +33,6 @@ impl Supervisor {
         st.check.clear();
         st.check.push_str(self.checks.result);
         st.check_failures = self.checks.failures;
-        st.starttime = self.run.as_ref().map(|r| r.starttime).unwrap_or(0);
         st.refused.clear();
         st.refused
             .push_str(self.refused.as_deref().unwrap_or_default());
@@ -45,7 +44,6 @@ impl Supervisor {
             want: self.want,
         };
         let letter = upkeep::svevent::letter(&status, st);
-        st.encode_into(&mut p.encoded);
         let status = status.encode();
         // Status first: the daemontools record that svc, svstat, svok and
         // a restart's watcher read is out one file write sooner. A reader
@@ -60,6 +58,15 @@ impl Supervisor {
             }
             results[0] = Some(("status", r));
         }
+        // The state names run's start time, read once status is out. run
+        // is our child, not yet reaped: its pid names no other process.
+        let run = self.run.as_mut();
+        let starttime = run.map(|r| {
+            *r.starttime
+                .get_or_insert_with(|| upkeep::procfs::start_time(r.pid).unwrap_or(0))
+        });
+        st.starttime = starttime.unwrap_or(0);
+        st.encode_into(&mut p.encoded);
         if p.encoded != p.state {
             let r = self
                 .owned
