@@ -157,7 +157,10 @@ struct ChildStart<'a> {
 const CHILD_STACK: usize = 32 * 1024;
 
 /// clone(CLONE_VM|CLONE_VFORK) running [`become_child`] on a stack of its
-/// own; returns once the child has exec'd or exited.
+/// own; returns once the child has exec'd or exited. Never inlined: its
+/// stack array would make fork_exec's frame 32 kB, whose pages (touched
+/// by stack probes) would fault copy-on-write after every fork.
+#[inline(never)]
 fn vfork_exec(start: &ChildStart) -> Result<Pid, Errno> {
     extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
         // SAFETY: `arg` is the `start` of vfork_exec below, which stays
