@@ -173,13 +173,16 @@ impl Dir {
     /// preparation dropped uncommitted removes its temporary file.
     pub fn prepare(&self, name: &OsStr, data: &[u8], mode: u32) -> io::Result<Prepared<'_>> {
         self.check_shared_entry(name)?;
-        let tmp = temp_name(name);
-        let fd =
-            self.open_nofollow(&tmp, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL, mode)?;
+        let tmp = ShortName::temp_for(name);
+        let fd = self.open_nofollow(
+            tmp.as_os_str(),
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+            mode,
+        )?;
         let prepared = Prepared {
             dir: self,
             tmp,
-            name: name.to_os_string(),
+            name: ShortName::new(name),
             committed: false,
         };
         File::from(fd).write_all(data)?;
@@ -294,9 +297,62 @@ impl Dir {
 #[derive(Debug)]
 pub struct Prepared<'a> {
     dir: &'a Dir,
-    tmp: OsString,
-    name: OsString,
+    tmp: ShortName,
+    name: ShortName,
     committed: bool,
+}
+
+/// A file name kept on the stack when short (every runtime file's is):
+/// supervise replaces its status files on every restart without
+/// allocating.
+enum ShortName {
+    Stack { bytes: [u8; 96], len: usize },
+    Heap(OsString),
+}
+
+impl ShortName {
+    fn new(name: &OsStr) -> ShortName {
+        let b = name.as_bytes();
+        let mut bytes = [0u8; 96];
+        match bytes.get_mut(..b.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(b);
+                ShortName::Stack {
+                    bytes,
+                    len: b.len(),
+                }
+            }
+            None => ShortName::Heap(name.to_os_string()),
+        }
+    }
+
+    /// [`temp_name`] for `name`, on the stack when it fits.
+    fn temp_for(name: &OsStr) -> ShortName {
+        let mut bytes = [0u8; 96];
+        let mut rest = &mut bytes[..];
+        let fits = rest.write_all(b".").is_ok()
+            && rest.write_all(name.as_bytes()).is_ok()
+            && write!(rest, ".{:016x}.tmp", unpredictable()).is_ok();
+        if fits {
+            let len = 96 - rest.len();
+            ShortName::Stack { bytes, len }
+        } else {
+            ShortName::Heap(temp_name(name))
+        }
+    }
+
+    fn as_os_str(&self) -> &OsStr {
+        match self {
+            ShortName::Stack { bytes, len } => OsStr::from_bytes(&bytes[..*len]),
+            ShortName::Heap(name) => name,
+        }
+    }
+}
+
+impl std::fmt::Debug for ShortName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_os_str().fmt(f)
+    }
 }
 
 impl Prepared<'_> {
@@ -340,8 +396,9 @@ fn unpredictable() -> u64 {
     // RandomState is keyed from the kernel's random source once per thread;
     // hashing a counter with it gives numbers nobody can predict.
     let mut h = RandomState::new().build_hasher();
+    // The keys are random per process: no pid needed (a getpid(2) on every
+    // status write of supervise).
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u32(std::process::id());
     h.finish()
 }
 
@@ -414,6 +471,29 @@ mod tests {
         write_atomic(&p, b"one").unwrap();
         write_atomic(&p, b"two").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert!(no_temps(dir.path()));
+    }
+
+    #[test]
+    fn short_and_long_names_alike() {
+        let short = ShortName::temp_for(OsStr::new("status"));
+        assert!(matches!(short, ShortName::Stack { .. }));
+        assert!(is_temp_name(short.as_os_str()));
+        assert!(short.as_os_str().as_bytes().starts_with(b".status."));
+        let long = "x".repeat(200);
+        let tmp = ShortName::temp_for(OsStr::new(&long));
+        assert!(matches!(tmp, ShortName::Heap(_)));
+        assert!(is_temp_name(tmp.as_os_str()));
+        assert_eq!(
+            ShortName::new(OsStr::new(&long)).as_os_str(),
+            OsStr::new(&long)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let d = Dir::open(dir.path()).unwrap();
+        d.replace(OsStr::new(&long), b"L", 0o644).unwrap();
+        d.replace(OsStr::new("s"), b"S", 0o644).unwrap();
+        assert_eq!(fs::read(dir.path().join(&long)).unwrap(), b"L");
+        assert_eq!(fs::read(dir.path().join("s")).unwrap(), b"S");
         assert!(no_temps(dir.path()));
     }
 

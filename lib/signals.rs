@@ -34,6 +34,11 @@ const NAMES: &[(&str, i32)] = &[
     ("SYS", libc::SIGSYS),
 ];
 
+/// The signal's name without `SIG`, when it has one (no allocation).
+pub fn known_name(sig: i32) -> Option<&'static str> {
+    NAMES.iter().find(|(_, n)| *n == sig).map(|(s, _)| *s)
+}
+
 /// `TERM` for 15; `SIGn` style number for signals without a name.
 pub fn name(sig: i32) -> String {
     NAMES

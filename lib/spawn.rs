@@ -189,7 +189,14 @@ impl Spawn {
     }
 
     pub fn spawn(&self) -> Result<Child, Errno> {
-        let paths = search_path(&self.argv[0]);
+        let searched;
+        let paths = if self.argv[0].as_bytes().contains(&b'/') {
+            // The restart path: no search, no copy.
+            std::slice::from_ref(&self.argv[0])
+        } else {
+            searched = search_path(&self.argv[0]);
+            searched.as_slice()
+        };
         let env = match &self.env {
             Some(env) => env.as_slice(),
             None => inherited_env(),
@@ -198,16 +205,23 @@ impl Spawn {
         // clobbered by the child's dup2 sequence: move it out of the way.
         let highest = self.fds.iter().map(|&(_, d)| d).max().unwrap_or(2);
         let mut moved: Vec<OwnedFd> = Vec::new();
-        let mut fds = Vec::with_capacity(self.fds.len());
-        for &(src, dst) in &self.fds {
-            if src != dst && src <= highest {
-                let high = sys::dup_above(src, highest + 1)?;
-                fds.push((high.as_raw_fd(), dst));
-                moved.push(high);
-            } else {
-                fds.push((src, dst));
+        let clobbered = |&(src, dst): &(RawFd, RawFd)| src != dst && src <= highest;
+        let fds: std::borrow::Cow<[(RawFd, RawFd)]> = if self.fds.iter().any(clobbered) {
+            let mut fds = Vec::with_capacity(self.fds.len());
+            for &(src, dst) in &self.fds {
+                if clobbered(&(src, dst)) {
+                    let high = sys::dup_above(src, highest + 1)?;
+                    fds.push((high.as_raw_fd(), dst));
+                    moved.push(high);
+                } else {
+                    fds.push((src, dst));
+                }
             }
-        }
+            fds.into()
+        } else {
+            // Nothing to move (stdio passed through): no copy.
+            self.fds.as_slice().into()
+        };
         let (err_read, mut err_write) = pipe2(OFlag::O_CLOEXEC)?;
         if err_write.as_raw_fd() <= highest {
             // The child reports a failed exec on it after its fd moves:
@@ -219,17 +233,10 @@ impl Spawn {
         } else {
             None
         };
-        let close_first = CLOSE_FIRST
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let closed = if close_first.is_empty() {
-            None
-        } else {
-            Some(pipe2(OFlag::O_CLOEXEC)?)
-        };
+        // Held across the fork (the child only reads the list): no copy.
+        let close_first = CLOSE_FIRST.lock().unwrap_or_else(|e| e.into_inner());
         let plan = sys::ChildPlan {
-            paths: &paths,
+            paths,
             argv: &self.argv,
             envp: env,
             fds: &fds,
@@ -241,20 +248,21 @@ impl Spawn {
             record_lock: self.record_lock,
             error_pipe: err_write.as_raw_fd(),
             close_first: &close_first,
-            closed_signal: closed.as_ref().map(|(_, w)| w.as_raw_fd()),
+            signal_closed: !close_first.is_empty(),
             gate: gate.as_ref().map(|(r, w)| (r.as_raw_fd(), w.as_raw_fd())),
         };
         let pid = sys::fork_exec(&plan)?;
         drop(err_write);
         drop(moved);
-        if let Some((read_end, write_end)) = closed {
+        if plan.signal_closed {
             // Until the child has closed them, a copy of our lock and FIFOs
             // would outlive us if we were killed now. A moment's wait: the
-            // child does nothing before.
-            drop(write_end);
+            // child does nothing before. Its byte comes first on the exec
+            // status pipe (EOF instead: it died).
             let mut byte = [0u8; 1];
-            while let Err(Errno::EINTR) = nix::unistd::read(&read_end, &mut byte) {}
+            while let Err(Errno::EINTR) = nix::unistd::read(&err_read, &mut byte) {}
         }
+        drop(close_first);
         Ok(Child {
             pid,
             exec_status: err_read,
@@ -343,4 +351,50 @@ pub fn sibling(name: &str) -> PathBuf {
         .map(|me| me.with_file_name(name))
         .filter(|p| p.exists())
         .unwrap_or_else(|| PathBuf::from(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::wait::{waitpid, WaitStatus};
+
+    fn exit_code(pid: Pid) -> i32 {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => code,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Both ways of starting a child (vfork'd, and forked behind a gate)
+    /// run the program and report a failed exec with its errno.
+    #[test]
+    fn exec_and_its_failure_either_way() {
+        let ok = Spawn::new("/bin/sh")
+            .args(["-c", "exit 7"])
+            .spawn()
+            .unwrap();
+        assert_eq!(ok.wait_exec(), Ok(()));
+        assert_eq!(exit_code(ok.pid), 7);
+        let missing = Spawn::new("/nonexistent/program").spawn().unwrap();
+        assert_eq!(missing.wait_exec(), Err(Errno::ENOENT));
+        assert_eq!(exit_code(missing.pid), 127);
+        let bad_dir = Spawn::new("/bin/true").cwd("/nonexistent").spawn().unwrap();
+        assert_eq!(bad_dir.wait_exec(), Err(Errno::ENOENT));
+        assert_eq!(exit_code(bad_dir.pid), 127);
+        let gated = Spawn::new("/bin/sh")
+            .args(["-c", "exit 5"])
+            .gated()
+            .spawn()
+            .unwrap();
+        let pid = gated.pid;
+        let exec_status = gated.exec_status;
+        open_gate(gated.gate);
+        assert_eq!(read_exec_status(&exec_status), Ok(()));
+        assert_eq!(exit_code(pid), 5);
+        let gated_missing = Spawn::new("/nonexistent/program").gated().spawn().unwrap();
+        let (pid, exec_status) = (gated_missing.pid, gated_missing.exec_status);
+        open_gate(gated_missing.gate);
+        assert_eq!(read_exec_status(&exec_status), Err(Errno::ENOENT));
+        assert_eq!(exit_code(pid), 127);
+    }
 }

@@ -177,25 +177,47 @@ impl Default for State {
 impl State {
     pub fn encode(&self) -> String {
         let mut s = String::with_capacity(256);
+        self.encode_into(&mut s);
+        s
+    }
+
+    /// [`State::encode`] into `s` (cleared first): supervise reuses one
+    /// buffer, so a restart allocates nothing here.
+    pub fn encode_into(&self, s: &mut String) {
+        // Hex digits are ASCII: from_utf8 cannot fail.
+        let hex = |t: Tai64N| t.hex_digits();
+        s.clear();
         let _ = writeln!(s, "state={}", self.phase.name());
         let _ = writeln!(s, "pid={}", self.pid);
         let _ = writeln!(s, "pgid={}", self.pgid);
-        let _ = writeln!(s, "since={}", self.since.to_hex());
+        let since = hex(self.since);
+        let _ = writeln!(
+            s,
+            "since={}",
+            std::str::from_utf8(&since).unwrap_or_default()
+        );
         let _ = writeln!(s, "want={}", self.want.name());
         let _ = writeln!(s, "paused={}", u8::from(self.paused));
         let _ = writeln!(s, "last_exit={}", self.last_exit);
         let _ = writeln!(s, "restarts={}", self.restarts);
         let _ = writeln!(s, "fast_failures={}", self.fast_failures);
-        let next = self.next_start.map(|t| t.to_hex()).unwrap_or_default();
-        let _ = writeln!(s, "next_start={next}");
+        s.push_str("next_start=");
+        if let Some(t) = self.next_start {
+            s.push_str(std::str::from_utf8(&hex(t)).unwrap_or_default());
+        }
+        s.push('\n');
         let _ = writeln!(s, "check={}", self.check);
         let _ = writeln!(s, "check_failures={}", self.check_failures);
         let _ = writeln!(s, "starttime={}", self.starttime);
         // One line: a reason never holds a newline, but make sure.
-        let refused = self.refused.replace('\n', " ");
-        let _ = writeln!(s, "refused={refused}");
+        s.push_str("refused=");
+        s.extend(
+            self.refused
+                .chars()
+                .map(|c| if c == '\n' { ' ' } else { c }),
+        );
+        s.push('\n');
         let _ = writeln!(s, "events={}", u8::from(self.events));
-        s
     }
 
     /// Parse a state file; `None` when it is not one (no valid `state=`).

@@ -37,7 +37,15 @@ const PREFIX: &str = "w.";
 /// heap kept for it).
 pub struct Publisher {
     dir: Dir,
+    /// The dir's mtime when a look found it empty, unless that mtime was
+    /// too recent to rule out a FIFO made in the same clock tick: while
+    /// it stays so, there is no one to wake and no need to list it.
+    empty_at: Option<(i64, i64)>,
 }
+
+/// A dir changed this recently may change again without its mtime moving
+/// (coarse timestamps): it is listed at every change until then.
+const RACY: Duration = Duration::from_secs(2);
 
 impl Publisher {
     /// Make (mode 0700: only supervise's user or root can add a FIFO) and
@@ -52,7 +60,10 @@ impl Publisher {
                 "refusing a directory writable by others",
             ));
         }
-        Ok(Publisher { dir })
+        Ok(Publisher {
+            dir,
+            empty_at: None,
+        })
     }
 
     /// Write `letter` to every waiter's FIFO, never blocking; remove those
@@ -60,21 +71,48 @@ impl Publisher {
     pub fn announce(&mut self, letter: u8) {
         // Errors (EMFILE, a dir being removed) lose one wake-up of some
         // waiters; their deadline, or the next change, still ends the wait.
+        // Before the listing: a FIFO made during it moves the mtime after.
+        let mtime = nix::sys::stat::fstat(self.dir.as_fd())
+            .ok()
+            .map(|st| (st.st_mtime, st.st_mtime_nsec));
+        if mtime.is_some() && mtime == self.empty_at {
+            return; // one fstat instead of a listing, on every restart
+        }
+        self.empty_at = None;
         if nix::unistd::lseek(self.dir.as_fd(), 0, nix::unistd::Whence::SeekSet).is_err() {
             return;
         }
         let mut buf = [0u8; 1024];
+        let mut empty = true;
         while let Ok(n) = crate::sys::getdents(&self.dir.as_fd(), &mut buf) {
             if n == 0 {
                 break;
             }
             for name in dirent_names(&buf[..n.min(buf.len())]) {
                 if name != b"." && name != b".." {
+                    empty = false;
                     let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name);
                     let _ = self.dir.poke_fifo(name, letter, GRACE);
                 }
             }
         }
+        if let (true, Some(m)) = (empty, mtime) {
+            if !is_recent(m) {
+                self.empty_at = Some(m);
+            }
+        }
+    }
+}
+
+/// Is this mtime (seconds, nanoseconds) within [`RACY`] of now, or ahead
+/// of it (a clock set back)?
+fn is_recent((secs, nanos): (i64, i64)) -> bool {
+    let then = std::time::UNIX_EPOCH
+        + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+        + Duration::from_nanos(u64::try_from(nanos).unwrap_or(0));
+    match std::time::SystemTime::now().duration_since(then) {
+        Ok(age) => age < RACY,
+        Err(_) => true,
     }
 }
 
@@ -153,7 +191,7 @@ impl Subscription {
 
     /// Does this status come from a supervise that serves event/? Such a
     /// supervise says so in `state` (`events=1`), written with the same pid
-    /// and since as `status` (state first). A daemontools supervise, or an
+    /// and since as `status` (right after it). A daemontools supervise, or an
     /// upkeep one from before event/, started where a newer one ran, finds
     /// the old dir and state there: but it writes a status of its own time,
     /// which the old state never matches, or a state without the key.
@@ -187,6 +225,42 @@ impl Drop for Subscription {
 mod tests {
     use super::*;
     use crate::tai64::Tai64N;
+
+    /// Once found empty (and not changed just now), event/ costs one
+    /// fstat per change; a waiter's FIFO moves its mtime and is woken.
+    #[test]
+    fn an_empty_dir_is_listed_again_once_a_fifo_appears() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let supervise = Dir::open(tmp.path()).unwrap();
+        let mut publisher = Publisher::open(&supervise).unwrap();
+        let event = tmp.path().join(EVENT_DIR);
+        publisher.announce(b'u');
+        assert_eq!(publisher.empty_at, None, "changed just now");
+        let old = nix::sys::time::TimeSpec::new(1_000_000_000, 0);
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            &event,
+            &old,
+            &old,
+            nix::sys::stat::UtimensatFlags::FollowSymlink,
+        )
+        .unwrap();
+        publisher.announce(b'u');
+        assert_eq!(publisher.empty_at, Some((1_000_000_000, 0)));
+        let fifo = event.join("w.0123456789abcdef");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let mut reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        publisher.announce(b'U');
+        let mut got = [0u8; 4];
+        assert_eq!(reader.read(&mut got).unwrap(), 1);
+        assert_eq!(got[0], b'U');
+        assert_eq!(publisher.empty_at, None);
+    }
 
     #[test]
     fn served_only_by_a_supervise_that_says_so_in_a_matching_state() {

@@ -8,7 +8,7 @@
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -63,6 +63,10 @@ pub struct Watch {
     want: Option<crate::status::Want>,
 }
 
+/// How long a waiter that read status and state between supervise's two
+/// writes waits for the wake-up after the second.
+const SETTLE: Duration = Duration::from_millis(50);
+
 /// How a waiter is woken.
 enum Wake {
     /// A FIFO in supervise/event/, written by upkeep's supervise.
@@ -77,8 +81,19 @@ impl Watch {
     pub fn new(dir: &Path) -> Result<Watch, Errno> {
         // The FIFO is there (and open) before the status is read.
         if let Some(sub) = Subscription::new(dir) {
-            let before = status::read_status(dir).ok().flatten();
-            let state = status::read_state(dir);
+            let mut before = status::read_status(dir).ok().flatten();
+            let mut state = status::read_state(dir);
+            if !Subscription::served(before.as_ref(), state.as_ref()) {
+                // supervise writes status, then state, then wakes the
+                // FIFOs (ours is there already): a pair read between the
+                // two disagrees until that wake. None comes from a
+                // supervise that serves no FIFOs (daemontools' over an old
+                // event/): then inotify, after this short wait.
+                let _ = event::wait_readable(&sub.fds(), Some(SETTLE));
+                sub.drain();
+                state = status::read_state(dir);
+                before = status::read_status(dir).ok().flatten();
+            }
             if Subscription::served(before.as_ref(), state.as_ref()) {
                 return Ok(Watch {
                     dir: dir.to_path_buf(),
@@ -139,9 +154,21 @@ impl Watch {
         }
         // daemontools' supervise writes no state file: there, up is ready
         // and down is finished. Read only for the goals that need it.
-        let state = || status::read_state(&self.dir).filter(|st| st.pid == now.pid);
-        let ready = || state().is_none_or(|st| st.phase == Phase::Ready);
-        let finished = || state().is_none_or(|st| st.phase != Phase::Finishing);
+        // upkeep's writes status, then state, then wakes the FIFOs: a
+        // state of another pid is one not rewritten yet (wait for the
+        // wake-up that follows it); without the FIFOs it may be a stale one
+        // that no supervise will rewrite, and is passed over.
+        let state = || {
+            let st = status::read_state(&self.dir);
+            match st {
+                Some(st) if st.pid == now.pid => Some(Some(st)),
+                Some(_) if self.uses_event_fifo() => None,
+                _ => Some(None),
+            }
+        };
+        let ready = || state().is_some_and(|st| st.is_none_or(|st| st.phase == Phase::Ready));
+        let finished =
+            || state().is_some_and(|st| st.is_none_or(|st| st.phase != Phase::Finishing));
         let restarted = || {
             now.pid != 0
                 && match self.before {
@@ -378,4 +405,125 @@ pub fn wait_all_or(
             .map(|o| o.unwrap_or(Outcome::TimedOut))
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{State, Status, Want};
+    use crate::tai64::Tai64N;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+
+    fn publish(dir: &Path, status: Option<&Status>, state: Option<&State>) {
+        if let Some(st) = status {
+            std::fs::write(dir.join("supervise/status"), st.encode()).unwrap();
+        }
+        if let Some(st) = state {
+            std::fs::write(dir.join("supervise/state"), st.encode()).unwrap();
+        }
+    }
+
+    /// supervise writes status, then state: a waiter that reads between
+    /// the two must not take the old state for the new run's.
+    #[test]
+    fn a_state_not_yet_rewritten_answers_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(dir.join("supervise/event"))
+            .unwrap();
+        nix::unistd::mkfifo(
+            &dir.join("supervise/ok"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        // The reader supervise holds.
+        let _ok = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(dir.join("supervise/ok"))
+            .unwrap();
+        let status = |pid, secs| Status {
+            since: Tai64N { secs, nanos: 0 },
+            pid,
+            paused: false,
+            want: Want::Up,
+        };
+        let state = |pid, secs, phase| State {
+            phase,
+            pid,
+            pgid: pid,
+            since: Tai64N { secs, nanos: 0 },
+            events: true,
+            ..State::default()
+        };
+        publish(
+            dir,
+            Some(&status(42, 1 << 62)),
+            Some(&state(42, 1 << 62, Phase::Ready)),
+        );
+        let watch = Watch::new(dir).unwrap();
+        assert!(watch.uses_event_fifo());
+        assert!(watch.reached(Goal::Ready));
+        // A restart: the new status is out, the state still the old run's.
+        publish(dir, Some(&status(43, (1 << 62) + 1)), None);
+        assert!(watch.reached(Goal::Up));
+        assert!(!watch.reached(Goal::Ready));
+        publish(dir, None, Some(&state(43, (1 << 62) + 1, Phase::Starting)));
+        assert!(!watch.reached(Goal::Ready));
+        publish(dir, None, Some(&state(43, (1 << 62) + 1, Phase::Ready)));
+        assert!(watch.reached(Goal::Ready));
+        // Run exits, finish starts: status first again.
+        publish(dir, Some(&status(0, (1 << 62) + 2)), None);
+        assert!(watch.reached(Goal::Down));
+        assert!(!watch.reached(Goal::DownFinished));
+        publish(dir, None, Some(&state(0, (1 << 62) + 2, Phase::Finishing)));
+        assert!(!watch.reached(Goal::DownFinished));
+        publish(dir, None, Some(&state(0, (1 << 62) + 2, Phase::Down)));
+        assert!(watch.reached(Goal::DownFinished));
+        drop(watch);
+
+        // A waiter that starts between the two writes: the wake-up after
+        // the state settles it on the FIFO...
+        publish(dir, Some(&status(44, (1 << 62) + 3)), None);
+        let event = dir.join("supervise/event");
+        let late_state = std::thread::spawn({
+            let (dir, event) = (dir.to_path_buf(), event.clone());
+            let st = state(44, (1 << 62) + 3, Phase::Ready);
+            move || {
+                // Until the waiter's FIFO is there (a waiter that gave up
+                // on it removed it: then there is no one to wake).
+                let give_up = Instant::now() + Duration::from_secs(2);
+                while std::fs::read_dir(&event).unwrap().next().is_none() {
+                    if Instant::now() > give_up {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+                publish(&dir, None, Some(&st));
+                for fifo in std::fs::read_dir(&event).unwrap().flatten() {
+                    let w = std::fs::OpenOptions::new()
+                        .write(true)
+                        .custom_flags(libc::O_NONBLOCK)
+                        .open(fifo.path());
+                    if let Ok(mut w) = w {
+                        let _ = std::io::Write::write_all(&mut w, b"U");
+                    }
+                }
+            }
+        });
+        let watch = Watch::new(dir).unwrap();
+        late_state.join().unwrap();
+        assert!(watch.uses_event_fifo(), "settled by the wake-up");
+        assert!(watch.reached(Goal::Ready));
+        drop(watch);
+        // ...and one that never comes (no supervise serving FIFOs) leaves
+        // inotify.
+        publish(dir, Some(&status(45, (1 << 62) + 4)), None);
+        let watch = Watch::new(dir).unwrap();
+        assert!(!watch.uses_event_fifo());
+    }
 }

@@ -36,9 +36,9 @@ pub struct ChildPlan<'a> {
     /// Closed first thing in the child: descriptors only the parent may
     /// hold (supervise's lock and FIFOs), even before the exec.
     pub close_first: &'a [RawFd],
-    /// Written (one byte) and closed by the child once `close_first` is
-    /// closed, so the parent can wait until no copy of them is left.
-    pub closed_signal: Option<RawFd>,
+    /// The child writes one byte (`c`) to `error_pipe` once `close_first`
+    /// is closed, so the parent can wait until no copy of them is left.
+    pub signal_closed: bool,
     /// (read end, write end) of a pipe: the child closes the write end and
     /// execs only after reading a byte from the read end; EOF (the parent
     /// died first) makes it exit 111 unexec'd.
@@ -70,13 +70,65 @@ fn pointer_array(strings: &[CString]) -> Vec<*const libc::c_char> {
         .collect()
 }
 
-/// fork(2), then in the child: reset signal mask and dispositions, set up
-/// session, fds and cwd, exec. Returns the child's pid to the parent.
+/// Pointers that fit here are kept on the stack (see [`Pointers`]).
+const STACK_POINTERS: usize = 64;
+
+/// [`pointer_array`] without the heap when `strings` are few: supervise
+/// starts run again and again with the same short argv and environment.
+struct Pointers {
+    stack: [*const libc::c_char; STACK_POINTERS],
+    heap: Option<Vec<*const libc::c_char>>,
+}
+
+impl Pointers {
+    fn new(strings: &[CString]) -> Pointers {
+        let mut stack = [std::ptr::null(); STACK_POINTERS];
+        if strings.len() >= STACK_POINTERS {
+            return Pointers {
+                stack,
+                heap: Some(pointer_array(strings)),
+            };
+        }
+        // The slot after the last string stays NULL.
+        for (slot, s) in stack.iter_mut().zip(strings) {
+            *slot = s.as_ptr();
+        }
+        Pointers { stack, heap: None }
+    }
+
+    fn as_ptr(&self) -> *const *const libc::c_char {
+        match &self.heap {
+            Some(v) => v.as_ptr(),
+            None => self.stack.as_ptr(),
+        }
+    }
+}
+
+/// Start a child that resets signal mask and dispositions, sets up
+/// session, fds and cwd, and execs. Returns the child's pid.
+///
+/// A child without a gate shares this process's memory until its exec
+/// (clone with CLONE_VM|CLONE_VFORK, as posix_spawn): no page tables to
+/// copy, no copy-on-write faults after. A gated child waits for this
+/// process before its exec, which a vfork'd parent could never do: it gets
+/// a real fork(2).
 pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
-    let parent = nix::unistd::getpid().as_raw();
-    // Allocated before the fork: the child must not allocate.
-    let argv = pointer_array(plan.argv);
-    let envp = pointer_array(plan.envp);
+    // Only a child that must die with its parent checks who that is.
+    let parent = plan
+        .parent_death_signal
+        .map_or(0, |_| nix::unistd::getpid().as_raw());
+    // Made before the fork: the child must not allocate.
+    let argv = Pointers::new(plan.argv);
+    let envp = Pointers::new(plan.envp);
+    let start = ChildStart {
+        plan,
+        argv: &argv,
+        envp: &envp,
+        parent,
+    };
+    if plan.gate.is_none() {
+        return vfork_exec(&start);
+    }
     // SAFETY: the child below only makes async-signal-safe system calls on
     // memory fully prepared before the fork (no allocation, no locks), which
     // POSIX allows after fork even in a multi-threaded parent.
@@ -87,18 +139,78 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
     if pid > 0 {
         return Ok(Pid::from_raw(pid));
     }
-    // Child.
+    become_child(&start)
+}
+
+/// What a child needs, prepared by the parent.
+struct ChildStart<'a> {
+    plan: &'a ChildPlan<'a>,
+    argv: &'a Pointers,
+    envp: &'a Pointers,
+    /// This process's pid when the child must check it (parent death
+    /// signal), else 0.
+    parent: libc::pid_t,
+}
+
+/// Bytes of stack for a vfork'd child: it calls nothing deep (system
+/// calls and a loop over the signals).
+const CHILD_STACK: usize = 32 * 1024;
+
+/// clone(CLONE_VM|CLONE_VFORK) running [`become_child`] on a stack of its
+/// own; returns once the child has exec'd or exited. Never inlined: its
+/// stack array would make fork_exec's frame 32 kB, whose pages (touched
+/// by stack probes) would fault copy-on-write after every fork.
+#[inline(never)]
+fn vfork_exec(start: &ChildStart) -> Result<Pid, Errno> {
+    extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the `start` of vfork_exec below, which stays
+        // alive and unchanged while this child runs: its parent is
+        // suspended (CLONE_VFORK) until the child has exec'd or exited.
+        let start = unsafe { &*(arg as *const ChildStart) };
+        become_child(start)
+    }
+    // 16-byte aligned, as both x86_64 and aarch64 want a stack.
+    let mut stack = std::mem::MaybeUninit::<[u128; CHILD_STACK / 16]>::uninit();
+    // SAFETY: the child runs on `stack` (it grows down from its end), which
+    // is this frame's and outlives the child's use of it: clone returns
+    // only when the child has exec'd or exited. Sharing our memory, the
+    // child only reads `start` and writes its own stack and errno (ours is
+    // not read before clone returns); it never returns into our frames.
+    let pid = unsafe {
+        let top = stack.as_mut_ptr().cast::<u8>().add(CHILD_STACK);
+        libc::clone(
+            child_entry,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (start as *const ChildStart).cast_mut().cast(),
+        )
+    };
+    if pid < 0 {
+        return Err(Errno::last());
+    }
+    Ok(Pid::from_raw(pid))
+}
+
+/// The child's side: never returns (exec, or _exit after reporting on the
+/// error pipe).
+fn become_child(start: &ChildStart) -> ! {
+    let ChildStart {
+        plan,
+        argv,
+        envp,
+        parent,
+    } = *start;
     // SAFETY: all calls are async-signal-safe system calls on valid pointers
-    // (sigset, sigaction and flock on the stack; `argv`/`envp` built above from the
-    // plan's CStrings, which it borrows for this whole call, and NULL-
-    // terminated by pointer_array). A bad fd number only makes a call fail.
+    // (sigset, sigaction and flock on the stack; `argv`/`envp` built by the
+    // parent from the plan's CStrings, which it borrows until the child has
+    // exec'd, and NULL-terminated by Pointers). A bad fd number only makes
+    // a call fail.
     unsafe {
         for &fd in plan.close_first {
             libc::close(fd);
         }
-        if let Some(fd) = plan.closed_signal {
-            libc::write(fd, b"c".as_ptr().cast(), 1);
-            libc::close(fd);
+        if plan.signal_closed {
+            libc::write(plan.error_pipe, b"c".as_ptr().cast(), 1);
         }
         if let Some((_, write_end)) = plan.gate {
             libc::close(write_end);

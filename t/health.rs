@@ -70,7 +70,8 @@ fn failing_checks_restart_after_n() {
         3,
         "exactly check-failures failures before the restart"
     );
-    assert_eq!(s.state_field("restarts"), "1");
+    // status is out before state: wait for the state's account too.
+    wait_for("restarts=1", T, || s.state_field("restarts") == "1");
     s.send("dx");
     let (_, err) = sup.wait_exit(T);
     assert!(
@@ -141,7 +142,9 @@ fn adoption_after_supervise_is_killed() {
     wait_for("restart after the adopted run dies", T, || {
         s.pid() != 0 && s.pid() != pid
     });
-    assert_eq!(s.state_field("last_exit"), "unknown");
+    wait_for("last_exit=unknown", T, || {
+        s.state_field("last_exit") == "unknown"
+    });
     assert!(!alive(pid));
     s.send("dx");
     assert_eq!(second.wait_exit(T).0, Some(0));

@@ -499,7 +499,7 @@ fn svstat_json_has_the_documented_fields() {
     fs::write(failing.path("backoff"), "1m 1m\n").unwrap();
     let _failing = failing.supervise();
     wait_for("up", T, || up.state_field("state") == "ready");
-    // Settled: supervise replaces state, then status, so wait until a
+    // Settled: supervise replaces status, then state, so wait until a
     // reader sees both say so.
     wait_for("backoff, in state and status", T, || {
         stdout(&run_on(SVSTAT, &["--json"], &[&failing.dir])).contains("\"state\":\"backoff\"")

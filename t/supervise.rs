@@ -76,11 +76,14 @@ fn term_and_kill_restart_at_once() {
     s.send("t");
     wait_for("restart after t", T, || s.pid() != 0 && s.pid() != first);
     assert!(sigs(&s).contains(&"TERM".to_string()));
-    assert_eq!(s.state_field("last_exit"), "0");
+    // status is out before state: wait for the state's account too.
+    wait_for("last_exit=0", T, || s.state_field("last_exit") == "0");
     let second = s.pid();
     s.send("k");
     wait_for("restart after k", T, || s.pid() != 0 && s.pid() != second);
-    assert_eq!(s.state_field("last_exit"), "signal:KILL");
+    wait_for("last_exit=signal:KILL", T, || {
+        s.state_field("last_exit") == "signal:KILL"
+    });
     assert_eq!(
         s.state_field("fast_failures"),
         "0",
@@ -289,6 +292,9 @@ fn long_runs_restart_without_delay() {
         "restart took {:?}",
         t0.elapsed()
     );
+    wait_for("state of the new run", T, || {
+        s.state_field("pid") == s.pid().to_string()
+    });
     assert_eq!(s.state_field("fast_failures"), "0");
 }
 
@@ -322,7 +328,9 @@ fn down_signal_and_timeout_kill() {
         sigs(&s).contains(&"HUP".to_string())
     });
     wait_for("KILL after timeout-kill", T, || !alive(pid) && s.pid() == 0);
-    assert_eq!(s.state_field("last_exit"), "signal:KILL");
+    wait_for("last_exit=signal:KILL", T, || {
+        s.state_field("last_exit") == "signal:KILL"
+    });
 }
 
 #[test]
@@ -456,4 +464,42 @@ fn status_and_state_are_world_readable_and_atomic() {
         & 0o777;
     assert_eq!(control, 0o600);
     assert!(!s.path("supervise/status.new").exists());
+}
+
+/// Kill run once it has been up long enough to be restarted at once, and
+/// wait for the next one; its state once it settled (up: waiting for its
+/// readiness fd; ready: no such fd).
+fn restart_and_settle(s: &Service) -> String {
+    let pid = s.pid();
+    // Up over a second (no backoff), and every file older than the racy
+    // margin of supervise's dir view, so the start before this one could
+    // trust what it saw and only a change since makes it look again.
+    std::thread::sleep(Duration::from_millis(2300));
+    signal(pid as i32, Signal::SIGKILL);
+    wait_for("restart", T, || s.pid() != 0 && s.pid() != pid);
+    wait_for("settled", T, || {
+        matches!(s.state_field("state").as_str(), "up" | "ready")
+    });
+    s.state_field("state")
+}
+
+#[test]
+fn a_config_file_changed_between_restarts_takes_effect() {
+    let s = Service::new("#!/bin/sh\nexec sleep 100\n");
+    // Out of range: ignored (no readiness fd), but the file is there.
+    fs::write(s.path("notification-fd"), "99999\n").unwrap();
+    let _sup = s.supervise();
+    wait_for("ready", T, || s.state_field("state") == "ready");
+    // This start sees every file old enough to remember.
+    assert_eq!(restart_and_settle(&s), "ready");
+    // Rewritten in place (same inode, same dir entry): fd 3, never written.
+    fs::write(s.path("notification-fd"), "3\n").unwrap();
+    assert_eq!(restart_and_settle(&s), "up", "in-place edit ignored");
+    assert_eq!(restart_and_settle(&s), "up");
+    fs::remove_file(s.path("notification-fd")).unwrap();
+    assert_eq!(restart_and_settle(&s), "ready", "removal ignored");
+    assert_eq!(restart_and_settle(&s), "ready");
+    // A new file (the dir changes, not a file seen before).
+    fs::write(s.path("notification-fd"), "3\n").unwrap();
+    assert_eq!(restart_and_settle(&s), "up", "new file ignored");
 }

@@ -42,7 +42,7 @@ impl Supervisor {
         self.run = Some(Run {
             pid,
             started: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
-            starttime: state.starttime,
+            starttime: Some(state.starttime),
             exec_status: None,
             notify: None,
             exec_failed: None,

@@ -1,6 +1,7 @@
 //! Starting run, learning that it was exec'd or became ready, and handling
 //! its exit: leftovers of its process group, finish, restart or backoff.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -10,11 +11,15 @@ use nix::unistd::Pid;
 
 use super::{service_program, signal_group, Finish, Run, Supervisor, PROG};
 use upkeep::errors;
-use upkeep::event::Ended;
+use upkeep::signals;
 use upkeep::spawn;
 use upkeep::status::{Phase, Want};
 use upkeep::tai64::Tai64N;
-use upkeep::{procfs, signals};
+
+/// How ./run is started (a readiness fd is added to it when configured).
+pub(super) fn run_program() -> spawn::Spawn {
+    service_program("./run").gated().inherit(2)
+}
 
 /// A run that lived at least this long is restarted at once.
 const MIN_HEALTHY_RUN: Duration = Duration::from_secs(1);
@@ -29,38 +34,19 @@ pub(super) enum Exit {
 
 impl Supervisor {
     pub(super) fn start(&mut self) {
-        let here = Path::new(".");
-        let distrust = self
-            .trust
-            .judge_dir(here)
-            .or_else(|| self.trust.judge_files(here));
-        if let Some(why) = distrust {
-            // Another user could change what runs here (as root, often), or
-            // how: refuse, as keepalived refuses unsafe scripts, and retry
-            // with backoff so fixing the modes brings the service up.
-            if self.refused.as_ref() != Some(&why) {
-                errors::warn(
-                    PROG,
-                    format_args!("refusing to start {}/run: {why}", self.shown),
-                );
-            }
-            self.refused = Some(why);
-            self.restarts.last_run_fast = true;
-            self.schedule_restart();
+        if !self.view.unchanged() && !self.look_in_full() {
             return;
         }
         if self.refused.take().is_some() {
             self.published.dirty = true;
         }
-        // Read only once trusted.
-        self.config = self.reader.load();
-        let mut cmd = service_program("./run").gated().inherit(2);
+        let mut with_notify = None;
         let mut notify_read = None;
         let mut notify_write = None;
         if let Some(n) = self.config.notification_fd {
             match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK) {
                 Ok((r, w)) => {
-                    cmd = cmd.fd(&w, n);
+                    with_notify = Some(run_program().fd(&w, n));
                     notify_read = Some(r);
                     notify_write = Some(w);
                 }
@@ -70,7 +56,9 @@ impl Supervisor {
                 ),
             }
         }
-        let child = match cmd.spawn() {
+        // The usual run is started from the one made at start-up: nothing
+        // to build (allocate) on the restart path.
+        let child = match with_notify.as_ref().unwrap_or(&self.run_cmd).spawn() {
             Ok(c) => c,
             Err(e) => {
                 // Fork failed (EAGAIN, ENOMEM): never give up, back off.
@@ -86,12 +74,12 @@ impl Supervisor {
         self.run = Some(Run {
             pid: child.pid,
             started: Instant::now(),
-            starttime: procfs::start_time(child.pid).unwrap_or(0),
+            starttime: None,
             exec_status: Some(child.exec_status),
             notify: notify_read,
             exec_failed: None,
             adopted: None,
-            has_check: Path::new("check").exists(),
+            has_check: self.view.has_check(),
         });
         self.since = Tai64N::now();
         self.paused = false;
@@ -108,6 +96,37 @@ impl Supervisor {
         // (the gated child exits unexec'd when we die first).
         self.publish();
         spawn::open_gate(gate);
+    }
+
+    /// Judge the dir and read its configuration, as when supervise began;
+    /// false (a restart is scheduled) when it cannot be trusted.
+    fn look_in_full(&mut self) -> bool {
+        let taken = self.view.before_full_look();
+        let here = Path::new(".");
+        let distrust = self
+            .trust
+            .judge_dir(here)
+            .or_else(|| self.trust.judge_files(here));
+        if let Some(why) = distrust {
+            self.view.after_full_look(taken, false);
+            // Another user could change what runs here (as root, often), or
+            // how: refuse, as keepalived refuses unsafe scripts, and retry
+            // with backoff so fixing the modes brings the service up.
+            if self.refused.as_ref() != Some(&why) {
+                errors::warn(
+                    PROG,
+                    format_args!("refusing to start {}/run: {why}", self.shown),
+                );
+            }
+            self.refused = Some(why);
+            self.restarts.last_run_fast = true;
+            self.schedule_restart();
+            return false;
+        }
+        // Read only once trusted.
+        self.config = self.reader.load();
+        self.view.after_full_look(taken, true);
+        true
     }
 
     pub(super) fn report_start_failure(&mut self, e: Errno) {
@@ -185,10 +204,15 @@ impl Supervisor {
     // ---- exits ----------------------------------------------------------
 
     pub(super) fn reap(&mut self) {
-        for (pid, ended) in upkeep::event::reap_children() {
-            let exit = match ended {
-                Ended::Exited(c) => Exit::Code(c),
-                Ended::Signaled(s) => Exit::Signal(s),
+        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        // One child at a time, no list: the restart path allocates nothing.
+        loop {
+            let (pid, exit) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, c)) => (pid, Exit::Code(c)),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, Exit::Signal(sig as i32)),
+                Ok(WaitStatus::StillAlive) => return,
+                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(_) => return,
             };
             if Some(pid) == self.run_pid() && self.run.as_ref().is_some_and(|r| r.adopted.is_none())
             {
@@ -219,10 +243,15 @@ impl Supervisor {
             Exit::Signal(s) => (256, s),
             Exit::Unknown => (-1, 0),
         };
-        self.last_exit = match exit {
-            Exit::Code(c) => c.to_string(),
-            Exit::Signal(s) => format!("signal:{}", signals::name(s)),
-            Exit::Unknown => "unknown".into(),
+        // Rewritten in place: no allocation once grown.
+        self.last_exit.clear();
+        let _ = match exit {
+            Exit::Code(c) => write!(self.last_exit, "{c}"),
+            Exit::Signal(s) => match signals::known_name(s) {
+                Some(name) => write!(self.last_exit, "signal:{name}"),
+                None => write!(self.last_exit, "signal:{s}"),
+            },
+            Exit::Unknown => write!(self.last_exit, "unknown"),
         };
         // A stop we asked for is no failure, whatever the run's age.
         let stopped_on_purpose = self.phase == Phase::Stopping;

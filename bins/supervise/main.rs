@@ -12,6 +12,7 @@
 
 mod adopt;
 mod check;
+mod dirview;
 mod letters;
 mod lifecycle;
 mod publish;
@@ -25,6 +26,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
@@ -42,8 +44,10 @@ const PROG: &str = "supervise";
 struct Run {
     pid: Pid,
     started: Instant,
-    /// /proc start time, recorded so a later supervise can adopt this run.
-    starttime: u64,
+    /// /proc start time, recorded so a later supervise can adopt this run;
+    /// None until publish reads it (after the status write: the record
+    /// daemontools' tools read is out first).
+    starttime: Option<u64>,
     /// Until EOF (exec done) or an errno (exec failed).
     exec_status: Option<OwnedFd>,
     /// Read end of the notification-fd pipe, until readiness or EOF.
@@ -68,6 +72,10 @@ struct Supervisor {
     name: OsString,
     trust: Trust,
     reader: ConfigReader,
+    /// ./run as started without a readiness fd, made once.
+    run_cmd: upkeep::spawn::Spawn,
+    /// The dir as the last start judged it: judged again only when changed.
+    view: dirview::DirView,
     config: Config,
     owned: setup::Owned,
     control: File,
@@ -115,6 +123,10 @@ struct Published {
     /// What the files hold now: a change that alters neither is not written.
     status: [u8; 18],
     state: String,
+    /// The state's fields and their encoding, kept to be rewritten in
+    /// place (no allocation once grown).
+    fields: State,
+    encoded: String,
 }
 
 /// Run supervise on `dir` until told to exit. Returns the exit code.
@@ -126,6 +138,9 @@ fn run(dir: &Path) -> i32 {
         Err(fatal) => errors::report(PROG, &fatal),
     }
 }
+
+/// At most this many descriptors are polled (see `Supervisor::sources`).
+const SOURCES: usize = 11;
 
 /// What woke the loop.
 #[derive(Clone, Copy)]
@@ -181,6 +196,8 @@ impl Supervisor {
             name,
             trust,
             reader,
+            run_cmd: lifecycle::run_program(),
+            view: dirview::DirView::new(),
             config,
             owned,
             control,
@@ -203,7 +220,9 @@ impl Supervisor {
             published: Published {
                 dirty: true,
                 status: [0; 18],
-                state: String::new(),
+                state: String::with_capacity(512),
+                fields: State::default(),
+                encoded: String::with_capacity(512),
             },
         };
         s.adopt_leftover_run();
@@ -233,45 +252,64 @@ impl Supervisor {
         self.run.is_none() && self.finish.is_none()
     }
 
-    fn sources(&self) -> Vec<(Source, BorrowedFd<'_>)> {
-        let mut list = Vec::with_capacity(11);
+    /// What to poll, in order; `None` past the end. An array: the loop
+    /// allocates nothing.
+    fn sources<'a>(&'a self) -> [Option<(Source, BorrowedFd<'a>)>; SOURCES] {
+        let mut list = [None; SOURCES];
+        let mut n = 0;
+        let mut push = |source, fd: BorrowedFd<'a>| {
+            list[n] = Some((source, fd));
+            n += 1;
+        };
         if let Some(run) = &self.run {
-            list.extend(
-                run.exec_status
-                    .as_ref()
-                    .map(|f| (Source::ExecStatus, f.as_fd())),
-            );
-            list.extend(run.notify.as_ref().map(|f| (Source::Notify, f.as_fd())));
-            list.extend(run.adopted.as_ref().map(|f| (Source::Adopted, f.as_fd())));
+            if let Some(f) = &run.exec_status {
+                push(Source::ExecStatus, f.as_fd());
+            }
+            if let Some(f) = &run.notify {
+                push(Source::Notify, f.as_fd());
+            }
+            if let Some(f) = &run.adopted {
+                push(Source::Adopted, f.as_fd());
+            }
         }
-        list.push((Source::Control, self.control.as_fd()));
-        list.push((Source::StartTimer, self.start_timer.as_fd()));
-        list.push((Source::KillTimer, self.kill_timer.as_fd()));
-        list.push((Source::FinishTimer, self.finish_timer.as_fd()));
-        list.push((Source::CheckDue, self.checks.due.as_fd()));
-        list.push((Source::CheckKill, self.checks.kill.as_fd()));
-        list.push((Source::ReadyTimer, self.checks.ready.as_fd()));
+        push(Source::Control, self.control.as_fd());
+        push(Source::StartTimer, self.start_timer.as_fd());
+        push(Source::KillTimer, self.kill_timer.as_fd());
+        push(Source::FinishTimer, self.finish_timer.as_fd());
+        push(Source::CheckDue, self.checks.due.as_fd());
+        push(Source::CheckKill, self.checks.kill.as_fd());
+        push(Source::ReadyTimer, self.checks.ready.as_fd());
         // Signals last: a child's exit is handled after what it said before.
-        list.push((Source::Signals, self.signals.as_fd()));
+        push(Source::Signals, self.signals.as_fd());
         list
     }
 
     fn wait_and_dispatch(&mut self) {
-        let (kinds, ready) = {
+        let mut ready = [None; SOURCES];
+        {
             let sources = self.sources();
-            let fds: Vec<BorrowedFd> = sources.iter().map(|(_, fd)| *fd).collect();
-            match event::wait_readable(&fds, None) {
-                Ok(r) => (sources.iter().map(|(k, _)| *k).collect::<Vec<_>>(), r),
-                Err(e) => {
-                    errors::warn(PROG, format_args!("poll failed: {}", errors::phrase(e)));
-                    return;
+            let n = sources.iter().flatten().count();
+            let fd = |i: usize| sources[i].map_or(self.signals.as_fd(), |(_, fd)| fd);
+            let mut pfds: [PollFd; SOURCES] =
+                std::array::from_fn(|i| PollFd::new(fd(i), PollFlags::POLLIN));
+            loop {
+                match nix::poll::poll(&mut pfds[..n], PollTimeout::NONE) {
+                    Ok(_) => break,
+                    Err(Errno::EINTR) => continue,
+                    Err(e) => {
+                        errors::warn(PROG, format_args!("poll failed: {}", errors::phrase(e)));
+                        return;
+                    }
                 }
             }
-        };
-        for (kind, is_ready) in kinds.into_iter().zip(ready) {
-            if is_ready {
-                self.dispatch(kind);
+            for (i, p) in pfds[..n].iter().enumerate() {
+                if p.revents().is_some_and(|r| !r.is_empty()) {
+                    ready[i] = sources[i].map(|(kind, _)| kind);
+                }
             }
+        }
+        for kind in ready.into_iter().flatten() {
+            self.dispatch(kind);
         }
     }
 
@@ -312,18 +350,45 @@ impl Supervisor {
                 }
             }
             Source::Signals => {
-                for sig in event::pending_signals(&self.signals) {
-                    match sig {
-                        libc::SIGCHLD => self.reap(),
-                        _ => {
-                            // TERM, INT, HUP: stop the service, then exit.
-                            self.command(b'd');
-                            self.command(b'x');
-                        }
-                    }
+                let (child, stop) = self.take_signals();
+                if child {
+                    self.reap();
+                }
+                if stop {
+                    // TERM, INT, HUP: stop the service, then exit.
+                    self.command(b'd');
+                    self.command(b'x');
                 }
             }
         }
+    }
+
+    /// Drain the signalfd, several signals a read (a buffer on the stack):
+    /// (a child ended, told to stop).
+    fn take_signals(&self) -> (bool, bool) {
+        // signalfd_siginfo is 128 bytes, ssi_signo its first u32.
+        const INFO: usize = 128;
+        let mut buf = [0u8; INFO * 8];
+        let (mut child, mut stop) = (false, false);
+        loop {
+            let n = match nix::unistd::read(&self.signals, &mut buf) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(_) => break,
+            };
+            for info in buf[..n].chunks_exact(INFO) {
+                let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
+                match signo as i32 {
+                    libc::SIGCHLD => child = true,
+                    _ => stop = true,
+                }
+            }
+            // A short read took all there was.
+            if n < buf.len() {
+                break;
+            }
+        }
+        (child, stop)
     }
 
     fn warn_unable_to_start(&self, program: &str, e: Errno) {

@@ -14,57 +14,76 @@ impl Supervisor {
     pub(super) fn publish(&mut self) {
         self.published.dirty = false;
         let pid = self.run_pid().map(|p| p.as_raw() as u32).unwrap_or(0);
-        let state = State {
-            phase: self.phase,
-            pid,
-            pgid: pid,
-            since: self.since,
-            want: self.want,
-            paused: self.paused && pid != 0,
-            last_exit: self.last_exit.clone(),
-            restarts: self.restarts.starts.saturating_sub(1),
-            fast_failures: self.restarts.fast_failures,
-            next_start: self.restarts.next_start,
-            check: self.checks.result.to_string(),
-            check_failures: self.checks.failures,
-            starttime: self.run.as_ref().map(|r| r.starttime).unwrap_or(0),
-            refused: self.refused.clone().unwrap_or_default(),
-            events: self.owned.events.is_some(),
-        };
+        // The fields are rewritten in place and encoded into a kept
+        // buffer: once their strings have grown, publishing allocates
+        // nothing.
+        let p = &mut self.published;
+        let st = &mut p.fields;
+        st.phase = self.phase;
+        st.pid = pid;
+        st.pgid = pid;
+        st.since = self.since;
+        st.want = self.want;
+        st.paused = self.paused && pid != 0;
+        st.last_exit.clear();
+        st.last_exit.push_str(&self.last_exit);
+        st.restarts = self.restarts.starts.saturating_sub(1);
+        st.fast_failures = self.restarts.fast_failures;
+        st.next_start = self.restarts.next_start;
+        st.check.clear();
+        st.check.push_str(self.checks.result);
+        st.check_failures = self.checks.failures;
+        st.refused.clear();
+        st.refused
+            .push_str(self.refused.as_deref().unwrap_or_default());
+        st.events = self.owned.events.is_some();
         let status = Status {
             since: self.since,
             pid,
             paused: self.paused,
             want: self.want,
         };
-        let letter = upkeep::svevent::letter(&status, &state);
-        // State first: a reader woken by the status rename sees both new.
-        let (state, status) = (state.encode(), status.encode());
-        let mut results = Vec::with_capacity(2);
-        if state != self.published.state {
+        let letter = upkeep::svevent::letter(&status, st);
+        let status = status.encode();
+        // Status first: the daemontools record that svc, svstat, svok and
+        // a restart's watcher read is out one file write sooner. A reader
+        // of both meets a status newer than the state for a moment: it
+        // reads them again (svstat), or waits for the event that follows
+        // both (svc -w).
+        let mut results = [None, None];
+        if status != p.status {
+            let r = self.owned.dir.replace(OsStr::new("status"), &status, 0o644);
+            if r.is_ok() {
+                p.status = status;
+            }
+            results[0] = Some(("status", r));
+        }
+        // The state names run's start time, read once status is out. run
+        // is our child, not yet reaped: its pid names no other process.
+        let run = self.run.as_mut();
+        let starttime = run.map(|r| {
+            *r.starttime
+                .get_or_insert_with(|| upkeep::procfs::start_time(r.pid).unwrap_or(0))
+        });
+        st.starttime = starttime.unwrap_or(0);
+        st.encode_into(&mut p.encoded);
+        if p.encoded != p.state {
             let r = self
                 .owned
                 .dir
-                .replace(OsStr::new("state"), state.as_bytes(), 0o644);
+                .replace(OsStr::new("state"), p.encoded.as_bytes(), 0o644);
             if r.is_ok() {
-                self.published.state = state;
+                std::mem::swap(&mut p.state, &mut p.encoded);
             }
-            results.push(("state", r));
-        }
-        if status != self.published.status {
-            let r = self.owned.dir.replace(OsStr::new("status"), &status, 0o644);
-            if r.is_ok() {
-                self.published.status = status;
-            }
-            results.push(("status", r));
+            results[1] = Some(("state", r));
         }
         // Waiters re-read both files: wake them once, after both.
-        if !results.is_empty() {
+        if results.iter().any(Option::is_some) {
             if let Some(events) = self.owned.events.as_mut() {
                 events.announce(letter);
             }
         }
-        for (file, result) in results {
+        for (file, result) in results.into_iter().flatten() {
             match result {
                 // The service dir was removed: svscan is stopping us, and
                 // nobody is left to read the file.

@@ -70,10 +70,10 @@ pub fn inspect(dir: &Path) -> Report {
         }
     };
     // The state file is ours; one that names another pid is stale or
-    // foreign and is not shown. supervise replaces state, then status: a
-    // status read before a change and a state read after it disagree for
-    // a moment, so a pair that disagrees is read again, state first — the
-    // state of a status just read is then already on disk.
+    // foreign and is not shown. supervise replaces status, then state: a
+    // status read after a change and a state read before its rewrite
+    // disagree for a moment, so a pair that disagrees is read again, state
+    // first — the status read after a state is at least as new.
     let mut status = status;
     let mut state = status::read_state(dir).filter(|st| st.pid == status.pid);
     for _ in 0..3 {
