@@ -14,17 +14,32 @@ use std::path::Path;
 use upkeep::status::{self, Want};
 
 /// The letter that gives a new supervise the want its predecessor last
-/// published (read from supervise/state, written before it exits).
+/// published. supervise writes `status` first, then `state`: one killed
+/// between the two left its newer want only in `status` (the pair then
+/// names different pids or times), so that one decides.
 fn letter(dir: &Path) -> Option<u8> {
-    let state = status::read_state(dir)?;
-    Some(match state.want {
+    let state = status::read_state(dir);
+    let status = status::read_status(dir).ok().flatten();
+    let (want, running) = match (status, state) {
+        (Some(st), Some(sv)) if st.pid == sv.pid && st.since == sv.since => {
+            (sv.want, sv.phase.has_process())
+        }
+        (Some(st), _) => (st.want, st.pid != 0),
+        (None, Some(sv)) => (sv.want, sv.phase.has_process()),
+        (None, None) => return None,
+    };
+    Some(letter_for(want, running))
+}
+
+fn letter_for(want: Want, running: bool) -> u8 {
+    match want {
         Want::Up => b'u',
         Want::Down => b'd',
         // Once and still running: adopted, and `o` starts nothing. Once and
         // over: it must not run again.
-        Want::Once if state.phase.has_process() => b'o',
+        Want::Once if running => b'o',
         Want::Once => b'd',
-    })
+    }
 }
 
 /// Queue the predecessor's want in DIR/supervise/control.
@@ -49,4 +64,50 @@ pub(super) fn queue(dir: &Path, letters: &[u8]) -> Option<File> {
     }
     (&fifo).write_all(letters).ok()?;
     Some(fifo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use upkeep::status::{Phase, State, Status};
+    use upkeep::tai64::Tai64N;
+
+    fn publish(dir: &Path, status: &Status, state: &State) {
+        std::fs::create_dir_all(dir.join("supervise")).unwrap();
+        std::fs::write(dir.join("supervise/status"), status.encode()).unwrap();
+        std::fs::write(dir.join("supervise/state"), state.encode()).unwrap();
+    }
+
+    #[test]
+    fn the_newer_status_decides_when_state_was_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let old =
+            Tai64N::from_system(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000));
+        let now = Tai64N::now();
+        let down = State {
+            phase: Phase::Down,
+            since: old,
+            want: Want::Down,
+            ..State::default()
+        };
+        let status = |since, want| Status {
+            since,
+            pid: 0,
+            paused: false,
+            want,
+        };
+        // A pair written whole: state says it all.
+        publish(dir.path(), &status(old, Want::Down), &down);
+        assert_eq!(letter(dir.path()), Some(b'd'));
+        // Killed between the writes of `u`: status is new, state old.
+        publish(dir.path(), &status(now, Want::Up), &down);
+        assert_eq!(letter(dir.path()), Some(b'u'));
+        // Once, still running (status names a pid), and over.
+        let mut once = status(now, Want::Once);
+        once.pid = 4242;
+        publish(dir.path(), &once, &down);
+        assert_eq!(letter(dir.path()), Some(b'o'));
+        publish(dir.path(), &status(now, Want::Once), &down);
+        assert_eq!(letter(dir.path()), Some(b'd'));
+    }
 }
