@@ -44,15 +44,30 @@ pub fn raise_fd_limit() {
 /// Every signal waiting on `fd`, drained.
 pub fn pending_signals(fd: &SignalFd) -> Vec<i32> {
     let mut out = Vec::new();
+    each_pending_signal(fd, |sig| out.push(sig));
+    out
+}
+
+/// Drain `fd`, calling `f` with each signal's number; several a read,
+/// into the stack (supervise's restart path allocates nothing).
+pub fn each_pending_signal(fd: &SignalFd, mut f: impl FnMut(i32)) {
+    // A signalfd_siginfo is 128 bytes, ssi_signo its first u32.
+    const INFO: usize = 128;
+    let mut buf = [0u8; INFO * 8];
     loop {
-        match fd.read_signal() {
-            Ok(Some(info)) => out.push(info.ssi_signo as i32),
-            Ok(None) => break,
+        let n = match nix::unistd::read(fd, &mut buf) {
+            Ok(n) => n,
             Err(Errno::EINTR) => continue,
-            Err(_) => break,
+            Err(_) => return,
+        };
+        for info in buf[..n].chunks_exact(INFO) {
+            f(u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32);
+        }
+        // A short read took all there was.
+        if n < buf.len() {
+            return;
         }
     }
-    out
 }
 
 /// A one-shot monotonic timer whose expiry makes its descriptor readable.
@@ -128,22 +143,30 @@ pub fn wait_readable(
         .iter()
         .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
         .collect();
+    poll(&mut pfds, timeout)?;
+    Ok(pfds.iter().map(was_ready).collect())
+}
+
+/// poll(2) `pfds` as they are (storage of the caller's: supervise keeps
+/// them on the stack), retrying on EINTR. `None` waits forever.
+pub fn poll(pfds: &mut [PollFd<'_>], timeout: Option<Duration>) -> Result<(), Errno> {
     let timeout = match timeout {
         None => PollTimeout::NONE,
         Some(d) => PollTimeout::try_from(d.as_millis().min(i32::MAX as u128) as i32)
             .unwrap_or(PollTimeout::MAX),
     };
     loop {
-        match nix::poll::poll(&mut pfds, timeout) {
-            Ok(_) => break,
+        match nix::poll::poll(pfds, timeout) {
+            Ok(_) => return Ok(()),
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e),
         }
     }
-    Ok(pfds
-        .iter()
-        .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
-        .collect())
+}
+
+/// Any of IN, HUP, ERR in what poll returned for `pfd`.
+pub fn was_ready(pfd: &PollFd<'_>) -> bool {
+    pfd.revents().is_some_and(|r| !r.is_empty())
 }
 
 /// How a reaped child ended.
@@ -156,16 +179,23 @@ pub enum Ended {
 /// Reap every child that has ended, without waiting (after SIGCHLD).
 /// EINTR is retried; stopped or continued children are not reported.
 pub fn reap_children() -> Vec<(nix::unistd::Pid, Ended)> {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let mut out = Vec::new();
+    reap_each(|pid, ended| out.push((pid, ended)));
+    out
+}
+
+/// Reap every child that has ended, calling `f` for each as it is reaped
+/// (no list: supervise's restart path allocates nothing).
+pub fn reap_each(mut f: impl FnMut(nix::unistd::Pid, Ended)) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) => out.push((pid, Ended::Exited(code))),
-            Ok(WaitStatus::Signaled(pid, sig, _)) => out.push((pid, Ended::Signaled(sig as i32))),
-            Ok(WaitStatus::StillAlive) => return out,
+            Ok(WaitStatus::Exited(pid, code)) => f(pid, Ended::Exited(code)),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => f(pid, Ended::Signaled(sig as i32)),
+            Ok(WaitStatus::StillAlive) => return,
             Ok(_) => continue,
             Err(Errno::EINTR) => continue,
-            Err(_) => return out,
+            Err(_) => return,
         }
     }
 }

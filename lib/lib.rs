@@ -18,6 +18,7 @@ pub mod pidlock;
 pub mod pinned;
 pub mod pppoe;
 pub mod procfs;
+pub mod racy;
 pub mod runtimefile;
 pub mod servicedir;
 pub mod signals;

@@ -8,29 +8,29 @@ use std::io;
 
 use nix::unistd::Pid;
 
-/// Fields of /proc/PID/stat after the command name (which may contain
-/// spaces and parentheses, so split at the last ')').
-fn stat_fields(pid: Pid) -> Option<Vec<String>> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = text.rsplit_once(')')?.1;
-    Some(rest.split_whitespace().map(str::to_string).collect())
+/// Field INDEX of /proc/PID/stat counted after the command name (which may
+/// hold spaces and parentheses, so the split is at the last ')'): 0 is the
+/// state (field 3). Read in one read(2) into the stack: supervise asks at
+/// every start of run, and allocates nothing there.
+fn stat_field<T: std::str::FromStr>(pid: Pid, index: usize) -> Option<T> {
+    let mut buf = [0u8; STAT_MAX];
+    let line = read_stat_line(pid, &mut buf)?;
+    let rest = &line[line.iter().rposition(|&b| b == b')')? + 1..];
+    let field = rest
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty())
+        .nth(index)?;
+    std::str::from_utf8(field).ok()?.parse().ok()
 }
+
+/// More than a stat line can hold: a 15-byte command name and 50 fields of
+/// at most 20 digits each.
+const STAT_MAX: usize = 2048;
 
 /// The process's start time in clock ticks since boot (field 22), which
 /// with the pid identifies one process for the machine's uptime.
 pub fn start_time(pid: Pid) -> Option<u64> {
-    // supervise asks at every start of run: one read into the stack, no
-    // heap, when the line fits (it always does but for a huge pid).
-    if let Some(line) = read_stat_line(pid, &mut [0u8; 1024]) {
-        let rest = &line[line.iter().rposition(|&b| b == b')')? + 1..];
-        let field = rest
-            .split(|b| b.is_ascii_whitespace())
-            .filter(|f| !f.is_empty())
-            .nth(19)?;
-        return std::str::from_utf8(field).ok()?.parse().ok();
-    }
-    // Field 3 (state) is the first after ')': field 22 is index 19.
-    stat_fields(pid)?.get(19)?.parse().ok()
+    stat_field(pid, 19)
 }
 
 /// /proc/PID/stat in one read(2) into `buf`, when it fits: the line,
@@ -51,14 +51,12 @@ fn read_stat_line(pid: Pid, buf: &mut [u8]) -> Option<&[u8]> {
 
 /// Alive and not a zombie.
 pub fn is_running(pid: Pid) -> bool {
-    stat_fields(pid)
-        .and_then(|f| f.first().cloned())
-        .is_some_and(|state| state != "Z" && state != "X")
+    stat_field::<char>(pid, 0).is_some_and(|state| state != 'Z' && state != 'X')
 }
 
 /// The parent's pid (field 4).
 pub fn parent(pid: Pid) -> Option<Pid> {
-    let ppid: i32 = stat_fields(pid)?.get(1)?.parse().ok()?;
+    let ppid: i32 = stat_field(pid, 1)?;
     Some(Pid::from_raw(ppid))
 }
 
@@ -157,11 +155,10 @@ mod tests {
         let me = nix::unistd::getpid();
         assert!(is_running(me));
         assert!(start_time(me).is_some_and(|t| t > 0));
-        // The one-read path and the general one agree.
-        assert_eq!(
-            start_time(me),
-            stat_fields(me).and_then(|f| f.get(19)?.parse().ok())
-        );
+        // Field 22 of the whole line, split at the last ')'.
+        let text = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let by_hand = text.rsplit_once(')').unwrap().1.split_whitespace().nth(19);
+        assert_eq!(start_time(me), by_hand.and_then(|f| f.parse().ok()));
         assert!(read_stat_line(me, &mut [0u8; 1024]).is_some());
         assert!(read_stat_line(me, &mut [0u8; 16]).is_none());
         assert_eq!(parent(me), Some(nix::unistd::getppid()));

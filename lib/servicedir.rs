@@ -14,6 +14,9 @@ const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(10);
 const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_CHECK_FAILURES: u32 = 3;
 
+/// The programs supervise runs from a service dir.
+pub const PROGRAMS: [&str; 3] = ["run", "finish", "check"];
+
 /// Every configuration file a service dir may hold.
 pub const CONFIG_FILES: &[&str] = &[
     "timeout-ready",

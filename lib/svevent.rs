@@ -43,10 +43,6 @@ pub struct Publisher {
     empty_at: Option<(i64, i64)>,
 }
 
-/// A dir changed this recently may change again without its mtime moving
-/// (coarse timestamps): it is listed at every change until then.
-const RACY: Duration = Duration::from_secs(2);
-
 impl Publisher {
     /// Make (mode 0700: only supervise's user or root can add a FIFO) and
     /// open supervise/event. One found sticky and writable by others is
@@ -97,7 +93,7 @@ impl Publisher {
             }
         }
         if let (true, Some(m)) = (empty, mtime) {
-            if !is_recent(m) {
+            if !crate::racy::is_racy(m) {
                 self.empty_at = Some(m);
             }
         }
@@ -106,16 +102,6 @@ impl Publisher {
 
 /// Is this mtime (seconds, nanoseconds) within [`RACY`] of now, or ahead
 /// of it (a clock set back)?
-fn is_recent((secs, nanos): (i64, i64)) -> bool {
-    let then = std::time::UNIX_EPOCH
-        + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
-        + Duration::from_nanos(u64::try_from(nanos).unwrap_or(0));
-    match std::time::SystemTime::now().duration_since(then) {
-        Ok(age) => age < RACY,
-        Err(_) => true,
-    }
-}
-
 /// The names in getdents64 records: each is d_ino (8 bytes), d_off (8),
 /// d_reclen (2), d_type (1), then the name, NUL-terminated, padded to
 /// d_reclen. A record that does not fit ends the walk.

@@ -171,6 +171,17 @@ fn vfork_exec(start: &ChildStart) -> Result<Pid, Errno> {
     }
     // 16-byte aligned, as both x86_64 and aarch64 want a stack.
     let mut stack = std::mem::MaybeUninit::<[u128; CHILD_STACK / 16]>::uninit();
+    // Every signal blocked across the clone, as posix_spawn does: a handler
+    // of ours must never run in the child, on its small stack and in our
+    // memory, before the child has put every disposition back to default
+    // (it then sets its own, empty, mask).
+    let mut old: libc::sigset_t = empty_sigset();
+    let mut all: libc::sigset_t = empty_sigset();
+    // SAFETY: both sets are valid, owned locals.
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    }
     // SAFETY: the child runs on `stack` (it grows down from its end), which
     // is this frame's and outlives the child's use of it: clone returns
     // only when the child has exec'd or exited. Sharing our memory, the
@@ -185,10 +196,20 @@ fn vfork_exec(start: &ChildStart) -> Result<Pid, Errno> {
             (start as *const ChildStart).cast_mut().cast(),
         )
     };
+    let clone_error = Errno::last();
+    // SAFETY: `old` is the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
     if pid < 0 {
-        return Err(Errno::last());
+        return Err(clone_error);
     }
     Ok(Pid::from_raw(pid))
+}
+
+/// An empty signal set to fill in.
+fn empty_sigset() -> libc::sigset_t {
+    // SAFETY: sigset_t is a plain bit array; all zeroes is a valid (empty)
+    // set, which sigemptyset would also give.
+    unsafe { std::mem::zeroed() }
 }
 
 /// The child's side: never returns (exec, or _exit after reporting on the

@@ -3,9 +3,6 @@
 
 use std::path::Path;
 
-/// What supervise executes in a service dir.
-const PROGRAMS: &[&str] = &["run", "finish", "check"];
-
 /// Whom supervise trusts with what it executes, reads as configuration or
 /// writes into: root and the user it runs as (so a user's own svscan over
 /// their own dirs works). Anything else another user owns or can write is
@@ -145,7 +142,7 @@ impl Trust {
     /// Why a file supervise executes or reads as configuration in `dir`
     /// must not be trusted (the first one found).
     pub fn judge_files(&self, dir: &Path) -> Option<String> {
-        PROGRAMS
+        crate::servicedir::PROGRAMS
             .iter()
             .chain(crate::servicedir::CONFIG_FILES)
             .find_map(|f| self.judge(&dir.join(f), f))

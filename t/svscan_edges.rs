@@ -294,15 +294,37 @@ fn adding_a_log_does_not_reverse_svc_d() {
 /// `down` file alone would say up).
 #[test]
 fn a_killed_supervise_keeps_svc_d() {
+    killed_supervise_keeps_svc_d(false);
+}
+
+/// The same with a supervise left running by a killed svscan, which the
+/// new svscan only watched.
+#[test]
+fn a_killed_foreign_supervise_keeps_svc_d() {
+    killed_supervise_keeps_svc_d(true);
+}
+
+fn killed_supervise_keeps_svc_d(taken_over: bool) {
     let mut scan = Scan::new();
     scan.add("s", "#!/bin/sh\necho $$ >> starts\nexec sleep 100\n");
     scan.start();
     wait_for("up", T, || scan.up("s"));
     svc_ok(&scan.dir("s"), &["-d", "-wd"]);
+    if taken_over {
+        restart_svscan(&mut scan);
+    }
     let first = supervisor_of(&scan.dir("s")).expect("supervise");
     signal(first, Signal::SIGKILL);
     replaced_and_kept_down(&scan.dir("s"), first);
     svc_ok(&scan.dir("s"), &["-u", "-wu"]);
+}
+
+/// kill -9 svscan and start another, which finds the one supervise running
+/// and only watches it.
+fn restart_svscan(scan: &mut Scan) {
+    scan.kill9();
+    scan.start();
+    scan.wait_found("the supervise left running", 1);
 }
 
 /// A supervise left running by a killed svscan (the new one only watches
@@ -325,9 +347,7 @@ fn a_killed_foreign_supervise_keeps_svc_u() {
             .unwrap_or(0)
     };
     wait_for("a first start", T, || starts() >= 1);
-    scan.kill9();
-    scan.start();
-    scan.wait_found("the supervise left running", 1);
+    restart_svscan(&mut scan);
     let first = supervisor_of(&scan.dir("s")).expect("supervise");
     signal(first, Signal::SIGKILL);
     wait_for("the replacing supervise", T, || {
@@ -337,22 +357,6 @@ fn a_killed_foreign_supervise_keeps_svc_u() {
     wait_for("a start by the replacing supervise", T, || {
         starts() > before
     });
-}
-
-/// The same with `svc -d` on a service that is normally up: it stays down.
-#[test]
-fn a_killed_foreign_supervise_keeps_svc_d() {
-    let mut scan = Scan::new();
-    scan.add("s", "#!/bin/sh\necho $$ >> starts\nexec sleep 100\n");
-    scan.start();
-    wait_for("up", T, || scan.up("s"));
-    svc_ok(&scan.dir("s"), &["-d", "-wd"]);
-    scan.kill9();
-    scan.start();
-    scan.wait_found("the supervise left running", 1);
-    let first = supervisor_of(&scan.dir("s")).expect("supervise");
-    signal(first, Signal::SIGKILL);
-    replaced_and_kept_down(&scan.dir("s"), first);
 }
 
 /// `/service/x -> /etc/sv/x` made before /etc/sv/x (even before /etc/sv)

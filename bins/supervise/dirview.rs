@@ -11,13 +11,12 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
 
-use upkeep::servicedir::CONFIG_FILES;
+use upkeep::servicedir::{CONFIG_FILES, PROGRAMS};
 
 /// What the kernel reports of an inode that a change of it would alter.
 /// A change within the timestamp granularity of the filesystem can leave
-/// mtime and ctime as they were: see [`RACY`].
+/// mtime and ctime as they were: see [`upkeep::racy`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Stamp {
     dev: u64,
@@ -54,29 +53,9 @@ impl Stamp {
             ..self
         }
     }
-
-    /// Changed so recently that a further change could still carry the
-    /// same times.
-    fn is_racy(&self, now: SystemTime) -> bool {
-        let secs = |(s, ns): (i64, i64)| {
-            Duration::from_secs(u64::try_from(s).unwrap_or(0))
-                + Duration::from_nanos(u64::try_from(ns).unwrap_or(0))
-        };
-        let since = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO);
-        // A time in the future (clock set back) is racy too.
-        secs(self.ctime.max(self.mtime)) + RACY > since
-    }
 }
 
-/// Files changed within this long before a look are looked at again at
-/// the next start: a change in the same clock tick (or second, on a
-/// filesystem with coarse times) would leave their stamps equal.
-const RACY: Duration = Duration::from_secs(2);
-
-/// What start() reads: the programs, then every configuration file.
-const PROGRAMS: [&str; 3] = ["run", "finish", "check"];
+/// `.`, supervise/, the programs and every configuration file.
 const NAMES: usize = 2 + PROGRAMS.len() + CONFIG_FILES.len();
 
 /// The stamps of the last full look that found the dir trusted; empty when
@@ -128,7 +107,6 @@ impl DirView {
             cacheable: true,
             has_check: Path::new("check").exists(),
         };
-        let now = SystemTime::now();
         let names = [".", "supervise"]
             .into_iter()
             .chain(PROGRAMS)
@@ -150,7 +128,7 @@ impl DirView {
                 taken.cacheable = false;
             }
             let times_matter = name != "supervise" && !PROGRAMS.contains(&name);
-            if times_matter && stamp.is_racy(now) {
+            if times_matter && upkeep::racy::is_racy(stamp.ctime.max(stamp.mtime)) {
                 taken.cacheable = false;
             }
             let stamp = if name == "supervise" {

@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 
 use super::{service_program, signal_group, Finish, Run, Supervisor, PROG};
 use upkeep::errors;
+use upkeep::event::Ended;
 use upkeep::signals;
 use upkeep::spawn;
 use upkeep::status::{Phase, Want};
@@ -204,15 +205,12 @@ impl Supervisor {
     // ---- exits ----------------------------------------------------------
 
     pub(super) fn reap(&mut self) {
-        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-        // One child at a time, no list: the restart path allocates nothing.
-        loop {
-            let (pid, exit) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, c)) => (pid, Exit::Code(c)),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, Exit::Signal(sig as i32)),
-                Ok(WaitStatus::StillAlive) => return,
-                Ok(_) | Err(Errno::EINTR) => continue,
-                Err(_) => return,
+        // Each child as it is reaped, no list: the restart path allocates
+        // nothing.
+        upkeep::event::reap_each(|pid, ended| {
+            let exit = match ended {
+                Ended::Exited(c) => Exit::Code(c),
+                Ended::Signaled(s) => Exit::Signal(s),
             };
             if Some(pid) == self.run_pid() && self.run.as_ref().is_some_and(|r| r.adopted.is_none())
             {
@@ -222,7 +220,7 @@ impl Supervisor {
             } else if Some(pid) == self.checks.pid() {
                 self.on_check_exit(exit);
             }
-        }
+        });
     }
 
     pub(super) fn on_adopted_exit(&mut self) {

@@ -26,7 +26,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
@@ -292,18 +292,12 @@ impl Supervisor {
             let fd = |i: usize| sources[i].map_or(self.signals.as_fd(), |(_, fd)| fd);
             let mut pfds: [PollFd; SOURCES] =
                 std::array::from_fn(|i| PollFd::new(fd(i), PollFlags::POLLIN));
-            loop {
-                match nix::poll::poll(&mut pfds[..n], PollTimeout::NONE) {
-                    Ok(_) => break,
-                    Err(Errno::EINTR) => continue,
-                    Err(e) => {
-                        errors::warn(PROG, format_args!("poll failed: {}", errors::phrase(e)));
-                        return;
-                    }
-                }
+            if let Err(e) = event::poll(&mut pfds[..n], None) {
+                errors::warn(PROG, format_args!("poll failed: {}", errors::phrase(e)));
+                return;
             }
             for (i, p) in pfds[..n].iter().enumerate() {
-                if p.revents().is_some_and(|r| !r.is_empty()) {
+                if event::was_ready(p) {
                     ready[i] = sources[i].map(|(kind, _)| kind);
                 }
             }
@@ -350,7 +344,11 @@ impl Supervisor {
                 }
             }
             Source::Signals => {
-                let (child, stop) = self.take_signals();
+                let (mut child, mut stop) = (false, false);
+                event::each_pending_signal(&self.signals, |sig| match sig {
+                    libc::SIGCHLD => child = true,
+                    _ => stop = true,
+                });
                 if child {
                     self.reap();
                 }
@@ -361,34 +359,6 @@ impl Supervisor {
                 }
             }
         }
-    }
-
-    /// Drain the signalfd, several signals a read (a buffer on the stack):
-    /// (a child ended, told to stop).
-    fn take_signals(&self) -> (bool, bool) {
-        // signalfd_siginfo is 128 bytes, ssi_signo its first u32.
-        const INFO: usize = 128;
-        let mut buf = [0u8; INFO * 8];
-        let (mut child, mut stop) = (false, false);
-        loop {
-            let n = match nix::unistd::read(&self.signals, &mut buf) {
-                Ok(n) => n,
-                Err(Errno::EINTR) => continue,
-                Err(_) => break,
-            };
-            for info in buf[..n].chunks_exact(INFO) {
-                let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
-                match signo as i32 {
-                    libc::SIGCHLD => child = true,
-                    _ => stop = true,
-                }
-            }
-            // A short read took all there was.
-            if n < buf.len() {
-                break;
-            }
-        }
-        (child, stop)
     }
 
     fn warn_unable_to_start(&self, program: &str, e: Errno) {
