@@ -215,7 +215,11 @@ fn hanging_finish_is_killed() {
     let started = Instant::now();
     s.send("d");
     wait_for("finish running", T, || !s.read("finish.pid").is_empty());
-    assert_eq!(s.state_field("state"), "finishing");
+    // finish may write its pid before supervise writes the state that
+    // names it: wait for that, not a snapshot.
+    wait_for("state finishing", T, || {
+        s.state_field("state") == "finishing"
+    });
     let fpid: u32 = s.read("finish.pid").trim().parse().unwrap();
     wait_for("finish killed", T, || !alive(fpid));
     wait_for("state down", T, || s.state_field("state") == "down");
@@ -477,8 +481,13 @@ fn restart_and_settle(s: &Service) -> String {
     std::thread::sleep(Duration::from_millis(2300));
     signal(pid as i32, Signal::SIGKILL);
     wait_for("restart", T, || s.pid() != 0 && s.pid() != pid);
+    // status is written before state: until state names the new pid it
+    // still describes the run that was killed.
     wait_for("settled", T, || {
-        matches!(s.state_field("state").as_str(), "up" | "ready")
+        let new = s.pid();
+        s.state_field("pid") == new.to_string()
+            && matches!(s.state_field("state").as_str(), "up" | "ready")
+            && s.pid() == new
     });
     s.state_field("state")
 }
