@@ -200,8 +200,8 @@ impl Reader<'_> {
         }
     }
 
-    /// Apply the newest event of each set of state files in `batch`, then
-    /// queue every event's hooks in order.
+    /// Apply the newest event of each set of state files in `batch`, and
+    /// queue its hooks in place of any not yet started for those files.
     fn apply(&mut self, batch: &[(Event, Option<Tai64N>)]) -> Result<(), Fatal> {
         let states = &self.opts.states;
         let now = Tai64N::now();
@@ -220,18 +220,23 @@ impl Reader<'_> {
             states.apply(&entry)?;
             applied.push((key, i, entry));
         }
+        // Hooks of a superseded event that have not started never will: run
+        // later, a MASTER hook's `svc -u` would start a loop on a gateway
+        // that is BACKUP by then. The newest event of each set of state
+        // files is queued, in keepalived's order.
+        self.queue
+            .retain(|q| !applied.iter().any(|(key, _, _)| *key == q.key));
+        applied.sort_by_key(|&(_, i, _)| i);
         let first = self.serial;
-        for (i, (e, _)) in batch.iter().enumerate() {
+        for (key, i, entry) in applied {
             self.queue.push_back(Queued {
-                event: e.clone(),
-                key: states.prefix_for(&e.name),
+                event: batch[i].0.clone(),
+                key: key.clone(),
                 serial: first + i as u64,
             });
-        }
-        self.serial = first + batch.len() as u64;
-        for (key, i, entry) in applied {
             self.newest.insert(key, (first + i as u64, entry));
         }
+        self.serial = first + batch.len() as u64;
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! A backlog queued in the fifo while a hook runs is applied at once: the
 //! state files jump to the newest event (never showing a superseded one),
-//! and every event's hooks still run, in order, the newest's last.
+//! and only the newest event's hooks run after the one running: a
+//! superseded event's hooks never start.
 
 use std::fs;
 use std::io::Write;
@@ -77,9 +78,11 @@ fn a_queued_backlog_jumps_to_the_newest_state_at_once() {
         got.len(),
         &got[..got.len().min(4)]
     );
-    // Every hook still runs, in order, the newest's last.
+    // Only the newest event's hooks run after the running one.
     assert!(
-        eventually(Duration::from_secs(60), || lines(&log).len() == 2 * (n + 2)),
+        eventually(Duration::from_secs(20), || lines(&log)
+            .last()
+            .is_some_and(|l| l == "END BACKUP 201")),
         "{}",
         reader.stderr()
     );
@@ -94,12 +97,11 @@ fn a_queued_backlog_jumps_to_the_newest_state_at_once() {
         ],
         "a superseded event's state was written"
     );
-    let mut expected = vec!["START MASTER 200".to_string(), "END MASTER 200".to_string()];
-    for i in 0..n {
-        expected.push(format!("START {} {i}", STATES[i % 4]));
-        expected.push(format!("END {} {i}", STATES[i % 4]));
-    }
-    expected.push("START BACKUP 201".into());
-    expected.push("END BACKUP 201".into());
+    let expected = [
+        "START MASTER 200",
+        "END MASTER 200",
+        "START BACKUP 201",
+        "END BACKUP 201",
+    ];
     assert_eq!(lines(&log), expected);
 }
