@@ -8,6 +8,13 @@ use std::io;
 
 use nix::unistd::Pid;
 
+/// This boot's identity: a file written in another boot is told by it.
+pub fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = id.trim();
+    (!id.is_empty()).then(|| id.to_string())
+}
+
 /// Field INDEX of /proc/PID/stat counted after the command name (which may
 /// hold spaces and parentheses, so the split is at the last ')'): 0 is the
 /// state (field 3). Read in one read(2) into the stack: supervise asks at

@@ -150,6 +150,11 @@ pub struct State {
     /// This supervise wakes waiters through supervise/event/ (an older
     /// one, or none, leaves the key out).
     pub events: bool,
+    /// The boot this supervise runs in (/proc/sys/kernel/random/boot_id).
+    pub boot: String,
+    /// Told to exit (`x`, or TERM): its want is no longer the operator's
+    /// word for a successor.
+    pub exiting: bool,
 }
 
 impl Default for State {
@@ -170,6 +175,8 @@ impl Default for State {
             starttime: 0,
             refused: String::new(),
             events: false,
+            boot: String::new(),
+            exiting: false,
         }
     }
 }
@@ -218,6 +225,8 @@ impl State {
         );
         s.push('\n');
         let _ = writeln!(s, "events={}", u8::from(self.events));
+        let _ = writeln!(s, "boot={}", self.boot);
+        let _ = writeln!(s, "exiting={}", u8::from(self.exiting));
     }
 
     /// Parse a state file; `None` when it is not one (no valid `state=`).
@@ -251,6 +260,8 @@ impl State {
                 "starttime" => st.starttime = v.parse().unwrap_or(0),
                 "refused" => st.refused = v.to_string(),
                 "events" => st.events = v == "1",
+                "boot" => st.boot = v.to_string(),
+                "exiting" => st.exiting = v == "1",
                 _ => {}
             }
         }
@@ -322,6 +333,8 @@ mod tests {
             restarts: 3,
             next_start: Some(Tai64N::now()),
             events: true,
+            boot: "0f5e3a52-8d7c-4b0e-9a61-2f4c8e1b7d90".into(),
+            exiting: true,
             ..State::default()
         };
         let mut text = st.encode();

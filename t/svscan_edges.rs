@@ -359,6 +359,61 @@ fn a_killed_foreign_supervise_keeps_svc_u() {
     });
 }
 
+/// A normally-down service told `u`, between starts (nothing to adopt);
+/// svscan is killed, then its supervise, so no svscan replaces it. The
+/// next svscan (svscanboot's restart) starts the dir's first supervise of
+/// its life with the dead one's want, not the `down` file's; with
+/// `dead_supervise_exited` the supervise was told `x` instead of killed,
+/// and the `down` file decides, as in daemontools.
+fn svscan_restart_after_supervise_death(dead_supervise_exited: bool) {
+    let mut scan = Scan::new();
+    scan.add("s", "#!/bin/sh\necho $$ >> starts\nexit 1\n");
+    fs::write(scan.dir("s/down"), "").unwrap();
+    scan.start();
+    wait_for("supervise", T, || supervisor_of(&scan.dir("s")).is_some());
+    svc_ok(&scan.dir("s"), &["-u"]);
+    let file = scan.dir("s/starts");
+    let starts = || {
+        fs::read_to_string(&file)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    wait_for("a first start", T, || starts() >= 1);
+    scan.kill9();
+    let first = supervisor_of(&scan.dir("s")).expect("supervise");
+    if dead_supervise_exited {
+        svc_ok(&scan.dir("s"), &["-x"]);
+    } else {
+        signal(first, Signal::SIGKILL);
+    }
+    wait_for("no supervise", T, || {
+        supervisor_of(&scan.dir("s")).is_none()
+    });
+    let before = starts();
+    scan.start();
+    wait_for("the next svscan's supervise", T, || {
+        supervisor_of(&scan.dir("s")).is_some()
+    });
+    if dead_supervise_exited {
+        replaced_and_kept_down(&scan.dir("s"), first);
+        assert_eq!(starts(), before, "the down file was not obeyed");
+    } else {
+        wait_for("a start by the next svscan's supervise", T, || {
+            starts() > before
+        });
+    }
+}
+
+#[test]
+fn a_supervise_killed_after_its_svscan_keeps_svc_u() {
+    svscan_restart_after_supervise_death(false);
+}
+
+#[test]
+fn a_supervise_told_to_exit_after_its_svscan_died_leaves_it_to_down() {
+    svscan_restart_after_supervise_death(true);
+}
+
 /// `/service/x -> /etc/sv/x` made before /etc/sv/x (even before /etc/sv)
 /// exists: the service starts when its dir and run appear, without a
 /// SIGHUP and without waiting for another change in the scan dir.

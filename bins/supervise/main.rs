@@ -221,7 +221,10 @@ impl Supervisor {
                 dirty: true,
                 status: [0; 18],
                 state: String::with_capacity(512),
-                fields: State::default(),
+                fields: State {
+                    boot: upkeep::procfs::boot_id().unwrap_or_default(),
+                    ..State::default()
+                },
                 encoded: String::with_capacity(512),
             },
         };

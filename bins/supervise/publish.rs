@@ -37,6 +37,7 @@ impl Supervisor {
         st.refused
             .push_str(self.refused.as_deref().unwrap_or_default());
         st.events = self.owned.events.is_some();
+        st.exiting = self.exit_when_down;
         let status = Status {
             since: self.since,
             pid,

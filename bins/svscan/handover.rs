@@ -42,6 +42,23 @@ fn letter_for(want: Want, running: bool) -> u8 {
     }
 }
 
+/// Was DIR's last supervise killed in this boot, with no svscan left to
+/// replace it (the one that would have was killed too, before it could)?
+/// Then the first supervise a new svscan starts there gets its want, as a
+/// replacement would. Not when it was told to exit (`x`, TERM: the `down`
+/// file decides, as in daemontools), nor for a state from another boot
+/// (or from a supervise that did not say which).
+pub(super) fn killed_this_boot(dir: &Path) -> bool {
+    let Some(state) = status::read_state(dir) else {
+        return false;
+    };
+    killed_in(&state, upkeep::procfs::boot_id().as_deref())
+}
+
+fn killed_in(state: &status::State, boot: Option<&str>) -> bool {
+    !state.exiting && !state.boot.is_empty() && Some(state.boot.as_str()) == boot
+}
+
 /// Queue the predecessor's want in DIR/supervise/control.
 pub(super) fn queue_want(dir: &Path) -> Option<File> {
     queue(dir, &[letter(dir)?])
@@ -109,5 +126,22 @@ mod tests {
         assert_eq!(letter(dir.path()), Some(b'o'));
         publish(dir.path(), &status(now, Want::Once), &down);
         assert_eq!(letter(dir.path()), Some(b'd'));
+    }
+
+    #[test]
+    fn only_a_supervise_killed_in_this_boot_hands_its_want_on() {
+        let boot = "0f5e3a52-8d7c-4b0e-9a61-2f4c8e1b7d90";
+        let mut st = State {
+            boot: boot.into(),
+            ..State::default()
+        };
+        assert!(killed_in(&st, Some(boot)));
+        assert!(!killed_in(&st, Some("another boot")));
+        assert!(!killed_in(&st, None));
+        st.exiting = true;
+        assert!(!killed_in(&st, Some(boot)), "told to exit");
+        st.exiting = false;
+        st.boot.clear();
+        assert!(!killed_in(&st, Some("")), "an older supervise's state");
     }
 }

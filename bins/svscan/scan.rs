@@ -286,6 +286,11 @@ impl Scanner {
             (None, _) => cmd.fd(&self.dev_null, 0).inherit(1),
         };
         let sup = svc.side_mut(side).expect("log side exists");
+        // This svscan's first start here: a predecessor killed with no
+        // svscan alive to replace it is replaced now.
+        if sup.last_start.is_none() && handover::killed_this_boot(&dir) {
+            sup.replacing = true;
+        }
         sup.last_start = Some(Instant::now());
         sup.restart_pending = false;
         sup.stopping = false;

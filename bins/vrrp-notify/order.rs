@@ -35,12 +35,6 @@ fn stat(pid: &str) -> Option<(String, Vec<String>)> {
     Some((comm, rest.split_whitespace().map(str::to_string).collect()))
 }
 
-fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
 fn pid_max() -> u64 {
     std::fs::read_to_string("/proc/sys/kernel/pid_max")
         .ok()
@@ -71,7 +65,10 @@ impl Order {
 
     /// This process's order.
     pub fn of_self() -> Option<Order> {
-        Order::of(std::process::id(), &boot_id())
+        Order::of(
+            std::process::id(),
+            &upkeep::procfs::boot_id().unwrap_or_default(),
+        )
     }
 
     /// Was `self` started after `other`? An order of another boot is older.
