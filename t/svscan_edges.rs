@@ -404,6 +404,31 @@ fn svscan_restart_after_supervise_death(dead_supervise_exited: bool) {
     }
 }
 
+/// A supervise left running by a killed svscan (the new one only watches
+/// it) that the operator tells `x`: its replacement obeys the `down` file,
+/// as one that svscan started would, not the want it exited with.
+#[test]
+fn a_foreign_supervise_told_to_exit_leaves_it_to_down() {
+    let mut scan = Scan::new();
+    scan.add("s", "#!/bin/sh\necho $$ >> starts\nexit 1\n");
+    fs::write(scan.dir("s/down"), "").unwrap();
+    scan.start();
+    wait_for("supervise", T, || supervisor_of(&scan.dir("s")).is_some());
+    svc_ok(&scan.dir("s"), &["-u"]);
+    let file = scan.dir("s/starts");
+    let starts = || {
+        fs::read_to_string(&file)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    wait_for("a first start", T, || starts() >= 1);
+    restart_svscan(&mut scan);
+    let first = supervisor_of(&scan.dir("s")).expect("supervise");
+    svc_ok(&scan.dir("s"), &["-x"]);
+    // Nothing runs for 1.5 s: the want `u` was not handed on.
+    replaced_and_kept_down(&scan.dir("s"), first);
+}
+
 #[test]
 fn a_supervise_killed_after_its_svscan_keeps_svc_u() {
     svscan_restart_after_supervise_death(false);

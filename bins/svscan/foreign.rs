@@ -11,7 +11,7 @@ use std::time::Duration;
 use nix::sys::inotify::{AddWatchFlags, WatchDescriptor};
 use nix::unistd::Pid;
 
-use super::{Key, Scanner, Side};
+use super::{handover, Key, Scanner, Side};
 use upkeep::{event, lock, sys};
 
 /// The lock file was closed but the supervise still shows as running: the
@@ -139,15 +139,17 @@ impl Scanner {
             let _ = self.inotify.rm_watch(wd);
         }
         let svc = self.services.get_mut(&key).expect("known service");
+        let dir = Self::side_dir(svc, side);
         let sup = svc.side_mut(side);
         if let Some(sup) = sup {
             sup.foreign = None;
             sup.foreign_pin = None;
-            // How it ended is unknown (not our child): killed or told `x`,
-            // its last published want is the operator's last word, which
-            // the `down` file alone would reverse.
+            // Not our child: how it ended is in its state. Unless it was
+            // told to exit (then the `down` file decides, as when ours
+            // exits on `x`), its last published want is the operator's
+            // last word, which the `down` file alone would reverse.
             sup.told_to_exit = false;
-            sup.replacing = true;
+            sup.replacing = !handover::told_to_exit(&dir);
         }
         if svc.present && !self.shutting_down {
             self.start(key, side);

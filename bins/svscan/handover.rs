@@ -55,6 +55,11 @@ pub(super) fn killed_this_boot(dir: &Path) -> bool {
     killed_in(&state, upkeep::procfs::boot_id().as_deref())
 }
 
+/// DIR's last supervise was told to exit (`x`, or a signal), by its state.
+pub(super) fn told_to_exit(dir: &Path) -> bool {
+    status::read_state(dir).is_some_and(|s| s.exiting)
+}
+
 fn killed_in(state: &status::State, boot: Option<&str>) -> bool {
     !state.exiting && !state.boot.is_empty() && Some(state.boot.as_str()) == boot
 }

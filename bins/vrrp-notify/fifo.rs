@@ -46,6 +46,11 @@ pub struct FifoOptions {
     pub linger: Duration,
 }
 
+/// Events of the same instance or group: a newer one supersedes.
+fn same_source(a: &Event, b: &Event) -> bool {
+    a.kind == b.kind && a.name == b.name
+}
+
 /// An event whose hooks are still to run.
 struct Queued {
     event: Event,
@@ -201,7 +206,8 @@ impl Reader<'_> {
     }
 
     /// Apply the newest event of each set of state files in `batch`, and
-    /// queue its hooks in place of any not yet started for those files.
+    /// queue the hooks of the newest event of each instance or group in
+    /// place of any of its events not yet started.
     fn apply(&mut self, batch: &[(Event, Option<Tai64N>)]) -> Result<(), Fatal> {
         let states = &self.opts.states;
         let now = Tai64N::now();
@@ -218,23 +224,42 @@ impl Reader<'_> {
             let (e, at) = &batch[i];
             let entry = Entry::new(e.clone(), at.unwrap_or(now));
             states.apply(&entry)?;
-            applied.push((key, i, entry));
+            applied.push((key, entry));
         }
-        // Hooks of a superseded event that have not started never will: run
-        // later, a MASTER hook's `svc -u` would start a loop on a gateway
-        // that is BACKUP by then. The newest event of each set of state
-        // files is queued, in keepalived's order.
-        self.queue
-            .retain(|q| !applied.iter().any(|(key, _, _)| *key == q.key));
-        applied.sort_by_key(|&(_, i, _)| i);
+        // Hooks of a superseded event (a newer one of the same instance or
+        // group) that have not started never will: run later, a MASTER
+        // hook's `svc -u` would start a loop on a gateway that is BACKUP by
+        // then. Coalesced per instance or group, not per set of state
+        // files: a sync group's GROUP and INSTANCE events share the default
+        // files, and each has its hooks.
+        let superseded = |e: &Event| {
+            let newer = |(n, later): (usize, &(Event, Option<Tai64N>))| {
+                same_source(&later.0, e).then_some(n)
+            };
+            batch.iter().enumerate().filter_map(newer).next_back()
+        };
+        self.queue.retain(|q| superseded(&q.event).is_none());
+        if let Some((run, q)) = &mut self.current {
+            if superseded(&q.event).is_some() {
+                run.skip_rest();
+            }
+        }
         let first = self.serial;
-        for (key, i, entry) in applied {
-            self.queue.push_back(Queued {
-                event: batch[i].0.clone(),
-                key: key.clone(),
-                serial: first + i as u64,
-            });
-            self.newest.insert(key, (first + i as u64, entry));
+        for (i, (e, _)) in batch.iter().enumerate() {
+            if superseded(e) == Some(i) {
+                self.queue.push_back(Queued {
+                    event: e.clone(),
+                    key: states.prefix_for(&e.name),
+                    serial: first + i as u64,
+                });
+            }
+        }
+        for (key, entry) in applied {
+            let serial = batch
+                .iter()
+                .rposition(|(e, _)| states.prefix_for(&e.name) == key)
+                .map_or(first, |i| first + i as u64);
+            self.newest.insert(key, (serial, entry));
         }
         self.serial = first + batch.len() as u64;
         Ok(())
@@ -288,11 +313,17 @@ impl Reader<'_> {
                 }
                 if self.newest.get(&q.key).is_some_and(|(s, _)| *s == q.serial) {
                     if let Some((_, entry)) = self.newest.remove(&q.key) {
-                        if let Err(f) = self.opts.states.mark_done(&entry) {
-                            // Until it works, a restart would run these
-                            // hooks once more: harmless, they are idempotent.
-                            self.undone.push(entry);
-                            self.write_failed(f);
+                        // A batch that failed half-way may have written a
+                        // newer journal for these files: that one stays
+                        // pending.
+                        let on_disk = self.opts.states.journal(&entry.event.name);
+                        if on_disk.as_ref() == Some(&entry) {
+                            if let Err(f) = self.opts.states.mark_done(&entry) {
+                                // Until it works, a restart would run these
+                                // hooks once more: harmless, idempotent.
+                                self.undone.push(entry);
+                                self.write_failed(f);
+                            }
                         }
                     }
                 }

@@ -74,6 +74,12 @@ impl EventHooks {
         run
     }
 
+    /// Start no more hooks of this event (a newer one superseded it); the
+    /// one running finishes.
+    pub fn skip_rest(&mut self) {
+        self.todo.clear();
+    }
+
     pub fn is_done(&self) -> bool {
         self.current.is_none() && self.todo.is_empty()
     }
