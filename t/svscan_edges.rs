@@ -289,6 +289,24 @@ fn adding_a_log_does_not_reverse_svc_d() {
     });
 }
 
+/// The same with a supervise left running by a killed svscan: the new
+/// svscan's own `x` (to give it the log pipe) is not the operator's.
+#[test]
+fn adding_a_log_under_a_new_svscan_does_not_reverse_svc_d() {
+    let mut scan = Scan::new();
+    scan.add("s", "#!/bin/sh\necho $$ >> starts\nexec sleep 100\n");
+    scan.start();
+    wait_for("up", T, || scan.up("s"));
+    scan.kill9();
+    scan.add_log("s", "#!/bin/sh\nexec cat >> out\n");
+    scan.start();
+    scan.wait_found("the supervise left running", 1);
+    wait_for("logger up", T, || scan.up("s/log"));
+    let first = supervisor_of(&scan.dir("s")).expect("main supervise");
+    svc_ok(&scan.dir("s"), &["-d", "-wd"]);
+    replaced_and_kept_down(&scan.dir("s"), first);
+}
+
 /// A supervise killed while its service is down by `svc -d`: the one svscan
 /// starts in its place keeps it down (nothing is left to adopt, and the
 /// `down` file alone would say up).

@@ -148,8 +148,9 @@ impl Scanner {
             // told to exit (then the `down` file decides, as when ours
             // exits on `x`), its last published want is the operator's
             // last word, which the `down` file alone would reverse.
-            sup.told_to_exit = false;
-            sup.replacing = !handover::told_to_exit(&dir);
+            // svscan's own `x` (to give it a new log pipe) is not the
+            // operator's.
+            sup.replacing = std::mem::take(&mut sup.told_to_exit) || !handover::told_to_exit(&dir);
         }
         if svc.present && !self.shutting_down {
             self.start(key, side);

@@ -163,15 +163,11 @@ impl Reader<'_> {
             }
         }
         // A predecessor's unfinished event comes first, unless the fifo
-        // still holds lines for the same state files (then it was not
-        // consumed, or is superseded).
+        // still holds a line of the same instance or group (then it was
+        // not consumed, or is superseded).
         let mut batch: Vec<(Event, Option<Tai64N>)> = Vec::new();
         for r in std::mem::take(&mut self.recovering) {
-            let key = self.opts.states.prefix_for(&r.event.name);
-            if !events
-                .iter()
-                .any(|e| self.opts.states.prefix_for(&e.name) == key)
-            {
+            if !events.iter().any(|e| same_source(e, &r.event)) {
                 batch.push((r.event, Some(r.at)));
             }
         }

@@ -166,3 +166,41 @@ fn kill_9_at_any_moment_converges_to_the_last_event() {
         }
     }
 }
+
+/// A reader killed while a group's hook runs, after which keepalived writes
+/// an event of another instance (the default prefix: the same state files):
+/// the restarted reader runs the group's unfinished hook again, then the
+/// instance's, as it would have without the kill.
+#[test]
+fn an_unfinished_event_survives_another_instances_line() {
+    let (_tmp, dir) = setup();
+    let log = super::recording_hooks(&dir, &["MASTER", "BACKUP"], "1");
+    let reader = Reader::start(&dir, &[]);
+    let mut w = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.join("fifo"))
+        .unwrap();
+    w.write_all(b"GROUP \"G1\" MASTER 0\n").unwrap();
+    let started = "START MASTER GROUP G1 MASTER 0".to_string();
+    assert!(eventually(Duration::from_secs(5), || lines(&log).contains(&started)));
+    reader.kill9();
+    w.write_all(b"INSTANCE \"VI_2\" BACKUP 100\n").unwrap();
+    let reader = Reader::start(&dir, &[]);
+    let done = "END BACKUP INSTANCE VI_2 BACKUP 100".to_string();
+    assert!(
+        eventually(Duration::from_secs(10), || lines(&log).contains(&done)),
+        "{:?}\n{}",
+        lines(&log),
+        reader.stderr()
+    );
+    assert_eq!(
+        lines(&log)[1..],
+        [
+            "START MASTER GROUP G1 MASTER 0",
+            "END MASTER GROUP G1 MASTER 0",
+            "START BACKUP INSTANCE VI_2 BACKUP 100",
+            "END BACKUP INSTANCE VI_2 BACKUP 100",
+        ]
+    );
+}
