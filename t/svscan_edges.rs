@@ -345,6 +345,24 @@ fn restart_svscan(scan: &mut Scan) {
     scan.wait_found("the supervise left running", 1);
 }
 
+/// Service `s`: normally down (a `down` file), told `u`, its run failing
+/// at once (supervise in its backoff between starts, nothing to adopt);
+/// returned: how many times run has started, once it has at least once.
+fn normally_down_told_up(scan: &mut Scan) -> fn(&Scan) -> usize {
+    scan.add("s", "#!/bin/sh\necho $$ >> starts\nexit 1\n");
+    fs::write(scan.dir("s/down"), "").unwrap();
+    scan.start();
+    wait_for("supervise", T, || supervisor_of(&scan.dir("s")).is_some());
+    svc_ok(&scan.dir("s"), &["-u"]);
+    fn starts(scan: &Scan) -> usize {
+        fs::read_to_string(scan.dir("s/starts"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+    wait_for("a first start", T, || starts(scan) >= 1);
+    starts
+}
+
 /// A supervise left running by a killed svscan (the new one only watches
 /// it) is killed while its service wants the opposite of `down`: the
 /// supervise svscan starts in its place keeps the operator's word. Here
@@ -353,27 +371,16 @@ fn restart_svscan(scan: &mut Scan) {
 #[test]
 fn a_killed_foreign_supervise_keeps_svc_u() {
     let mut scan = Scan::new();
-    scan.add("s", "#!/bin/sh\necho $$ >> starts\nexit 1\n");
-    fs::write(scan.dir("s/down"), "").unwrap();
-    scan.start();
-    wait_for("supervise", T, || supervisor_of(&scan.dir("s")).is_some());
-    svc_ok(&scan.dir("s"), &["-u"]);
-    let file = scan.dir("s/starts");
-    let starts = || {
-        fs::read_to_string(&file)
-            .map(|s| s.lines().count())
-            .unwrap_or(0)
-    };
-    wait_for("a first start", T, || starts() >= 1);
+    let starts = normally_down_told_up(&mut scan);
     restart_svscan(&mut scan);
     let first = supervisor_of(&scan.dir("s")).expect("supervise");
     signal(first, Signal::SIGKILL);
     wait_for("the replacing supervise", T, || {
         supervisor_of(&scan.dir("s")).is_some_and(|p| p != first)
     });
-    let before = starts();
+    let before = starts(&scan);
     wait_for("a start by the replacing supervise", T, || {
-        starts() > before
+        starts(&scan) > before
     });
 }
 
@@ -385,18 +392,7 @@ fn a_killed_foreign_supervise_keeps_svc_u() {
 /// and the `down` file decides, as in daemontools.
 fn svscan_restart_after_supervise_death(dead_supervise_exited: bool) {
     let mut scan = Scan::new();
-    scan.add("s", "#!/bin/sh\necho $$ >> starts\nexit 1\n");
-    fs::write(scan.dir("s/down"), "").unwrap();
-    scan.start();
-    wait_for("supervise", T, || supervisor_of(&scan.dir("s")).is_some());
-    svc_ok(&scan.dir("s"), &["-u"]);
-    let file = scan.dir("s/starts");
-    let starts = || {
-        fs::read_to_string(&file)
-            .map(|s| s.lines().count())
-            .unwrap_or(0)
-    };
-    wait_for("a first start", T, || starts() >= 1);
+    let starts = normally_down_told_up(&mut scan);
     scan.kill9();
     let first = supervisor_of(&scan.dir("s")).expect("supervise");
     if dead_supervise_exited {
@@ -407,17 +403,17 @@ fn svscan_restart_after_supervise_death(dead_supervise_exited: bool) {
     wait_for("no supervise", T, || {
         supervisor_of(&scan.dir("s")).is_none()
     });
-    let before = starts();
+    let before = starts(&scan);
     scan.start();
     wait_for("the next svscan's supervise", T, || {
         supervisor_of(&scan.dir("s")).is_some()
     });
     if dead_supervise_exited {
         replaced_and_kept_down(&scan.dir("s"), first);
-        assert_eq!(starts(), before, "the down file was not obeyed");
+        assert_eq!(starts(&scan), before, "the down file was not obeyed");
     } else {
         wait_for("a start by the next svscan's supervise", T, || {
-            starts() > before
+            starts(&scan) > before
         });
     }
 }
@@ -428,18 +424,7 @@ fn svscan_restart_after_supervise_death(dead_supervise_exited: bool) {
 #[test]
 fn a_foreign_supervise_told_to_exit_leaves_it_to_down() {
     let mut scan = Scan::new();
-    scan.add("s", "#!/bin/sh\necho $$ >> starts\nexit 1\n");
-    fs::write(scan.dir("s/down"), "").unwrap();
-    scan.start();
-    wait_for("supervise", T, || supervisor_of(&scan.dir("s")).is_some());
-    svc_ok(&scan.dir("s"), &["-u"]);
-    let file = scan.dir("s/starts");
-    let starts = || {
-        fs::read_to_string(&file)
-            .map(|s| s.lines().count())
-            .unwrap_or(0)
-    };
-    wait_for("a first start", T, || starts() >= 1);
+    normally_down_told_up(&mut scan);
     restart_svscan(&mut scan);
     let first = supervisor_of(&scan.dir("s")).expect("supervise");
     svc_ok(&scan.dir("s"), &["-x"]);
