@@ -9,10 +9,15 @@ use std::io;
 use nix::unistd::Pid;
 
 /// This boot's identity: a file written in another boot is told by it.
-pub fn boot_id() -> Option<String> {
-    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
-    let id = id.trim();
-    (!id.is_empty()).then(|| id.to_string())
+/// Read once per process (it cannot change): svscan asks for every dir.
+pub fn boot_id() -> Option<&'static str> {
+    static BOOT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    BOOT.get_or_init(|| {
+        let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        let id = id.trim();
+        (!id.is_empty()).then(|| id.to_string())
+    })
+    .as_deref()
 }
 
 /// Field INDEX of /proc/PID/stat counted after the command name (which may

@@ -222,7 +222,7 @@ impl Supervisor {
                 status: [0; 18],
                 state: String::with_capacity(512),
                 fields: State {
-                    boot: upkeep::procfs::boot_id().unwrap_or_default(),
+                    boot: upkeep::procfs::boot_id().unwrap_or_default().to_string(),
                     ..State::default()
                 },
                 encoded: String::with_capacity(512),

@@ -52,7 +52,7 @@ pub(super) fn killed_this_boot(dir: &Path) -> bool {
     let Some(state) = status::read_state(dir) else {
         return false;
     };
-    killed_in(&state, upkeep::procfs::boot_id().as_deref())
+    killed_in(&state, upkeep::procfs::boot_id())
 }
 
 /// DIR's last supervise was told to exit (`x`, or a signal), by its state.

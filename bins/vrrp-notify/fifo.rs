@@ -220,29 +220,37 @@ impl Reader<'_> {
             let (e, at) = &batch[i];
             let entry = Entry::new(e.clone(), at.unwrap_or(now));
             states.apply(&entry)?;
-            applied.push((key, entry));
+            applied.push((key, i, entry));
         }
         // Hooks of a superseded event (a newer one of the same instance or
         // group) that have not started never will: run later, a MASTER
         // hook's `svc -u` would start a loop on a gateway that is BACKUP by
         // then. Coalesced per instance or group, not per set of state
         // files: a sync group's GROUP and INSTANCE events share the default
-        // files, and each has its hooks.
-        let superseded = |e: &Event| {
-            let newer = |(n, later): (usize, &(Event, Option<Tai64N>))| {
-                same_source(&later.0, e).then_some(n)
-            };
-            batch.iter().enumerate().filter_map(newer).next_back()
+        // files, and each has its hooks. The batch's last event of each
+        // source is found once: a backlog of thousands has few sources.
+        let mut last_of: Vec<(&Event, usize)> = Vec::new();
+        for (i, (e, _)) in batch.iter().enumerate() {
+            match last_of.iter_mut().find(|(s, _)| same_source(s, e)) {
+                Some(slot) => slot.1 = i,
+                None => last_of.push((e, i)),
+            }
+        }
+        let newest_of_source = |e: &Event| {
+            last_of
+                .iter()
+                .find(|(s, _)| same_source(s, e))
+                .map(|&(_, i)| i)
         };
-        self.queue.retain(|q| superseded(&q.event).is_none());
+        self.queue.retain(|q| newest_of_source(&q.event).is_none());
         if let Some((run, q)) = &mut self.current {
-            if superseded(&q.event).is_some() {
+            if newest_of_source(&q.event).is_some() {
                 run.skip_rest();
             }
         }
         let first = self.serial;
         for (i, (e, _)) in batch.iter().enumerate() {
-            if superseded(e) == Some(i) {
+            if newest_of_source(e) == Some(i) {
                 self.queue.push_back(Queued {
                     event: e.clone(),
                     key: states.prefix_for(&e.name),
@@ -250,12 +258,10 @@ impl Reader<'_> {
                 });
             }
         }
-        for (key, entry) in applied {
-            let serial = batch
-                .iter()
-                .rposition(|(e, _)| states.prefix_for(&e.name) == key)
-                .map_or(first, |i| first + i as u64);
-            self.newest.insert(key, (serial, entry));
+        // The newest event of a set of state files is the last of its own
+        // source too: queued above with this serial.
+        for (key, i, entry) in applied {
+            self.newest.insert(key, (first + i as u64, entry));
         }
         self.serial = first + batch.len() as u64;
         Ok(())

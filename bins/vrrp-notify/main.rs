@@ -42,9 +42,9 @@ fn duration(text: &str) -> Result<Duration, String> {
 ///
 /// Fifo mode (recommended; keepalived `notify_fifo PATH` and this program as
 /// a supervised service): reads lines such as `INSTANCE "VI_1" MASTER 150`;
-/// a queued backlog is applied at once (state files and hooks of the newest
-/// event only; hooks run one at a time, in keepalived's order). The fifo is consumed only once its
-/// events are written, and hooks not finished are run again at the next
+/// a queued backlog is applied at once (state files of the newest event;
+/// hooks of the newest event of each instance or group, one at a time, in
+/// keepalived's order). The fifo is consumed only once its events are written, and hooks not finished are run again at the next
 /// start, so a kill -9 at any moment loses nothing. The fifo is created if
 /// missing and held open read-write, so keepalived's restarts are no EOF. On
 /// TERM it keeps handling lines until keepalived closes the fifo or no line

@@ -67,7 +67,7 @@ impl Order {
     pub fn of_self() -> Option<Order> {
         Order::of(
             std::process::id(),
-            &upkeep::procfs::boot_id().unwrap_or_default(),
+            upkeep::procfs::boot_id().unwrap_or_default(),
         )
     }
 
