@@ -1,5 +1,6 @@
-//! The one way upkeep starts a child: fork, reset the signal mask and every
-//! disposition, own session, fds, cwd, exec (sys::fork_exec). Also the one
+//! The one way upkeep starts a child: clone, reset the signal mask and every
+//! disposition, own session, fds, cwd, exec (sys::fork_exec, and
+//! sys::spawn_gated for a child held until its pid is recorded). Also the one
 //! way a chain-loader replaces itself with its child (`chain_load`).
 
 use std::ffi::{CString, OsStr, OsString};
@@ -8,33 +9,22 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::unistd::{pipe2, Pid};
+use nix::unistd::Pid;
 
 use crate::errors::Fatal;
 use crate::sys;
 
-/// A started child. `exec_status` becomes readable when the exec happened
-/// (EOF) or failed (4 bytes of errno); poll it, or call `wait_exec`.
+/// A started child. `exec_status` is readable: EOF when the exec happened,
+/// 4 bytes of errno when it failed; `wait_exec` reads it.
 pub struct Child {
     pub pid: Pid,
     pub exec_status: OwnedFd,
-    /// Write end of the gate of a [`Spawn::gated`] child.
-    pub gate: Option<OwnedFd>,
 }
 
 impl Child {
     /// Block until the child has exec'd (Ok) or failed to (Err(errno)).
     pub fn wait_exec(&self) -> Result<(), Errno> {
         read_exec_status(&self.exec_status)
-    }
-}
-
-/// Let the gated child whose gate this is go on to exec (see
-/// [`Spawn::gated`]). Harmless when it is already gone.
-pub fn open_gate(gate: Option<OwnedFd>) {
-    if let Some(gate) = gate {
-        let _ = nix::unistd::write(&gate, b"g");
     }
 }
 
@@ -67,7 +57,6 @@ pub struct Spawn {
     new_process_group: bool,
     keep_ignored: bool,
     parent_death_signal: Option<i32>,
-    gated: bool,
     record_lock: Option<RawFd>,
 }
 
@@ -105,17 +94,8 @@ impl Spawn {
             new_process_group: false,
             keep_ignored: false,
             parent_death_signal: None,
-            gated: false,
             record_lock: None,
         }
-    }
-
-    /// The child waits before its exec until [`open_gate`]; if this
-    /// process dies first, the child exits 111 without exec'ing. So the
-    /// caller can record the child's pid before the program can exist.
-    pub fn gated(mut self) -> Spawn {
-        self.gated = true;
-        self
     }
 
     pub fn arg(mut self, a: impl AsRef<OsStr>) -> Spawn {
@@ -188,7 +168,28 @@ impl Spawn {
         self
     }
 
+    /// Start the child (see [`sys::fork_exec`]); returns once it has
+    /// exec'd or failed to.
     pub fn spawn(&self) -> Result<Child, Errno> {
+        let (pid, exec_status) = self.with_plan(sys::fork_exec)?;
+        Ok(Child { pid, exec_status })
+    }
+
+    /// Start the child held before its exec until `before_exec(pid)` has
+    /// returned: the caller records the pid before the program can exist,
+    /// and if this process dies meanwhile the child exits 111 unexec'd (see
+    /// [`sys::spawn_gated`]). Returns the pid and how the exec went.
+    pub fn spawn_gated(
+        &self,
+        before_exec: impl FnOnce(Pid),
+    ) -> Result<(Pid, Result<(), Errno>), Errno> {
+        self.with_plan(|plan| sys::spawn_gated(plan, before_exec))
+    }
+
+    fn with_plan<R>(
+        &self,
+        start: impl FnOnce(&sys::ChildPlan) -> Result<R, Errno>,
+    ) -> Result<R, Errno> {
         let searched;
         let paths = if self.argv[0].as_bytes().contains(&b'/') {
             // The restart path: no search, no copy.
@@ -222,18 +223,8 @@ impl Spawn {
             // Nothing to move (stdio passed through): no copy.
             self.fds.as_slice().into()
         };
-        let (err_read, mut err_write) = pipe2(OFlag::O_CLOEXEC)?;
-        if err_write.as_raw_fd() <= highest {
-            // The child reports a failed exec on it after its fd moves:
-            // one of them must not land on it.
-            err_write = sys::dup_above(err_write.as_raw_fd(), highest + 1)?;
-        }
-        let gate = if self.gated {
-            Some(pipe2(OFlag::O_CLOEXEC)?)
-        } else {
-            None
-        };
-        // Held across the fork (the child only reads the list): no copy.
+        // Held until the child has closed them (the child only reads the
+        // list): no copy.
         let close_first = CLOSE_FIRST.lock().unwrap_or_else(|e| e.into_inner());
         let plan = sys::ChildPlan {
             paths,
@@ -246,28 +237,11 @@ impl Spawn {
             keep_ignored: self.keep_ignored,
             parent_death_signal: self.parent_death_signal,
             record_lock: self.record_lock,
-            error_pipe: err_write.as_raw_fd(),
             close_first: &close_first,
-            signal_closed: !close_first.is_empty(),
-            gate: gate.as_ref().map(|(r, w)| (r.as_raw_fd(), w.as_raw_fd())),
         };
-        let pid = sys::fork_exec(&plan)?;
-        drop(err_write);
+        let started = start(&plan);
         drop(moved);
-        if plan.signal_closed {
-            // Until the child has closed them, a copy of our lock and FIFOs
-            // would outlive us if we were killed now. A moment's wait: the
-            // child does nothing before. Its byte comes first on the exec
-            // status pipe (EOF instead: it died).
-            let mut byte = [0u8; 1];
-            while let Err(Errno::EINTR) = nix::unistd::read(&err_read, &mut byte) {}
-        }
-        drop(close_first);
-        Ok(Child {
-            pid,
-            exec_status: err_read,
-            gate: gate.map(|(_, w)| w),
-        })
+        started
     }
 }
 
@@ -381,20 +355,36 @@ mod tests {
         let bad_dir = Spawn::new("/bin/true").cwd("/nonexistent").spawn().unwrap();
         assert_eq!(bad_dir.wait_exec(), Err(Errno::ENOENT));
         assert_eq!(exit_code(bad_dir.pid), 127);
-        let gated = Spawn::new("/bin/sh")
+        // Held: the child is still this program (not exec'd) while the
+        // pid is recorded, however long that takes.
+        let me = std::fs::read_link("/proc/self/exe").unwrap();
+        let mut held = None;
+        let (pid, exec) = Spawn::new("/bin/sh")
             .args(["-c", "exit 5"])
-            .gated()
-            .spawn()
+            .spawn_gated(|pid| {
+                let exe = format!("/proc/{pid}/exe");
+                let until = std::time::Instant::now() + std::time::Duration::from_millis(100);
+                let mut same = true;
+                while std::time::Instant::now() < until {
+                    same &= std::fs::read_link(&exe).ok().as_ref() == Some(&me);
+                }
+                held = Some((pid, same));
+            })
             .unwrap();
-        let pid = gated.pid;
-        let exec_status = gated.exec_status;
-        open_gate(gated.gate);
-        assert_eq!(read_exec_status(&exec_status), Ok(()));
+        assert_eq!(held, Some((pid, true)));
+        assert_eq!(exec, Ok(()));
         assert_eq!(exit_code(pid), 5);
-        let gated_missing = Spawn::new("/nonexistent/program").gated().spawn().unwrap();
-        let (pid, exec_status) = (gated_missing.pid, gated_missing.exec_status);
-        open_gate(gated_missing.gate);
-        assert_eq!(read_exec_status(&exec_status), Err(Errno::ENOENT));
+        let (pid, exec) = Spawn::new("/nonexistent/program")
+            .spawn_gated(|_| {})
+            .unwrap();
+        assert_eq!(exec, Err(Errno::ENOENT));
+        assert_eq!(exit_code(pid), 127);
+        let (pid, exec) = Spawn::new("/bin/true")
+            .new_session()
+            .cwd("/nonexistent")
+            .spawn_gated(|_| {})
+            .unwrap();
+        assert_eq!(exec, Err(Errno::ENOENT));
         assert_eq!(exit_code(pid), 127);
     }
 }

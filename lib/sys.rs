@@ -1,67 +1,19 @@
 //! Every `unsafe` block of upkeep lives here, each with the reason it is sound.
 //! The rest of the crate (and every program) is `unsafe`-free.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
-/// What a freshly forked child must do before it becomes the new program.
-/// Everything is prepared (allocated) before the fork: after it the child
-/// only makes async-signal-safe system calls.
-pub struct ChildPlan<'a> {
-    /// Candidate paths to execve, in order (one, or the PATH search).
-    pub paths: &'a [CString],
-    pub argv: &'a [CString],
-    /// `KEY=VALUE` strings.
-    pub envp: &'a [CString],
-    /// (source fd, fd number in the child). Sources above every target are
-    /// expected; `plan_fds` in spawn.rs arranges that.
-    pub fds: &'a [(RawFd, RawFd)],
-    pub cwd: Option<&'a CStr>,
-    pub new_session: bool,
-    pub new_process_group: bool,
-    /// Leave a signal the parent ignores ignored (SIGPIPE excepted: Rust
-    /// ignores it for every program), as a chain-loader that forks should.
-    pub keep_ignored: bool,
-    pub parent_death_signal: Option<libc::c_int>,
-    /// Take a POSIX record lock (F_SETLK, write, whole file) on this fd of
-    /// the child, after the fds are set up. The child keeps it through exec
-    /// while it keeps the fd open; its own children never hold it (record
-    /// locks are not inherited by fork).
-    pub record_lock: Option<RawFd>,
-    /// Written with the errno of a failed step, then the child exits 127.
-    pub error_pipe: RawFd,
-    /// Closed first thing in the child: descriptors only the parent may
-    /// hold (supervise's lock and FIFOs), even before the exec.
-    pub close_first: &'a [RawFd],
-    /// The child writes one byte (`c`) to `error_pipe` once `close_first`
-    /// is closed, so the parent can wait until no copy of them is left.
-    pub signal_closed: bool,
-    /// (read end, write end) of a pipe: the child closes the write end and
-    /// execs only after reading a byte from the read end; EOF (the parent
-    /// died first) makes it exit 111 unexec'd.
-    pub gate: Option<(RawFd, RawFd)>,
-}
-
-fn child_fail(error_pipe: RawFd, err: libc::c_int) -> ! {
-    let bytes = err.to_ne_bytes();
-    // SAFETY: write(2) and _exit(2) are async-signal-safe; `bytes` is a
-    // valid local buffer of the given length.
-    unsafe {
-        libc::write(error_pipe, bytes.as_ptr().cast(), bytes.len());
-        libc::_exit(127);
-    }
-}
-
-fn errno() -> libc::c_int {
-    Errno::last_raw()
-}
+mod child;
+mod in_child;
+pub use child::{fork_exec, spawn_gated, ChildPlan};
 
 /// The NULL-terminated array of pointers execve(2) wants. The pointers
 /// borrow `strings`, which must outlive every use of the array: both stay
-/// inside this module, built before a fork and used before returning.
+/// inside `sys`, built before a clone and used before returning.
 fn pointer_array(strings: &[CString]) -> Vec<*const libc::c_char> {
     strings
         .iter()
@@ -104,233 +56,27 @@ impl Pointers {
     }
 }
 
-/// Start a child that resets signal mask and dispositions, sets up
-/// session, fds and cwd, and execs. Returns the child's pid.
-///
-/// A child without a gate shares this process's memory until its exec
-/// (clone with CLONE_VM|CLONE_VFORK, as posix_spawn): no page tables to
-/// copy, no copy-on-write faults after. A gated child waits for this
-/// process before its exec, which a vfork'd parent could never do: it gets
-/// a real fork(2).
-pub fn fork_exec(plan: &ChildPlan) -> Result<Pid, Errno> {
-    // Only a child that must die with its parent checks who that is.
-    let parent = plan
-        .parent_death_signal
-        .map_or(0, |_| nix::unistd::getpid().as_raw());
-    // Made before the fork: the child must not allocate.
-    let argv = Pointers::new(plan.argv);
-    let envp = Pointers::new(plan.envp);
-    let start = ChildStart {
-        plan,
-        argv: &argv,
-        envp: &envp,
-        parent,
-    };
-    if plan.gate.is_none() {
-        return vfork_exec(&start);
-    }
-    // SAFETY: the child below only makes async-signal-safe system calls on
-    // memory fully prepared before the fork (no allocation, no locks), which
-    // POSIX allows after fork even in a multi-threaded parent.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(Errno::last());
-    }
-    if pid > 0 {
-        return Ok(Pid::from_raw(pid));
-    }
-    become_child(&start)
-}
-
-/// What a child needs, prepared by the parent.
-struct ChildStart<'a> {
-    plan: &'a ChildPlan<'a>,
-    argv: &'a Pointers,
-    envp: &'a Pointers,
-    /// This process's pid when the child must check it (parent death
-    /// signal), else 0.
-    parent: libc::pid_t,
-}
-
-/// Bytes of stack for a vfork'd child: it calls nothing deep (system
-/// calls and a loop over the signals).
-const CHILD_STACK: usize = 32 * 1024;
-
-/// clone(CLONE_VM|CLONE_VFORK) running [`become_child`] on a stack of its
-/// own; returns once the child has exec'd or exited. Never inlined: its
-/// stack array would make fork_exec's frame 32 kB, whose pages (touched
-/// by stack probes) would fault copy-on-write after every fork.
-#[inline(never)]
-fn vfork_exec(start: &ChildStart) -> Result<Pid, Errno> {
-    extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
-        // SAFETY: `arg` is the `start` of vfork_exec below, which stays
-        // alive and unchanged while this child runs: its parent is
-        // suspended (CLONE_VFORK) until the child has exec'd or exited.
-        let start = unsafe { &*(arg as *const ChildStart) };
-        become_child(start)
-    }
-    // 16-byte aligned, as both x86_64 and aarch64 want a stack.
-    let mut stack = std::mem::MaybeUninit::<[u128; CHILD_STACK / 16]>::uninit();
-    // Every signal blocked across the clone, as posix_spawn does: a handler
-    // of ours must never run in the child, on its small stack and in our
-    // memory, before the child has put every disposition back to default
-    // (it then sets its own, empty, mask).
-    let mut old: libc::sigset_t = empty_sigset();
-    let mut all: libc::sigset_t = empty_sigset();
-    // SAFETY: both sets are valid, owned locals.
-    unsafe {
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-    }
-    // SAFETY: the child runs on `stack` (it grows down from its end), which
-    // is this frame's and outlives the child's use of it: clone returns
-    // only when the child has exec'd or exited. Sharing our memory, the
-    // child only reads `start` and writes its own stack and errno (ours is
-    // not read before clone returns); it never returns into our frames.
-    let pid = unsafe {
-        let top = stack.as_mut_ptr().cast::<u8>().add(CHILD_STACK);
-        libc::clone(
-            child_entry,
-            top.cast(),
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            (start as *const ChildStart).cast_mut().cast(),
-        )
-    };
-    let clone_error = Errno::last();
-    // SAFETY: `old` is the mask saved above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-    if pid < 0 {
-        return Err(clone_error);
-    }
-    Ok(Pid::from_raw(pid))
-}
-
-/// An empty signal set to fill in.
-fn empty_sigset() -> libc::sigset_t {
-    // SAFETY: sigset_t is a plain bit array; all zeroes is a valid (empty)
-    // set, which sigemptyset would also give.
-    unsafe { std::mem::zeroed() }
-}
-
-/// The child's side: never returns (exec, or _exit after reporting on the
-/// error pipe).
-fn become_child(start: &ChildStart) -> ! {
-    let ChildStart {
-        plan,
-        argv,
-        envp,
-        parent,
-    } = *start;
-    // SAFETY: all calls are async-signal-safe system calls on valid pointers
-    // (sigset, sigaction and flock on the stack; `argv`/`envp` built by the
-    // parent from the plan's CStrings, which it borrows until the child has
-    // exec'd, and NULL-terminated by Pointers). A bad fd number only makes
-    // a call fail.
-    unsafe {
-        for &fd in plan.close_first {
-            libc::close(fd);
-        }
-        if plan.signal_closed {
-            libc::write(plan.error_pipe, b"c".as_ptr().cast(), 1);
-        }
-        if let Some((_, write_end)) = plan.gate {
-            libc::close(write_end);
-        }
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        for sig in 1..libc::SIGRTMAX() {
-            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-                continue;
-            }
-            if plan.keep_ignored && sig != libc::SIGPIPE {
-                let mut now: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, std::ptr::null(), &mut now) == 0
-                    && now.sa_sigaction == libc::SIG_IGN
-                {
-                    continue;
-                }
-            }
-            libc::signal(sig, libc::SIG_DFL);
-        }
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        if plan.new_session && libc::setsid() < 0 {
-            child_fail(plan.error_pipe, errno());
-        }
-        if !plan.new_session && plan.new_process_group && libc::setpgid(0, 0) < 0 {
-            child_fail(plan.error_pipe, errno());
-        }
-        if let Some(sig) = plan.parent_death_signal {
-            libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0);
-            // The parent may have died between fork and prctl.
-            if libc::getppid() != parent {
-                libc::_exit(111);
-            }
-        }
-        if let Some((read_end, _)) = plan.gate {
-            // Before the fd moves, which could reuse the gate's number.
-            let mut byte = 0u8;
-            loop {
-                let n = libc::read(read_end, (&mut byte as *mut u8).cast(), 1);
-                if n == 1 {
-                    break;
-                }
-                if n < 0 && errno() == libc::EINTR {
-                    continue;
-                }
-                libc::_exit(111);
-            }
-            libc::close(read_end);
-        }
-        for &(src, dst) in plan.fds {
-            if src == dst {
-                let flags = libc::fcntl(src, libc::F_GETFD);
-                if flags < 0 || libc::fcntl(src, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                    child_fail(plan.error_pipe, errno());
-                }
-            } else if libc::dup2(src, dst) < 0 {
-                child_fail(plan.error_pipe, errno());
-            }
-        }
-        if let Some(fd) = plan.record_lock {
-            let mut lock: libc::flock = std::mem::zeroed();
-            lock.l_type = libc::F_WRLCK as libc::c_short;
-            lock.l_whence = libc::SEEK_SET as libc::c_short;
-            if libc::fcntl(fd, libc::F_SETLK, &lock) < 0 {
-                child_fail(plan.error_pipe, errno());
-            }
-        }
-        if let Some(cwd) = plan.cwd {
-            if libc::chdir(cwd.as_ptr()) < 0 {
-                child_fail(plan.error_pipe, errno());
-            }
-        }
-        let mut saved = libc::ENOENT;
-        for path in plan.paths {
-            libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
-            let e = errno();
-            // Like execvp: a later PATH entry may still work, but a
-            // non-ENOENT error is the one worth reporting.
-            if e != libc::ENOENT {
-                saved = e;
-            }
-        }
-        child_fail(plan.error_pipe, saved)
-    }
-}
-
 /// execve(2) in the current process, trying each candidate path; returns the
 /// most informative error if none could be executed.
 pub fn exec_paths(paths: &[CString], argv: &[CString], envp: &[CString]) -> Errno {
-    let argv = pointer_array(argv);
-    let envp = pointer_array(envp);
-    let mut saved = Errno::ENOENT;
+    let argv = Pointers::new(argv);
+    let envp = Pointers::new(envp);
+    Errno::from_raw(exec_paths_pointers(paths, &argv, &envp))
+}
+
+/// [`exec_paths`] on prepared pointer arrays, allocating nothing (a child
+/// that shares our memory runs it); the errno to report.
+fn exec_paths_pointers(paths: &[CString], argv: &Pointers, envp: &Pointers) -> libc::c_int {
+    let mut saved = libc::ENOENT;
     for path in paths {
-        // SAFETY: argv and envp are NULL-terminated arrays (pointer_array)
-        // of pointers into CStrings borrowed for this whole call; execve
-        // only returns on failure.
+        // SAFETY: argv and envp are NULL-terminated arrays (Pointers) of
+        // pointers into CStrings their owner keeps alive for this call;
+        // execve only returns on failure.
         unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-        let e = Errno::last();
-        if e != Errno::ENOENT {
+        let e = Errno::last_raw();
+        // Like execvp: a later PATH entry may still work, but a
+        // non-ENOENT error is the one worth reporting.
+        if e != libc::ENOENT {
             saved = e;
         }
     }

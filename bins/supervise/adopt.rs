@@ -43,7 +43,6 @@ impl Supervisor {
             pid,
             started: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
             starttime: Some(state.starttime),
-            exec_status: None,
             notify: None,
             exec_failed: None,
             adopted: Some(pidfd),

@@ -19,7 +19,7 @@ use upkeep::tai64::Tai64N;
 
 /// How ./run is started (a readiness fd is added to it when configured).
 pub(super) fn run_program() -> spawn::Spawn {
-    service_program("./run").gated().inherit(2)
+    service_program("./run").inherit(2)
 }
 
 /// A run that lived at least this long is restarted at once.
@@ -59,44 +59,46 @@ impl Supervisor {
         }
         // The usual run is started from the one made at start-up: nothing
         // to build (allocate) on the restart path.
-        let child = match with_notify.as_ref().unwrap_or(&self.run_cmd).spawn() {
-            Ok(c) => c,
+        let base = std::rc::Rc::clone(&self.run_cmd);
+        let cmd = with_notify.as_ref().unwrap_or(&base);
+        let has_check = self.view.has_check();
+        let started = cmd.spawn_gated(|pid| {
+            // The child waits at its gate: run's pid goes on disk before
+            // run can exist, so a supervise killed now leaves a state the
+            // next one adopts from, never an unrecorded copy (the child
+            // exits unexec'd when we die first).
+            self.restarts.starts = self.restarts.starts.saturating_add(1);
+            self.run = Some(Run {
+                pid,
+                started: Instant::now(),
+                starttime: None,
+                notify: notify_read.take(),
+                exec_failed: None,
+                adopted: None,
+                has_check,
+            });
+            self.since = Tai64N::now();
+            self.paused = false;
+            self.restarts.operator_restart = false;
+            self.restarts.next_start = None;
+            self.checks_reset();
+            if let Some(limit) = self.config.timeout_ready {
+                self.checks.ready.arm(limit);
+            }
+            self.set_phase(Phase::Starting);
+            self.published.dirty = true;
+            self.publish();
+        });
+        drop(notify_write);
+        match started {
+            Ok((_, exec)) => self.exec_done(exec),
             Err(e) => {
                 // Fork failed (EAGAIN, ENOMEM): never give up, back off.
                 self.report_start_failure(e);
                 self.restarts.last_run_fast = true;
                 self.schedule_restart();
-                return;
             }
-        };
-        drop(notify_write);
-        let gate = child.gate;
-        self.restarts.starts = self.restarts.starts.saturating_add(1);
-        self.run = Some(Run {
-            pid: child.pid,
-            started: Instant::now(),
-            starttime: None,
-            exec_status: Some(child.exec_status),
-            notify: notify_read,
-            exec_failed: None,
-            adopted: None,
-            has_check: self.view.has_check(),
-        });
-        self.since = Tai64N::now();
-        self.paused = false;
-        self.restarts.operator_restart = false;
-        self.restarts.next_start = None;
-        self.checks_reset();
-        if let Some(limit) = self.config.timeout_ready {
-            self.checks.ready.arm(limit);
         }
-        self.set_phase(Phase::Starting);
-        self.published.dirty = true;
-        // run's pid on disk before run can exist: a supervise killed now
-        // leaves a state the next one adopts from, never an unrecorded copy
-        // (the gated child exits unexec'd when we die first).
-        self.publish();
-        spawn::open_gate(gate);
     }
 
     /// Judge the dir and read its configuration, as when supervise began;
@@ -137,12 +139,10 @@ impl Supervisor {
         }
     }
 
-    pub(super) fn on_exec_status(&mut self) {
+    /// run was exec'd, or failed to be (it then exits 127, reaped later).
+    fn exec_done(&mut self, exec: Result<(), Errno>) {
         let Some(run) = self.run.as_mut() else { return };
-        let Some(fd) = run.exec_status.take() else {
-            return;
-        };
-        match spawn::read_exec_status(&fd) {
+        match exec {
             Ok(()) => {
                 self.restarts.start_failure_reported = false;
                 if self.phase == Phase::Starting {
@@ -230,11 +230,6 @@ impl Supervisor {
     }
 
     pub(super) fn on_run_exit(&mut self, exit: Exit) {
-        if self.run.as_ref().is_some_and(|r| r.exec_status.is_some()) {
-            // The exec result is already in the pipe: read it now so an
-            // exec failure is reported before the exit is handled.
-            self.on_exec_status();
-        }
         let Some(run) = self.run.take() else { return };
         let (code, sig) = match exit {
             Exit::Code(c) => (c, 0),

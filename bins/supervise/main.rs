@@ -48,8 +48,6 @@ struct Run {
     /// None until publish reads it (after the status write: the record
     /// daemontools' tools read is out first).
     starttime: Option<u64>,
-    /// Until EOF (exec done) or an errno (exec failed).
-    exec_status: Option<OwnedFd>,
     /// Read end of the notification-fd pipe, until readiness or EOF.
     notify: Option<OwnedFd>,
     exec_failed: Option<Errno>,
@@ -73,7 +71,7 @@ struct Supervisor {
     trust: Trust,
     reader: ConfigReader,
     /// ./run as started without a readiness fd, made once.
-    run_cmd: upkeep::spawn::Spawn,
+    run_cmd: std::rc::Rc<upkeep::spawn::Spawn>,
     /// The dir as the last start judged it: judged again only when changed.
     view: dirview::DirView,
     config: Config,
@@ -140,12 +138,11 @@ fn run(dir: &Path) -> i32 {
 }
 
 /// At most this many descriptors are polled (see `Supervisor::sources`).
-const SOURCES: usize = 11;
+const SOURCES: usize = 10;
 
 /// What woke the loop.
 #[derive(Clone, Copy)]
 enum Source {
-    ExecStatus,
     Notify,
     Adopted,
     Control,
@@ -196,7 +193,7 @@ impl Supervisor {
             name,
             trust,
             reader,
-            run_cmd: lifecycle::run_program(),
+            run_cmd: std::rc::Rc::new(lifecycle::run_program()),
             view: dirview::DirView::new(),
             config,
             owned,
@@ -265,9 +262,6 @@ impl Supervisor {
             n += 1;
         };
         if let Some(run) = &self.run {
-            if let Some(f) = &run.exec_status {
-                push(Source::ExecStatus, f.as_fd());
-            }
             if let Some(f) = &run.notify {
                 push(Source::Notify, f.as_fd());
             }
@@ -312,7 +306,6 @@ impl Supervisor {
 
     fn dispatch(&mut self, source: Source) {
         match source {
-            Source::ExecStatus => self.on_exec_status(),
             Source::Notify => self.on_notify(),
             Source::Adopted => self.on_adopted_exit(),
             Source::Control => self.on_control(),
