@@ -14,37 +14,17 @@ use nix::unistd::Pid;
 use crate::errors::Fatal;
 use crate::sys;
 
-/// A started child. `exec_status` is readable: EOF when the exec happened,
-/// 4 bytes of errno when it failed; `wait_exec` reads it.
+/// A started child, and how its exec went: the start returns once the
+/// child has exec'd or failed to (it then exits 127).
 pub struct Child {
     pub pid: Pid,
-    pub exec_status: OwnedFd,
+    pub exec: Result<(), Errno>,
 }
 
 impl Child {
-    /// Block until the child has exec'd (Ok) or failed to (Err(errno)).
+    /// Whether the child exec'd (Ok) or the errno of the step that failed.
     pub fn wait_exec(&self) -> Result<(), Errno> {
-        read_exec_status(&self.exec_status)
-    }
-}
-
-/// Read the exec status pipe: EOF means the exec succeeded.
-pub fn read_exec_status(fd: &OwnedFd) -> Result<(), Errno> {
-    let mut buf = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        match nix::unistd::read(fd, &mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(Errno::EINTR) => continue,
-            Err(Errno::EAGAIN) => break,
-            Err(e) => return Err(e),
-        }
-    }
-    if got == 4 {
-        Err(Errno::from_raw(i32::from_ne_bytes(buf)))
-    } else {
-        Ok(())
+        self.exec
     }
 }
 
@@ -171,13 +151,13 @@ impl Spawn {
     /// Start the child (see [`sys::fork_exec`]); returns once it has
     /// exec'd or failed to.
     pub fn spawn(&self) -> Result<Child, Errno> {
-        let (pid, exec_status) = self.with_plan(sys::fork_exec)?;
-        Ok(Child { pid, exec_status })
+        let (pid, exec) = self.with_plan(sys::fork_exec)?;
+        Ok(Child { pid, exec })
     }
 
     /// Start the child held before its exec until `before_exec(pid)` has
     /// returned: the caller records the pid before the program can exist,
-    /// and if this process dies meanwhile the child exits 111 unexec'd (see
+    /// and if this thread dies meanwhile the child is killed unexec'd (see
     /// [`sys::spawn_gated`]). Returns the pid and how the exec went.
     pub fn spawn_gated(
         &self,
@@ -339,8 +319,9 @@ mod tests {
         }
     }
 
-    /// Both ways of starting a child (vfork'd, and forked behind a gate)
-    /// run the program and report a failed exec with its errno.
+    /// Both ways of starting a child (vfork'd, and held at a gate) run the
+    /// program and report a failed exec with its errno; a child killed at
+    /// its gate is reported as never exec'd.
     #[test]
     fn exec_and_its_failure_either_way() {
         let ok = Spawn::new("/bin/sh")
@@ -363,7 +344,7 @@ mod tests {
             .args(["-c", "exit 5"])
             .spawn_gated(|pid| {
                 let exe = format!("/proc/{pid}/exe");
-                let until = std::time::Instant::now() + std::time::Duration::from_millis(100);
+                let until = std::time::Instant::now() + std::time::Duration::from_millis(20);
                 let mut same = true;
                 while std::time::Instant::now() < until {
                     same &= std::fs::read_link(&exe).ok().as_ref() == Some(&me);
@@ -386,5 +367,19 @@ mod tests {
             .unwrap();
         assert_eq!(exec, Err(Errno::ENOENT));
         assert_eq!(exit_code(pid), 127);
+        let (pid, exec) = Spawn::new("/bin/true")
+            .spawn_gated(|pid| {
+                nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+            })
+            .unwrap();
+        assert_eq!(exec, Err(Errno::EINTR));
+        assert!(matches!(
+            waitpid(pid, None),
+            Ok(WaitStatus::Signaled(
+                _,
+                nix::sys::signal::Signal::SIGKILL,
+                _
+            ))
+        ));
     }
 }

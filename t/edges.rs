@@ -41,6 +41,26 @@ fn copies(marker: &str) -> Vec<u32> {
     marked::marked(marker)
 }
 
+/// Processes still running supervise's program in `dir`: a supervise, or
+/// a child of one held before its exec.
+fn supervise_code_in(dir: &Path) -> Vec<u32> {
+    let exe = fs::canonicalize(SUPERVISE).unwrap();
+    let dir = fs::canonicalize(dir).unwrap();
+    let mut found = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let proc = e.path();
+        if fs::read_link(proc.join("exe")).ok().as_ref() == Some(&exe)
+            && fs::read_link(proc.join("cwd")).ok().as_ref() == Some(&dir)
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
 // ---- durations and s6's edge values ----------------------------------------
 
 /// supervise's files holding one duration.
@@ -218,6 +238,8 @@ fn a_kill_right_after_a_restart_never_leaves_an_unrecorded_copy() {
     s.send("dx");
     assert!(sup.wait_exit(T).is_some());
     wait_for("no copy", T, || copies(&mark).is_empty());
+    // A child held at its gate when its supervise was killed is gone too.
+    wait_for("nothing held", T, || supervise_code_in(&s.dir).is_empty());
 }
 
 /// A supervise killed the moment its status names a new run: svstat must

@@ -62,16 +62,18 @@ impl Supervisor {
         let base = std::rc::Rc::clone(&self.run_cmd);
         let cmd = with_notify.as_ref().unwrap_or(&base);
         let has_check = self.view.has_check();
+        let before = upkeep::procfs::boot_clock();
         let started = cmd.spawn_gated(|pid| {
             // The child waits at its gate: run's pid goes on disk before
             // run can exist, so a supervise killed now leaves a state the
             // next one adopts from, never an unrecorded copy (the child
-            // exits unexec'd when we die first).
+            // is killed unexec'd when we die first).
             self.restarts.starts = self.restarts.starts.saturating_add(1);
             self.run = Some(Run {
                 pid,
                 started: Instant::now(),
-                starttime: None,
+                // Known from the clock most of the time: no /proc read.
+                starttime: upkeep::procfs::start_time_between(before, upkeep::procfs::boot_clock()),
                 notify: notify_read.take(),
                 exec_failed: None,
                 adopted: None,
@@ -299,7 +301,7 @@ impl Supervisor {
             Ok(child) => {
                 self.finish = Some(Finish {
                     pid: child.pid,
-                    exec_status: child.exec_status,
+                    exec: child.exec,
                 });
                 if let Some(limit) = self.config.timeout_finish {
                     self.finish_timer.arm(limit);
@@ -315,7 +317,7 @@ impl Supervisor {
 
     fn on_finish_exit(&mut self) {
         if let Some(f) = self.finish.take() {
-            if let Err(e) = spawn::read_exec_status(&f.exec_status) {
+            if let Err(e) = f.exec {
                 self.warn_unable_to_start("finish", e);
             }
         }

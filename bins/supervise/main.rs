@@ -60,7 +60,7 @@ struct Run {
 
 struct Finish {
     pid: Pid,
-    exec_status: OwnedFd,
+    exec: Result<(), Errno>,
 }
 
 struct Supervisor {

@@ -19,7 +19,7 @@ use nix::unistd::{pipe2, Pid};
 
 use upkeep::errors::{self, Fatal};
 use upkeep::event::Timer;
-use upkeep::spawn::{self, Spawn};
+use upkeep::spawn::Spawn;
 use upkeep::sys;
 
 use crate::line::Event;
@@ -45,7 +45,7 @@ struct Running {
     pidfd: OwnedFd,
     output: Option<OwnedFd>,
     buf: Vec<u8>,
-    exec_status: OwnedFd,
+    exec: Result<(), Errno>,
     timer: Timer,
     /// TERM sent after the time limit; the next expiry means KILL.
     termed: bool,
@@ -182,7 +182,7 @@ fn exists(path: &Path) -> bool {
 }
 
 fn judge(r: &Running, status: Option<WaitStatus>) -> Option<String> {
-    if let Err(e) = spawn::read_exec_status(&r.exec_status) {
+    if let Err(e) = r.exec {
         return Some(format!("unable to run: {}", errors::phrase(e)));
     }
     match status {
@@ -255,7 +255,7 @@ fn spawn_hook(
         pidfd,
         output: Some(out_r),
         buf: Vec::new(),
-        exec_status: child.exec_status,
+        exec: child.exec,
         timer,
         termed: false,
     })

@@ -3,14 +3,14 @@
 //! reason it is sound.
 
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering::SeqCst};
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::unistd::{pipe2, Pid};
+use nix::unistd::Pid;
 
-use super::in_child::{child_entry, ChildStart};
-use super::{dup_above, Pointers};
+use super::in_child::{child_entry, ChildStart, Gate, LEFT, NOT_EXECD, OPEN, RUNNING};
+use super::Pointers;
 
 /// What a new child must do before it becomes the new program.
 /// Everything is prepared (allocated) before the clone: after it the child
@@ -38,30 +38,19 @@ pub struct ChildPlan<'a> {
     pub record_lock: Option<RawFd>,
     /// Closed first thing in the child: descriptors only the parent may
     /// hold (supervise's lock and FIFOs), even before the exec. The parent
-    /// returns only once the child has closed them.
+    /// goes on (returns, or runs `before_exec`) only once the child has
+    /// closed them.
     pub close_first: &'a [RawFd],
 }
 
-/// The exec status pipe, its write end above every fd the child is given:
-/// the child reports a failed exec on it after its fd moves.
-fn error_pipe(plan: &ChildPlan) -> Result<(OwnedFd, OwnedFd), Errno> {
-    let highest = plan.fds.iter().map(|&(_, d)| d).max().unwrap_or(2);
-    let (read, mut write) = pipe2(OFlag::O_CLOEXEC)?;
-    if write.as_raw_fd() <= highest {
-        write = dup_above(write.as_raw_fd(), highest + 1)?;
-    }
-    Ok((read, write))
-}
-
 /// Start a child that resets signal mask and dispositions, sets up
-/// session, fds and cwd, and execs. Returns its pid and the read end of
-/// its exec status pipe: EOF once it exec'd, or 4 bytes of errno.
+/// session, fds and cwd, and execs. Returns its pid and how its exec went
+/// (a failed step's errno; the child then exits 127).
 ///
 /// The child shares this process's memory until its exec (clone with
 /// CLONE_VM|CLONE_VFORK, as posix_spawn): no page tables to copy, no
 /// copy-on-write faults after. This call returns once it exec'd or exited.
-pub fn fork_exec(plan: &ChildPlan) -> Result<(Pid, OwnedFd), Errno> {
-    let (status_read, status_write) = error_pipe(plan)?;
+pub fn fork_exec(plan: &ChildPlan) -> Result<(Pid, Result<(), Errno>), Errno> {
     let argv = Pointers::new(plan.argv);
     let envp = Pointers::new(plan.envp);
     let start = ChildStart {
@@ -69,54 +58,50 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<(Pid, OwnedFd), Errno> {
         argv: &argv,
         envp: &envp,
         parent: parent_to_check(plan),
-        error_pipe: status_write.as_raw_fd(),
-        fence: !plan.close_first.is_empty(),
+        error: AtomicI32::new(NOT_EXECD),
         gate: None,
     };
     let pid = vfork_exec(&start)?;
-    drop(status_write);
-    if start.fence {
-        // The child has exec'd or exited: its `c` (or EOF) is there.
-        let mut byte = [0u8; 1];
-        while let Err(Errno::EINTR) = nix::unistd::read(&status_read, &mut byte) {}
-    }
-    Ok((pid, status_read))
+    Ok((pid, start.outcome()))
 }
 
 /// Start a child as [`fork_exec`] does, but held before its exec until
 /// `before_exec(pid)` has returned: the caller can record the pid before
-/// the program can exist. If this process dies meanwhile, the child exits
-/// 111 without exec'ing. Returns the pid and whether the exec happened.
+/// the program can exist. If this thread dies meanwhile, the child is
+/// killed (a parent death signal) without exec'ing. Returns the pid and
+/// how the exec went.
 ///
 /// The child shares this process's memory (clone with CLONE_VM, no fork's
 /// page-table copy) and runs on a stack in this call's frame, so this call
-/// returns only once the child has exec'd or exited, as a vfork would.
-/// While `before_exec` runs, the child is blocked on the gate, having made
-/// every call that could set errno: the two never touch it at once. Every
-/// signal of this thread stays blocked until the call returns.
+/// returns only once the kernel says the child has left it (at its exec or
+/// exit: CLONE_CHILD_CLEARTID), as a vfork would. While `before_exec`
+/// runs, the child waits at the gate, having made every call that could
+/// set errno (shared with us): the two never touch it at once. Every
+/// signal of this thread stays blocked until the call returns, and
+/// `before_exec` must not start a child itself.
+///
+/// On kernels before 5.16 a core-dumping signal sent to the child before
+/// its exec kills this process too (it shares our memory), as with
+/// posix_spawn.
 pub fn spawn_gated(
     plan: &ChildPlan,
     before_exec: impl FnOnce(Pid),
 ) -> Result<(Pid, Result<(), Errno>), Errno> {
-    let (status_read, status_write) = error_pipe(plan)?;
-    let (gate_read, gate_write) = pipe2(OFlag::O_CLOEXEC)?;
     let argv = Pointers::new(plan.argv);
     let envp = Pointers::new(plan.envp);
+    let gate = Gate {
+        child: AtomicU32::new(RUNNING),
+        open: AtomicU32::new(0),
+    };
     let start = ChildStart {
         plan,
         argv: &argv,
         envp: &envp,
-        parent: parent_to_check(plan),
-        error_pipe: status_write.as_raw_fd(),
-        fence: true,
-        gate: Some((gate_read.as_raw_fd(), gate_write.as_raw_fd())),
+        parent: nix::unistd::getpid().as_raw(),
+        error: AtomicI32::new(NOT_EXECD),
+        gate: Some(&gate),
     };
-    gated_clone(
-        &start,
-        status_read,
-        (status_write, gate_read, gate_write),
-        before_exec,
-    )
+    gated_clone(&start, &gate, before_exec)
 }
 
 /// Only a child that must die with its parent checks who that is.
@@ -149,9 +134,11 @@ fn unblock(old: &libc::sigset_t) {
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
 }
 
-/// clone(2) running [`become_child`] on `stack` (it grows down from its
-/// end). The caller keeps `stack` and `start` alive and unchanged until
-/// the child has exec'd or exited.
+/// clone(2) running `become_child` on `stack` (it grows down from its
+/// end). `clear` is the word the kernel zeroes (and wakes) when the child
+/// leaves our memory, if the flags ask for it. The caller keeps `stack`,
+/// `start` and `clear` alive and unchanged (but by the child and the
+/// kernel) until the child has exec'd or exited.
 ///
 /// # Safety
 /// As above; `flags` must include CLONE_VM (the child uses our memory).
@@ -159,10 +146,11 @@ unsafe fn clone_on(
     stack: &mut std::mem::MaybeUninit<[u128; CHILD_STACK / 16]>,
     start: &ChildStart,
     flags: libc::c_int,
+    clear: *const AtomicU32,
 ) -> Result<Pid, Errno> {
     // SAFETY: `top` is one past the end of `stack` (16-byte aligned, as
-    // x86_64 and aarch64 want); the caller's contract keeps the stack and
-    // `start` valid for the child's whole life in our memory.
+    // x86_64 and aarch64 want); the caller's contract keeps the stack,
+    // `start` and `clear` valid for the child's whole life in our memory.
     let pid = unsafe {
         let top = stack.as_mut_ptr().cast::<u8>().add(CHILD_STACK);
         libc::clone(
@@ -170,6 +158,9 @@ unsafe fn clone_on(
             top.cast(),
             flags | libc::SIGCHLD,
             (start as *const ChildStart).cast_mut().cast(),
+            std::ptr::null_mut::<libc::pid_t>(),
+            std::ptr::null_mut::<libc::c_void>(),
+            clear.cast_mut().cast::<libc::pid_t>(),
         )
     };
     if pid < 0 {
@@ -188,77 +179,110 @@ fn vfork_exec(start: &ChildStart) -> Result<Pid, Errno> {
     // SAFETY: CLONE_VFORK suspends us until the child has exec'd or
     // exited, so `stack` (this frame's) and `start` (borrowed for this
     // call) outlive its use of them; sharing our memory, it only reads
-    // `start` and writes its own stack and errno (ours is not read before
-    // clone returns); it never returns into our frames.
-    let pid = unsafe { clone_on(&mut stack, start, libc::CLONE_VM | libc::CLONE_VFORK) };
+    // `start`, stores its `error`, and writes its own stack and errno (ours
+    // is not read before clone returns); it never returns into our frames.
+    let pid = unsafe {
+        clone_on(
+            &mut stack,
+            start,
+            libc::CLONE_VM | libc::CLONE_VFORK,
+            std::ptr::null(),
+        )
+    };
     unblock(&old);
     pid
 }
 
 /// The parent's side of [`spawn_gated`]: the clone, `before_exec` while
-/// the child waits at its fence, the gate, and the wait until the child
-/// has left our memory. Never inlined, as [`vfork_exec`].
+/// the child waits at the gate, the gate opened, and the wait until the
+/// child has left our memory. Never inlined, as [`vfork_exec`].
 #[inline(never)]
 fn gated_clone(
     start: &ChildStart,
-    status_read: OwnedFd,
-    child_ends: (OwnedFd, OwnedFd, OwnedFd),
+    gate: &Gate,
     before_exec: impl FnOnce(Pid),
 ) -> Result<(Pid, Result<(), Errno>), Errno> {
-    let (status_write, gate_read, gate_write) = child_ends;
     let mut stack = std::mem::MaybeUninit::<[u128; CHILD_STACK / 16]>::uninit();
     let old = block_all();
-    // SAFETY: this function returns only after the loop below has seen EOF
-    // on the exec status pipe, whose last write end is the child's own
-    // copy (ours is closed first; close-on-exec, so no program it starts
-    // holds one): the kernel closes it at exec after the child has left
-    // our memory, or at exit after its memory was released. Until then
-    // `stack` (this frame's) and `start` stay alive and unchanged. The
-    // child sets errno (shared with us: same thread pointer) only before
-    // writing its fence byte, which we wait for before making any call,
-    // and after the gate, while we only block in read(2).
-    let pid = match unsafe { clone_on(&mut stack, start, libc::CLONE_VM) } {
+    // SAFETY: this function returns only after the kernel has zeroed
+    // `gate.child` (CLONE_CHILD_CLEARTID): it does so when the child's
+    // memory is released, at its exec (after it has left our memory) or
+    // its exit, and while we are alive to see it. Until then `stack` (this
+    // frame's), `start` and `gate` stay alive; the child only reads `start`
+    // and stores to `error` and `gate.child`. The child sets errno (shared
+    // with us: same thread pointer) only before it stores AT_GATE, which
+    // we wait for before making any call that reads errno, and after the
+    // gate opens, while we only wait on `gate.child`.
+    let pid = match unsafe {
+        clone_on(
+            &mut stack,
+            start,
+            libc::CLONE_VM | libc::CLONE_CHILD_CLEARTID,
+            &gate.child,
+        )
+    } {
         Ok(pid) => pid,
         Err(e) => {
             unblock(&old);
             return Err(e);
         }
     };
-    drop(status_write);
-    drop(gate_read);
-    // The fence: `c` once the child waits at the gate (EOF: it is gone).
-    let mut byte = [0u8; 1];
-    while let Err(Errno::EINTR) = nix::unistd::read(&status_read, &mut byte) {}
-    before_exec(pid);
-    let _ = nix::unistd::write(&gate_write, b"g");
-    drop(gate_write);
-    let mut errno = [0u8; 4];
-    let mut got = 0;
+    // Until the child waits at the gate (AT_GATE) or is gone (LEFT).
+    wait_while(&gate.child, RUNNING);
+    let recorded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| before_exec(pid)));
+    if recorded.is_err() {
+        // Never unwind out of the frame the child runs on: it goes first.
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    }
+    gate.open.store(OPEN, SeqCst);
+    futex_wake(&gate.open);
     loop {
-        let mut chunk = [0u8; 4];
-        match nix::unistd::read(&status_read, &mut chunk) {
-            Ok(0) => break,
-            Ok(n) => {
-                for &b in &chunk[..n] {
-                    if got < errno.len() {
-                        errno[got] = b;
-                        got += 1;
-                    }
-                }
-            }
-            Err(Errno::EINTR) => continue,
-            // Our own pipe, read while blocking every signal: this cannot
-            // fail; if it did, the child might still run on this frame.
-            Err(_) => std::process::abort(),
+        let now = gate.child.load(SeqCst);
+        if now == LEFT {
+            break;
         }
+        wait_while(&gate.child, now);
     }
     unblock(&old);
-    let exec = if got == errno.len() {
-        Err(Errno::from_raw(i32::from_ne_bytes(errno)))
-    } else {
-        Ok(())
-    };
-    Ok((pid, exec))
+    if let Err(panic) = recorded {
+        std::panic::resume_unwind(panic);
+    }
+    Ok((pid, start.outcome()))
+}
+
+/// Wait until `word` no longer holds `value`.
+pub(super) fn wait_while(word: &AtomicU32, value: u32) {
+    while word.load(SeqCst) == value {
+        // SAFETY: `word` is a valid, aligned u32 for the call. Not the
+        // private flag: the kernel's wake for CLONE_CHILD_CLEARTID is a
+        // shared one, and only the same kind of wait matches it. EAGAIN
+        // (changed already) and a spurious wake-up are checked above.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAIT,
+                value,
+                std::ptr::null::<libc::timespec>(),
+            )
+        };
+    }
+}
+
+/// Wake whoever waits on `word`.
+pub(super) fn futex_wake(word: &AtomicU32) {
+    // SAFETY: `word` is a valid, aligned u32; waking writes no memory.
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1) };
+}
+
+impl ChildStart<'_> {
+    /// How the exec went, once the child has left our memory.
+    fn outcome(&self) -> Result<(), Errno> {
+        match self.error.load(SeqCst) {
+            0 => Ok(()),
+            e => Err(Errno::from_raw(e)),
+        }
+    }
 }
 
 /// An empty signal set to fill in.

@@ -2,11 +2,11 @@
 //! the child shares the parent's memory, so it only makes
 //! async-signal-safe system calls on what the parent prepared.
 
-use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering::SeqCst};
 
 use nix::errno::Errno;
 
-use super::child::ChildPlan;
+use super::child::{futex_wake, wait_while, ChildPlan};
 use super::{exec_paths_pointers, Pointers};
 
 /// What the child is given: the plan, and what the parent made for it.
@@ -15,17 +15,33 @@ pub(super) struct ChildStart<'a> {
     pub(super) argv: &'a Pointers,
     pub(super) envp: &'a Pointers,
     /// This process's pid when the child must check it (parent death
-    /// signal), else 0.
+    /// signal, or a gate), else 0.
     pub(super) parent: libc::pid_t,
-    /// Write end of the exec status pipe: a failed step's errno, then the
-    /// child exits 127; close-on-exec, so EOF means exec'd or gone.
-    pub(super) error_pipe: RawFd,
-    /// The child writes `c` on `error_pipe` once it has done every step
-    /// before the gate (and before the failure's errno if one fails).
-    pub(super) fence: bool,
-    /// (read end, our write end) of the gate of `spawn_gated`.
-    pub(super) gate: Option<(RawFd, RawFd)>,
+    /// The errno of the step that failed (the child then exits 127); 0
+    /// once it reaches its exec. Starts as [`NOT_EXECD`].
+    pub(super) error: AtomicI32,
+    /// Where a gated child waits for its parent (`sys::spawn_gated`).
+    pub(super) gate: Option<&'a Gate>,
 }
+
+/// A gated child's words, in the parent's memory that both share.
+pub(super) struct Gate {
+    /// RUNNING, then AT_GATE once the child waits at the gate; LEFT
+    /// (written by the kernel, CLONE_CHILD_CLEARTID) once it has exec'd or
+    /// exited.
+    pub(super) child: AtomicU32,
+    /// OPEN once the parent lets the child go on.
+    pub(super) open: AtomicU32,
+}
+
+/// What a child that left before its exec without saying why reports:
+/// killed by a signal, or its parent gone (the exec was interrupted).
+pub(super) const NOT_EXECD: libc::c_int = libc::EINTR;
+
+pub(super) const LEFT: u32 = 0;
+pub(super) const RUNNING: u32 = 1;
+pub(super) const AT_GATE: u32 = 2;
+pub(super) const OPEN: u32 = 1;
 
 pub(super) extern "C" fn child_entry(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the `start` of vfork_exec or gated_clone, which
@@ -39,56 +55,55 @@ fn errno() -> libc::c_int {
     Errno::last_raw()
 }
 
-/// Write all of `bytes` to `fd` with the raw system call: glibc's write(2)
-/// wrapper is a cancellation point, which touches the (shared) thread's
-/// cancellation state.
-fn raw_write(fd: RawFd, bytes: &[u8]) {
-    // SAFETY: `bytes` is a valid buffer of the given length; the call
-    // writes nothing to our memory but errno, on failure.
-    unsafe {
-        libc::syscall(
-            libc::SYS_write,
-            libc::c_long::from(fd),
-            bytes.as_ptr(),
-            bytes.len(),
-        )
-    };
-}
-
-/// The child's exit after a failed step: its errno on the status pipe (after
-/// the fence byte when the parent has not had it yet), then 127.
-fn child_fail(start: &ChildStart, before_fence: bool, err: libc::c_int) -> ! {
-    let e = err.to_ne_bytes();
-    let bytes = [b'c', e[0], e[1], e[2], e[3]];
-    let from = if before_fence && start.fence { 0 } else { 1 };
-    raw_write(start.error_pipe, &bytes[from..]);
+/// The child's exit after a failed step: its errno where the parent reads
+/// it, then 127.
+fn child_fail(start: &ChildStart, err: libc::c_int) -> ! {
+    start
+        .error
+        .store(if err == 0 { libc::EIO } else { err }, SeqCst);
     // SAFETY: _exit(2) is async-signal-safe and never returns.
     unsafe { libc::_exit(127) }
 }
 
-/// The child's side: never returns (exec, or _exit after reporting on the
-/// status pipe).
+/// Set the parent death signal (0: none); false if the parent is already
+/// gone, as it may be between the clone and this call.
+///
+/// # Safety
+/// Only in the child, as [`become_child`]'s calls.
+unsafe fn die_with_parent(start: &ChildStart, sig: libc::c_int) -> bool {
+    // SAFETY: prctl and getppid are system calls that take no pointer.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0);
+        sig == 0 || libc::getppid() == start.parent
+    }
+}
+
+/// The child's side: never returns (exec, or _exit after storing the
+/// failed step's errno).
 fn become_child(start: &ChildStart) -> ! {
     let plan = start.plan;
-    let (gate_read, gate_write) = start.gate.map_or((-1, -1), |g| g);
-    let ours = |fd: RawFd| fd == start.error_pipe || fd == gate_read || fd == gate_write;
     // SAFETY: all calls are async-signal-safe system calls on valid pointers
     // (sigset, sigaction and flock on the stack; `argv`/`envp` built by the
     // parent from the plan's CStrings, which it borrows until the child has
-    // exec'd, and NULL-terminated by Pointers). A bad fd number only makes
-    // a call fail; the status pipe and the gate are never closed here.
+    // exec'd, and NULL-terminated by Pointers; the gate's words in the
+    // parent's frame, alive until the child has left). A bad fd number
+    // only makes a call fail.
     unsafe {
         for &fd in plan.close_first {
-            if !ours(fd) {
-                libc::close(fd);
-            }
+            libc::close(fd);
         }
-        if gate_write >= 0 {
-            libc::close(gate_write);
+        // Out of the parent's process group before any signal is let in:
+        // a terminal's stop signal to it must not stop us before the gate,
+        // with the parent waiting for us.
+        if plan.new_session && libc::setsid() < 0 {
+            child_fail(start, errno());
+        }
+        if !plan.new_session && plan.new_process_group && libc::setpgid(0, 0) < 0 {
+            child_fail(start, errno());
         }
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
-        for sig in 1..libc::SIGRTMAX() {
+        for sig in 1..=libc::SIGRTMAX() {
             if sig == libc::SIGKILL || sig == libc::SIGSTOP {
                 continue;
             }
@@ -103,46 +118,32 @@ fn become_child(start: &ChildStart) -> ! {
             libc::signal(sig, libc::SIG_DFL);
         }
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        if plan.new_session && libc::setsid() < 0 {
-            child_fail(start, true, errno());
-        }
-        if !plan.new_session && plan.new_process_group && libc::setpgid(0, 0) < 0 {
-            child_fail(start, true, errno());
-        }
-        if let Some(sig) = plan.parent_death_signal {
-            libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0);
-            // The parent may have died between the clone and prctl.
-            if libc::getppid() != start.parent {
+        let death_signal = plan.parent_death_signal.unwrap_or(0);
+        if let Some(gate) = start.gate {
+            // Killed, unexec'd, if the parent dies before opening the gate.
+            if !die_with_parent(start, libc::SIGKILL) {
                 libc::_exit(111);
             }
-        }
-        if start.fence {
-            raw_write(start.error_pipe, b"c");
-        }
-        if gate_read >= 0 {
-            // Raw calls from here until the parent has opened the gate:
-            // no errno, no cancellation state. Before the fd moves, which
-            // could reuse the gate's number. 1: go on; 0: the parent died.
-            let mut byte = 0u8;
-            let n = libc::syscall(
-                libc::SYS_read,
-                libc::c_long::from(gate_read),
-                &mut byte as *mut u8,
-                1usize,
-            );
-            if n != 1 {
+            gate.child.store(AT_GATE, SeqCst);
+            futex_wake(&gate.child);
+            // The parent runs `before_exec` now, using errno: this wait
+            // sets it (EAGAIN) only once the gate is open. No handler is
+            // left to interrupt it (a stop and continue restarts it).
+            wait_while(&gate.open, 0);
+            if !die_with_parent(start, death_signal) {
                 libc::_exit(111);
             }
-            libc::syscall(libc::SYS_close, libc::c_long::from(gate_read));
+        } else if death_signal != 0 && !die_with_parent(start, death_signal) {
+            libc::_exit(111);
         }
         for &(src, dst) in plan.fds {
             if src == dst {
                 let flags = libc::fcntl(src, libc::F_GETFD);
                 if flags < 0 || libc::fcntl(src, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                    child_fail(start, false, errno());
+                    child_fail(start, errno());
                 }
             } else if libc::dup2(src, dst) < 0 {
-                child_fail(start, false, errno());
+                child_fail(start, errno());
             }
         }
         if let Some(fd) = plan.record_lock {
@@ -150,15 +151,17 @@ fn become_child(start: &ChildStart) -> ! {
             lock.l_type = libc::F_WRLCK as libc::c_short;
             lock.l_whence = libc::SEEK_SET as libc::c_short;
             if libc::fcntl(fd, libc::F_SETLK, &lock) < 0 {
-                child_fail(start, false, errno());
+                child_fail(start, errno());
             }
         }
         if let Some(cwd) = plan.cwd {
             if libc::chdir(cwd.as_ptr()) < 0 {
-                child_fail(start, false, errno());
+                child_fail(start, errno());
             }
         }
+        // Every step done: from here on only the exec, or its errno.
+        start.error.store(0, SeqCst);
         let saved = exec_paths_pointers(plan.paths, start.argv, start.envp);
-        child_fail(start, false, saved)
+        child_fail(start, saved)
     }
 }
