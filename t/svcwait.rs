@@ -423,3 +423,16 @@ fn a_waiter_started_with_hup_ignored_lives_on_through_a_hup() {
     assert_eq!(st.signal(), Some(libc::SIGTERM), "{st:?}");
     assert_eq!(entries(&event), Vec::<PathBuf>::new(), "FIFO left");
 }
+
+/// A run that cannot be exec'd is never up for a waiter: `svc -u -wU`
+/// and `-wR` time out (99) at every try, never exit 0.
+#[test]
+fn a_failed_exec_never_wakes_a_waiter_as_up() {
+    let s = Service::new("#!/nonexistent/interpreter\n");
+    let _sup = s.supervise();
+    wait_for("backoff", T, || s.state_field("state") == "backoff");
+    for goal in ["-wU", "-wR", "-wU", "-wR", "-wU"] {
+        let out = s.svc(&["-u", goal, "-T", "300ms"]);
+        assert_eq!(out.status.code(), Some(99), "{goal}: {out:?}");
+    }
+}

@@ -63,12 +63,14 @@ impl Supervisor {
         let cmd = with_notify.as_ref().unwrap_or(&base);
         let has_check = self.view.has_check();
         let before = upkeep::procfs::boot_clock();
+        let mut letter = None;
         let started = cmd.spawn_gated(|pid| {
             // The child waits at its gate: run's pid goes on disk before
             // run can exist, so a supervise killed now leaves a state the
             // next one adopts from, never an unrecorded copy (the child
             // is killed unexec'd when we die first).
             self.restarts.starts = self.restarts.starts.saturating_add(1);
+            let ready_at_exec = notify_read.is_none() && !has_check;
             self.run = Some(Run {
                 pid,
                 started: Instant::now(),
@@ -84,16 +86,23 @@ impl Supervisor {
             self.restarts.operator_restart = false;
             self.restarts.next_start = None;
             self.checks_reset();
-            if let Some(limit) = self.config.timeout_ready {
+            if let (false, Some(limit)) = (ready_at_exec, self.config.timeout_ready) {
                 self.checks.ready.arm(limit);
             }
-            self.set_phase(Phase::Starting);
+            // Written once, with the phase run has once exec'd (without a
+            // readiness fd or a check, exec'd means ready); the waiters
+            // are woken only when the exec has happened.
+            self.set_phase(if ready_at_exec {
+                Phase::Ready
+            } else {
+                Phase::Up
+            });
             self.published.dirty = true;
-            self.publish();
+            letter = self.write_published();
         });
         drop(notify_write);
         match started {
-            Ok((_, exec)) => self.exec_done(exec),
+            Ok((_, exec)) => self.exec_done(exec, letter),
             Err(e) => {
                 // Fork failed (EAGAIN, ENOMEM): never give up, back off.
                 self.report_start_failure(e);
@@ -142,24 +151,22 @@ impl Supervisor {
     }
 
     /// run was exec'd, or failed to be (it then exits 127, reaped later).
-    fn exec_done(&mut self, exec: Result<(), Errno>) {
+    fn exec_done(&mut self, exec: Result<(), Errno>, letter: Option<u8>) {
         let Some(run) = self.run.as_mut() else { return };
         match exec {
             Ok(()) => {
                 self.restarts.start_failure_reported = false;
-                if self.phase == Phase::Starting {
-                    // Without a readiness fd or a check, exec'd means ready.
-                    let ready = run.notify.is_none() && !run.has_check;
-                    self.set_phase(if ready { Phase::Ready } else { Phase::Up });
-                    if ready {
-                        self.checks.ready.cancel();
-                    }
-                    self.schedule_check();
+                if let Some(letter) = letter {
+                    self.announce(letter);
                 }
+                self.schedule_check();
             }
             Err(e) => {
                 run.exec_failed = Some(e);
                 self.report_start_failure(e);
+                // Not up after all: starting until its exit is handled.
+                self.checks.ready.cancel();
+                self.set_phase(Phase::Starting);
             }
         }
     }

@@ -11,7 +11,23 @@ impl Supervisor {
         }
     }
 
+    /// Write what changed and wake the waiters.
     pub(super) fn publish(&mut self) {
+        if let Some(letter) = self.write_published() {
+            self.announce(letter);
+        }
+    }
+
+    /// Wake the waiters in supervise/event/ with `letter`.
+    pub(super) fn announce(&mut self, letter: u8) {
+        if let Some(events) = self.owned.events.as_mut() {
+            events.announce(letter);
+        }
+    }
+
+    /// Write `status` and `state` where they changed; the letter to wake
+    /// the waiters with when either did.
+    pub(super) fn write_published(&mut self) -> Option<u8> {
         self.published.dirty = false;
         let pid = self.run_pid().map(|p| p.as_raw() as u32).unwrap_or(0);
         // The fields are rewritten in place and encoded into a kept
@@ -79,11 +95,7 @@ impl Supervisor {
             results[1] = Some(("state", r));
         }
         // Waiters re-read both files: wake them once, after both.
-        if results.iter().any(Option::is_some) {
-            if let Some(events) = self.owned.events.as_mut() {
-                events.announce(letter);
-            }
-        }
+        let changed = results.iter().any(Option::is_some).then_some(letter);
         for (file, result) in results.into_iter().flatten() {
             match result {
                 // The service dir was removed: svscan is stopping us, and
@@ -100,5 +112,6 @@ impl Supervisor {
                 Ok(()) => {}
             }
         }
+        changed
     }
 }
