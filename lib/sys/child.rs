@@ -72,7 +72,7 @@ pub fn fork_exec(plan: &ChildPlan) -> Result<(Pid, Result<(), Errno>), Errno> {
 /// how the exec went.
 ///
 /// The child shares this process's memory (clone with CLONE_VM, no fork's
-/// page-table copy) and runs on a stack in this call's frame, so this call
+/// page-table copy) and runs on this process's child stack, so this call
 /// returns only once the kernel says the child has left it (at its exec or
 /// exit: CLONE_CHILD_CLEARTID), as a vfork would. While `before_exec`
 /// runs, the child waits at the gate, having made every call that could
@@ -114,6 +114,21 @@ fn parent_to_check(plan: &ChildPlan) -> libc::pid_t {
 /// deep (system calls and a loop over the signals).
 const CHILD_STACK: usize = 32 * 1024;
 
+/// The stack a child runs on until it has left our memory: one for the
+/// process, taken for the whole of each start (starts are one at a time),
+/// in .bss so only the few pages a child touches are ever resident. Not
+/// in the caller's frame: a gated start runs `before_exec` below it, and
+/// every page of the frame it pushed down would stay ours.
+#[repr(align(16))]
+struct ChildStack([u8; CHILD_STACK]);
+
+static STACK: std::sync::Mutex<ChildStack> = std::sync::Mutex::new(ChildStack([0; CHILD_STACK]));
+
+fn take_stack() -> std::sync::MutexGuard<'static, ChildStack> {
+    // A start that panicked left nothing half-done in the bytes.
+    STACK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Every signal of this thread blocked; the old mask to give back to
 /// [`unblock`]. As posix_spawn does: a handler of ours must never run in a
 /// child that shares our memory, on its small stack, before it has put
@@ -143,7 +158,7 @@ fn unblock(old: &libc::sigset_t) {
 /// # Safety
 /// As above; `flags` must include CLONE_VM (the child uses our memory).
 unsafe fn clone_on(
-    stack: &mut std::mem::MaybeUninit<[u128; CHILD_STACK / 16]>,
+    stack: &mut ChildStack,
     start: &ChildStart,
     flags: libc::c_int,
     clear: *const AtomicU32,
@@ -152,7 +167,7 @@ unsafe fn clone_on(
     // x86_64 and aarch64 want); the caller's contract keeps the stack,
     // `start` and `clear` valid for the child's whole life in our memory.
     let pid = unsafe {
-        let top = stack.as_mut_ptr().cast::<u8>().add(CHILD_STACK);
+        let top = stack.0.as_mut_ptr().add(CHILD_STACK);
         libc::clone(
             child_entry,
             top.cast(),
@@ -170,14 +185,12 @@ unsafe fn clone_on(
 }
 
 /// clone(CLONE_VM|CLONE_VFORK): returns once the child has exec'd or
-/// exited. Never inlined: its stack array would make its caller's frame
-/// 32 kB, touched by stack probes on every call.
-#[inline(never)]
+/// exited.
 fn vfork_exec(start: &ChildStart) -> Result<Pid, Errno> {
-    let mut stack = std::mem::MaybeUninit::<[u128; CHILD_STACK / 16]>::uninit();
+    let mut stack = take_stack();
     let old = block_all();
     // SAFETY: CLONE_VFORK suspends us until the child has exec'd or
-    // exited, so `stack` (this frame's) and `start` (borrowed for this
+    // exited, so `stack` (held until we return) and `start` (borrowed for this
     // call) outlive its use of them; sharing our memory, it only reads
     // `start`, stores its `error`, and writes its own stack and errno (ours
     // is not read before clone returns); it never returns into our frames.
@@ -195,20 +208,19 @@ fn vfork_exec(start: &ChildStart) -> Result<Pid, Errno> {
 
 /// The parent's side of [`spawn_gated`]: the clone, `before_exec` while
 /// the child waits at the gate, the gate opened, and the wait until the
-/// child has left our memory. Never inlined, as [`vfork_exec`].
-#[inline(never)]
+/// child has left our memory.
 fn gated_clone(
     start: &ChildStart,
     gate: &Gate,
     before_exec: impl FnOnce(Pid),
 ) -> Result<(Pid, Result<(), Errno>), Errno> {
-    let mut stack = std::mem::MaybeUninit::<[u128; CHILD_STACK / 16]>::uninit();
+    let mut stack = take_stack();
     let old = block_all();
     // SAFETY: this function returns only after the kernel has zeroed
     // `gate.child` (CLONE_CHILD_CLEARTID): it does so when the child's
     // memory is released, at its exec (after it has left our memory) or
-    // its exit, and while we are alive to see it. Until then `stack` (this
-    // frame's), `start` and `gate` stay alive; the child only reads `start`
+    // its exit, and while we are alive to see it. Until then `stack` (held
+    // until we return), `start` and `gate` stay alive; the child only reads `start`
     // and stores to `error` and `gate.child`. The child sets errno (shared
     // with us: same thread pointer) only before it stores AT_GATE, which
     // we wait for before making any call that reads errno, and after the
