@@ -53,7 +53,7 @@ fn main() {
         .spawn()
         .unwrap_or_else(|e| exit(PROG, &Fatal::sys("unable to fork", e)));
     drop(copies);
-    if let Err(e) = child.wait_exec() {
+    if let Err(e) = child.exec {
         let _ = waitpid(child.pid, None);
         exit(
             PROG,

@@ -18,14 +18,8 @@ use crate::sys;
 /// child has exec'd or failed to (it then exits 127).
 pub struct Child {
     pub pid: Pid,
+    /// Ok once exec'd, or the errno of the step that failed.
     pub exec: Result<(), Errno>,
-}
-
-impl Child {
-    /// Whether the child exec'd (Ok) or the errno of the step that failed.
-    pub fn wait_exec(&self) -> Result<(), Errno> {
-        self.exec
-    }
 }
 
 pub struct Spawn {
@@ -328,13 +322,13 @@ mod tests {
             .args(["-c", "exit 7"])
             .spawn()
             .unwrap();
-        assert_eq!(ok.wait_exec(), Ok(()));
+        assert_eq!(ok.exec, Ok(()));
         assert_eq!(exit_code(ok.pid), 7);
         let missing = Spawn::new("/nonexistent/program").spawn().unwrap();
-        assert_eq!(missing.wait_exec(), Err(Errno::ENOENT));
+        assert_eq!(missing.exec, Err(Errno::ENOENT));
         assert_eq!(exit_code(missing.pid), 127);
         let bad_dir = Spawn::new("/bin/true").cwd("/nonexistent").spawn().unwrap();
-        assert_eq!(bad_dir.wait_exec(), Err(Errno::ENOENT));
+        assert_eq!(bad_dir.exec, Err(Errno::ENOENT));
         assert_eq!(exit_code(bad_dir.pid), 127);
         // Held: the child is still this program (not exec'd) while the
         // pid is recorded, however long that takes.

@@ -95,7 +95,7 @@ fn spawn(hook: &Path, cfg: &Config, code: i32) -> Result<Pinned, Errno> {
         .new_session()
         .spawn()?;
     let pinned = Pinned::child(c.pid);
-    let exec = c.wait_exec();
+    let exec = c.exec;
     match (pinned, exec) {
         (Ok(p), Ok(())) => Ok(p),
         (p, exec) => {

@@ -134,7 +134,7 @@ pub fn start_pppd(cfg: &Config) -> Result<Pppd, DialError> {
             return Err(DialError::Fatal(Fatal::sys("unable to open pidfd", e)));
         }
     };
-    if let Err(e) = child.wait_exec() {
+    if let Err(e) = child.exec {
         let _ = proc.reap();
         remove();
         return Err(DialError::Retry(format!(

@@ -146,7 +146,7 @@ fn start(cfg: &Config, opts: &StartOptions) -> Result<Pid, Fatal> {
         .spawn()
         .map_err(|e| Fatal::sys("unable to fork", e))?;
     let proc = Pinned::child(child.pid).map_err(|e| Fatal::sys("unable to open pidfd", e))?;
-    if let Err(e) = child.wait_exec() {
+    if let Err(e) = child.exec {
         let _ = proc.reap();
         return Err(Fatal::sys(
             format!("unable to run {}", opts.connect.display()),

@@ -44,8 +44,9 @@ const PROG: &str = "supervise";
 struct Run {
     pid: Pid,
     started: Instant,
-    /// /proc start time, recorded so a later supervise can adopt this run;
-    /// None until publish reads it (after the status write: the record
+    /// /proc start time, recorded so a later supervise can adopt this run:
+    /// from the boot clock around the clone when that tells it, else None
+    /// until publish reads /proc (after the status write: the record
     /// daemontools' tools read is out first).
     starttime: Option<u64>,
     /// Read end of the notification-fd pipe, until readiness or EOF.

@@ -80,7 +80,7 @@ fn boot(dir: &Path) -> Result<i32, Fatal> {
         .spawn()
         .map_err(|e| Fatal::sys("unable to start readproctitle", e))?;
     title
-        .wait_exec()
+        .exec
         .map_err(|e| Fatal::sys("unable to start readproctitle", e))?;
     drop(read);
     // stderr stays ours until svscan is running (HANDOFF_ENV): a missing
@@ -98,7 +98,7 @@ fn boot(dir: &Path) -> Result<i32, Fatal> {
         .inherit(2)
         .spawn()
         .map_err(|e| Fatal::sys("unable to start svscan", e))?;
-    scan.wait_exec()
+    scan.exec
         .map_err(|e| Fatal::sys("unable to start svscan", e))?;
     // readproctitle ends at EOF, when svscan and every service that shared
     // its output are gone.

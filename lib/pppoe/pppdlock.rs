@@ -113,7 +113,7 @@ mod tests {
             .record_lock(f.as_raw_fd())
             .spawn()
             .unwrap();
-        child.wait_exec().unwrap();
+        child.exec.unwrap();
         let h = holder(&p).unwrap().unwrap();
         assert_eq!(h.pid, child.pid);
         let mut bg = String::new();

@@ -190,10 +190,11 @@ fn vfork_exec(start: &ChildStart) -> Result<Pid, Errno> {
     let mut stack = take_stack();
     let old = block_all();
     // SAFETY: CLONE_VFORK suspends us until the child has exec'd or
-    // exited, so `stack` (held until we return) and `start` (borrowed for this
-    // call) outlive its use of them; sharing our memory, it only reads
-    // `start`, stores its `error`, and writes its own stack and errno (ours
-    // is not read before clone returns); it never returns into our frames.
+    // exited, so `stack` (held until we return) and `start` (borrowed for
+    // this call) outlive its use of them; sharing our memory, it only
+    // reads `start`, stores its `error`, and writes its own stack and
+    // errno (ours is not read before clone returns); it never returns into
+    // our frames.
     let pid = unsafe {
         clone_on(
             &mut stack,
@@ -220,8 +221,8 @@ fn gated_clone(
     // `gate.child` (CLONE_CHILD_CLEARTID): it does so when the child's
     // memory is released, at its exec (after it has left our memory) or
     // its exit, and while we are alive to see it. Until then `stack` (held
-    // until we return), `start` and `gate` stay alive; the child only reads `start`
-    // and stores to `error` and `gate.child`. The child sets errno (shared
+    // until we return), `start` and `gate` stay alive; the child only reads
+    // `start` and stores to `error` and `gate.child`. The child sets errno (shared
     // with us: same thread pointer) only before it stores AT_GATE, which
     // we wait for before making any call that reads errno, and after the
     // gate opens, while we only wait on `gate.child`.
