@@ -101,23 +101,6 @@ fn become_child(start: &ChildStart) -> ! {
         if !plan.new_session && plan.new_process_group && libc::setpgid(0, 0) < 0 {
             child_fail(start, errno());
         }
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        for sig in 1..=libc::SIGRTMAX() {
-            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-                continue;
-            }
-            if plan.keep_ignored && sig != libc::SIGPIPE {
-                let mut now: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, std::ptr::null(), &mut now) == 0
-                    && now.sa_sigaction == libc::SIG_IGN
-                {
-                    continue;
-                }
-            }
-            libc::signal(sig, libc::SIG_DFL);
-        }
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         let death_signal = plan.parent_death_signal.unwrap_or(0);
         if let Some(gate) = start.gate {
             // Killed, unexec'd, if the parent dies before opening the gate.
@@ -136,6 +119,23 @@ fn become_child(start: &ChildStart) -> ! {
         } else if death_signal != 0 && !die_with_parent(start, death_signal) {
             libc::_exit(111);
         }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        for sig in 1..=libc::SIGRTMAX() {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                continue;
+            }
+            if plan.keep_ignored && sig != libc::SIGPIPE {
+                let mut now: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, std::ptr::null(), &mut now) == 0
+                    && now.sa_sigaction == libc::SIG_IGN
+                {
+                    continue;
+                }
+            }
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         for &(src, dst) in plan.fds {
             if src == dst {
                 let flags = libc::fcntl(src, libc::F_GETFD);
