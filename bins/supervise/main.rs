@@ -237,6 +237,10 @@ impl Supervisor {
         if self.run.is_none() && self.want == Want::Up {
             self.start();
         }
+        // Start-up's reading and parsing is done: its freed pages go back,
+        // and what stays resident is what the loop uses (a supervise per
+        // service, so every page counts hundreds of times).
+        upkeep::sys::release_free_heap();
         loop {
             if self.published.dirty {
                 self.publish();
