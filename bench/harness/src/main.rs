@@ -8,6 +8,7 @@
 //! samples) and bench/charts/*.svg (one bar chart per row).
 
 mod figures;
+mod floor;
 mod procs;
 mod report;
 mod systems;
@@ -84,7 +85,10 @@ fn parse_args() -> Result<Args, String> {
     let mut quick = false;
     let mut root = None;
     let mut only = None;
-    let mut it = std::env::args().skip(1);
+    // Never std::env::args: it panics on an argument that is not UTF-8.
+    let mut it = std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string().unwrap_or_default());
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => quick = true,
@@ -290,6 +294,12 @@ fn results_md(root: &Path, run: &RunInfo, rows: &[Row], ctx: &Ctx, failed: &[Str
 }
 
 fn main() -> ExitCode {
+    let mut argv = std::env::args_os().skip(1);
+    if argv.next().is_some_and(|a| a == "--floor-supervise") {
+        if let Some(dir) = argv.next() {
+            floor::supervise(Path::new(&dir));
+        }
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
