@@ -452,7 +452,10 @@ fn status_and_state_are_world_readable_and_atomic() {
     use std::os::unix::fs::PermissionsExt;
     let s = Service::new("#!/bin/sh\nexec sleep 100\n");
     let _sup = s.supervise();
-    wait_for("up", T, || s.pid() != 0);
+    // status is written before state (doc/DESIGN.md): wait for both.
+    wait_for("up", T, || {
+        s.pid() != 0 && s.path("supervise/state").exists()
+    });
     for f in ["status", "state"] {
         let mode = fs::metadata(s.path(&format!("supervise/{f}")))
             .unwrap()
