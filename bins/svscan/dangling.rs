@@ -99,7 +99,7 @@ impl Scanner {
         for wd in stale {
             self.dangling.remove(&wd);
             let shared = wd == self.root_watch
-                || self.watches.contains_key(&wd)
+                || self.services.watched(wd).is_some()
                 || self.candidates.contains_key(&wd)
                 || self.foreign.contains_key(&wd);
             if !shared {

@@ -11,7 +11,7 @@ impl Scanner {
     pub(super) fn reap(&mut self) {
         for (pid, ended) in event::reap_children() {
             // Anything not ours is an orphan reparented to us: reaped, done.
-            if let Some((key, side)) = self.by_pid.remove(&pid) {
+            if let Some((key, side)) = self.services.take_pid(pid) {
                 self.supervise_died(key, side, ended);
             }
         }

@@ -10,9 +10,11 @@ mod dangling;
 mod deaths;
 mod foreign;
 mod handover;
+mod idtable;
 mod notify;
 mod pipes;
 mod scan;
+mod services;
 mod stop;
 
 use std::collections::{HashMap, HashSet};
@@ -29,6 +31,7 @@ use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 
 use foreign::{Pin, Release};
+use services::{Name, Services};
 use upkeep::errors::{self, Fatal};
 use upkeep::event::{self, Timer};
 use upkeep::handoff::HANDOFF_ENV;
@@ -73,7 +76,7 @@ struct Supervise {
 }
 
 struct Service {
-    name: OsString,
+    name: Name,
     main: Supervise,
     /// Boxed: most services have no log/, and 500 services fit in a
     /// smaller table.
@@ -141,15 +144,8 @@ struct Scanner {
     /// The earliest deadline of a logger ending on EOF (stop.rs).
     drain: Timer,
     dev_null: File,
-    /// Boxed, so the table holds pointers: it has room for up to twice
-    /// as many services as there are (a whole Service per slot was
-    /// 200 kB at 500 services).
-    services: HashMap<Key, Box<Service>>,
-    /// The services by name (two share one while a removed dir's service
-    /// is still stopping and a new dir has its name).
-    by_name: HashMap<OsString, Vec<Key>>,
-    by_pid: HashMap<Pid, (Key, Side)>,
-    watches: HashMap<WatchDescriptor, Key>,
+    /// With their indexes by name, by supervise pid and by watch.
+    services: Services,
     foreign: HashMap<WatchDescriptor, (Key, Side)>,
     /// Dirs without a `run` yet, watched until one appears.
     /// Each with the names it was seen under (a link to it is one more).
@@ -225,10 +221,7 @@ impl Scanner {
             recheck: Timer::new().map_err(|e| Fatal::sys("unable to create timerfd", e))?,
             drain: Timer::new().map_err(|e| Fatal::sys("unable to create timerfd", e))?,
             dev_null,
-            services: HashMap::new(),
-            by_name: HashMap::new(),
-            by_pid: HashMap::new(),
-            watches: HashMap::new(),
+            services: Services::default(),
             foreign: HashMap::new(),
             candidates: HashMap::new(),
             root_watch,
@@ -242,7 +235,7 @@ impl Scanner {
         let mut worked = true;
         loop {
             if self.shutting_down
-                && self.by_pid.is_empty()
+                && self.services.pids() == 0
                 && self.foreign.is_empty()
                 && !self.stop_pending()
             {
@@ -325,7 +318,7 @@ impl Scanner {
     }
 
     fn side_dir(svc: &Service, side: Side) -> PathBuf {
-        let dir = PathBuf::from(&svc.name);
+        let dir = PathBuf::from(&*svc.name);
         match side {
             Side::Main => dir,
             Side::Log => dir.join("log"),

@@ -34,7 +34,7 @@ impl Scanner {
                     if let Some(&side) = self.foreign.get(&e.wd) {
                         released.push((e.wd, side, Release::Gone));
                     }
-                    self.watches.remove(&e.wd);
+                    self.services.unwatch(e.wd);
                     self.candidates.remove(&e.wd);
                     // Its links wait one level up now.
                     if let Some(links) = self.dangling.remove(&e.wd) {
@@ -66,8 +66,12 @@ impl Scanner {
                 if name != "run" && name != "log" {
                     continue;
                 }
-                if let Some(svc) = self.watches.get(&e.wd).and_then(|k| self.services.get(k)) {
-                    names.insert(svc.name.clone());
+                if let Some(svc) = self
+                    .services
+                    .watched(e.wd)
+                    .and_then(|k| self.services.get(&k))
+                {
+                    names.insert(svc.name.to_os_string());
                 }
                 if let Some(dir) = self.candidates.get(&e.wd) {
                     names.extend(dir.iter().cloned());
@@ -77,9 +81,7 @@ impl Scanner {
         // A service moved away with no MOVED_TO seen: renamed within the
         // scan dir (its MOVED_TO still to be read) or moved out; only a
         // whole read of the dir tells which.
-        rescan |= moved_away
-            .values()
-            .any(|gone| self.by_name.contains_key(gone));
+        rescan |= moved_away.values().any(|gone| self.services.has_name(gone));
         for (wd, (key, side), how) in released {
             self.foreign_released(wd, key, side, how);
         }

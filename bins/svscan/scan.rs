@@ -5,19 +5,21 @@
 //! reports are looked at, so N new dirs cost O(N), not O(N²).
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Instant;
 
 use nix::sys::inotify::AddWatchFlags;
 
-use super::{handover, pipes, Key, Scanner, Service, Side, Supervise, PROG, RETRY_AFTER_ERROR};
+use super::{
+    handover, pipes, Key, Name, Scanner, Service, Side, Supervise, PROG, RETRY_AFTER_ERROR,
+};
 use upkeep::errors;
 use upkeep::spawn::Spawn;
 
 /// Does `name` in the scan dir (not a dot name) lead to the dir `key`?
-fn leads_to(name: &OsString, key: Key) -> bool {
+fn leads_to(name: &OsStr, key: Key) -> bool {
     name.as_encoded_bytes().first() != Some(&b'.')
         && std::fs::metadata(name).is_ok_and(|m| (m.dev(), m.ino()) == key)
 }
@@ -32,7 +34,11 @@ impl Scanner {
         };
         // The known services' names too, so that one whose dir went away
         // is stopped, and the links waiting for a target (forgotten if gone).
-        let mut names: HashSet<OsString> = self.by_name.keys().cloned().collect();
+        let mut names: HashSet<OsString> = self
+            .services
+            .values()
+            .map(|s| s.name.to_os_string())
+            .collect();
         names.extend(self.dangling.values().flatten().cloned());
         for entry in entries {
             match entry {
@@ -48,13 +54,13 @@ impl Scanner {
     /// are no longer there. `full`: every name was given (scan), and the
     /// services still stopping are told again.
     pub(super) fn check(&mut self, names: HashSet<OsString>, full: bool) {
-        let mut seen: Vec<(Key, OsString)> = Vec::new();
+        let mut seen: Vec<(Key, Name)> = Vec::new();
         let mut now_at: HashMap<OsString, Option<Key>> = HashMap::with_capacity(names.len());
         for name in names {
             self.forget_link(&name);
             let key = self.look_at(&name);
             if let Some(key) = key {
-                seen.push((key, name.clone()));
+                seen.push((key, Name::from(name.as_os_str())));
             }
             now_at.insert(name, key);
         }
@@ -75,9 +81,7 @@ impl Scanner {
         // the scan dir was seen above under its new name, so it stays).
         let mut gone: HashSet<Key> = now_at
             .iter()
-            .filter_map(|(name, now)| Some((self.by_name.get(name)?, now)))
-            .flat_map(|(keys, now)| keys.iter().filter(move |k| Some(**k) != *now))
-            .copied()
+            .flat_map(|(name, now)| self.services.named(name).filter(move |k| Some(*k) != *now))
             .collect();
         // A service known by two names lost one: only a whole read tells
         // whether the other still leads to it.
@@ -141,21 +145,6 @@ impl Scanner {
         Some(key)
     }
 
-    /// Move service `key` in the name index from `old` to `new`.
-    pub(super) fn index_name(&mut self, key: Key, old: Option<&OsString>, new: Option<&OsString>) {
-        if let Some(old) = old {
-            if let Some(keys) = self.by_name.get_mut(old) {
-                keys.retain(|k| *k != key);
-                if keys.is_empty() {
-                    self.by_name.remove(old);
-                }
-            }
-        }
-        if let Some(new) = new {
-            self.by_name.entry(new.clone()).or_default().push(key);
-        }
-    }
-
     fn temporary_failure(&mut self, what: &str, e: &std::io::Error) {
         errors::warn(
             PROG,
@@ -165,22 +154,18 @@ impl Scanner {
     }
 
     /// A service dir seen in this scan: start what is not running yet.
-    fn ensure(&mut self, key: Key, name: OsString) {
+    fn ensure(&mut self, key: Key, name: Name) {
         if !self.services.contains_key(&key) {
             let watch = self
                 .inotify
                 .add_watch(
-                    Path::new(&name),
+                    Path::new(&*name),
                     AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO,
                 )
                 .ok();
-            if let Some(wd) = watch {
-                self.watches.insert(wd, key);
-            }
-            self.index_name(key, None, Some(&name));
             self.services.insert(
                 key,
-                Box::new(Service {
+                Service {
                     name: name.clone(),
                     main: Supervise::default(),
                     log: None,
@@ -189,18 +174,16 @@ impl Scanner {
                     watch,
                     reattach_log: false,
                     aliased: false,
-                }),
+                },
             );
         }
-        let has_log = Path::new(&name).join("log").is_dir();
+        let has_log = Path::new(&*name).join("log").is_dir();
         let old = &self.services[&key].name;
         if *old != name {
-            let old = old.clone();
-            self.index_name(key, Some(&old), Some(&name));
+            self.services.rename(&key, name);
         }
         let svc = self.services.get_mut(&key).expect("inserted above");
         svc.present = true;
-        svc.name = name;
         // No pipe while a log side exists: it was dropped for a logger
         // ending on EOF (stop.rs), and the service came back meanwhile. A
         // new one, so that logger still sees its EOF.
@@ -209,7 +192,7 @@ impl Scanner {
             let recovered = svc
                 .log
                 .is_none()
-                .then(|| pipes::recover(Path::new(&svc.name)));
+                .then(|| pipes::recover(Path::new(&*svc.name)));
             let pipe = match recovered.flatten() {
                 Some(p) => Ok(p),
                 None => nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC),
@@ -220,7 +203,7 @@ impl Scanner {
                     // before log/ existed, or a foreign one writing
                     // elsewhere): it takes the pipe at its next stop.
                     svc.reattach_log = svc.main.pid.is_some()
-                        || pipes::foreign_writes_into(Path::new(&svc.name), &p.1) == Some(false);
+                        || pipes::foreign_writes_into(Path::new(&*svc.name), &p.1) == Some(false);
                     svc.pipe = Some(p);
                     svc.log.get_or_insert_with(Box::default);
                 }
@@ -248,7 +231,7 @@ impl Scanner {
         if svc.reattach_log {
             svc.reattach_log = false;
             // Take the log pipe from the service's next restart on.
-            svc.main.told_to_exit = upkeep::control::send(Path::new(&svc.name), b"x").is_ok();
+            svc.main.told_to_exit = upkeep::control::send(Path::new(&*svc.name), b"x").is_ok();
         }
     }
 
@@ -302,7 +285,7 @@ impl Scanner {
         match cmd.spawn() {
             Ok(child) => {
                 sup.pid = Some(child.pid);
-                self.by_pid.insert(child.pid, (key, side));
+                self.services.index_pid(&key, side, child.pid);
             }
             Err(e) => {
                 errors::warn(

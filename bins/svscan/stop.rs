@@ -44,8 +44,7 @@ impl Scanner {
         if let Some(l) = svc.log.as_deref_mut() {
             l.restart_pending = false;
         }
-        if let Some(wd) = svc.watch.take() {
-            self.watches.remove(&wd);
+        if let Some(wd) = self.services.take_watch(&key) {
             let _ = self.inotify.rm_watch(wd);
         }
         self.stop_side(key, Side::Main);
@@ -274,9 +273,7 @@ impl Scanner {
         };
         let busy = |s: &Supervise| s.alive() || s.restart_pending;
         if !busy(&svc.main) && !svc.log.as_deref().is_some_and(busy) {
-            let name = svc.name.clone();
             self.services.remove(&key);
-            self.index_name(key, Some(&name), None);
         }
     }
 
