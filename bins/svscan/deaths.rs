@@ -50,6 +50,7 @@ impl Scanner {
             }
             let due = sup
                 .last_start
+                .get()
                 .map(|t| t + RESTART_SPACING)
                 .unwrap_or_else(Instant::now);
             if due <= Instant::now() {
@@ -69,7 +70,7 @@ impl Scanner {
             .values()
             .flat_map(|s| std::iter::once(&s.main).chain(s.log.as_deref()))
             .filter(|s| s.restart_pending)
-            .filter_map(|s| s.last_start.map(|t| t + RESTART_SPACING))
+            .filter_map(|s| s.last_start.get().map(|t| t + RESTART_SPACING))
             .min();
         match earliest {
             Some(due) => self
@@ -85,11 +86,16 @@ impl Scanner {
             .services
             .iter()
             .flat_map(|(k, s)| {
-                let main = (s.main.restart_pending, *k, Side::Main, s.main.last_start);
+                let main = (
+                    s.main.restart_pending,
+                    *k,
+                    Side::Main,
+                    s.main.last_start.get(),
+                );
                 let log = s
                     .log
                     .as_ref()
-                    .map(|l| (l.restart_pending, *k, Side::Log, l.last_start));
+                    .map(|l| (l.restart_pending, *k, Side::Log, l.last_start.get()));
                 std::iter::once(main).chain(log)
             })
             .filter(|(pending, _, _, last)| {

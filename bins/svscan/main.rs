@@ -11,6 +11,7 @@ mod deaths;
 mod foreign;
 mod handover;
 mod idtable;
+mod name;
 mod notify;
 mod pipes;
 mod scan;
@@ -45,7 +46,7 @@ const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
 #[derive(Default)]
 struct Supervise {
     pid: Option<Pid>,
-    last_start: Option<Instant>,
+    last_start: Stamp,
     /// Dead and waiting for RESTART_SPACING to pass.
     restart_pending: bool,
     /// Told to stop for good (dir removed, svscan shutting down).
@@ -69,7 +70,7 @@ struct Supervise {
     handover: Option<File>,
     /// A logger told `ox` to end on EOF (stop.rs): stopped anyway if its
     /// supervise is still there at this instant.
-    drain_until: Option<Instant>,
+    drain_until: Stamp,
     /// Supervisors started during shutdown to stop a run left behind by
     /// one that was killed (see stop.rs).
     stop_attempts: u8,
@@ -93,6 +94,30 @@ struct Service {
     /// Seen under a second name too (a link to it in the scan dir): its
     /// name going away does not mean it went (see scan.rs).
     aliased: bool,
+}
+
+/// An `Option<Instant>` in 8 bytes, not 16: nanoseconds since svscan
+/// started, plus one (0 is none). Two in every Supervise.
+#[derive(Clone, Copy, Default)]
+struct Stamp(u64);
+
+/// The instant Stamps count from: svscan's start (Scanner::new).
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl Stamp {
+    fn new(t: Option<Instant>) -> Stamp {
+        Stamp(t.map_or(0, |t| {
+            let ns = t.saturating_duration_since(epoch()).as_nanos();
+            u64::try_from(ns).unwrap_or(u64::MAX - 1) + 1
+        }))
+    }
+
+    fn get(self) -> Option<Instant> {
+        (self.0 != 0).then(|| epoch() + Duration::from_nanos(self.0 - 1))
+    }
 }
 
 /// Which of a service's two supervises: the service's own or its log/'s.
@@ -181,6 +206,7 @@ fn run(dir: &Path) -> i32 {
 
 impl Scanner {
     fn new(dir: &Path) -> Result<Scanner, Fatal> {
+        epoch();
         let signals = event::daemon_signals(&[
             Signal::SIGCHLD,
             Signal::SIGTERM,

@@ -13,7 +13,7 @@ use std::time::Instant;
 use nix::sys::inotify::AddWatchFlags;
 
 use super::{
-    handover, pipes, Key, Name, Scanner, Service, Side, Supervise, PROG, RETRY_AFTER_ERROR,
+    handover, pipes, Key, Name, Scanner, Service, Side, Stamp, Supervise, PROG, RETRY_AFTER_ERROR,
 };
 use upkeep::errors;
 use upkeep::spawn::Spawn;
@@ -69,7 +69,7 @@ impl Scanner {
             // Two names for one dir (a link to it beside it): the service
             // keeps the name it has while that still leads to it.
             let name = match self.services.get_mut(&key) {
-                Some(s) if s.name != name && leads_to(&s.name, key) => {
+                Some(s) if *s.name != *name && leads_to(&s.name, key) => {
                     s.aliased = true;
                     s.name.clone()
                 }
@@ -179,7 +179,7 @@ impl Scanner {
         }
         let has_log = Path::new(&*name).join("log").is_dir();
         let old = &self.services[&key].name;
-        if *old != name {
+        if **old != *name {
             self.services.rename(&key, name);
         }
         let svc = self.services.get_mut(&key).expect("inserted above");
@@ -252,7 +252,7 @@ impl Scanner {
             sup.foreign_pin = pin;
             sup.restart_pending = false;
             sup.stopping = false;
-            sup.drain_until = None;
+            sup.drain_until = Stamp::default();
             if self.shutting_down {
                 self.stop_side(key, side);
             }
@@ -271,13 +271,13 @@ impl Scanner {
         let sup = svc.side_mut(side).expect("log side exists");
         // This svscan's first start here: a predecessor killed with no
         // svscan alive to replace it is replaced now.
-        if sup.last_start.is_none() && handover::killed_this_boot(&dir) {
+        if sup.last_start.get().is_none() && handover::killed_this_boot(&dir) {
             sup.replacing = true;
         }
-        sup.last_start = Some(Instant::now());
+        sup.last_start = Stamp::new(Some(Instant::now()));
         sup.restart_pending = false;
         sup.stopping = false;
-        sup.drain_until = None;
+        sup.drain_until = Stamp::default();
         // While shutting down, the `dx` stop.rs queued stands instead.
         if std::mem::take(&mut sup.replacing) && !self.shutting_down {
             sup.handover = handover::queue_want(&dir);

@@ -15,8 +15,7 @@ use nix::unistd::Pid;
 use super::idtable::IdTable;
 use super::{Key, Service, Side};
 
-/// A service's name in the scan dir.
-pub(super) type Name = Box<OsStr>;
+pub(super) use super::name::Name;
 
 #[derive(Default)]
 pub(super) struct Services {

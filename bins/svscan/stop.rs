@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::{foreign, handover, Key, Scanner, Side, Supervise, PROG, RESTART_SPACING};
+use super::{foreign, handover, Key, Scanner, Side, Stamp, Supervise, PROG, RESTART_SPACING};
 use upkeep::status;
 use upkeep::{errors, procfs, sys};
 
@@ -121,7 +121,7 @@ impl Scanner {
             return false;
         };
         let now = Instant::now();
-        if let Some(until) = log.drain_until {
+        if let Some(until) = log.drain_until.get() {
             return until > now;
         }
         if !log.alive() {
@@ -150,7 +150,7 @@ impl Scanner {
             return false;
         }
         // Saturating: no deadline at all means stopping it at once.
-        log.drain_until = Some(now.checked_add(DRAIN_TIMEOUT).unwrap_or(now));
+        log.drain_until = Stamp::new(Some(now.checked_add(DRAIN_TIMEOUT).unwrap_or(now)));
         self.arm_drain_timer();
         true
     }
@@ -162,7 +162,7 @@ impl Scanner {
             .values()
             .filter_map(|s| s.log.as_deref())
             .filter(|l| l.alive())
-            .filter_map(|l| l.drain_until)
+            .filter_map(|l| l.drain_until.get())
             .filter(|&t| t > now)
             .min();
         match earliest {
@@ -182,7 +182,7 @@ impl Scanner {
             .filter(|(_, s)| {
                 s.log
                     .as_ref()
-                    .is_some_and(|l| l.alive() && l.drain_until.is_some_and(|t| t <= now))
+                    .is_some_and(|l| l.alive() && l.drain_until.get().is_some_and(|t| t <= now))
             })
             .map(|(k, _)| *k)
             .collect();
@@ -237,7 +237,10 @@ impl Scanner {
         }
         // The first at once; a retry a second after the last start, as
         // restarts are spaced.
-        let due = sup.last_start.and_then(|t| t.checked_add(RESTART_SPACING));
+        let due = sup
+            .last_start
+            .get()
+            .and_then(|t| t.checked_add(RESTART_SPACING));
         if sup.stop_attempts > 0 && due.is_some_and(|due| due > Instant::now()) {
             sup.restart_pending = true;
             self.arm_restart_timer();
