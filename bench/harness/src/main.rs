@@ -8,7 +8,6 @@
 //! samples) and bench/charts/*.svg (one bar chart per row).
 
 mod figures;
-mod floor;
 mod procs;
 mod report;
 mod systems;
@@ -294,12 +293,6 @@ fn results_md(root: &Path, run: &RunInfo, rows: &[Row], ctx: &Ctx, failed: &[Str
 }
 
 fn main() -> ExitCode {
-    let mut argv = std::env::args_os().skip(1);
-    if argv.next().is_some_and(|a| a == "--floor-supervise") {
-        if let Some(dir) = argv.next() {
-            floor::supervise(Path::new(&dir));
-        }
-    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

@@ -28,8 +28,7 @@ pub(super) const SETTLE: Duration = Duration::from_millis(25);
 pub(super) const GIVE_UP: Duration = Duration::from_secs(5);
 
 struct Svc {
-    /// None: the floor (bench/harness/src/floor.rs).
-    sys: Option<Sys>,
+    sys: Sys,
     dir: PathBuf,
     child: Child,
     ino: Inotify,
@@ -41,16 +40,13 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
     let base = ctx.dir("restart")?;
     let mut svcs = Vec::new();
     for i in 0..PER_SYSTEM {
-        for sys in ALL.into_iter().map(Some).chain([None]) {
-            let name = sys.map_or("floor", Sys::name);
-            let dir = base.join(format!("{name}-{i}"));
+        for sys in ALL {
+            let dir = base.join(format!("{}-{i}", sys.name()));
             write_run(&dir, SLEEPER)?;
-            let tag = format!("restart-{name}-{i}");
-            let child = match sys {
-                Some(sys) => start_supervised(ctx, sys, &dir, &tag)?.0,
-                None => start_floor(ctx, &dir, &tag)?,
-            };
+            let (child, pid) =
+                start_supervised(ctx, sys, &dir, &format!("restart-{}-{i}", sys.name()))?;
             let ino = watch_status(&dir)?;
+            let _ = pid;
             svcs.push(Svc {
                 sys,
                 dir,
@@ -65,62 +61,60 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
         .iter()
         .map(|s| procs::cpu_ns(s.child.id() as i32))
         .collect();
-    let mut samples: [Vec<f64>; 5] = Default::default();
-    let mut timeouts = [0usize; 5];
+    let mut samples: [Vec<f64>; 4] = Default::default();
+    let mut timeouts = [0usize; 4];
     let mut csv = Csv::new("restart", "system,kill,latency_ms,outcome");
     while samples.iter().any(|s| s.len() < kills) {
         for svc in svcs.iter_mut() {
-            let n = svc.sys.map_or(FLOOR, Sys::idx);
-            // The floor writes daemontools' record.
-            let format = svc.sys.unwrap_or(Sys::Daemontools);
-            let name = svc.sys.map_or("floor", Sys::name);
+            let n = svc.sys.idx();
             if samples[n].len() >= kills {
                 continue;
             }
             sleep_until(svc.up_since + MIN_UP);
-            let Killed { new, ms: lat, .. } = kill_and_time(format, &svc.dir, &svc.ino)?;
+            let Killed { new, ms: lat, .. } = kill_and_time(svc.sys, &svc.dir, &svc.ino)?;
             if new == 0 {
                 timeouts[n] += 1;
                 // Counted as the time given up after: a lower bound.
-                csv.row(&[&name, &samples[n].len(), &format!("{lat:.4}"), &"timeout"]);
+                csv.row(&[
+                    &svc.sys.name(),
+                    &samples[n].len(),
+                    &format!("{lat:.4}"),
+                    &"timeout",
+                ]);
                 // Wait for it to come back before going on.
                 crate::wait_for(Duration::from_secs(30), || {
-                    status_pid(format, &svc.dir).unwrap_or(0) != 0
+                    status_pid(svc.sys, &svc.dir).unwrap_or(0) != 0
                 });
                 samples[n].push(lat);
             } else {
-                csv.row(&[&name, &samples[n].len(), &format!("{lat:.4}"), &"restarted"]);
+                csv.row(&[
+                    &svc.sys.name(),
+                    &samples[n].len(),
+                    &format!("{lat:.4}"),
+                    &"restarted",
+                ]);
                 samples[n].push(lat);
             }
             svc.up_since = Instant::now();
             std::thread::sleep(SETTLE);
         }
     }
-    let mut cpu = [0u64; 5];
-    let mut cpu_known = [true; 5];
+    let mut cpu = [0u64; 4];
+    let mut cpu_known = [true; 4];
     for (svc, before) in svcs.iter().zip(&cpu_before) {
-        let n = svc.sys.map_or(FLOOR, Sys::idx);
         match (before, procs::cpu_ns(svc.child.id() as i32)) {
-            (Some(b), Some(a)) => cpu[n] += a.saturating_sub(*b),
-            _ => cpu_known[n] = false,
+            (Some(b), Some(a)) => cpu[svc.sys.idx()] += a.saturating_sub(*b),
+            _ => cpu_known[svc.sys.idx()] = false,
         }
     }
     for svc in &svcs {
         procs::kill_tree(svc.child.id() as i32);
     }
     csv.write(&ctx.results)?;
-    let floor_at = |p: f64| percentile(&samples[FLOOR], p);
-    let floor_cpu = (cpu_known[FLOOR] && !samples[FLOOR].is_empty())
-        .then(|| cpu[FLOOR] as f64 / samples[FLOOR].len() as f64 / 1000.0);
     ctx.note(format!(
-        "Restart after kill -9: {PER_SYSTEM} services per system (`run` = `exec sleep`), each up ≥ 1.2 s, killed in turn ({kills} kills per system, systems interleaved); time from kill(2) until the supervisor's status names a new pid (daemontools and upkeep: `supervise/status` bytes 12..16; runit: `supervise/pid`, its first status file written; s6: `supervise/status` bytes 24..32), seen through inotify on `supervise/`. Supervisor CPU per restart: its /proc/PID/schedstat run time over the whole series divided by its restarts (includes the idle 1.2 s between kills, which costs nothing when idle). The floor: {PER_SYSTEM} more services, interleaved with the others, under the least a supervisor can do (`upkeep-bench --floor-supervise`, bench/harness/src/floor.rs: waitpid, fork, exec of run in the child, the pid written to daemontools' status record and renamed into place; nothing else), timed the same way: p50 {}, p90 {}, p99 {} ms, CPU per restart {} µs. The rows \"over the floor\" divide each system's figure by it. Timeouts (> 5 s): {}.",
-        fmt_opt(floor_at(50.0)),
-        fmt_opt(floor_at(90.0)),
-        fmt_opt(floor_at(99.0)),
-        fmt_opt(floor_cpu),
+        "Restart after kill -9: {PER_SYSTEM} services per system (`run` = `exec sleep`), each up ≥ 1.2 s, killed in turn ({kills} kills per system, systems interleaved); time from kill(2) until the supervisor's status names a new pid (daemontools and upkeep: `supervise/status` bytes 12..16; runit: `supervise/pid`, its first status file written; s6: `supervise/status` bytes 24..32), seen through inotify on `supervise/`. Supervisor CPU per restart: its /proc/PID/schedstat run time over the whole series divided by its restarts (includes the idle 1.2 s between kills, which costs nothing when idle). Timeouts (> 5 s): {}.",
         ALL.iter()
             .map(|s| format!("{} {}", s.name(), timeouts[s.idx()]))
-            .chain([format!("floor {}", timeouts[FLOOR])])
             .collect::<Vec<_>>()
             .join(", ")
     ));
@@ -145,59 +139,7 @@ pub fn run(ctx: &mut Ctx) -> Result<Vec<Row>, String> {
         );
     }
     rows.push(r);
-    // How close each system comes to the floor.
-    for (p, id) in [(50.0, "restart-floor-p50"), (90.0, "restart-floor-p90")] {
-        let mut r = Row::new(
-            id,
-            &format!("restart after kill -9 over the floor, p{p}"),
-            "× floor",
-            true,
-        );
-        for sys in ALL {
-            r.set(
-                sys,
-                percentile(&samples[sys.idx()], p)
-                    .zip(floor_at(p))
-                    .map(|(v, f)| v / f),
-            );
-        }
-        rows.push(r);
-    }
-    let mut r = Row::new(
-        "restart-floor-cpu",
-        "supervisor CPU time per restart over the floor",
-        "× floor",
-        true,
-    );
-    for sys in ALL {
-        let n = samples[sys.idx()].len();
-        let v = (cpu_known[sys.idx()] && n > 0).then(|| cpu[sys.idx()] as f64 / n as f64 / 1000.0);
-        r.set(sys, v.zip(floor_cpu).map(|(v, f)| v / f));
-    }
-    rows.push(r);
     Ok(rows)
-}
-
-/// Index of the floor's samples, after the four systems'.
-const FLOOR: usize = 4;
-
-fn fmt_opt(v: Option<f64>) -> String {
-    v.map_or("n/a".into(), |v| format!("{v:.3}"))
-}
-
-/// The floor supervisor (floor.rs) on `dir`, once its status names a pid.
-fn start_floor(ctx: &Ctx, dir: &Path, tag: &str) -> Result<Child, String> {
-    let me = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let me = me.to_string_lossy().into_owned();
-    let d = dir.to_string_lossy().into_owned();
-    let child = procs::start(&[&me, "--floor-supervise", &d], dir, &ctx.log(tag))?;
-    if !crate::wait_for(Duration::from_secs(10), || {
-        status_pid(Sys::Daemontools, dir).unwrap_or(0) != 0
-    }) {
-        procs::kill_tree(child.id() as i32);
-        return Err(format!("floor on {}: not up within 10 s", dir.display()));
-    }
-    Ok(child)
 }
 
 /// An inotify watch on `dir/supervise/`: every status write wakes it.
