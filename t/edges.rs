@@ -293,9 +293,14 @@ fn a_dead_supervise_is_never_reported_up_nor_holds_the_lock() {
 
 #[test]
 fn garbage_in_status_and_state_never_panics_the_successor() {
-    let (_mark, _cleanup, s) = marked_sleeper(1113);
+    let (mark, _cleanup, s) = marked_sleeper(1113);
     let mut sup = Started::supervise(&s.dir, s.tmp.path());
-    wait_for("up", T, || s.state_field("state") == "ready");
+    // state says ready once run's pid is on disk, before its exec
+    // (doc/DESIGN.md): a supervise killed before the exec takes its child
+    // with it, and there is nothing to adopt. Kill it once run runs.
+    wait_for("up", T, || {
+        s.state_field("state") == "ready" && copies(&mark) == [s.pid()]
+    });
     let pid = s.pid();
     signal(sup.pid(), Signal::SIGKILL);
     assert!(sup.wait_exit(T).is_some());
