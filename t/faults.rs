@@ -44,9 +44,12 @@ fn supervise_killed_a_thousand_times() {
     fs::write(load.path("backoff"), "1ms 5ms").unwrap();
     let _load = load.supervise();
     let mut sup = s.supervise();
-    // Ready: run has exec'd (its pid is on disk before, and a supervise
-    // killed before the exec takes that start with it).
-    wait_for("up", T, || s.state_field("state") == "ready");
+    // state says ready once run's pid is on disk, before its exec, and a
+    // supervise killed before the exec takes that start with it: wait
+    // until run runs.
+    wait_for("up", T, || {
+        s.state_field("state") == "ready" && copies(&mark) == 1
+    });
     let pid = s.pid();
     for round in 0..n {
         signal(sup.pid(), Signal::SIGKILL);
