@@ -163,4 +163,41 @@ mod holder_tests {
         drop(held);
         assert_eq!(flock_holder(&p).unwrap(), None);
     }
+
+    /// /proc/locks is read a page at a time: locks listed before ours that
+    /// come and go while it is read must not hide ours.
+    #[test]
+    fn finds_the_holder_while_other_locks_come_and_go() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("lock");
+        // Enough others that the listing takes several pages.
+        let _others: Vec<_> = (0..300)
+            .map(|i| try_exclusive(open_lock_file(&dir.path().join(format!("h{i}"))).unwrap()))
+            .collect();
+        let _ours = try_exclusive(open_lock_file(&p).unwrap()).unwrap();
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            for t in 0..2 {
+                let (stop, dir) = (&stop, &dir);
+                scope.spawn(move || {
+                    let files: Vec<_> = (0..50)
+                        .map(|i| dir.path().join(format!("c{t}-{i}")))
+                        .collect();
+                    while !stop.load(Ordering::Relaxed) {
+                        let held: Vec<_> = files
+                            .iter()
+                            .map(|f| try_exclusive(open_lock_file(f).unwrap()))
+                            .collect();
+                        drop(held);
+                    }
+                });
+            }
+            let misses = (0..1000)
+                .filter(|_| flock_holder(&p).unwrap() != Some(std::process::id()))
+                .count();
+            stop.store(true, Ordering::Relaxed);
+            assert_eq!(misses, 0);
+        });
+    }
 }

@@ -144,13 +144,19 @@ pub fn children(parent: Pid) -> Vec<Pid> {
 pub fn flock_taker(dev: u64, ino: u64) -> io::Result<Option<Pid>> {
     let (major, minor) = (libc::major(dev), libc::minor(dev));
     let id = format!("{major:02x}:{minor:02x}:{ino}");
-    let locks = std::fs::read_to_string("/proc/locks")?;
-    // "1: FLOCK  ADVISORY  WRITE 1234 08:01:123456 0 EOF"; a waiter's line
-    // has "->" after the number and holds nothing.
-    for line in locks.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.get(1) == Some(&"FLOCK") && fields.get(5) == Some(&id.as_str()) {
-            return Ok(fields[4].parse().ok().map(Pid::from_raw));
+    // The kernel lists /proc/locks a page at a time, finding its place
+    // again by count: a lock listed earlier that goes away between two of
+    // our reads makes the next page skip one. A lock is said to be free
+    // only when five whole readings do not show it.
+    for _ in 0..5 {
+        let locks = std::fs::read_to_string("/proc/locks")?;
+        // "1: FLOCK  ADVISORY  WRITE 1234 08:01:123456 0 EOF"; a waiter's line
+        // has "->" after the number and holds nothing.
+        for line in locks.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.get(1) == Some(&"FLOCK") && fields.get(5) == Some(&id.as_str()) {
+                return Ok(fields[4].parse().ok().map(Pid::from_raw));
+            }
         }
     }
     Ok(None)
