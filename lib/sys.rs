@@ -115,6 +115,59 @@ pub fn pidfd_send_signal(pidfd: &impl AsRawFd, signal: libc::c_int) -> Result<()
     }
 }
 
+/// The C `main` of a daemon that starts without Rust's runtime set-up
+/// (its crate is `#![no_main]`): `daemon_main!(run)` calls
+/// [`daemon_start`], then `run() -> i32`, whose value is the exit code.
+///
+/// Why: the runtime's start-up reads `/proc/self/maps` for the main
+/// thread's stack guard (pthread_getattr_np), which links glibc's scanf,
+/// strtod and wide-character machinery into a static binary: ~125 kB of
+/// code that every copy of supervise maps, and a heap buffer. What else it
+/// does that a daemon needs, `daemon_start` does. `std::process::exit`
+/// still flushes stdout.
+#[macro_export]
+macro_rules! daemon_main {
+    ($run:path) => {
+        // SAFETY: the program's one C `main`: its crate is `no_main`, so
+        // Rust's runtime defines none, and nothing else in the program
+        // does. glibc calls it once, with valid argc/argv (unused: std
+        // reads the arguments itself, from glibc's start-up).
+        #[cfg(not(test))]
+        #[unsafe(no_mangle)]
+        extern "C" fn main(
+            _argc: ::core::ffi::c_int,
+            _argv: *const *const ::core::ffi::c_char,
+        ) -> ::core::ffi::c_int {
+            $crate::sys::daemon_start();
+            $run()
+        }
+        // Unit tests have the test harness's main (and the crate is not
+        // `no_main` then): `run` is kept, unused.
+        #[cfg(test)]
+        const _: fn() -> i32 = $run;
+    };
+}
+
+/// What Rust's runtime would have done before `main` that a daemon relies
+/// on (see [`daemon_main`]): SIGPIPE ignored, and descriptors 0, 1 and 2
+/// open (on /dev/null if they were closed), so no file this process opens
+/// becomes its standard input or output by accident.
+pub fn daemon_start() {
+    ignore_sigpipe();
+    for fd in 0..3 {
+        // SAFETY: fcntl(F_GETFD) and open take no pointer but the path, a
+        // valid C string.
+        unsafe {
+            if libc::fcntl(fd, libc::F_GETFD) < 0 && Errno::last() == Errno::EBADF {
+                // The lowest free number: this one, as 0..fd are open.
+                if libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) < 0 {
+                    libc::abort();
+                }
+            }
+        }
+    }
+}
+
 /// Ignore SIGPIPE so a write to a closed pipe is an EPIPE error, not death.
 /// Children get the default back (see `fork_exec`).
 pub fn ignore_sigpipe() {

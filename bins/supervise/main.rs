@@ -9,6 +9,8 @@
 //! check.rs runs health checks and the readiness time limit; adopt.rs takes
 //! over a run left by a supervise that was killed.
 #![forbid(unsafe_code)]
+// Started by `daemon_main!` below, without Rust's runtime set-up (see there).
+#![cfg_attr(not(test), no_main)]
 
 mod adopt;
 mod check;
@@ -399,9 +401,11 @@ be set up or another supervise runs on dir, 100 on usage.
 See supervise(8).
 ";
 
-fn main() {
+upkeep::daemon_main!(main_body);
+
+fn main_body() -> i32 {
     if upkeep::help::answered("supervise", HELP) {
-        return;
+        return 0;
     }
     // Bytes, not UTF-8: a service dir may have any name.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();

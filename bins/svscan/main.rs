@@ -5,6 +5,8 @@
 //! shutdown (main services first, then their loggers, so the last lines
 //! are logged). See doc/DESIGN.md for the contract.
 #![forbid(unsafe_code)]
+// Started by `daemon_main!` below, without Rust's runtime set-up (see there).
+#![cfg_attr(not(test), no_main)]
 
 mod dangling;
 mod deaths;
@@ -361,9 +363,11 @@ Exit: 0 after SIGTERM/SIGINT; 111 when dir cannot be used.
 See svscan(8).
 ";
 
-fn main() {
+upkeep::daemon_main!(main_body);
+
+fn main_body() -> i32 {
     if upkeep::help::answered("svscan", HELP) {
-        return;
+        return 0;
     }
     // Bytes, not UTF-8: a scan dir may have any name.
     let dir = std::env::args_os().nth(1).unwrap_or_else(|| ".".into());
