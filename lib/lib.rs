@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod control;
+pub mod dirlist;
 pub mod duration;
 pub mod envmod;
 pub mod errors;

@@ -18,7 +18,7 @@
 //! No fsync: this is runtime state rewritten at every change.
 
 use std::collections::hash_map::RandomState;
-use std::ffi::{OsStr, OsString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
@@ -132,13 +132,13 @@ impl Dir {
 
     /// Check the file `name` where the directory is shared: an existing one
     /// must be ours.
-    fn check_shared_entry(&self, name: &OsStr) -> io::Result<()> {
+    fn check_shared_entry(&self, name: &ShortName) -> io::Result<()> {
         if !self.shared {
             return Ok(());
         }
-        match nix::sys::stat::fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        match nix::sys::stat::fstatat(&self.fd, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) if st.st_uid != Uid::effective().as_raw() => Err(refused(
-                &self.path.join(name),
+                &self.path.join(name.as_os_str()),
                 "a file of another user in a shared directory",
             )),
             Ok(_) | Err(Errno::ENOENT) => Ok(()),
@@ -148,15 +148,15 @@ impl Dir {
 
     /// Open `name` in this directory, close-on-exec and never through a
     /// symlink: one planted there is refused, saying so.
-    fn open_nofollow(&self, name: &OsStr, flags: OFlag, mode: u32) -> io::Result<OwnedFd> {
+    fn open_nofollow(&self, name: &ShortName, flags: OFlag, mode: u32) -> io::Result<OwnedFd> {
         nix::fcntl::openat(
             &self.fd,
-            name,
+            name.as_c_str(),
             flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::from_bits_truncate(mode),
         )
         .map_err(|e| match e {
-            Errno::ELOOP => refused(&self.path.join(name), "a symbolic link"),
+            Errno::ELOOP => refused(&self.path.join(name.as_os_str()), "a symbolic link"),
             e => e.into(),
         })
     }
@@ -172,17 +172,15 @@ impl Dir {
     /// fails before anything visible changed) and then committed. A
     /// preparation dropped uncommitted removes its temporary file.
     pub fn prepare(&self, name: &OsStr, data: &[u8], mode: u32) -> io::Result<Prepared<'_>> {
-        self.check_shared_entry(name)?;
-        let tmp = ShortName::temp_for(name);
-        let fd = self.open_nofollow(
-            tmp.as_os_str(),
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
-            mode,
-        )?;
+        let name = ShortName::new(name)?;
+        self.check_shared_entry(&name)?;
+        let tmp = ShortName::temp_for(name.as_os_str())?;
+        let fd =
+            self.open_nofollow(&tmp, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL, mode)?;
         let prepared = Prepared {
             dir: self,
             tmp,
-            name: ShortName::new(name),
+            name,
             committed: false,
         };
         File::from(fd).write_all(data)?;
@@ -207,10 +205,11 @@ impl Dir {
     }
 
     fn open_lock_once(&self, name: &OsStr, mode: u32) -> io::Result<Option<File>> {
-        self.check_shared_entry(name)?;
+        let short = ShortName::new(name)?;
+        self.check_shared_entry(&short)?;
         // O_NONBLOCK: a FIFO planted at the name must not block the open.
         let fd = self.open_nofollow(
-            name,
+            &short,
             OFlag::O_RDWR | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_NONBLOCK,
             mode,
         )?;
@@ -238,15 +237,17 @@ impl Dir {
     /// FIFO, and `true` returned to say so. A symlink, anything else, or a
     /// FIFO of another user is refused.
     pub fn open_fifo(&self, name: &OsStr, mode: u32) -> io::Result<(File, bool)> {
-        self.check_shared_entry(name)?;
+        let short = ShortName::new(name)?;
+        self.check_shared_entry(&short)?;
         let path = self.path.join(name);
         let mut replaced = false;
         loop {
-            match nix::unistd::mkfifoat(&self.fd, name, Mode::from_bits_truncate(mode)) {
+            match nix::unistd::mkfifoat(&self.fd, short.as_c_str(), Mode::from_bits_truncate(mode))
+            {
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => return Err(e.into()),
             }
-            let fd = self.open_nofollow(name, OFlag::O_RDWR | OFlag::O_NONBLOCK, 0)?;
+            let fd = self.open_nofollow(&short, OFlag::O_RDWR | OFlag::O_NONBLOCK, 0)?;
             let st = nix::sys::stat::fstat(&fd)?;
             if !trusted_owner(st.st_uid) {
                 return Err(refused(&path, "a file owned by another user"));
@@ -258,7 +259,7 @@ impl Dir {
                 return Err(refused(&path, "not a FIFO"));
             }
             drop(fd);
-            nix::unistd::unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir)?;
+            nix::unistd::unlinkat(&self.fd, short.as_c_str(), UnlinkatFlags::NoRemoveDir)?;
             replaced = true;
         }
     }
@@ -266,7 +267,11 @@ impl Dir {
     /// Read the small file `name`: `Ok(None)` when it does not exist. Never
     /// through a symlink, never a FIFO, only a plain file of ours or root's.
     pub fn read_optional(&self, name: &OsStr) -> io::Result<Option<Vec<u8>>> {
-        let fd = match self.open_nofollow(name, OFlag::O_RDONLY | OFlag::O_NONBLOCK, 0) {
+        let fd = match self.open_nofollow(
+            &ShortName::new(name)?,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK,
+            0,
+        ) {
             Ok(fd) => fd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
@@ -281,8 +286,9 @@ impl Dir {
 
     /// Remove `name`; a missing file is not an error.
     pub fn remove(&self, name: &OsStr) -> io::Result<()> {
-        self.check_shared_entry(name)?;
-        match nix::unistd::unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir) {
+        let short = ShortName::new(name)?;
+        self.check_shared_entry(&short)?;
+        match nix::unistd::unlinkat(&self.fd, short.as_c_str(), UnlinkatFlags::NoRemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -302,48 +308,71 @@ pub struct Prepared<'a> {
     committed: bool,
 }
 
-/// A file name kept on the stack when short (every runtime file's is):
-/// supervise replaces its status files on every restart without
-/// allocating.
+/// A file name, NUL-terminated, kept on the stack when short (every
+/// runtime file's is): supervise replaces its status files on every
+/// restart without allocating, and the system calls take it as it is (no
+/// copy into a path buffer of the callee's: less stack at the deepest
+/// point of a restart).
 enum ShortName {
-    Stack { bytes: [u8; 96], len: usize },
-    Heap(OsString),
+    /// `bytes[len]` is the NUL.
+    Stack {
+        bytes: [u8; 96],
+        len: usize,
+    },
+    Heap(CString),
 }
 
 impl ShortName {
-    fn new(name: &OsStr) -> ShortName {
+    /// EINVAL for a name with a NUL in it, as the system call would say.
+    fn new(name: &OsStr) -> io::Result<ShortName> {
         let b = name.as_bytes();
+        if b.contains(&0) {
+            return Err(Errno::EINVAL.into());
+        }
         let mut bytes = [0u8; 96];
-        match bytes.get_mut(..b.len()) {
+        // Room for the NUL after it.
+        Ok(match bytes.get_mut(..b.len() + 1) {
             Some(dst) => {
-                dst.copy_from_slice(b);
+                dst[..b.len()].copy_from_slice(b);
                 ShortName::Stack {
                     bytes,
                     len: b.len(),
                 }
             }
-            None => ShortName::Heap(name.to_os_string()),
-        }
+            None => ShortName::Heap(CString::new(b).map_err(|_| Errno::EINVAL)?),
+        })
     }
 
-    /// [`temp_name`] for `name`, on the stack when it fits.
-    fn temp_for(name: &OsStr) -> ShortName {
+    /// [`temp_name`] for `name` (which has no NUL), on the stack when it
+    /// fits.
+    fn temp_for(name: &OsStr) -> io::Result<ShortName> {
         let mut bytes = [0u8; 96];
-        let mut rest = &mut bytes[..];
+        // The last byte stays the NUL.
+        let mut rest = &mut bytes[..95];
         let fits = rest.write_all(b".").is_ok()
             && rest.write_all(name.as_bytes()).is_ok()
             && write!(rest, ".{:016x}.tmp", unpredictable()).is_ok();
         if fits {
-            let len = 96 - rest.len();
-            ShortName::Stack { bytes, len }
+            let len = 95 - rest.len();
+            Ok(ShortName::Stack { bytes, len })
         } else {
-            ShortName::Heap(temp_name(name))
+            ShortName::new(&temp_name(name))
         }
     }
 
     fn as_os_str(&self) -> &OsStr {
         match self {
             ShortName::Stack { bytes, len } => OsStr::from_bytes(&bytes[..*len]),
+            ShortName::Heap(name) => OsStr::from_bytes(name.as_bytes()),
+        }
+    }
+
+    fn as_c_str(&self) -> &CStr {
+        match self {
+            // The NUL at `len` was checked for or left there: never fails.
+            ShortName::Stack { bytes, len } => {
+                CStr::from_bytes_with_nul(&bytes[..=*len]).unwrap_or(c"")
+            }
             ShortName::Heap(name) => name,
         }
     }
@@ -360,9 +389,9 @@ impl Prepared<'_> {
     pub fn commit(mut self) -> io::Result<()> {
         nix::fcntl::renameat(
             &self.dir.fd,
-            self.tmp.as_os_str(),
+            self.tmp.as_c_str(),
             &self.dir.fd,
-            self.name.as_os_str(),
+            self.name.as_c_str(),
         )?;
         self.committed = true;
         Ok(())
@@ -374,7 +403,7 @@ impl Drop for Prepared<'_> {
         if !self.committed {
             let _ = nix::unistd::unlinkat(
                 &self.dir.fd,
-                self.tmp.as_os_str(),
+                self.tmp.as_c_str(),
                 UnlinkatFlags::NoRemoveDir,
             );
         }
@@ -476,25 +505,49 @@ mod tests {
 
     #[test]
     fn short_and_long_names_alike() {
-        let short = ShortName::temp_for(OsStr::new("status"));
+        let short = ShortName::temp_for(OsStr::new("status")).unwrap();
         assert!(matches!(short, ShortName::Stack { .. }));
         assert!(is_temp_name(short.as_os_str()));
         assert!(short.as_os_str().as_bytes().starts_with(b".status."));
+        assert_eq!(short.as_c_str().to_bytes(), short.as_os_str().as_bytes());
         let long = "x".repeat(200);
-        let tmp = ShortName::temp_for(OsStr::new(&long));
+        let tmp = ShortName::temp_for(OsStr::new(&long)).unwrap();
         assert!(matches!(tmp, ShortName::Heap(_)));
         assert!(is_temp_name(tmp.as_os_str()));
         assert_eq!(
-            ShortName::new(OsStr::new(&long)).as_os_str(),
+            ShortName::new(OsStr::new(&long)).unwrap().as_os_str(),
             OsStr::new(&long)
         );
+        // 95 bytes and the NUL fill the stack buffer; 96 go to the heap.
+        for (len, on_stack) in [(95, true), (96, false), (97, false)] {
+            let name = "y".repeat(len);
+            let short = ShortName::new(OsStr::new(&name)).unwrap();
+            assert_eq!(matches!(short, ShortName::Stack { .. }), on_stack, "{len}");
+            assert_eq!(short.as_c_str().to_bytes(), name.as_bytes());
+        }
         let dir = tempfile::tempdir().unwrap();
         let d = Dir::open(dir.path()).unwrap();
         d.replace(OsStr::new(&long), b"L", 0o644).unwrap();
         d.replace(OsStr::new("s"), b"S", 0o644).unwrap();
+        let edge = "z".repeat(96);
+        d.replace(OsStr::new(&edge), b"E", 0o644).unwrap();
         assert_eq!(fs::read(dir.path().join(&long)).unwrap(), b"L");
         assert_eq!(fs::read(dir.path().join("s")).unwrap(), b"S");
+        assert_eq!(fs::read(dir.path().join(&edge)).unwrap(), b"E");
         assert!(no_temps(dir.path()));
+    }
+
+    #[test]
+    fn a_name_with_a_nul_is_refused_not_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Dir::open(dir.path()).unwrap();
+        let err = d
+            .replace(OsStr::from_bytes(b"st\0atus"), b"x", 0o644)
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        assert!(fs::read_dir(dir.path()).unwrap().next().is_none());
+        assert!(d.open_fifo(OsStr::from_bytes(b"c\0"), 0o600).is_err());
+        assert!(d.remove(OsStr::from_bytes(b"c\0")).is_err());
     }
 
     #[test]

@@ -66,27 +66,27 @@ impl Default for Config {
 /// reported so each is reported once, not at every restart.
 pub struct ConfigReader {
     dir: PathBuf,
-    /// Names in the dir at this load: one readdir instead of a failed open
-    /// per absent file, on the restart path.
-    present: Vec<std::ffi::OsString>,
+    /// Which of [`CONFIG_FILES`] (bit i for the i-th) were in the dir at
+    /// this load: one listing instead of a failed open per absent file.
+    present: u32,
     reported: Vec<(&'static str, String)>,
 }
+
+/// Every file of [`CONFIG_FILES`] present.
+const ALL_PRESENT: u32 = (1 << CONFIG_FILES.len()) - 1;
 
 impl ConfigReader {
     pub fn new(dir: &Path) -> ConfigReader {
         ConfigReader {
             dir: dir.to_path_buf(),
-            present: Vec::new(),
+            present: 0,
             reported: Vec::new(),
         }
     }
 
     pub fn load(&mut self) -> Config {
-        self.present = match std::fs::read_dir(&self.dir) {
-            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect(),
-            // Unlistable: fall back to trying every file.
-            Err(_) => CONFIG_FILES.iter().map(std::ffi::OsString::from).collect(),
-        };
+        // Unlistable: fall back to trying every file.
+        self.present = config_files_in(&self.dir).unwrap_or(ALL_PRESENT);
         let d = Config::default();
         Config {
             timeout_ready: self.value(
@@ -115,7 +115,7 @@ impl ConfigReader {
         parse: impl Fn(&str) -> Result<T, String>,
         default: T,
     ) -> T {
-        if !self.present.iter().any(|n| n == file) {
+        if self.present & config_bit(file) == 0 {
             self.reported.retain(|(f, _)| *f != file);
             return default;
         }
@@ -153,6 +153,33 @@ impl ConfigReader {
         self.reported.retain(|(f, _)| *f != file);
         self.reported.push((file, why));
     }
+}
+
+/// The bit of a name of [`CONFIG_FILES`] in `ConfigReader::present`; every
+/// bit for another name (it is then always tried).
+fn config_bit(file: &str) -> u32 {
+    CONFIG_FILES
+        .iter()
+        .position(|f| *f == file)
+        .map_or(ALL_PRESENT, |i| 1 << i)
+}
+
+/// Which of [`CONFIG_FILES`] are in `dir`, listed without the heap (on
+/// supervise's restart path).
+fn config_files_in(dir: &Path) -> Result<u32, nix::errno::Errno> {
+    use nix::fcntl::{open, OFlag};
+    let fd = open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let mut present = 0;
+    crate::dirlist::for_each_name(&fd, |name| {
+        if let Some(i) = CONFIG_FILES.iter().position(|f| f.as_bytes() == name) {
+            present |= 1 << i;
+        }
+    })?;
+    Ok(present)
 }
 
 /// A configuration file's first line, as s6-supervise reads it; `Ok(None)`

@@ -75,49 +75,21 @@ impl Publisher {
             return; // one fstat instead of a listing, on every restart
         }
         self.empty_at = None;
-        if nix::unistd::lseek(self.dir.as_fd(), 0, nix::unistd::Whence::SeekSet).is_err() {
-            return;
-        }
-        let mut buf = [0u8; 1024];
         let mut empty = true;
-        while let Ok(n) = crate::sys::getdents(&self.dir.as_fd(), &mut buf) {
-            if n == 0 {
-                break;
+        let listed = crate::dirlist::for_each_name(&self.dir.as_fd(), |name| {
+            if name != b"." && name != b".." {
+                empty = false;
+                let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name);
+                let _ = self.dir.poke_fifo(name, letter, GRACE);
             }
-            for name in dirent_names(&buf[..n.min(buf.len())]) {
-                if name != b"." && name != b".." {
-                    empty = false;
-                    let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name);
-                    let _ = self.dir.poke_fifo(name, letter, GRACE);
-                }
-            }
-        }
-        if let (true, Some(m)) = (empty, mtime) {
+        });
+        // Only a whole listing proves the dir empty.
+        if let (true, Ok(()), Some(m)) = (empty, listed, mtime) {
             if !crate::racy::is_racy(m) {
                 self.empty_at = Some(m);
             }
         }
     }
-}
-
-/// Is this mtime (seconds, nanoseconds) within [`RACY`] of now, or ahead
-/// of it (a clock set back)?
-/// The names in getdents64 records: each is d_ino (8 bytes), d_off (8),
-/// d_reclen (2), d_type (1), then the name, NUL-terminated, padded to
-/// d_reclen. A record that does not fit ends the walk.
-fn dirent_names(records: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = records;
-    std::iter::from_fn(move || {
-        let reclen = usize::from(u16::from_ne_bytes([*rest.get(16)?, *rest.get(17)?]));
-        if reclen < 20 || reclen > rest.len() {
-            return None;
-        }
-        let (record, next) = rest.split_at(reclen);
-        rest = next;
-        let name = &record[19..];
-        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-        Some(&name[..end])
-    })
 }
 
 /// The letter for a status change: what s6-supervise would write.
@@ -278,25 +250,5 @@ mod tests {
         assert!(!Subscription::served(Some(&theirs), Some(&state)));
         assert!(!Subscription::served(Some(&status), None));
         assert!(!Subscription::served(None, Some(&state)));
-    }
-
-    #[test]
-    fn dirent_records_are_walked_and_a_torn_one_ends_the_walk() {
-        let record = |name: &[u8]| {
-            let reclen = (19 + name.len() + 1).div_ceil(8) * 8;
-            let mut r = vec![0u8; reclen];
-            r[16..18].copy_from_slice(&(reclen as u16).to_ne_bytes());
-            r[19..19 + name.len()].copy_from_slice(name);
-            r
-        };
-        let mut buf = record(b".");
-        buf.extend(record(b"w.0123456789abcdef"));
-        let whole = buf.len();
-        buf.extend(record(b"torn"));
-        buf.truncate(buf.len() - 3);
-        let names: Vec<&[u8]> = dirent_names(&buf).collect();
-        assert_eq!(names, vec![&b"."[..], &b"w.0123456789abcdef"[..]]);
-        assert_eq!(dirent_names(&buf[..whole]).count(), 2);
-        assert_eq!(dirent_names(&[0u8; 10]).count(), 0);
     }
 }

@@ -257,9 +257,18 @@ pub fn tee_nonblock(from: &impl AsRawFd, to: &impl AsRawFd, len: usize) -> Resul
     }
 }
 
+/// lseek(2) to the start: a directory read again from its first entry.
+pub fn rewind(fd: &impl AsRawFd) -> Result<(), Errno> {
+    // SAFETY: plain system call on an integer fd; no memory is passed.
+    if unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_SET) } < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
 /// getdents64(2): directory entries of `dir` from its current offset into
 /// `buf`, without the heap buffer of opendir(3). The bytes filled (0 at the
-/// end); [`crate::svevent`] parses the records.
+/// end); [`crate::dirlist`] parses the records.
 pub fn getdents(dir: &impl AsRawFd, buf: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: the kernel writes at most buf.len() bytes into `buf`, which
     // is valid and exclusively borrowed for the call.

@@ -159,7 +159,9 @@ enum Source {
 }
 
 impl Supervisor {
-    fn new(dir: &Path) -> Result<Option<Supervisor>, Fatal> {
+    /// Boxed: its kilobyte would otherwise sit in `run`'s frame, under
+    /// the deepest calls of a restart, and keep a page of stack resident.
+    fn new(dir: &Path) -> Result<Option<Box<Supervisor>>, Fatal> {
         let shown = dir.display().to_string();
         let signals = event::daemon_signals(&[
             Signal::SIGCHLD,
@@ -191,7 +193,7 @@ impl Supervisor {
             None => reader.load(),
             Some(_) => Config::default(),
         };
-        let mut s = Supervisor {
+        let mut s = Box::new(Supervisor {
             shown,
             name,
             trust,
@@ -227,7 +229,7 @@ impl Supervisor {
                 },
                 encoded: String::with_capacity(512),
             },
-        };
+        });
         s.adopt_leftover_run();
         Ok(Some(s))
     }
