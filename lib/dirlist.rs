@@ -12,17 +12,23 @@ use nix::errno::Errno;
 /// the listing: `f` has then seen only some of the names.
 pub fn for_each_name(dir: &impl AsRawFd, mut f: impl FnMut(&[u8])) -> Result<(), Errno> {
     crate::sys::rewind(dir)?;
-    let mut buf = [0u8; 1024];
+    let mut buf = Records([0; 1024]);
     loop {
-        let n = crate::sys::getdents(dir, &mut buf)?;
+        let n = crate::sys::getdents(dir, &mut buf.0)?;
         if n == 0 {
             return Ok(());
         }
-        for name in dirent_names(&buf[..n.min(buf.len())]) {
+        for name in dirent_names(&buf.0[..n.min(buf.0.len())]) {
             f(name);
         }
     }
 }
+
+/// Where the kernel writes getdents64 records: aligned for their 8-byte
+/// fields (a CPU without unaligned access would otherwise need the kernel
+/// to fix up each store).
+#[repr(align(8))]
+struct Records([u8; 1024]);
 
 /// The names in getdents64 records: each is d_ino (8 bytes), d_off (8),
 /// d_reclen (2), d_type (1), then the name, NUL-terminated, padded to

@@ -144,10 +144,11 @@ pub fn children(parent: Pid) -> Vec<Pid> {
 pub fn flock_taker(dev: u64, ino: u64) -> io::Result<Option<Pid>> {
     let (major, minor) = (libc::major(dev), libc::minor(dev));
     let id = format!("{major:02x}:{minor:02x}:{ino}");
-    // The kernel lists /proc/locks a page at a time, finding its place
-    // again by count: a lock listed earlier that goes away between two of
-    // our reads makes the next page skip one. A lock is said to be free
-    // only when five whole readings do not show it.
+    // The kernel lists /proc/locks a read at a time, finding its place
+    // again by count: locks listed earlier that go away between two of our
+    // reads make the next one skip as many entries. A lock is said to be
+    // free only when five whole readings do not show it (rare, not
+    // impossible: a caller that acts on "free" still meets the lock).
     for _ in 0..5 {
         let locks = std::fs::read_to_string("/proc/locks")?;
         // "1: FLOCK  ADVISORY  WRITE 1234 08:01:123456 0 EOF"; a waiter's line

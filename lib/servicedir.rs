@@ -115,7 +115,7 @@ impl ConfigReader {
         parse: impl Fn(&str) -> Result<T, String>,
         default: T,
     ) -> T {
-        if self.present & config_bit(file) == 0 {
+        if listed_missing(self.present, file) {
             self.reported.retain(|(f, _)| *f != file);
             return default;
         }
@@ -155,13 +155,13 @@ impl ConfigReader {
     }
 }
 
-/// The bit of a name of [`CONFIG_FILES`] in `ConfigReader::present`; every
-/// bit for another name (it is then always tried).
-fn config_bit(file: &str) -> u32 {
+/// Was `file` missing from the dir at the last listing? Only a name of
+/// [`CONFIG_FILES`] can be known missing; another is always tried.
+fn listed_missing(present: u32, file: &str) -> bool {
     CONFIG_FILES
         .iter()
         .position(|f| *f == file)
-        .map_or(ALL_PRESENT, |i| 1 << i)
+        .is_some_and(|i| present & (1 << i) == 0)
 }
 
 /// Which of [`CONFIG_FILES`] are in `dir`, listed without the heap (on
@@ -260,6 +260,13 @@ pub fn normally_down(dir: &Path) -> std::io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_listed_name_is_known_missing() {
+        assert!(listed_missing(0, "backoff"));
+        assert!(!listed_missing(ALL_PRESENT, "backoff"));
+        assert!(!listed_missing(0, "not-a-config-file"));
+    }
 
     #[test]
     fn reads_values_and_falls_back_on_bad_ones() {

@@ -128,6 +128,11 @@ pub fn pidfd_send_signal(pidfd: &impl AsRawFd, signal: libc::c_int) -> Result<()
 #[macro_export]
 macro_rules! daemon_main {
     ($run:path) => {
+        // std reads the arguments from glibc's start-up (its init_array
+        // hook), which runs with or without Rust's runtime; with another C
+        // library it gets them only from that runtime.
+        #[cfg(not(target_env = "gnu"))]
+        compile_error!("daemon_main! needs glibc: std::env::args would be empty");
         // SAFETY: the program's one C `main`: its crate is `no_main`, so
         // Rust's runtime defines none, and nothing else in the program
         // does. glibc calls it once, with valid argc/argv (unused: std
