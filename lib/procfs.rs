@@ -137,6 +137,27 @@ pub fn children(parent: Pid) -> Vec<Pid> {
         .collect()
 }
 
+/// /proc/locks, and whether it came in one read (the kernel listed it in
+/// one pass: nothing in it was skipped).
+fn read_locks() -> io::Result<(String, bool)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open("/proc/locks")?;
+    let mut text = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    let mut reads = 0;
+    loop {
+        let n = match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        text.extend_from_slice(&chunk[..n]);
+        reads += 1;
+    }
+    Ok((String::from_utf8_lossy(&text).into_owned(), reads <= 1))
+}
+
 /// The pid that took a flock on the file (dev, ino), from /proc/locks,
 /// which anyone may read (without taking any lock, so a reader never makes
 /// a starting owner fail). That process may have died since: a child it
@@ -146,11 +167,12 @@ pub fn flock_taker(dev: u64, ino: u64) -> io::Result<Option<Pid>> {
     let id = format!("{major:02x}:{minor:02x}:{ino}");
     // The kernel lists /proc/locks a read at a time, finding its place
     // again by count: locks listed earlier that go away between two of our
-    // reads make the next one skip as many entries. A lock is said to be
-    // free only when five whole readings do not show it (rare, not
+    // reads make the next one skip as many entries. A listing that came in
+    // one read was made in one pass and is whole; otherwise a lock is said
+    // to be free only when five readings do not show it (rare, not
     // impossible: a caller that acts on "free" still meets the lock).
     for _ in 0..5 {
-        let locks = std::fs::read_to_string("/proc/locks")?;
+        let (locks, whole) = read_locks()?;
         // "1: FLOCK  ADVISORY  WRITE 1234 08:01:123456 0 EOF"; a waiter's line
         // has "->" after the number and holds nothing.
         for line in locks.lines() {
@@ -158,6 +180,9 @@ pub fn flock_taker(dev: u64, ino: u64) -> io::Result<Option<Pid>> {
             if fields.get(1) == Some(&"FLOCK") && fields.get(5) == Some(&id.as_str()) {
                 return Ok(fields[4].parse().ok().map(Pid::from_raw));
             }
+        }
+        if whole {
+            break;
         }
     }
     Ok(None)
