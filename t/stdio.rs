@@ -32,21 +32,11 @@ fn fd_target(pid: u32, fd: u32) -> String {
         .unwrap_or_else(|e| format!("<{e}>"))
 }
 
-fn sigpipe_ignored(pid: u32) -> bool {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let ign = status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigIgn:"))
-        .unwrap()
-        .trim();
-    u64::from_str_radix(ign, 16).unwrap() & (1 << (libc::SIGPIPE - 1)) != 0
-}
-
 fn assert_stdio_on_dev_null(pid: u32) {
     for fd in 0..3 {
         assert_eq!(fd_target(pid, fd), "/dev/null", "fd {fd} of {pid}");
     }
-    assert!(sigpipe_ignored(pid), "SIGPIPE of {pid}");
+    assert!(ignores(&pid.to_string(), libc::SIGPIPE), "SIGPIPE of {pid}");
 }
 
 #[test]

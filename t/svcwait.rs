@@ -286,13 +286,7 @@ fn a_waiter_ended_by_term_int_or_hup_leaves_no_fifo() {
     let event = s.path("supervise/event");
     // Under nohup svc inherits an ignored HUP and, as documented, leaves it
     // ignored: HUP is tried only when it would kill svc.
-    let hup_ignored = fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("SigIgn:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_some_and(|mask| mask & (1 << (libc::SIGHUP - 1)) != 0);
-    let hup = (!hup_ignored).then_some(nix::sys::signal::Signal::SIGHUP);
+    let hup = (!ignores("self", libc::SIGHUP)).then_some(nix::sys::signal::Signal::SIGHUP);
     for sig in [
         nix::sys::signal::Signal::SIGTERM,
         nix::sys::signal::Signal::SIGINT,

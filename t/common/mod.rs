@@ -271,6 +271,19 @@ pub fn read_pid(dir: &Path) -> u32 {
         .unwrap_or(0)
 }
 
+/// Does process `pid` ("self" for this one) ignore `sig`? From the SigIgn
+/// mask of /proc/PID/status.
+pub fn ignores(pid: &str, sig: libc::c_int) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .expect("a SigIgn line")
+        & (1 << (sig - 1))
+        != 0
+}
+
 pub fn alive(pid: u32) -> bool {
     // A zombie is not alive for our purposes.
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
